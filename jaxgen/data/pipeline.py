@@ -126,18 +126,19 @@ def _num_rows(source_or_size: Sized | int) -> int:
 
 
 def num_eval_batches(source: Sized | int, *, batch_size: int,
-                     process_count: int = 1) -> int:
+                     process_index: int = 0, process_count: int = 1) -> int:
   """Batches every process yields from ``eval_batches``.
 
   Args:
     source: the split (or its number of rows).
     batch_size: per-process batch size.
+    process_index: this process (checked; the count is the same for all).
     process_count: number of processes.
 
   Returns:
     ``ceil(ceil(N / process_count) / batch_size)`` (0 for an empty split).
   """
-  _check_processes(0, process_count)
+  _check_processes(process_index, process_count)
   batch_size = _check_batch_size(batch_size)
   largest_share = math.ceil(_num_rows(source) / process_count)
   return math.ceil(largest_share / batch_size)
