@@ -1,0 +1,138 @@
+"""Shared pieces of every experiment config.
+
+A config is a locked `ml_collections.ConfigDict`: overriding a key that
+does not exist (``--config.train.num_step=10``) is an error, not a silent
+no-op. Family configs start from `base_config` and fill ``config.model``.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+# The shared MNIST subset, read at run time relative to the project root.
+MNIST8K = '../shared/data/mnist/mnist8k.npz'
+
+DATASETS = ('digits', 'mnist8k', 'smoke')
+
+
+def data_config(dataset: str) -> ml_collections.ConfigDict:
+  """``config.data`` for a named preset.
+
+  - 'digits': sklearn's 1,797 8x8 digits (bundled, no download), shuffled
+    with split_seed then split 70/10/20 into train/validation/test.
+  - 'mnist8k': 8,000 MNIST digits from ../shared; the canonical split of
+    its README: rows 0-6,999 train, 7,000-7,999 test, in file order.
+  - 'smoke': digits with tiny splits, for tests.
+  """
+  if dataset not in DATASETS:
+    raise ValueError(f'dataset {dataset!r} is not one of {DATASETS}')
+  d = ml_collections.ConfigDict()
+  d.name = 'digits'  # 'digits' | 'npz:PATH' | TFDS name | 'toy:NAME'
+  d.data_dir = ''  # TFDS data_dir ('' = TFDS default / TFDS_DATA_DIR)
+  # Split specs in TFDS syntax; array sources have one pseudo-split 'all'.
+  d.splits = ml_collections.ConfigDict(dict(
+      train='all[:70%]', validation='all[70%:80%]', test='all[80%:]'))
+  d.shuffle_before_split = True  # permute rows with split_seed first
+  d.split_seed = 0
+  d.binarize = 'dynamic'  # 'none' | 'dynamic' (keyed, each step) | 'fixed'
+  d.binarize_seed = 0  # for 'fixed'
+  d.dequantize = False  # uniform dequantization for continuous densities
+  d.value_range = 'unit'  # 'unit' [0, 1] | 'symmetric' [-1, 1]
+  d.num_points = 50_000  # toy 2-D sources only
+  if dataset == 'mnist8k':
+    d.name = 'npz:' + MNIST8K
+    d.splits = ml_collections.ConfigDict(dict(
+        train='all[0:7000]', validation='', test='all[7000:8000]'))
+    d.shuffle_before_split = False
+  elif dataset == 'smoke':
+    d.splits = ml_collections.ConfigDict(dict(
+        train='all[:256]', validation='all[256:320]', test='all[320:400]'))
+  return d
+
+
+def base_config(family: str, dataset: str) -> ml_collections.ConfigDict:
+  """Everything but ``config.model``, with defaults for `dataset`."""
+  c = ml_collections.ConfigDict()
+  c.family = family  # a key of jaxgen.models.FAMILIES
+  c.seed = 0  # the one root key: split into init/train/eval/sample
+  c.data = data_config(dataset)
+  c.model = ml_collections.ConfigDict()
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = 'adam'  # 'adam' | 'adamw' | 'sgd' | 'rmsprop'
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.schedule = 'constant'  # 'constant' | 'cosine' (to 0)
+  c.optimizer.warmup_steps = 0  # linear warm-up from 0
+  c.optimizer.b1 = 0.9
+  c.optimizer.b2 = 0.999
+  c.optimizer.eps = 1e-8
+  c.optimizer.weight_decay = 0.0  # adamw only
+  c.optimizer.momentum = 0.0  # sgd / rmsprop
+  c.optimizer.grad_clip_norm = 0.0  # 0 = no clipping
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 128  # global; a multiple of the device count
+  c.train.num_steps = 5000
+  c.train.log_every_steps = 100  # metrics.jsonl / TensorBoard / progress bar
+  c.train.eval_every_steps = 1000  # 0 = only at the end
+  c.train.image_every_steps = 0  # sample grids; 0 = only at the end
+  c.train.checkpoint_every_steps = 1000
+  c.train.max_to_keep = 3
+  c.train.async_checkpointing = True
+  c.train.ema_decay = 0.0  # 0 = no EMA of the parameters
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.batch_size = 200  # global; a multiple of the device count
+  c.eval.split = 'test'  # final evaluation and `--mode=evaluate`
+  c.eval.periodic_split = 'validation'  # during training ('' = none)
+  # Named arguments of the family's log_likelihood; families fill this.
+  c.eval.estimators = ml_collections.ConfigDict()
+  c.eval.final_estimators = ()  # names from estimators, at the end
+  c.eval.periodic_estimators = ()  # names from estimators, during training
+  c.eval.use_ema = True  # evaluate/sample the EMA params when train has one
+  c.eval.num_grid_samples = 64
+
+  c.parallel = ml_collections.ConfigDict()
+  c.parallel.num_processes = 1  # > 1 starts jax.distributed
+  c.parallel.process_id = 0
+  c.parallel.coordinator_address = ''  # 'host:port' of process 0
+  c.parallel.local_device_count = 0  # CPU only: emulate devices per process
+
+  if dataset == 'mnist8k':
+    # No validation rows in the canonical split: periodic evaluation reads
+    # the test split, and nothing is selected or stopped on it.
+    c.eval.periodic_split = 'test'
+  return c
+
+
+def finalize(c: ml_collections.ConfigDict,
+             dataset: str) -> ml_collections.ConfigDict:
+  """Applies the 'smoke' preset's tiny schedule last, then locks."""
+  if dataset == 'smoke':
+    c.train.batch_size = 32
+    c.train.num_steps = 4
+    c.train.log_every_steps = 2
+    c.train.eval_every_steps = 0
+    c.train.checkpoint_every_steps = 2
+    c.train.async_checkpointing = False
+    c.eval.batch_size = 32
+    c.eval.num_grid_samples = 4
+  return c.lock()
+
+
+def parse_arg(arg: str, allowed: dict[str, tuple[str, ...]],
+              defaults: dict[str, str]) -> dict[str, str]:
+  """Parses 'a,b,c' into {slot: option}, each option from `allowed[slot]`.
+
+  e.g. parse_arg('mnist8k,conv', {'dataset': DATASETS, 'arch': ('mlp',
+  'conv')}, {'dataset': 'digits', 'arch': 'mlp'}) ->
+  {'dataset': 'mnist8k', 'arch': 'conv'}.
+  """
+  out = dict(defaults)
+  for token in filter(None, (arg or '').split(',')):
+    slots = [s for s, opts in allowed.items() if token in opts]
+    if not slots:
+      known = ', '.join(f'{s}: {"|".join(o)}' for s, o in allowed.items())
+      raise ValueError(f'config argument {token!r} is not known ({known}).')
+    out[slots[0]] = token
+  return out

@@ -1,0 +1,101 @@
+r"""Runs an experiment: train (resuming), evaluate or sample, over a workdir.
+
+  python -m experiments.main --config=experiments/configs/vae.py:digits \
+      --workdir=runs/vae
+  python -m experiments.main --workdir=runs/vae --mode=evaluate
+  python -m experiments.main --workdir=runs/vae --mode=sample
+
+Override any config field on the command line
+(``--config.train.num_steps=100``); a mistyped field is an error. Without
+--config, evaluate and sample read ``<workdir>/config.json``, written by
+training. The workdir holds orbax checkpoints (checkpoints/), metrics.jsonl,
+TensorBoard events (tensorboard/), PNG grids (images/) and evaluation
+results (eval/).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import ml_collections
+from ml_collections import config_flags
+
+from jaxgen import train
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Config file and argument, e.g. '
+    'experiments/configs/vae.py:digits.', lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Working directory.',
+                               required=True)
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'sample'],
+                          'train (resumes from the workdir), evaluate the '
+                          'latest checkpoint, or write a sample grid.')
+_SPLIT = flags.DEFINE_string('split', None, 'Split to evaluate (default: '
+                             'config.eval.split).')
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a training run saved in its workdir, locked."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise app.UsageError(f'--config is missing and {path} does not exist: '
+                         'pass --config for a new workdir.')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f)).lock()
+
+
+def _print_results(step: int, split: str, results: dict[str, float]) -> None:
+  print(f'step {step} {split}: ' + ', '.join(
+      f'{k}={v:.4f}' for k, v in sorted(results.items())), flush=True)
+
+
+def write_results(workdir: str, step: int, split: str,
+                  results: dict[str, float]) -> str:
+  path = os.path.join(workdir, 'eval', f'{split}_step{step:07d}.json')
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w') as f:
+    json.dump({'step': step, 'split': split, **results}, f, indent=2,
+              sort_keys=True)
+  return path
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
+        split: str | None = None) -> dict[str, float] | list[str]:
+  """What `main` does, callable from Python (tests, notebooks)."""
+  exp = train.Experiment(config, workdir)
+  split = split or config.eval.split
+  if mode == 'train':
+    state = exp.train()
+    step = int(state.step)
+  else:
+    state, step = exp.restore()
+  if mode == 'sample':
+    paths = exp.write_images(state)
+    for p in paths:
+      print(f'wrote {p}', flush=True)
+    return paths
+  results = exp.evaluate(state, split=split, progress=True)
+  paths = exp.write_images(state) if mode == 'train' else []
+  if exp.is_main:
+    paths.append(write_results(workdir, step, split, results))
+    _print_results(step, split, results)
+    for p in paths:
+      print(f'wrote {p}', flush=True)
+  return results
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)
+  config = _CONFIG.value or load_config(_WORKDIR.value)
+  run(config, _WORKDIR.value, _MODE.value, _SPLIT.value)
+
+
+if __name__ == '__main__':
+  sys.exit(app.run(main))

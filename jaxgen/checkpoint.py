@@ -1,0 +1,126 @@
+"""orbax checkpoints of the whole train state and the data iterator position.
+
+Each step directory holds two items: ``state`` (the `TrainState` pytree,
+restored onto an abstract target so optax states come back with their
+types) and ``data`` (the grain iterator's JSON state, so a resumed run
+continues at the same batch).
+
+Safety, by construction of orbax and of this wrapper:
+- a save writes into a temporary directory that is renamed only once
+  complete; a step killed mid-save is ignored by `latest_step` and never
+  restored;
+- an existing step is never overwritten (`save` skips a step that exists);
+- restoring into a state whose shapes differ (the model config changed)
+  raises a `ConfigError` that names the leaf, before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from absl import logging
+import grain
+import jax
+import orbax.checkpoint as ocp
+
+from jaxgen.errors import ConfigError
+
+
+def _leaf_name(path) -> str:
+  return jax.tree_util.keystr(path, simple=True, separator='/')
+
+
+class Checkpointer:
+  """An orbax `CheckpointManager` for (train state, data iterator) pairs.
+
+  Args:
+    directory: where step directories live (created if absent).
+    max_to_keep: newest checkpoints kept; older ones are deleted.
+    save_every: periodic save interval in steps (`force=True` saves anyway).
+    async_save: write in a background thread while training continues.
+  """
+
+  def __init__(self, directory: str, *, max_to_keep: int = 3,
+               save_every: int = 1000, async_save: bool = True):
+    self.directory = os.path.abspath(directory)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep,
+        save_interval_steps=save_every,
+        enable_async_checkpointing=async_save,
+        create=True)
+    self._manager = ocp.CheckpointManager(
+        self.directory, options=options, item_names=('state', 'data'))
+
+  def latest_step(self) -> int | None:
+    """The newest complete step, or None (partial saves are not listed)."""
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def should_save(self, step: int) -> bool:
+    return self._manager.should_save(step)
+
+  def save(self, step: int, state: Any, data_iterator: Any = None, *,
+           force: bool = False) -> bool:
+    """Saves `state` (and the iterator position) at `step`.
+
+    Returns True when a save was started. A step that already exists is left
+    untouched, so a good checkpoint is never replaced.
+    """
+    if step in self._manager.all_steps():
+      return False
+    items = {'state': ocp.args.StandardSave(state)}
+    if data_iterator is not None:
+      items['data'] = grain.checkpoint.CheckpointSave(data_iterator)
+    saved = self._manager.save(step, args=ocp.args.Composite(**items),
+                               force=force)
+    if saved:
+      logging.info('Saving checkpoint for step %d to %s', step, self.directory)
+    return saved
+
+  def check_compatible(self, step: int, abstract_state: Any) -> None:
+    """Raises `ConfigError` naming each leaf whose saved shape differs."""
+    metadata = self._manager.item_metadata(step)['state']
+    tree = getattr(metadata, 'tree', metadata)
+    saved = {_leaf_name(p): tuple(getattr(m, 'shape', ()))
+             for p, m in jax.tree_util.tree_leaves_with_path(tree)}
+    wanted = {_leaf_name(p): tuple(getattr(a, 'shape', ()))
+              for p, a in jax.tree_util.tree_leaves_with_path(abstract_state)}
+    missing = sorted(set(wanted) - set(saved))
+    extra = sorted(set(saved) - set(wanted))
+    differ = sorted(k for k in set(saved) & set(wanted)
+                    if saved[k] != wanted[k])
+    if missing or extra or differ:
+      lines = [f'  {k}: checkpoint {saved[k]} vs config {wanted[k]}'
+               for k in differ[:10]]
+      lines += [f'  {k}: not in the checkpoint' for k in missing[:10]]
+      lines += [f'  {k}: only in the checkpoint' for k in extra[:10]]
+      raise ConfigError(
+          f'The checkpoint at step {step} in {self.directory} does not fit '
+          'the model built from this config (config.model or the data shape '
+          'differ from the run that wrote it). Use a new --workdir or the '
+          'original config. Leaves that differ:\n' + '\n'.join(lines))
+
+  def restore(self, step: int, abstract_state: Any,
+              data_iterator: Any = None) -> Any:
+    """Restores the state at `step` onto `abstract_state`'s types/shardings.
+
+    When `data_iterator` is given its position is restored in place.
+    """
+    self.check_compatible(step, abstract_state)
+    items = {'state': ocp.args.StandardRestore(abstract_state)}
+    if data_iterator is not None:
+      items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
+    restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+    logging.info('Restored checkpoint for step %d from %s', step,
+                 self.directory)
+    return restored['state']
+
+  def wait_until_finished(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()

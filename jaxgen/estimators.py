@@ -1,0 +1,62 @@
+"""Monte Carlo estimators over many samples with bounded memory.
+
+Importance-weighted bounds with k = 5000 samples do not fit in memory at
+once: these helpers draw the samples in chunks inside a `lax.scan` and keep a
+running log-sum-exp (or sum), so memory is that of one chunk and the whole
+evaluation stays one compiled program.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jaxgen.errors import ConfigError
+
+
+def _num_chunks(num_samples: int, chunk_size: int) -> int:
+  if num_samples <= 0 or chunk_size <= 0:
+    raise ConfigError(f'num_samples={num_samples} and chunk_size={chunk_size} '
+                      'must be positive.')
+  if num_samples % chunk_size:
+    raise ConfigError(f'num_samples={num_samples} must be a multiple of '
+                      f'chunk_size={chunk_size}.')
+  return num_samples // chunk_size
+
+
+def chunked_log_mean_exp(fn, key, *, num_samples: int, chunk_size: int):
+  """log (1/k) sum_i exp(fn_i), evaluated `chunk_size` samples at a time.
+
+  Args:
+    fn: fn(key, n) -> [n, B] log weights for n fresh samples.
+    key: PRNG key; chunk j uses fold_in(key, j).
+    num_samples: k, a multiple of chunk_size.
+    chunk_size: samples per chunk.
+
+  Returns:
+    [B] the log-mean-exp over all k samples (a running log-sum-exp over
+    chunks in a `lax.scan`, so memory is that of one chunk).
+  """
+  n = _num_chunks(num_samples, chunk_size)
+
+  def body(carry, j):
+    lw = fn(jax.random.fold_in(key, j), chunk_size)
+    return jnp.logaddexp(carry, jax.nn.logsumexp(lw, axis=0)), None
+
+  first = jax.nn.logsumexp(fn(jax.random.fold_in(key, 0), chunk_size), axis=0)
+  total, _ = jax.lax.scan(body, first, jnp.arange(1, n))
+  return total - math.log(num_samples)
+
+
+def chunked_mean(fn, key, *, num_samples: int, chunk_size: int):
+  """(1/k) sum_i fn_i over k samples drawn `chunk_size` at a time: [B]."""
+  n = _num_chunks(num_samples, chunk_size)
+
+  def body(carry, j):
+    return carry + fn(jax.random.fold_in(key, j), chunk_size).sum(0), None
+
+  total, _ = jax.lax.scan(body, fn(jax.random.fold_in(key, 0),
+                                   chunk_size).sum(0), jnp.arange(1, n))
+  return total / num_samples

@@ -1,0 +1,47 @@
+"""Model families, each a module with the same contract.
+
+A family module exports:
+
+- ``Net``: a `flax.linen.Module` whose fields are ``config.model``.
+- ``init(key, batch, *, net) -> params`` for a preprocessed example batch.
+- ``loss_fn(params, batch, key, *, net, train) -> (scalar, {name: [B]})``:
+  the training objective (a mean over unmasked rows) and per-example metrics.
+- ``LIKELIHOOD``: 'exact', 'bound' or None, saying what
+  ``log_likelihood(params, batch, key, *, net, **kwargs) -> [B] nats``
+  returns (None: the family has no likelihood and ``log_likelihood`` is None).
+- ``sample(params, key, num, *, net, **cond) -> uint8 [num, H, W, C]``, or
+  None for a family that cannot generate (a plain autoencoder).
+- optional ``reconstruct(params, batch, key, *, net) -> uint8 [B, H, W, C]``.
+- optional ``validate(config, dataset)``: raises `ConfigError` naming the
+  field when ``config`` does not fit the family or the data; called before
+  anything is compiled.
+- optional ``make_train_step(...)``: families with their own step (GANs) keep
+  the generic step's signature.
+
+The trainer, evaluator, CLI and tests loop over `FAMILIES` instead of
+special-casing models.
+"""
+
+from __future__ import annotations
+
+import types
+
+from jaxgen.errors import ConfigError
+from jaxgen.models import autoencoder
+from jaxgen.models import vae
+
+FAMILIES: dict[str, types.ModuleType] = {
+    'autoencoder': autoencoder,
+    'vae': vae,
+}
+
+REQUIRED = ('Net', 'init', 'loss_fn', 'LIKELIHOOD', 'log_likelihood', 'sample')
+
+
+def get_family(name: str) -> types.ModuleType:
+  """The family module registered as `name` (``config.family``)."""
+  if name not in FAMILIES:
+    raise ConfigError(
+        f'config.family={name!r} is not a known family; known: '
+        f'{sorted(FAMILIES)}.')
+  return FAMILIES[name]

@@ -1,0 +1,547 @@
+"""One trainer for every family: state, generic step, loop, checkpoints.
+
+`Experiment` turns a locked ``ml_collections`` config into the pieces of a
+run and checks them before anything is compiled: the family, the dataset,
+the preprocessing, the device mesh, the model, the optimizer. Its methods
+are the things a user does with a workdir: `train`, `evaluate`, `sample`.
+
+Randomness: one ``jax.random.key(config.seed)`` is split once into
+(init, train, eval, sample) keys. Step s uses ``fold_in(train_key, s)``
+inside the jitted step, eval batch i uses ``fold_in(eval_key, i)``, the grid
+at step s uses ``fold_in(sample_key, s)``. No key is stored as state, so a
+resumed run reproduces an uninterrupted one bitwise.
+
+The step is generic: it knows nothing of any model. It preprocesses the
+uint8 batch on device (binarization, dequantization: keyed), calls
+``family.loss_fn`` and applies an optax update, optionally with an EMA of the
+parameters. Families with their own step (GANs) provide ``make_train_step``
+with the same signature.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import math
+import os
+import signal
+import threading
+import time
+from typing import Any, Callable
+
+from absl import logging
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import tqdm
+
+from jaxgen import checkpoint as ckpt_lib
+from jaxgen import data as data_lib
+from jaxgen import evaluate as eval_lib
+from jaxgen import models
+from jaxgen import parallel
+from jaxgen import writers
+from jaxgen.errors import ConfigError
+
+OPTIMIZERS = ('adam', 'adamw', 'sgd', 'rmsprop')
+SCHEDULES = ('constant', 'cosine')
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything that changes during training; checkpointed whole.
+
+  Attributes:
+    step: int32 scalar, the number of updates applied.
+    params: the model parameters.
+    opt_state: the optax state.
+    ema_params: exponential moving average of params, or None when off.
+  """
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  ema_params: Any = None
+
+
+class NonFiniteError(FloatingPointError):
+  """Training produced a NaN or inf; no checkpoint was written from it."""
+
+
+def make_optimizer(opt: ml_collections.ConfigDict,
+                   num_steps: int) -> optax.GradientTransformation:
+  """An optax optimizer from ``config.optimizer``.
+
+  Fields: name ('adam', 'adamw', 'sgd', 'rmsprop'), learning_rate,
+  schedule ('constant' or 'cosine' decay to 0 over num_steps),
+  warmup_steps (linear warm-up from 0), b1, b2, eps, weight_decay (adamw),
+  momentum (sgd, rmsprop), grad_clip_norm (0 disables clipping).
+  """
+  if opt.name not in OPTIMIZERS:
+    raise ConfigError(f'config.optimizer.name={opt.name!r} is not one of '
+                      f'{OPTIMIZERS}.')
+  if opt.schedule not in SCHEDULES:
+    raise ConfigError(f'config.optimizer.schedule={opt.schedule!r} is not one '
+                      f'of {SCHEDULES}.')
+  if opt.learning_rate <= 0:
+    raise ConfigError(
+        f'config.optimizer.learning_rate={opt.learning_rate} must be > 0.')
+  lr = opt.learning_rate
+  if opt.schedule == 'cosine':
+    lr = optax.cosine_decay_schedule(lr, max(num_steps - opt.warmup_steps, 1))
+  if opt.warmup_steps:
+    warm = optax.linear_schedule(0.0, opt.learning_rate, opt.warmup_steps)
+    lr = optax.join_schedules(
+        [warm, lr if callable(lr) else optax.constant_schedule(lr)],
+        [opt.warmup_steps])
+  if opt.name == 'adam':
+    tx = optax.adam(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps)
+  elif opt.name == 'adamw':
+    tx = optax.adamw(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps,
+                     weight_decay=opt.weight_decay)
+  elif opt.name == 'sgd':
+    tx = optax.sgd(lr, momentum=opt.momentum or None)
+  else:
+    tx = optax.rmsprop(lr, momentum=opt.momentum)
+  if opt.grad_clip_norm:
+    tx = optax.chain(optax.clip_by_global_norm(opt.grad_clip_norm), tx)
+  return tx
+
+
+def make_train_step(loss_fn: Callable, tx: optax.GradientTransformation, *,
+                    preprocess: Callable, ema_decay: float = 0.0) -> Callable:
+  """The generic step ``(state, batch, train_key) -> (state, metrics)``.
+
+  Args:
+    loss_fn: ``(params, batch, key) -> (scalar, {name: [B]})`` with the
+      family's net and ``train=True`` already bound.
+    tx: the optax optimizer.
+    preprocess: ``(batch, key) -> batch``, the device-side data transform.
+    ema_decay: 0 disables the EMA; else ema <- d * ema + (1 - d) * params.
+
+  Returns:
+    A pure function to `jax.jit`. Its metrics are scalars: 'loss',
+    'grad_norm' and the mean of each per-example metric over unmasked rows.
+  """
+
+  def train_step(state: TrainState, batch, train_key):
+    key = jax.random.fold_in(train_key, state.step)
+    pre_key, loss_key = jax.random.split(key)
+    batch = preprocess(batch, pre_key)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    (loss, per_example), grads = grad_fn(state.params, batch, loss_key)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ema = state.ema_params
+    if ema_decay:
+      ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p,
+                         ema, params)
+    mask = batch['mask'].astype(jnp.float32)
+    count = jnp.maximum(mask.sum(), 1.0)
+    metrics = {k: (v * mask).sum() / count for k, v in per_example.items()}
+    metrics['loss'] = loss
+    metrics['grad_norm'] = optax.global_norm(grads)
+    new_state = state.replace(step=state.step + 1, params=params,
+                              opt_state=opt_state, ema_params=ema)
+    return new_state, metrics
+
+  return train_step
+
+
+class _TerminationFlag:
+  """Sets a flag on SIGTERM so the loop can save and exit cleanly."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+    return False
+
+
+def _data_kwargs(data: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The fields of ``config.data`` that `jaxgen.data.load_dataset` takes."""
+  return dict(name=data.name, data_dir=data.data_dir or None,
+              splits=dict(data.splits),
+              shuffle_before_split=data.shuffle_before_split,
+              split_seed=data.split_seed, binarize=data.binarize,
+              binarize_seed=data.binarize_seed, num_points=data.num_points)
+
+
+def _tuples(tree: Any) -> Any:
+  """Lists to tuples, recursively: Net fields from a JSON-loaded config."""
+  if isinstance(tree, dict):
+    return {k: _tuples(v) for k, v in tree.items()}
+  if isinstance(tree, (list, tuple)):
+    return tuple(_tuples(v) for v in tree)
+  return tree
+
+
+def _config_json(config: ml_collections.ConfigDict) -> str:
+  return config.to_json_best_effort(indent=2, sort_keys=True)
+
+
+@dataclasses.dataclass
+class Experiment:
+  """A configured run over a workdir: build once, then train/evaluate/sample.
+
+  Everything that can be wrong with the config or the data is checked in
+  the constructor, before any compilation.
+  """
+  config: ml_collections.ConfigDict
+  workdir: str
+
+  def __post_init__(self):
+    c = self.config
+    parallel.initialize(c.parallel.num_processes, c.parallel.process_id,
+                        c.parallel.coordinator_address,
+                        c.parallel.local_device_count)
+    self.family = models.get_family(c.family)
+    self.dataset = data_lib.load_dataset(**_data_kwargs(c.data))
+    if 'train' not in self.dataset.splits:
+      raise ConfigError("config.data.splits.train is empty: training needs a "
+                        "'train' split.")
+    if self.dataset.image_shape is None:
+      raise ConfigError(f'config.data.name={c.data.name!r} gives points, not '
+                        f'images; family {c.family!r} models images.')
+    if tuple(c.model.image_shape) != tuple(self.dataset.image_shape):
+      raise ConfigError(
+          f'config.model.image_shape={tuple(c.model.image_shape)} does not '
+          f'match dataset {c.data.name!r}, whose images are '
+          f'{tuple(self.dataset.image_shape)}.')
+    if hasattr(self.family, 'validate'):
+      self.family.validate(c, self.dataset)
+    self.preprocess, offset_per_dim = data_lib.make_preprocess(
+        binarize=c.data.binarize, dequantize=c.data.dequantize,
+        value_range=c.data.value_range)
+    self.num_dims = math.prod(self.dataset.image_shape)
+    self.offset_nats = float(offset_per_dim) * self.num_dims
+    self.mesh = parallel.make_mesh()
+    self.local_batch_size = parallel.local_batch_size(c.train.batch_size,
+                                                      self.mesh)
+    self.local_eval_batch_size = parallel.local_batch_size(
+        c.eval.batch_size, self.mesh, 'config.eval.batch_size')
+    for split in (c.eval.split, c.eval.periodic_split):
+      if split and split not in self.dataset.splits:
+        raise ConfigError(
+            f'evaluation asks for split {split!r} (config.eval.split / '
+            f'config.eval.periodic_split) but config.data.splits gives only '
+            f'{sorted(self.dataset.splits)}.')
+    for name in tuple(c.eval.final_estimators) + tuple(
+        c.eval.periodic_estimators):
+      if name not in c.eval.estimators:
+        raise ConfigError(f'estimator {name!r} (config.eval.*_estimators) is '
+                          f'not defined in config.eval.estimators '
+                          f'{sorted(c.eval.estimators)}.')
+    if self.family.log_likelihood is None and len(c.eval.estimators):
+      raise ConfigError(f'family {c.family!r} has no likelihood: leave '
+                        'config.eval.estimators empty.')
+    self.net = self.family.Net(**_tuples(c.model.to_dict()))
+    root = jax.random.key(c.seed)
+    self.init_key, self.train_key, self.eval_key, self.sample_key = (
+        jax.random.split(root, 4))
+    self.tx = make_optimizer(c.optimizer, c.train.num_steps)
+    self.is_main = jax.process_index() == 0
+    self._jitted: dict[str, Callable] = {}
+
+  # ---------------------------------------------------------------- state
+  def _example_batch(self) -> dict[str, jax.Array]:
+    h, w, ch = self.dataset.image_shape
+    raw = {'image': jnp.zeros((1, h, w, ch), jnp.uint8),
+           'label': jnp.zeros((1,), jnp.int32),
+           'mask': jnp.ones((1,), bool)}
+    return self.preprocess(raw, jax.random.key(0))
+
+  def _init_state(self, key) -> TrainState:
+    params = self.family.init(key, self._example_batch(), net=self.net)
+    ema = params if self.config.train.ema_decay else None
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      opt_state=self.tx.init(params), ema_params=ema)
+
+  def init_state(self) -> TrainState:
+    """Fresh state from the init key, replicated over the mesh."""
+    init = jax.jit(self._init_state,
+                   out_shardings=parallel.replicated(self.mesh))
+    return init(self.init_key)
+
+  def abstract_state(self) -> TrainState:
+    shapes = jax.eval_shape(self._init_state, self.init_key)
+    sharding = parallel.replicated(self.mesh)
+    return jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+        shapes)
+
+  def checkpointer(self) -> ckpt_lib.Checkpointer:
+    t = self.config.train
+    return ckpt_lib.Checkpointer(
+        os.path.join(self.workdir, 'checkpoints'), max_to_keep=t.max_to_keep,
+        save_every=t.checkpoint_every_steps, async_save=t.async_checkpointing)
+
+  def train_iterator(self):
+    return data_lib.train_iterator(
+        self.dataset.splits['train'], batch_size=self.local_batch_size,
+        seed=self.config.seed, process_index=jax.process_index(),
+        process_count=jax.process_count())
+
+  def restore(self, step: int | None = None, data_iterator=None):
+    """(state, step) from the workdir's newest (or given) checkpoint.
+
+    Raises FileNotFoundError when the workdir has no checkpoint.
+    """
+    ckpt = self.checkpointer()
+    try:
+      step = ckpt.latest_step() if step is None else step
+      if step is None:
+        raise FileNotFoundError(
+            f'No checkpoint in {ckpt.directory}: train first with '
+            f'--workdir={self.workdir}.')
+      return ckpt.restore(step, self.abstract_state(), data_iterator), step
+    finally:
+      ckpt.close()
+
+  # ----------------------------------------------------------- compiled fns
+  @property
+  def train_step(self) -> Callable:
+    """The jitted step, sharded: state replicated, batch on 'data'."""
+    if 'train' not in self._jitted:
+      builder = getattr(self.family, 'make_train_step', None)
+      if builder is not None:
+        step = builder(net=self.net, tx=self.tx, preprocess=self.preprocess,
+                       config=self.config)
+      else:
+        loss = functools.partial(self.family.loss_fn, net=self.net, train=True)
+        step = make_train_step(loss, self.tx, preprocess=self.preprocess,
+                               ema_decay=self.config.train.ema_decay)
+      rep = parallel.replicated(self.mesh)
+      self._jitted['train'] = jax.jit(
+          step, in_shardings=(rep, parallel.data_sharded(self.mesh), rep),
+          out_shardings=(rep, rep), donate_argnums=0)
+    return self._jitted['train']
+
+  def _eval_step(self, names) -> Callable:
+    names = tuple(names)
+    if ('eval', names) not in self._jitted:
+      estimators = {n: dict(self.config.eval.estimators[n]) for n in names}
+      step = eval_lib.make_eval_step(self.family, self.net, self.preprocess,
+                                     estimators)
+      rep = parallel.replicated(self.mesh)
+      self._jitted[('eval', names)] = jax.jit(
+          step, in_shardings=(rep, parallel.data_sharded(self.mesh), rep),
+          out_shardings=rep)
+    return self._jitted[('eval', names)]
+
+  # ------------------------------------------------------------ evaluation
+  def eval_params(self, state: TrainState):
+    """The parameters to evaluate: the EMA when enabled, else the live ones."""
+    if self.config.train.ema_decay and self.config.eval.use_ema:
+      return state.ema_params
+    return state.params
+
+  def evaluate(self, state: TrainState, *, split: str | None = None,
+               estimators=None, progress: bool = False) -> dict[str, float]:
+    """Metrics and likelihood estimates over a whole split, exactly."""
+    c = self.config
+    split = split or c.eval.split
+    if split not in self.dataset.splits:
+      raise ConfigError(f'split {split!r} is not among config.data.splits '
+                        f'{sorted(self.dataset.splits)}.')
+    names = c.eval.final_estimators if estimators is None else estimators
+    source = self.dataset.splits[split]
+    batches = functools.partial(
+        data_lib.eval_batches, source, batch_size=self.local_eval_batch_size,
+        process_index=jax.process_index(), process_count=jax.process_count())
+    wrap = None
+    if progress and self.is_main:
+      total = data_lib.num_eval_batches(
+          source, batch_size=self.local_eval_batch_size,
+          process_index=jax.process_index(),
+          process_count=jax.process_count())
+      wrap = functools.partial(tqdm.tqdm, total=total, desc=f'eval {split}',
+                               leave=False)
+    return eval_lib.evaluate_split(
+        self._eval_step(names), self.eval_params(state), batches,
+        self.eval_key, self.mesh, num_dims=self.num_dims,
+        offset_nats=self.offset_nats, progress=wrap)
+
+  def sample_images(self, state: TrainState, num: int,
+                    step: int | None = None) -> np.ndarray | None:
+    """uint8 [num, H, W, C] from ``fold_in(sample_key, step)``, or None."""
+    if self.family.sample is None:
+      return None
+    step = int(state.step) if step is None else step
+    fn = self._jitted.get(('sample', num))
+    if fn is None:
+      fn = eval_lib.replicated_fn(self.family.sample, self.mesh, num=num,
+                                  net=self.net)
+      self._jitted[('sample', num)] = fn
+    key = jax.random.fold_in(self.sample_key, step)
+    return np.asarray(jax.device_get(fn(self.eval_params(state), key)))
+
+  def reconstruction_images(self, state: TrainState, num: int) -> np.ndarray | None:
+    """uint8 [2 * num, H, W, C]: test inputs, then their reconstructions."""
+    if getattr(self.family, 'reconstruct', None) is None:
+      return None
+    split = self.config.eval.split
+    source = self.dataset.splits[split]
+    n = min(num, len(source))
+    local = next(data_lib.eval_batches(source, batch_size=n))
+    batch = {k: jnp.asarray(v) for k, v in local.items()}
+    fn = self._jitted.get(('recon', n))
+    if fn is None:
+      def recon(params, batch, key):
+        pre_key, rec_key = jax.random.split(key)
+        pre = self.preprocess(batch, pre_key)
+        return self.family.reconstruct(params, pre, rec_key, net=self.net)
+      fn = self._jitted[('recon', n)] = jax.jit(recon)
+    params = jax.device_get(self.eval_params(state))
+    out = np.asarray(fn(params, batch, self.eval_key))
+    return np.concatenate([local['image'][:n], out])
+
+  def write_images(self, state: TrainState, writer=None) -> list[str]:
+    """Sample and reconstruction grids as PNG under <workdir>/images."""
+    step = int(state.step)
+    paths = []
+    if not self.is_main:
+      # Every process runs the computation (collectives); one writes.
+      self.sample_images(state, self.config.eval.num_grid_samples, step)
+      return paths
+    scale = max(1, 64 // self.dataset.image_shape[0])
+    images = self.sample_images(state, self.config.eval.num_grid_samples, step)
+    if images is not None:
+      grid = eval_lib.image_grid(images)
+      paths.append(eval_lib.save_png(
+          os.path.join(self.workdir, 'images', f'samples_{step:07d}.png'),
+          grid, scale))
+      if writer is not None:
+        writer.write_image(step, 'samples', grid)
+    recon = self.reconstruction_images(state, 16)
+    if recon is not None:
+      n = len(recon) // 2
+      grid = eval_lib.comparison_grid([recon[:n], recon[n:]])
+      paths.append(eval_lib.save_png(
+          os.path.join(self.workdir, 'images',
+                       f'reconstructions_{step:07d}.png'), grid, scale))
+      if writer is not None:
+        writer.write_image(step, 'reconstructions', grid)
+    return paths
+
+  # -------------------------------------------------------------- training
+  def _save_config(self) -> None:
+    if not self.is_main:
+      return
+    os.makedirs(self.workdir, exist_ok=True)
+    path = os.path.join(self.workdir, 'config.json')
+    text = _config_json(self.config)
+    if os.path.exists(path):
+      with open(path) as f:
+        if f.read() == text:
+          return
+      path = os.path.join(self.workdir,
+                          f'config_{time.strftime("%Y%m%d-%H%M%S")}.json')
+    with open(path, 'w') as f:
+      f.write(text)
+
+  def train(self) -> TrainState:
+    """Trains to config.train.num_steps, resuming from the workdir.
+
+    Logs to metrics.jsonl / TensorBoard, evaluates periodically, saves
+    orbax checkpoints (periodic, final, and on SIGTERM), writes sample
+    grids. Raises `NonFiniteError` (without saving) on a NaN/inf metric.
+    """
+    c, t = self.config, self.config.train
+    self._save_config()
+    writer = writers.MetricWriter(self.workdir, enabled=self.is_main)
+    ckpt = self.checkpointer()
+    train_iter = self.train_iterator()
+    try:
+      latest = ckpt.latest_step()
+      if latest is None:
+        state = self.init_state()
+        if self.is_main:
+          writer.write_hparams(json.loads(_config_json(c)))
+      else:
+        state = ckpt.restore(latest, self.abstract_state(), train_iter)
+        logging.info('Resuming from step %d', latest)
+      state = self._loop(state, train_iter, ckpt, writer)
+    finally:
+      ckpt.close()
+      writer.close()
+    return state
+
+  def _loop(self, state, train_iter, ckpt, writer) -> TrainState:
+    c, t = self.config, self.config.train
+    start = int(state.step)
+    if start >= t.num_steps:
+      logging.info('Already trained for %d >= %d steps.', start, t.num_steps)
+      return state
+    pending: list[tuple[int, dict[str, jax.Array]]] = []
+    last_saved = ckpt.latest_step()
+    bar = tqdm.tqdm(total=t.num_steps, initial=start, disable=not self.is_main,
+                    desc=f'{c.family} train', unit='step', dynamic_ncols=True)
+    tick, tick_step = time.perf_counter(), start
+
+    def flush(step: int) -> None:
+      nonlocal tick, tick_step
+      if not pending:
+        return
+      host = jax.device_get([m for _, m in pending])
+      for (s, _), values in zip(pending, host):
+        for name, value in values.items():
+          if not np.isfinite(value):
+            raise NonFiniteError(
+                f'Non-finite metric {name!r} = {float(value)} at step {s}. '
+                f'Training stopped; no checkpoint was written from this '
+                f'state (the last one in {ckpt.directory} is step '
+                f'{last_saved}).')
+      means = {k: float(np.mean([h[k] for h in host])) for k in host[-1]}
+      now = time.perf_counter()
+      means['steps_per_sec'] = (step - tick_step) / max(now - tick, 1e-9)
+      tick, tick_step = now, step
+      writer.write_scalars(step, means, split='train')
+      bar.set_postfix(loss=f'{means["loss"]:.4g}', refresh=False)
+      pending.clear()
+
+    step = start
+    with _TerminationFlag() as term:
+      while step < t.num_steps:
+        batch = parallel.global_batch(next(train_iter), self.mesh)
+        state, metrics = self.train_step(state, batch, self.train_key)
+        step += 1
+        pending.append((step, metrics))
+        bar.update(1)
+        final = step == t.num_steps
+        save = final or term.requested or ckpt.should_save(step)
+        if save or step % t.log_every_steps == 0:
+          flush(step)
+        if t.eval_every_steps and (step % t.eval_every_steps == 0 or final):
+          if c.eval.periodic_split:
+            results = self.evaluate(state, split=c.eval.periodic_split,
+                                    estimators=c.eval.periodic_estimators)
+            writer.write_scalars(step, results, split=c.eval.periodic_split)
+        if t.image_every_steps and (step % t.image_every_steps == 0 or final):
+          self.write_images(state, writer)
+        if save:
+          if ckpt.save(step, state, train_iter, force=True):
+            last_saved = step
+        if term.requested:
+          logging.warning('SIGTERM: saved step %d, exiting.', step)
+          bar.write(f'SIGTERM received: checkpoint saved at step {step}.')
+          break
+    bar.close()
+    writer.flush()
+    return state
