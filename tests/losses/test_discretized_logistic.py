@@ -1,6 +1,5 @@
 """Tests for the (mixture of) discretized logistic likelihoods (PixelCNN++)."""
 
-import functools
 import itertools
 
 import jax
@@ -11,8 +10,6 @@ import pytest
 from jaxgen import losses
 from tests.losses import numpy_reference as ref
 
-jax.config.update("jax_numpy_rank_promotion", "allow")
-
 _dlogistic = jax.jit(
     losses.discretized_logistic_log_prob,
     static_argnames=("num_bins", "log_scale_min"),
@@ -20,6 +17,14 @@ _dlogistic = jax.jit(
 _mixture = jax.jit(
     losses.discretized_logistic_mixture_log_prob,
     static_argnames=("num_bins", "log_scale_min"),
+)
+
+_dlogistic_grads = jax.jit(
+    jax.grad(
+        lambda *a, **kw: losses.discretized_logistic_log_prob(*a, **kw).sum(),
+        argnums=(0, 1, 2),
+    ),
+    static_argnames=("num_bins",),
 )
 
 # (mean, log_scale) pairs: near and far from [-1, 1], below the clamp, tiny
@@ -140,12 +145,9 @@ def test_values_and_gradients_finite(mean, log_scale, num_bins):
   x = _levels(num_bins)  # Includes the two edge levels.
   mean = jnp.full_like(x, mean)
   log_scale = jnp.full_like(x, log_scale)
-  fn = functools.partial(losses.discretized_logistic_log_prob, num_bins=num_bins)
-  value = jax.jit(fn)(x, mean, log_scale)
+  value = _dlogistic(x, mean, log_scale, num_bins=num_bins)
   assert np.all(np.isfinite(value))
-  grads = jax.jit(jax.grad(lambda *a: fn(*a).sum(), argnums=(0, 1, 2)))(
-      x, mean, log_scale
-  )
+  grads = _dlogistic_grads(x, mean, log_scale, num_bins=num_bins)
   for name, g in zip(("x", "mean", "log_scale"), grads):
     assert np.all(np.isfinite(g)), f"non-finite gradient w.r.t. {name}"
 
@@ -244,44 +246,66 @@ def test_mixture_shares_the_indicator_across_channels():
   assert mixed < -1000.0
 
 
-@pytest.mark.parametrize(
-    "channels,num_bins", [(1, 256), (1, 16), (3, 16), (3, 2), (3, 256)]
-)
-def test_mixture_masses_sum_to_one(channels, num_bins):
-  rng = np.random.default_rng(3)
-  components = 3
+def _extreme_mixture_params(channels, components=3, seed=3):
   logit_weights, means, log_scales = _random_mixture_params(
-      rng, (), channels, components
+      np.random.default_rng(seed), (), channels, components
   )
   # Make one component extreme: tiny scale and a mean far outside [-1, 1].
   means[:, 0] = [4.0, -1.0, 0.5][:channels]
   log_scales[:, 0] = -9.0
-  levels = jnp.asarray(_levels(num_bins))
-  # All values of channels 1..C-1 (one empty row when C == 1); channel 0 is
-  # scanned over with lax.map to bound memory.
-  combos = list(itertools.product(np.asarray(levels), repeat=channels - 1))
-  rest = np.array(combos, np.float32).reshape(len(combos), channels - 1)
+  return logit_weights, means, log_scales
 
-  @jax.jit
-  def log_p_given_first(first):
-    x = jnp.concatenate([jnp.full((rest.shape[0], 1), first), rest], axis=-1)
-    return losses.discretized_logistic_mixture_log_prob(
-        x, logit_weights, means, log_scales, num_bins=num_bins
-    )
 
-  log_p = np.asarray(jax.lax.map(log_p_given_first, levels), np.float64)
-  assert log_p.size == num_bins**channels
+@pytest.mark.parametrize("channels,num_bins", [(1, 256), (1, 16), (3, 16), (3, 2)])
+def test_mixture_masses_sum_to_one(channels, num_bins):
+  params = _extreme_mixture_params(channels)
+  levels = _levels(num_bins)
+  # Every joint value of the C channels of a pixel.
+  x = np.array(list(itertools.product(levels, repeat=channels)), np.float32)
+  log_p = np.asarray(_mixture(x, *params, num_bins=num_bins), np.float64)
+  assert log_p.shape == (num_bins**channels,)
   assert np.all(np.isfinite(log_p))
   np.testing.assert_allclose(np.exp(log_p).sum(), 1.0, atol=1e-5)
-  if channels == 1:
-    ref_log_p = ref.discretized_logistic_mixture_log_prob(
-        np.float64(levels)[:, None],
-        logit_weights,
-        means,
-        log_scales,
-        num_bins,
+  ref_log_p = ref.discretized_logistic_mixture_log_prob(
+      np.float64(x), *params, num_bins
+  )
+  np.testing.assert_allclose(np.exp(ref_log_p).sum(), 1.0, atol=1e-12)
+
+
+def test_mixture_three_channels_of_256_levels_marginalise_to_one():
+  # Summing over all 256 ** 3 colours directly is slow, so check the chain
+  # sum_{x2} P(x0, x1, x2) = P(x0, x1), sum_{x1} P(x0, x1) = P(x0),
+  # sum_{x0} P(x0) = 1, where the C-channel marginal is the same mixture
+  # restricted to the first C channels. Together with the exact sum for
+  # C = 3 at 16 levels above, this pins down normalisation at 256 levels.
+  logit_weights, means, log_scales = _extreme_mixture_params(3)
+  levels = _levels(256)
+  rng = np.random.default_rng(4)
+  prefixes = levels[rng.integers(0, 256, size=(12, 2))]
+  prefixes[:4] = levels[[[0, 0], [255, 255], [0, 255], [255, 0]]]
+  for c in (3, 2, 1):
+    head = prefixes[:, : c - 1]  # [P, c-1]
+    x = np.concatenate(
+        [
+            np.repeat(head[:, None, :], 256, axis=1),
+            np.broadcast_to(levels[None, :, None], (len(head), 256, 1)),
+        ],
+        axis=-1,
+    )  # [P, 256, c]: every value of the last channel after each prefix.
+    log_p = np.asarray(
+        _mixture(x, logit_weights, means[:c], log_scales[:c]), np.float64
     )
-    np.testing.assert_allclose(np.exp(ref_log_p).sum(), 1.0, atol=1e-12)
+    summed = np.exp(log_p).sum(axis=1)
+    if c == 1:
+      np.testing.assert_allclose(summed, 1.0, atol=1e-5)
+    else:
+      marginal = np.exp(
+          np.asarray(
+              _mixture(head, logit_weights, means[: c - 1], log_scales[: c - 1]),
+              np.float64,
+          )
+      )
+      np.testing.assert_allclose(summed, marginal, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
