@@ -110,7 +110,8 @@ class _ColumnSource:
     index = _check_index(index, self._length)
     return {k: v[index] for k, v in self._columns.items()}
 
-  def gather(self, indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
+  def gather(self,
+             indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
     """Stacked records for ``indices``: dict of [len(indices), ...] arrays."""
     indices = np.asarray(indices, dtype=np.int64)
     return {k: v[indices] for k, v in self._columns.items()}
@@ -166,7 +167,7 @@ class ArraySource(_ColumnSource):
 
 
 class PointSource(_ColumnSource):
-  """In-memory 2-D points: records ``{'point': float32 [D], 'label': int32}``."""
+  """In-memory points: records ``{'point': float32 [D], 'label': int32}``."""
 
   def __init__(self, points: np.ndarray, labels: np.ndarray | None = None):
     """Wraps arrays.
@@ -248,7 +249,8 @@ class TfdsSource:
       label = np.int32(-1)
     return {'image': image, 'label': label}
 
-  def gather(self, indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
+  def gather(self,
+             indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
     """Stacked records for ``indices``: dict of [len(indices), ...] arrays."""
     return stack_records([self[int(i)] for i in np.asarray(indices)])
 
@@ -637,7 +639,8 @@ def load_dataset(name: str, *, data_dir: str | None = None,
     name: 'digits' | 'npz:PATH' | 'mnist' | 'binarized_mnist' |
       'fashion_mnist' | 'cifar10' | 'toy:moons' | 'toy:ring8' | 'toy:grid25' |
       'toy:checkerboard' | 'toy:swissroll'.
-    data_dir: TFDS data_dir (None -> ``TFDS_DATA_DIR`` or TFDS's default).
+    data_dir: TFDS data_dir (None or '' -> ``TFDS_DATA_DIR`` or TFDS's
+      default, ~/tensorflow_datasets).
     splits: ``{'train': SPEC, 'validation': SPEC, 'test': SPEC}`` in TFDS
       split syntax (array sources: pseudo-split ``'all'``); empty/None
       specs are left out of the result.
@@ -678,6 +681,10 @@ def load_dataset(name: str, *, data_dir: str | None = None,
         f'data.name={name!r} is not a known dataset; expected '
         f'{_known_names_message()}.')
   array_source = is_npz or is_toy or name == 'digits'
+  if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+    raise ConfigError(
+        f'data.data_dir must be a path or None, got {data_dir!r}.')
+  data_dir = os.fspath(data_dir) if data_dir else None  # '' -> TFDS default.
   specs = _normalize_splits(splits)
   parsed = {s: _parse_spec(s, spec, array_source=array_source)
             for s, spec in specs.items()}

@@ -1,6 +1,7 @@
 """Sources from arrays: digits, npz files, the shared MNIST subset, toy data."""
 
 import json
+import os
 
 import grain
 import ml_collections
@@ -9,7 +10,6 @@ import pytest
 from sklearn import datasets as sk_datasets
 
 from jaxgen import data
-from jaxgen.data import sources
 
 THREE = {'train': 'all[:70%]', 'validation': 'all[70%:80%]',
          'test': 'all[80%:]'}
@@ -101,8 +101,7 @@ def test_mnist8k_canonical_split(mnist8k_name):
   assert {k: len(v) for k, v in ds.splits.items()} == {
       'train': 6500, 'validation': 500, 'test': 1000}
   assert ds.image_shape == (28, 28, 1) and ds.num_classes == 10
-  with np.load(sources.os.path.abspath(mnist8k_name[4:]),
-               allow_pickle=False) as raw:
+  with np.load(os.path.abspath(mnist8k_name[4:]), allow_pickle=False) as raw:
     images, labels = raw['images'], raw['labels']
   for split, start in (('train', 0), ('validation', 6500), ('test', 7000)):
     rows = _rows(ds.splits[split])

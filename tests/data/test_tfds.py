@@ -103,7 +103,8 @@ def test_tfds_split_errors(mock):
                                        'validation': 'validation'})
   with pytest.raises(DataError, match=r'splits\.test.*test\[30:\]'):
     data.load_dataset('mnist', splits={'test': 'test[30:]'})
-  with pytest.raises(DataError, match=r'train\[:10\].*splits\.validation.*share 5 rows'):
+  with pytest.raises(DataError,
+                     match=r'train\[:10\].*splits\.validation.*share 5 rows'):
     data.load_dataset('mnist', splits={'train': 'train[:10]',
                                        'validation': 'train[5:]'})
   with pytest.raises(ConfigError, match='shuffle_before_split'):
@@ -119,3 +120,15 @@ def test_tfds_not_prepared(tmp_path):
   assert "'mnist'" in message and str(tmp_path) in message
   assert 'prepare' in message.lower() and 'data_dir' in message
   assert not list(tmp_path.rglob('*.array_record*'))  # Nothing downloaded.
+
+
+def test_tfds_source_through_the_pipelines(mock):
+  ds = data.load_dataset('cifar10', splits={'train': 'train', 'test': 'test'},
+                         data_dir='')
+  it = data.train_iterator(ds.splits['train'], batch_size=8, seed=0)
+  batch = next(it)
+  assert batch['image'].shape == (8, 32, 32, 3)
+  assert batch['image'].dtype == np.uint8
+  assert batch['label'].dtype == np.int32 and batch['mask'].all()
+  batches = list(data.eval_batches(ds.splits['test'], batch_size=10))
+  assert [int(b['mask'].sum()) for b in batches] == [10, 10, 4]
