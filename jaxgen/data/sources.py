@@ -313,7 +313,9 @@ def _known_names_message() -> str:
 # ---------------------------------------------------------------------------
 # Split specs.
 
-_PLACEHOLDER = 'rows'  # TFDS reserves 'all' (union of splits, no slicing).
+# TFDS reserves 'all' (the union of all splits, no slicing), so the array
+# sources' pseudo-split is parsed under this name.
+_PLACEHOLDER = '__jaxgen_all_rows__'
 
 
 def _parse_spec(split: str, spec: str, *, array_source: bool):
@@ -334,6 +336,22 @@ def _parse_spec(split: str, spec: str, *, array_source: bool):
     raise ConfigError(
         f'data.splits.{split}={spec!r} is not a valid split spec; expected '
         f'TFDS split syntax such as {forms}. (TFDS: {e})') from e
+
+
+def _check_split_names(specs: Mapping[str, str], parsed: Mapping[str, Any],
+                       available: Sequence[str], name: str) -> list[str]:
+  """ConfigError if a spec names a split the dataset lacks; returns bases."""
+  probe = {s: _split_info(10**12) for s in available}
+  bases = set()
+  for split, spec in specs.items():
+    try:
+      bases.update(i.splitname for i in parsed[split].to_absolute(probe))
+    except (ValueError, AssertionError) as e:
+      shown = [ARRAY_SPLIT if s == _PLACEHOLDER else s for s in available]
+      raise ConfigError(
+          f'data.splits.{split}={spec!r} names a split that {name!r} does '
+          f'not have; it has {", ".join(repr(s) for s in shown)}.') from e
+  return sorted(bases)
 
 
 def _split_info(num_examples: int):
@@ -574,17 +592,8 @@ def _build_tfds_splits(
     parsed: Mapping[str, Any], fixed_seed: int | None
 ) -> tuple[dict[str, Source], dict[str, Any]]:
   spec = _TFDS_DATASETS[name]
-  # Base splits each spec refers to, known before touching the disk.
-  probe = {s: _split_info(10**9) for s in spec.splits}
-  for split in specs:
-    try:
-      parsed[split].to_absolute(probe)
-    except (ValueError, AssertionError) as e:
-      raise ConfigError(
-          f'data.splits.{split}={specs[split]!r} names a split {name!r} does '
-          f'not have; {name!r} has splits {spec.splits}.') from e
-  needed = sorted({i.splitname for s in specs
-                   for i in parsed[s].to_absolute(probe)})
+  # Base splits the specs refer to, checked before touching the disk.
+  needed = _check_split_names(specs, parsed, spec.splits, name)
   bases = {base: _open_tfds(name, base, data_dir) for base in needed}
   lengths = {base: len(src) for base, src in bases.items()}
   for base, src in bases.items():
@@ -688,6 +697,8 @@ def load_dataset(name: str, *, data_dir: str | None = None,
   specs = _normalize_splits(splits)
   parsed = {s: _parse_spec(s, spec, array_source=array_source)
             for s, spec in specs.items()}
+  if array_source:
+    _check_split_names(specs, parsed, [_PLACEHOLDER], name)
   fixed_seed = binarize_seed if binarize == 'fixed' else None
   info: dict[str, Any] = {
       'name': name, 'split_specs': dict(specs),

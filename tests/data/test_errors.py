@@ -121,8 +121,11 @@ def test_malformed_split_spec(spec):
 
 
 def test_wrong_split_name_for_array_source():
-  with pytest.raises(DataError, match=r"splits.train='train\[:80%\]'.*'all'"):
+  with pytest.raises(ConfigError,
+                     match=r"splits.train='train\[:80%\]'.*'digits'.*'all'"):
     data.load_dataset('digits', splits={'train': 'train[:80%]'})
+  with pytest.raises(ConfigError, match=r"splits.test='all\+rows'"):
+    data.load_dataset('digits', splits={'test': 'all+rows'})
 
 
 def test_splits_field_errors():

@@ -98,7 +98,8 @@ def test_fixed_binarization_of_tfds(mock):
 
 
 def test_tfds_split_errors(mock):
-  with pytest.raises(ConfigError, match=r"splits\.validation.*'train', 'test'"):
+  with pytest.raises(ConfigError,
+                     match=r"splits\.validation.*'mnist'.*'train', 'test'"):
     data.load_dataset('mnist', splits={'train': 'train',
                                        'validation': 'validation'})
   with pytest.raises(DataError, match=r'splits\.test.*test\[30:\]'):
