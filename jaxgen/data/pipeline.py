@@ -24,8 +24,8 @@ The iterator is grain's ``DatasetIterator``: ``it.get_state()`` is a small
 JSON-able dict (``{'next_index': k}``: the number of batches consumed);
 ``it.set_state(state)`` on an iterator built with the same arguments resumes
 with the identical next batch, across epoch boundaries too. Reading happens
-in-process (optional prefetch threads, no worker processes), so the stream
-does not depend on the machine.
+in-process (optional prefetch threads, no worker processes); the stream does
+not depend on ``num_threads`` or ``prefetch_buffer_size``.
 
 Evaluation (``eval_batches``) is plain Python: process ``p`` takes the
 contiguous share ``np.array_split(range(N), count)[p]`` in order; every
