@@ -57,7 +57,7 @@ def log_mean_exp(x: ArrayLike, axis: int | Sequence[int] = 0) -> jax.Array:
 def elbo(
     log_likelihood: ArrayLike, kl: ArrayLike, beta: ArrayLike = 1.0
 ) -> jax.Array:
-  r"""Per-example evidence lower bound ``log p(x|z) - beta * KL(q(z|x) || p(z))``.
+  r"""Per-example ELBO: ``log p(x|z) - beta * KL(q(z|x) || p(z))``.
 
   .. math::
     \mathcal{L}(x) = \mathbb{E}_{q(z|x)}[\log p(x \mid z)]
@@ -83,7 +83,7 @@ def elbo(
 
   References:
     Kingma & Welling, *Auto-Encoding Variational Bayes*, ICLR 2014, eq. 3;
-    Higgins et al., *beta-VAE*, ICLR 2017, eq. 4.
+    Higgins et al., *beta-VAE*, ICLR 2017 (the beta-weighted objective).
   """
   dtype = jnp.result_type(float, log_likelihood, kl, beta)
   return jnp.asarray(log_likelihood, dtype) - jnp.asarray(

@@ -14,7 +14,8 @@ def gaussian_kl(
   r"""Elementwise KL divergence between two univariate Gaussians.
 
   .. math::
-    \mathrm{KL}\big(\mathcal{N}(\mu, e^{v}) \,\|\, \mathcal{N}(\mu_p, e^{v_p})\big)
+    \mathrm{KL}\big(\mathcal{N}(\mu, e^{v}) \,\|\,
+                    \mathcal{N}(\mu_p, e^{v_p})\big)
       = \tfrac12 \Big( v_p - v + \big(e^{v} + (\mu - \mu_p)^2\big) e^{-v_p}
         - 1 \Big).
 

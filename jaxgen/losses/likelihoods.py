@@ -70,7 +70,7 @@ def bernoulli_log_prob(logits: ArrayLike, x: ArrayLike) -> jax.Array:
 def gaussian_log_prob(
     x: ArrayLike, mean: ArrayLike, log_scale: ArrayLike
 ) -> jax.Array:
-  r"""Elementwise log-density of a univariate Gaussian with log-std ``log_scale``.
+  r"""Elementwise log-density of a univariate Gaussian, from its log-std.
 
   .. math::
     \log \mathcal{N}(x; \mu, \sigma^2)

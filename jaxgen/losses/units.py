@@ -1,4 +1,4 @@
-"""Unit conversions for reporting likelihoods: nats, bits/dim, dequantization."""
+"""Units for reporting likelihoods: nats, bits/dim and dequantization."""
 
 import math
 
@@ -28,7 +28,8 @@ def nats_to_bits_per_dim(nll_nats: ArrayLike, num_dims: ArrayLike) -> jax.Array:
 
   References:
     van den Oord, Kalchbrenner, Kavukcuoglu, *Pixel Recurrent Neural
-    Networks*, ICML 2016, section 5.1 (reporting in bits/dim).
+    Networks*, ICML 2016 (the bits/dim convention of the image-modelling
+    literature).
   """
   nll_nats = jnp.asarray(nll_nats, jnp.result_type(float, nll_nats))
   return nll_nats / (num_dims * math.log(2.0))
@@ -72,8 +73,9 @@ def dequantization_offset_nats(
 
   References:
     Theis, van den Oord, Bethge, *A note on the evaluation of generative
-    models*, ICLR 2016, section 3.1; Ho, Chen, Srinivas, Duan, Abbeel,
-    *Flow++*, ICML 2019, section 3.1 (eq. 9).
+    models*, ICLR 2016 (uniform dequantization bounds the discrete
+    log-likelihood); Ho, Chen, Srinivas, Duan, Abbeel, *Flow++*, ICML 2019,
+    section 3.1 (dequantization, with the uniform case as a special case).
   """
   scale = jnp.asarray(scale, jnp.result_type(float, scale))
   return -num_dims * jnp.log(scale)

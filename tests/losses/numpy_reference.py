@@ -51,7 +51,9 @@ def discretized_logistic_log_prob(
   interior = np.where(lower > mean, via_sf, via_cdf)
   lowest = x < -1.0 + half
   highest = x > 1.0 - half
-  return np.where(lowest, log_cdf_upper, np.where(highest, log_sf_lower, interior))
+  return np.where(
+      lowest, log_cdf_upper, np.where(highest, log_sf_lower, interior)
+  )
 
 
 def discretized_logistic_mixture_log_prob(
@@ -73,11 +75,12 @@ def gaussian_mixture_log_prob(x, logit_weights, means, log_vars):
       for m, v in zip(means, log_vars)
   ]
   per_comp = np.stack([c.logpdf(x) for c in comps], axis=-1)
-  return special.logsumexp(log_w + np.reshape(per_comp, x.shape[:-1] + (-1,)), -1)
+  per_comp = np.reshape(per_comp, x.shape[:-1] + (-1,))
+  return special.logsumexp(log_w + per_comp, axis=-1)
 
 
 def gaussian_kl(mean, log_var, prior_mean, prior_log_var):
-  """KL in standard-deviation form: log(sp/sq) + (sq^2 + dmu^2)/(2 sp^2) - 1/2."""
+  """KL in std form: log(sp / sq) + (sq^2 + dmu^2) / (2 sp^2) - 1/2."""
   sq = np.exp(0.5 * f64(log_var))
   sp = np.exp(0.5 * f64(prior_log_var))
   dmu = f64(mean) - f64(prior_mean)

@@ -36,7 +36,9 @@ def test_elbo_is_log_likelihood_minus_beta_kl():
   kl = rng.uniform(0.0, 20.0, size=16).astype(np.float32)
   fn = jax.jit(losses.elbo)
   np.testing.assert_allclose(fn(ll, kl), np.float64(ll) - kl, rtol=1e-6)
-  np.testing.assert_allclose(fn(ll, kl, 0.25), np.float64(ll) - 0.25 * kl, rtol=1e-6)
+  np.testing.assert_allclose(
+      fn(ll, kl, 0.25), np.float64(ll) - 0.25 * kl, rtol=1e-6
+  )
   np.testing.assert_allclose(fn(ll, kl, beta=0.0), ll)
 
 
@@ -46,7 +48,9 @@ def test_iwae_matches_reference(axis):
   log_w = rng.normal(-50.0, 5.0, size=(8, 6)).astype(np.float32)
   fn = jax.jit(losses.iwae_bound, static_argnames="axis")
   actual = fn(log_w, axis=axis)
-  expected = special.logsumexp(np.float64(log_w), axis=axis) - np.log(log_w.shape[axis])
+  expected = special.logsumexp(np.float64(log_w), axis=axis) - np.log(
+      log_w.shape[axis]
+  )
   np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-5)
 
 
@@ -107,7 +111,9 @@ def test_elbo_gap_is_kl_to_posterior():
   gap = losses.gaussian_kl(
       q_mean, q_log_var, x / (1 + _S2), jnp.log(_S2 / (1 + _S2))
   )
-  np.testing.assert_allclose(bound + gap, _log_marginal(x), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+      bound + gap, _log_marginal(x), rtol=1e-5, atol=1e-5
+  )
   assert np.all(np.asarray(bound) < np.asarray(_log_marginal(x)))
 
 
@@ -116,8 +122,11 @@ def test_iwae_tightens_towards_log_marginal():
   log_p = float(_log_marginal(x))
   # Exact posterior as proposal: every log weight equals log p(x).
   post_mean, post_log_var = x / (1 + _S2), jnp.log(_S2 / (1 + _S2))
-  z = losses.gaussian_reparameterize(jax.random.key(0), post_mean, post_log_var, 7)
-  log_w = _log_joint(x, z) - losses.gaussian_log_prob(z, post_mean, 0.5 * post_log_var)
+  z = losses.gaussian_reparameterize(
+      jax.random.key(0), post_mean, post_log_var, 7
+  )
+  log_q = losses.gaussian_log_prob(z, post_mean, 0.5 * post_log_var)
+  log_w = _log_joint(x, z) - log_q
   np.testing.assert_allclose(losses.iwae_bound(log_w), log_p, atol=1e-5)
 
   # A poor proposal: E[L_1] <= E[L_10] <= E[L_100] <= log p(x).
@@ -129,7 +138,8 @@ def test_iwae_tightens_towards_log_marginal():
     z = losses.gaussian_reparameterize(
         key, jnp.full((replicates,), q_mean), q_log_var, 100
     )  # [100, R]
-    log_w = _log_joint(x, z) - losses.gaussian_log_prob(z, q_mean, 0.5 * q_log_var)
+    log_q = losses.gaussian_log_prob(z, q_mean, 0.5 * q_log_var)
+    log_w = _log_joint(x, z) - log_q
     # L_1, L_10 and L_100 from nested subsets of the same draw (positively
     # correlated, so the independent-error margins below are conservative).
     return (

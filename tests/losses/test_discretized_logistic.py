@@ -118,7 +118,10 @@ def test_huge_scale_matches_mid_bin_density():
   actual = np.asarray(_dlogistic(x, 0.0, log_scale), np.float64)
   z = np.float64(x) / np.exp(log_scale)
   expected_interior = (
-      -np.abs(z) - 2 * np.log1p(np.exp(-np.abs(z))) - log_scale + np.log(2 / 255)
+      -np.abs(z)
+      - 2 * np.log1p(np.exp(-np.abs(z)))
+      - log_scale
+      + np.log(2 / 255)
   )
   np.testing.assert_allclose(actual[1:-1], expected_interior[1:-1], rtol=1e-6)
   np.testing.assert_allclose(actual[[0, -1]], np.log(0.5), atol=1e-6)
@@ -256,7 +259,9 @@ def _extreme_mixture_params(channels, components=3, seed=3):
   return logit_weights, means, log_scales
 
 
-@pytest.mark.parametrize("channels,num_bins", [(1, 256), (1, 16), (3, 16), (3, 2)])
+@pytest.mark.parametrize(
+    "channels,num_bins", [(1, 256), (1, 16), (3, 16), (3, 2)]
+)
 def test_mixture_masses_sum_to_one(channels, num_bins):
   params = _extreme_mixture_params(channels)
   levels = _levels(num_bins)
@@ -299,12 +304,10 @@ def test_mixture_three_channels_of_256_levels_marginalise_to_one():
     if c == 1:
       np.testing.assert_allclose(summed, 1.0, atol=1e-5)
     else:
-      marginal = np.exp(
-          np.asarray(
-              _mixture(head, logit_weights, means[: c - 1], log_scales[: c - 1]),
-              np.float64,
-          )
+      log_marginal = _mixture(
+          head, logit_weights, means[: c - 1], log_scales[: c - 1]
       )
+      marginal = np.exp(np.asarray(log_marginal, np.float64))
       np.testing.assert_allclose(summed, marginal, rtol=1e-5, atol=1e-7)
 
 
@@ -316,7 +319,9 @@ def test_mixture_values_and_gradients_finite(channels):
   logit_weights = np.stack([[w, -w, 0.0] for _, w in cases]).astype(np.float32)
   n = len(cases)
   means = np.tile(np.array([50.0, -1.0, 1.0], np.float32), (n, channels, 1))
-  log_scales = np.tile(np.array([-20.0, -7.0, 30.0], np.float32), (n, channels, 1))
+  log_scales = np.tile(
+      np.array([-20.0, -7.0, 30.0], np.float32), (n, channels, 1)
+  )
 
   def total(*args):
     return losses.discretized_logistic_mixture_log_prob(*args).sum()

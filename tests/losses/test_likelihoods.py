@@ -1,4 +1,4 @@
-"""Tests for the Bernoulli, Gaussian, categorical and Gaussian-mixture likelihoods."""
+"""Tests for the Bernoulli, Gaussian, categorical, Gaussian-mixture terms."""
 
 import jax
 import jax.numpy as jnp
@@ -16,9 +16,8 @@ def _assert_close(actual, expected, rtol=1e-5, atol=1e-5):
 
 
 def _assert_grads_finite(fn, args, names):
-  grads = jax.jit(jax.grad(lambda *a: fn(*a).sum(), argnums=tuple(range(len(names)))))(
-      *args
-  )
+  argnums = tuple(range(len(names)))
+  grads = jax.jit(jax.grad(lambda *a: fn(*a).sum(), argnums=argnums))(*args)
   for name, g in zip(names, grads):
     assert np.all(np.isfinite(g)), f"non-finite gradient w.r.t. {name}"
 
@@ -105,7 +104,9 @@ def test_categorical_broadcasts_labels_against_logits():
   logits = rng.normal(size=(5, 10)).astype(np.float32)  # One distribution ...
   labels = rng.integers(0, 10, size=(4, 5))  # ... scored on 4 label sets.
   actual = jax.jit(losses.categorical_log_prob)(logits, labels)
-  expected = ref.categorical_log_prob(np.broadcast_to(logits, (4, 5, 10)), labels)
+  expected = ref.categorical_log_prob(
+      np.broadcast_to(logits, (4, 5, 10)), labels
+  )
   _assert_close(actual, expected)
 
 
@@ -151,7 +152,9 @@ def test_gaussian_mixture_with_one_component_is_diagonal_gaussian():
   x = rng.normal(size=(8, 3)).astype(np.float32)
   means = rng.normal(size=(1, 3)).astype(np.float32)
   log_vars = rng.normal(size=(1, 3)).astype(np.float32)
-  actual = losses.gaussian_mixture_log_prob(x, jnp.array([3.0]), means, log_vars)
+  actual = losses.gaussian_mixture_log_prob(
+      x, jnp.array([3.0]), means, log_vars
+  )
   expected = losses.gaussian_log_prob(x, means[0], 0.5 * log_vars[0]).sum(-1)
   np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-6)
 

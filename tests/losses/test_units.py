@@ -21,7 +21,9 @@ def test_uniform_over_256_levels_is_8_bits(num_dims):
   # The same NLL built from the likelihood code: a uniform categorical.
   labels = jnp.arange(num_dims) % 256
   nll = -losses.categorical_log_prob(jnp.zeros((num_dims, 256)), labels).sum()
-  np.testing.assert_allclose(losses.nats_to_bits_per_dim(nll, num_dims), 8.0, rtol=1e-5)
+  np.testing.assert_allclose(
+      losses.nats_to_bits_per_dim(nll, num_dims), 8.0, rtol=1e-5
+  )
 
 
 def test_bits_per_dim_matches_reference_on_batches():
@@ -74,7 +76,9 @@ def test_offset_recovers_discrete_nll_of_histogram_density():
   density = 256.0 * probs[np.floor(y * 256).astype(int)]
   continuous_nll = -np.log(density)
   offset = float(losses.dequantization_offset_nats(1, 1 / 256))
-  np.testing.assert_allclose(continuous_nll + offset, -np.log(probs[x]), rtol=1e-6)
+  np.testing.assert_allclose(
+      continuous_nll + offset, -np.log(probs[x]), rtol=1e-6
+  )
 
 
 def test_offset_bounds_discrete_nll_of_smooth_density():
@@ -89,7 +93,9 @@ def test_offset_bounds_discrete_nll_of_smooth_density():
   )
   # E_u[(s(x+u) - mu)^2] = (s(x+1/2) - mu)^2 + s^2/12.
   expected_sq = (s * (x + 0.5) - mu) ** 2 + s**2 / 12
-  continuous_nll = 0.5 * np.log(2 * np.pi * sigma**2) + expected_sq / (2 * sigma**2)
+  continuous_nll = 0.5 * np.log(2 * np.pi * sigma**2) + expected_sq / (
+      2 * sigma**2
+  )
   offset = float(losses.dequantization_offset_nats(1, s))
   gap = continuous_nll + offset - discrete_nll
   assert np.all(gap >= 0.0)
