@@ -67,9 +67,10 @@ def test_dequantize(value_range, low, high, per_dim):
   images = BATCH
   key = jax.random.key(0)
   y, offset = data.dequantize(key, images, value_range)
-  jitted = jax.jit(data.dequantize, static_argnums=2)
-  y_jit = jitted(key, images, value_range)[0]
-  np.testing.assert_allclose(y_jit, y, atol=1e-6)
+  if value_range == 'unit':  # One compilation shows it is jit-able.
+    jitted = jax.jit(data.dequantize, static_argnums=2)
+    np.testing.assert_allclose(jitted(key, images, value_range)[0], y,
+                               atol=1e-6)
   assert y.dtype == jnp.float32 and y.shape == images.shape
   assert float(y.min()) >= low and float(y.max()) < high
   assert offset == pytest.approx(256 * per_dim)
