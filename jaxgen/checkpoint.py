@@ -37,7 +37,8 @@ class Checkpointer:
   Args:
     directory: where step directories live (created if absent).
     max_to_keep: newest checkpoints kept; older ones are deleted.
-    save_every: periodic save interval in steps (`force=True` saves anyway).
+    save_every: orbax's save interval; the trainer decides when to save and
+      passes `force=True`.
     async_save: write in a background thread while training continues.
   """
 
@@ -58,9 +59,6 @@ class Checkpointer:
 
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
-
-  def should_save(self, step: int) -> bool:
-    return self._manager.should_save(step)
 
   def save(self, step: int, state: Any, data_iterator: Any = None, *,
            force: bool = False) -> bool:

@@ -525,7 +525,8 @@ class Experiment:
         pending.append((step, metrics))
         bar.update(1)
         final = step == t.num_steps
-        save = final or term.requested or ckpt.should_save(step)
+        save = (final or term.requested
+                or step % t.checkpoint_every_steps == 0)
         if save or step % t.log_every_steps == 0:
           flush(step)
         if t.eval_every_steps and (step % t.eval_every_steps == 0 or final):

@@ -5,20 +5,20 @@ Batches are dicts of NumPy arrays with a leading batch axis:
 ``'point'`` float32 [B,2] instead of ``'image'``). ``B`` is the per-process
 batch size; the trainer assembles the global array from all processes.
 
-Training (``train_iterator``), built from grain's ``MapDataset``:
+Training (``train_iterator``), built from grain's ``MapDataset`` over row
+indices:
 
-    MapDataset.range(N) -> .seed(seed).shuffle() -> [:usable]
-      -> [process_index::count] -> .batch(B, drop_remainder=True)
-      -> .map(read the rows with source.gather, add mask) -> .repeat(None)
-      -> .to_iter_dataset() -> iter
+    range(N) -> .seed(seed).shuffle() -> [:usable] -> .batch(B)
+             -> [process_index::count] -> gather rows -> .repeat(None)
+             -> .to_iter_dataset() -> iter
 
 grain passes a running index through ``repeat``; ``shuffle`` draws a new
-permutation for every epoch (``index // len``) and ``slice``/``batch`` map
-epochs through, so each epoch is a fresh global permutation, cut to
-``usable = (N // count) * count`` rows (all processes see the same number of
-rows per epoch and stay in the same epoch at the same step), strided over the
-processes (disjoint shards), with the last partial batch of each process
-dropped per epoch. Every process must pass the same ``seed``.
+permutation for every epoch, so each epoch is a fresh global permutation cut
+to ``usable = (N // G) * G`` rows, G = B * count the global batch. Global
+batch s holds rows [s*G, (s+1)*G) of the permutation and process p reads its
+p-th contiguous block of B rows: the global batch, and so a training run,
+does not depend on how many processes share it. Every process must pass the
+same ``seed``.
 
 The iterator is grain's ``DatasetIterator``: ``it.get_state()`` is a small
 JSON-able dict (``{'next_index': k}``: the number of batches consumed);
@@ -104,8 +104,8 @@ def train_iterator(source: Source, *, batch_size: int, seed: int,
     ``set_state``.
 
   Raises:
-    ConfigError: ``batch_size`` larger than the per-process share of an epoch
-      (``len(source) // process_count``), or a bad argument.
+    ConfigError: a global batch (``batch_size * process_count``) larger than
+      the split, or a bad argument.
   """
   _check_processes(process_index, process_count)
   batch_size = _check_batch_size(batch_size)
@@ -113,19 +113,23 @@ def train_iterator(source: Source, *, batch_size: int, seed: int,
       seed < 0):
     raise ConfigError(f'seed must be a non-negative int, got {seed!r}.')
   num_rows = len(source)
-  per_process = num_rows // process_count
-  if batch_size > per_process:
+  global_batch = batch_size * process_count
+  if global_batch > num_rows:
     raise ConfigError(
-        f'batch_size={batch_size} (per process) exceeds the {per_process} '
-        f'training examples each of the {process_count} process(es) gets per '
-        f'epoch from a split of {num_rows}; lower the batch size or use a '
-        'larger train split.')
-  # grain shuffles, shards, batches and repeats row *indices*; each batch of
-  # indices is then read with one `gather` (vectorised for in-memory sources,
-  # ~50x faster than grain stacking per-record dicts).
+        f'batch_size={batch_size} per process x {process_count} process(es) '
+        f'= {global_batch} exceeds the {num_rows} rows of the training split; '
+        'lower the batch size or use a larger train split.')
+  # grain shuffles, batches and repeats row *indices*; each batch of indices
+  # is then read with one `gather` (vectorised for in-memory sources, ~50x
+  # faster than grain stacking per-record dicts). An epoch is cut to whole
+  # global batches; global batch s is rows [s*G, (s+1)*G) of the epoch's
+  # permutation and process p reads its p-th contiguous block of
+  # `batch_size` rows, so the global batch does not depend on how many
+  # processes share it (a 2-process run sees the batches of a 1-process run).
   ds = grain.MapDataset.range(num_rows).seed(int(seed)).shuffle()
-  ds = ds[:per_process * process_count][process_index::process_count]
+  ds = ds[:(num_rows // global_batch) * global_batch]
   ds = ds.batch(batch_size, drop_remainder=True)
+  ds = ds[process_index::process_count]
   ds = ds.map(functools.partial(_read_batch, source)).repeat(None)
   read_options = grain.ReadOptions(num_threads=num_threads,
                                    prefetch_buffer_size=prefetch_buffer_size)

@@ -101,8 +101,9 @@ class Net(nn.Module):
   def encode(self, x: jax.Array, labels: jax.Array | None = None):
     """x [B, H, W, C] -> (mean [B, L], log_var [B, L])."""
     if self.architecture == 'mlp':
-      h = jnn.activation(self.activation)(
-          self.encoder(x.reshape(x.shape[0], -1)))
+      h = self.encoder(x.reshape(x.shape[0], -1))
+      if self.hidden_dims:  # hidden_dims=() is a linear encoder
+        h = jnn.activation(self.activation)(h)
     else:
       h = self.encoder(x)
     stats = self.posterior(self._condition(h, labels))

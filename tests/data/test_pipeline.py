@@ -73,18 +73,27 @@ def test_process_shards_are_disjoint_and_in_step():
   iterators = [data.train_iterator(src, batch_size=8, seed=2,
                                    process_index=p, process_count=count)
                for p in range(count)]
-  # Each process gets 103 // 3 = 34 rows per epoch: 4 batches of 8.
+  single = data.train_iterator(src, batch_size=8 * count, seed=2)
+  # A global batch of 24 rows: 103 // 24 = 4 batches per epoch.
   for epoch in range(3):
     seen = [np.ravel(_labels(it, 4)) for it in iterators]
     union = np.concatenate(seen)
     assert len(set(union.tolist())) == len(union) == 96
+  # The processes' blocks, concatenated, are the single-process batches.
+  iterators = [data.train_iterator(src, batch_size=8, seed=2,
+                                   process_index=p, process_count=count)
+               for p in range(count)]
+  for _ in range(9):  # across two epoch boundaries
+    blocks = [next(it)['label'] for it in iterators]
+    np.testing.assert_array_equal(np.concatenate(blocks),
+                                  next(single)['label'])
   with pytest.raises(ConfigError, match='process_index'):
     data.train_iterator(src, batch_size=8, seed=2, process_index=3,
                         process_count=3)
 
 
 def test_batch_larger_than_process_share():
-  with pytest.raises(ConfigError, match=r'batch_size=40.*34.*3 process'):
+  with pytest.raises(ConfigError, match=r'batch_size=40.*3 process.*120'):
     data.train_iterator(_source(103), batch_size=40, seed=0, process_count=3)
   with pytest.raises(ConfigError, match='batch_size'):
     data.train_iterator(_source(10), batch_size=0, seed=0)
