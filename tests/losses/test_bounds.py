@@ -103,31 +103,39 @@ def test_elbo_gap_is_kl_to_posterior():
   x = jnp.array([-2.0, 0.0, 0.7, 3.0])
   q_mean = jnp.array([0.5, -0.3, 0.1, 1.0])
   q_log_var = jnp.array([-1.0, 0.2, -2.0, -0.5])
-  expected_ll = (
-      -0.5 * jnp.log(2 * jnp.pi * _S2)
-      - ((x - q_mean) ** 2 + jnp.exp(q_log_var)) / (2 * _S2)
-  )
-  bound = losses.elbo(expected_ll, losses.gaussian_kl(q_mean, q_log_var))
-  gap = losses.gaussian_kl(
-      q_mean, q_log_var, x / (1 + _S2), jnp.log(_S2 / (1 + _S2))
-  )
-  np.testing.assert_allclose(
-      bound + gap, _log_marginal(x), rtol=1e-5, atol=1e-5
-  )
-  assert np.all(np.asarray(bound) < np.asarray(_log_marginal(x)))
+
+  @jax.jit
+  def bound_gap_and_log_marginal(x, q_mean, q_log_var):
+    expected_ll = (
+        -0.5 * jnp.log(2 * jnp.pi * _S2)
+        - ((x - q_mean) ** 2 + jnp.exp(q_log_var)) / (2 * _S2)
+    )
+    bound = losses.elbo(expected_ll, losses.gaussian_kl(q_mean, q_log_var))
+    gap = losses.gaussian_kl(
+        q_mean, q_log_var, x / (1 + _S2), jnp.log(_S2 / (1 + _S2))
+    )
+    return bound, gap, _log_marginal(x)
+
+  bound, gap, log_p = bound_gap_and_log_marginal(x, q_mean, q_log_var)
+  np.testing.assert_allclose(bound + gap, log_p, rtol=1e-5, atol=1e-5)
+  assert np.all(np.asarray(bound) < np.asarray(log_p))
 
 
 def test_iwae_tightens_towards_log_marginal():
   x = jnp.float32(1.5)
   log_p = float(_log_marginal(x))
+
   # Exact posterior as proposal: every log weight equals log p(x).
-  post_mean, post_log_var = x / (1 + _S2), jnp.log(_S2 / (1 + _S2))
-  z = losses.gaussian_reparameterize(
-      jax.random.key(0), post_mean, post_log_var, 7
+  @jax.jit
+  def exact_posterior_bound(key):
+    post_mean, post_log_var = x / (1 + _S2), jnp.log(_S2 / (1 + _S2))
+    z = losses.gaussian_reparameterize(key, post_mean, post_log_var, 7)
+    log_q = losses.gaussian_log_prob(z, post_mean, 0.5 * post_log_var)
+    return losses.iwae_bound(_log_joint(x, z) - log_q)
+
+  np.testing.assert_allclose(
+      exact_posterior_bound(jax.random.key(0)), log_p, atol=1e-5
   )
-  log_q = losses.gaussian_log_prob(z, post_mean, 0.5 * post_log_var)
-  log_w = _log_joint(x, z) - log_q
-  np.testing.assert_allclose(losses.iwae_bound(log_w), log_p, atol=1e-5)
 
   # A poor proposal: E[L_1] <= E[L_10] <= E[L_100] <= log p(x).
   q_mean, q_log_var = jnp.float32(0.0), jnp.float32(0.5)
