@@ -51,7 +51,9 @@ class Checkpointer:
         enable_async_checkpointing=async_save,
         create=True)
     self._manager = ocp.CheckpointManager(
-        self.directory, options=options, item_names=('state', 'data'))
+        self.directory, options=options,
+        item_handlers={'state': ocp.StandardCheckpointHandler(),
+                       'data': grain.checkpoint.CheckpointHandler()})
 
   def latest_step(self) -> int | None:
     """The newest complete step, or None (partial saves are not listed)."""

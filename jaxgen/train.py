@@ -144,7 +144,7 @@ def make_train_step(loss_fn: Callable, tx: optax.GradientTransformation, *,
     count = jnp.maximum(mask.sum(), 1.0)
     metrics = {k: (v * mask).sum() / count for k, v in per_example.items()}
     metrics['loss'] = loss
-    metrics['grad_norm'] = optax.global_norm(grads)
+    metrics['grad_norm'] = optax.tree.norm(grads)
     new_state = state.replace(step=state.step + 1, params=params,
                               opt_state=opt_state, ema_params=ema)
     return new_state, metrics

@@ -1,0 +1,225 @@
+"""The trainer: determinism, resume, signals, non-finite stops, no retracing.
+
+All runs use the VAE 'smoke' config (8x8 digits, MLP, batch 32).
+"""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import chex
+import functools
+import jax
+import numpy as np
+import pytest
+
+from jaxgen import checkpoint as ckpt_lib
+from jaxgen import parallel
+from jaxgen import train
+from jaxgen.errors import ConfigError
+from jaxgen.errors import DataError
+from tests import helpers
+
+
+def _train(workdir, **overrides):
+  exp = train.Experiment(helpers.smoke_config(**overrides), str(workdir))
+  return exp, exp.train()
+
+
+def test_same_seed_is_bitwise_and_seed_matters(tmp_path):
+  _, a = _train(tmp_path / 'a', train__num_steps=3)
+  _, b = _train(tmp_path / 'b', train__num_steps=3)
+  helpers.assert_trees_equal(helpers.params_of(a), helpers.params_of(b))
+  _, c = _train(tmp_path / 'c', train__num_steps=3, seed=1)
+  diff = jax.tree.leaves(jax.tree.map(
+      lambda x, y: np.abs(x - y).max(), helpers.params_of(a),
+      helpers.params_of(c)))
+  assert max(diff) > 0
+
+
+def test_resume_in_a_new_process_is_bitwise(tmp_path):
+  """2N steps == N steps, checkpoint, restore in a new process, N steps."""
+  _, full = _train(tmp_path / 'full', train__num_steps=6)
+  half_dir = tmp_path / 'half'
+  exp, half = _train(half_dir, train__num_steps=3)
+  assert int(half.step) == 3
+  # The second half runs in a fresh interpreter: params, optimizer state
+  # and the data iterator position all come from the checkpoint.
+  helpers.run_main(half_dir, '--config.train.num_steps=6')
+  resumed, step = exp.restore()
+  assert step == 6
+  helpers.assert_trees_equal(helpers.params_of(full),
+                             helpers.params_of(resumed))
+  helpers.assert_trees_equal(jax.device_get(full.opt_state),
+                             jax.device_get(resumed.opt_state))
+  records = [json.loads(l) for l in open(half_dir / 'metrics.jsonl')]
+  assert [r['step'] for r in records if r['split'] == 'train'] == [2, 3, 4, 6]
+
+
+def test_data_position_is_restored(tmp_path):
+  """The iterator in the checkpoint continues where training stopped."""
+  exp, _ = _train(tmp_path / 'run', train__num_steps=3)
+  it = exp.train_iterator()
+  exp.restore(data_iterator=it)
+  fresh = exp.train_iterator()
+  expected = [next(fresh)['label'] for _ in range(4)][3]
+  np.testing.assert_array_equal(next(it)['label'], expected)
+
+
+def test_no_recompilation_after_warmup(tmp_path):
+  exp, _ = _train(tmp_path / 'run', train__num_steps=5)
+  assert exp.train_step._cache_size() == 1  # pylint: disable=protected-access
+  # The raw step traced once under chex's guard, for several batches.
+  loss = functools.partial(exp.family.loss_fn, net=exp.net, train=True)
+  step = train.make_train_step(loss, exp.tx, preprocess=exp.preprocess)
+  step = jax.jit(chex.assert_max_traces(step, n=1))
+  state = exp.init_state()
+  it = exp.train_iterator()
+  for _ in range(3):
+    state, _ = step(state, parallel.global_batch(next(it), exp.mesh),
+                    exp.train_key)
+  assert int(state.step) == 3
+
+
+def test_non_finite_loss_stops_without_checkpoint(tmp_path):
+  workdir = tmp_path / 'nan'
+  with pytest.raises(train.NonFiniteError,
+                     match=r"Non-finite metric '\w+' = (nan|inf).* at step \d+"):
+    _train(workdir, train__num_steps=8, optimizer__learning_rate=1e30)
+  ckpt = ckpt_lib.Checkpointer(str(workdir / 'checkpoints'))
+  # Nothing was saved from a state whose metrics were not finite.
+  assert ckpt.latest_step() is None
+  ckpt.close()
+
+
+def test_partial_checkpoint_is_ignored_and_resume_continues(tmp_path):
+  workdir = tmp_path / 'run'
+  exp, _ = _train(workdir, train__num_steps=2)
+  ckpts = workdir / 'checkpoints'
+  saved = sorted(os.listdir(ckpts))
+  # A save killed mid-way leaves a temporary directory with no commit mark.
+  partial = ckpts / '9.orbax-checkpoint-tmp-123456'
+  partial.mkdir()
+  (partial / 'state').mkdir()
+  (partial / 'state' / 'garbage').write_text('half-written')
+  state, step = exp.restore()
+  assert step == 2
+  exp2, state2 = _train(workdir, train__num_steps=4)
+  assert int(state2.step) == 4
+  assert '2' in saved and (ckpts / '4').is_dir()
+
+
+def test_changed_model_config_names_the_leaf(tmp_path):
+  workdir = tmp_path / 'run'
+  _train(workdir, train__num_steps=2)
+  exp = train.Experiment(helpers.smoke_config(model__latent_dim=5),
+                         str(workdir))
+  with pytest.raises(ConfigError, match=r'posterior/kernel'):
+    exp.restore()
+
+
+def _wait_for(predicate, timeout=120, proc=None):
+  start = time.time()
+  while time.time() - start < timeout:
+    if predicate():
+      return
+    if proc is not None and proc.poll() is not None:
+      raise AssertionError(f'process ended early: {proc.communicate()}')
+    time.sleep(0.2)
+  raise AssertionError('timed out')
+
+
+def _long_run(workdir, *extra):
+  cmd = helpers.main_command(
+      workdir, '--config.train.num_steps=1000000',
+      '--config.train.log_every_steps=1', *extra)
+  return subprocess.Popen(cmd, cwd=helpers.REPO_ROOT,
+                          env=helpers.subprocess_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+
+
+def _latest(workdir):
+  ckpt = ckpt_lib.Checkpointer(str(pathlib.Path(workdir) / 'checkpoints'))
+  try:
+    return ckpt.latest_step()
+  finally:
+    ckpt.close()
+
+
+def _train_steps(workdir):
+  path = pathlib.Path(workdir) / 'metrics.jsonl'
+  if not path.exists():
+    return []
+  return [json.loads(l)['step'] for l in path.read_text().splitlines()
+          if l.strip() and json.loads(l)['split'] == 'train']
+
+
+def test_sigterm_saves_the_current_step(tmp_path):
+  workdir = tmp_path / 'term'
+  proc = _long_run(workdir, '--config.train.checkpoint_every_steps=1000000')
+  _wait_for(lambda: len(_train_steps(workdir)) >= 5, proc=proc)
+  proc.send_signal(signal.SIGTERM)
+  out, err = proc.communicate(timeout=120)
+  assert proc.returncode == 0, err[-3000:]
+  latest = _latest(workdir)
+  assert latest is not None and latest >= 5
+  assert latest == _train_steps(workdir)[-1]
+  assert f'checkpoint saved at step {latest}' in out + err
+
+
+def test_sigkill_resumes_from_last_complete_checkpoint(tmp_path):
+  workdir = tmp_path / 'kill'
+  proc = _long_run(workdir, '--config.train.checkpoint_every_steps=3',
+                   '--config.train.async_checkpointing=True')
+  _wait_for(lambda: (_latest(workdir) or 0) >= 6, proc=proc)
+  proc.kill()
+  proc.communicate(timeout=60)
+  latest = _latest(workdir)
+  assert latest >= 6 and latest % 3 == 0
+  exp = train.Experiment(helpers.smoke_config(), str(workdir))
+  restored, step = exp.restore()
+  assert step == latest == int(restored.step)
+  exp = train.Experiment(helpers.smoke_config(train__num_steps=latest + 2),
+                         str(workdir))
+  state = exp.train()
+  assert int(state.step) == latest + 2
+
+
+@pytest.mark.parametrize('overrides,error,match', [
+    (dict(family='gan9'), ConfigError, r"config.family='gan9'.*known"),
+    (dict(model__image_shape=(28, 28, 1)), ConfigError,
+     r'config.model.image_shape=\(28, 28, 1\).*\(8, 8, 1\)'),
+    (dict(train__batch_size=0), ConfigError, r'config.train.batch_size=0'),
+    (dict(data__name='npz:/nonexistent/x.npz'), DataError, 'nonexistent'),
+    (dict(data__name='cifar100'), ConfigError, 'cifar100'),
+    (dict(data__binarize='none'), ConfigError, 'config.data.binarize'),
+    (dict(optimizer__name='adagrad'), ConfigError, 'config.optimizer.name'),
+    (dict(eval__split='holdout'), ConfigError, 'holdout'),
+])
+def test_bad_config_is_one_clear_error_before_compiling(
+    tmp_path, overrides, error, match):
+  with pytest.raises(error, match=match):
+    train.Experiment(helpers.smoke_config(**overrides), str(tmp_path))
+
+
+def test_config_is_locked():
+  config = helpers.smoke_config()
+  with pytest.raises(AttributeError):
+    config.train.num_stepz = 3
+
+
+def test_workdir_contents(tmp_path):
+  workdir = tmp_path / 'run'
+  _train(workdir, train__num_steps=2, train__image_every_steps=2)
+  assert (workdir / 'config.json').is_file()
+  assert list((workdir / 'tensorboard').iterdir())
+  images = sorted(os.listdir(workdir / 'images'))
+  assert images == ['reconstructions_0000002.png', 'samples_0000002.png']
+  # Training again with a changed config keeps the first config file.
+  _train(workdir, train__num_steps=3)
+  configs = sorted(p.name for p in workdir.glob('config*.json'))
+  assert configs[0] == 'config.json' and len(configs) == 2
