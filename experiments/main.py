@@ -68,6 +68,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
         split: str | None = None) -> dict[str, float] | list[str]:
   """What `main` does, callable from Python (tests, notebooks)."""
   exp = train.Experiment(config, workdir)
+  if exp.is_main:
+    print(exp.describe(), flush=True)
   split = split or config.eval.split
   if mode == 'train':
     state = exp.train()

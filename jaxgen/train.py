@@ -259,6 +259,15 @@ class Experiment:
     self.is_main = jax.process_index() == 0
     self._jitted: dict[str, Callable] = {}
 
+  def describe(self) -> str:
+    """One line on what runs where: family, data, devices, processes."""
+    return (f'{self.config.family} on {self.dataset.name} '
+            f'{tuple(self.dataset.image_shape)} '
+            f'(train {len(self.dataset.splits["train"])} examples): '
+            f'{jax.device_count()} {jax.devices()[0].platform} device(s), '
+            f'{jax.process_count()} process(es), global batch '
+            f'{self.config.train.batch_size}, workdir {self.workdir}')
+
   # ---------------------------------------------------------------- state
   def _example_batch(self) -> dict[str, jax.Array]:
     h, w, ch = self.dataset.image_shape
