@@ -7,9 +7,9 @@ padded and masked, nothing is dropped, and the sums are accumulated in
 float64 on the host. Per eval batch i the key is ``fold_in(eval_key, i)``.
 
 `nll_report` is the one place where log-likelihoods become the papers'
-units:
+units, per example:
 
-    nll_nats     = -mean_x log p(x) + offset
+    nll_nats     = -log p(x) + offset
     bits_per_dim = nll_nats / (D ln 2)
 
 where D = H * W * C and ``offset`` is the dequantization bookkeeping of a
@@ -33,35 +33,40 @@ from jaxgen import losses
 from jaxgen import parallel
 
 
-def nll_report(mean_log_likelihood: float, num_dims: int,
-               offset_nats: float = 0.0) -> dict[str, float]:
-  """Negative log-likelihood in nats per example and in bits per dimension.
+def nll_report(log_likelihood, num_dims: int,
+               offset_nats: float = 0.0) -> dict[str, Any]:
+  """Negative log-likelihood in nats and in bits per dimension, per example.
 
   Args:
-    mean_log_likelihood: mean over examples of log p(x) (or of a lower bound)
-      in nats, as returned by a family's ``log_likelihood``.
+    log_likelihood: [B] log p(x) (or a lower bound) in nats, as returned by
+      a family's ``log_likelihood``; a float or an array.
     num_dims: D, the number of dimensions of one example (H * W * C).
     offset_nats: nats to add per example for a continuous density evaluated
       on dequantized data (`jaxgen.losses.dequantization_offset_nats`); 0 for
       discrete likelihoods.
 
   Returns:
-    {'nll_nats': -mean_log_likelihood + offset_nats,
-     'bits_per_dim': nll_nats / (num_dims * ln 2)}.
+    {'nll_nats': -log_likelihood + offset_nats,
+     'bits_per_dim': nll_nats / (num_dims * ln 2)}, each shaped like
+    `log_likelihood`. Evaluation applies it per example, on device, and
+    averages on the host in float64; a uniform model over 256 levels comes
+    out at exactly 8.0 bits/dim.
   """
-  nll = -float(mean_log_likelihood) + float(offset_nats)
+  nll = -jnp.asarray(log_likelihood) + offset_nats
   return {'nll_nats': nll,
-          'bits_per_dim': float(losses.nats_to_bits_per_dim(nll, num_dims))}
+          'bits_per_dim': losses.nats_to_bits_per_dim(nll, num_dims)}
 
 
 def make_eval_step(family, net, preprocess: Callable,
-                   estimators: Mapping[str, Mapping[str, Any]]):
+                   estimators: Mapping[str, Mapping[str, Any]], *,
+                   num_dims: int, offset_nats: float = 0.0):
   """A jit-able ``(params, batch, key) -> {name: masked sum}`` function.
 
-  Sums (not means) of every per-example metric of ``family.loss_fn`` (with
-  train=False) and of every named estimator of ``family.log_likelihood``,
-  plus 'count', the number of unmasked rows. Hyper-parameters are bound
-  here, before `jax.jit`.
+  Sums (not means) over unmasked rows of every per-example metric of
+  ``family.loss_fn`` (with train=False) and, for every named estimator of
+  ``family.log_likelihood``, of '<name>/log_likelihood', '<name>/nll_nats'
+  and '<name>/bits_per_dim' (`nll_report`); plus 'count', the number of
+  unmasked rows. Hyper-parameters are bound here, before `jax.jit`.
   """
   names = sorted(estimators)
 
@@ -74,7 +79,10 @@ def make_eval_step(family, net, preprocess: Callable,
     for j, name in enumerate(names):
       ll = family.log_likelihood(params, batch, jax.random.fold_in(ll_key, j),
                                  net=net, **dict(estimators[name]))
-      sums[f'{name}/log_likelihood'] = (ll * mask).sum()
+      report = {'log_likelihood': ll,
+                **nll_report(ll, num_dims, offset_nats)}
+      for k, v in report.items():
+        sums[f'{name}/{k}'] = (v * mask).sum()
     sums['count'] = mask.sum()
     return sums
 
@@ -83,7 +91,6 @@ def make_eval_step(family, net, preprocess: Callable,
 
 def evaluate_split(eval_step: Callable, params: Any,
                    batches: Callable[[], Any], key: jax.Array, mesh, *,
-                   num_dims: int, offset_nats: float = 0.0,
                    progress: Callable | None = None) -> dict[str, float]:
   """Runs a jitted `eval_step` over every batch of a split.
 
@@ -94,14 +101,11 @@ def evaluate_split(eval_step: Callable, params: Any,
       batches covering the split exactly once (`jaxgen.data.eval_batches`).
     key: the evaluation key; batch i uses fold_in(key, i).
     mesh: the device mesh.
-    num_dims: D of one example, for bits/dim.
-    offset_nats: dequantization offset per example (see `nll_report`).
     progress: optional wrapper around the batch iterator (e.g. tqdm).
 
   Returns:
-    {metric: mean over the split} for each per-example metric, and for each
-    estimator '<name>/log_likelihood', '<name>/nll_nats',
-    '<name>/bits_per_dim'; 'num_examples' is the count.
+    {name: mean over the split} for every sum of the step (accumulated in
+    float64 on the host), and 'num_examples', the count.
   """
   totals: dict[str, float] = {}
   iterator = batches()
@@ -115,13 +119,8 @@ def evaluate_split(eval_step: Callable, params: Any,
   count = totals.pop('count', 0.0)
   if not count:
     raise ValueError('evaluate_split saw no examples: the split is empty.')
-  results = {'num_examples': count}
-  for k, v in totals.items():
-    results[k] = v / count
-    if k.endswith('/log_likelihood'):
-      name = k[:-len('/log_likelihood')]
-      for rk, rv in nll_report(v / count, num_dims, offset_nats).items():
-        results[f'{name}/{rk}'] = rv
+  results = {k: v / count for k, v in totals.items()}
+  results['num_examples'] = count
   return results
 
 

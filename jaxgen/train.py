@@ -346,8 +346,9 @@ class Experiment:
     names = tuple(names)
     if ('eval', names) not in self._jitted:
       estimators = {n: dict(self.config.eval.estimators[n]) for n in names}
-      step = eval_lib.make_eval_step(self.family, self.net, self.preprocess,
-                                     estimators)
+      step = eval_lib.make_eval_step(
+          self.family, self.net, self.preprocess, estimators,
+          num_dims=self.num_dims, offset_nats=self.offset_nats)
       rep = parallel.replicated(self.mesh)
       self._jitted[('eval', names)] = jax.jit(
           step, in_shardings=(rep, parallel.data_sharded(self.mesh), rep),
@@ -384,8 +385,7 @@ class Experiment:
                                leave=False)
     return eval_lib.evaluate_split(
         self._eval_step(names), self.eval_params(state), batches,
-        self.eval_key, self.mesh, num_dims=self.num_dims,
-        offset_nats=self.offset_nats, progress=wrap)
+        self.eval_key, self.mesh, progress=wrap)
 
   def sample_images(self, state: TrainState, num: int,
                     step: int | None = None) -> np.ndarray | None:
