@@ -223,3 +223,35 @@ def test_workdir_contents(tmp_path):
   _train(workdir, train__num_steps=3)
   configs = sorted(p.name for p in workdir.glob('config*.json'))
   assert configs[0] == 'config.json' and len(configs) == 2
+
+
+def test_trains_on_a_tfds_dataset(tmp_path):
+  """The TFDS path end to end, offline, through tfds.testing.mock_data."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  config = helpers.smoke_config(
+      data__name='mnist', data__shuffle_before_split=False,
+      data__splits__train='train', data__splits__validation='',
+      data__splits__test='test[:40]', model__image_shape=(28, 28, 1),
+      eval__periodic_split='', train__num_steps=2)
+  config.data.splits.validation = ''
+  with tfds.testing.mock_data(num_examples=64):
+    exp = train.Experiment(config, str(tmp_path))
+    state = exp.train()
+    results = exp.evaluate(state, estimators=('elbo',))
+  assert int(state.step) == 2
+  assert results['num_examples'] == 40
+  assert np.isfinite(results['elbo/bits_per_dim'])
+
+
+def test_ema_follows_its_recursion_and_is_evaluated(tmp_path):
+  exp, state = _train(tmp_path / 'ema', train__num_steps=1,
+                      train__ema_decay=0.75)
+  init = exp.init_state()
+  expected = jax.tree.map(lambda i, p: 0.75 * i + 0.25 * p,
+                          helpers.params_of(init), helpers.params_of(state))
+  helpers.assert_trees_close(jax.device_get(state.ema_params), expected,
+                             atol=1e-7)
+  assert exp.eval_params(state) is state.ema_params
+  exp.config.unlock()
+  exp.config.eval.use_ema = False
+  assert exp.eval_params(state) is state.params
