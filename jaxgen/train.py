@@ -174,6 +174,20 @@ class _TerminationFlag:
     return False
 
 
+def check_train_config(t: ml_collections.ConfigDict) -> None:
+  """Raises `ConfigError` naming the ``config.train`` field that is off."""
+  minimum = dict(num_steps=1, log_every_steps=1, checkpoint_every_steps=1,
+                 max_to_keep=1, eval_every_steps=0, image_every_steps=0)
+  for field, low in minimum.items():
+    value = t[field]
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+      raise ConfigError(f'config.train.{field}={value!r} must be an integer '
+                        f'>= {low}.')
+  if not 0.0 <= t.ema_decay < 1.0:
+    raise ConfigError(f'config.train.ema_decay={t.ema_decay} must lie in '
+                      '[0, 1) (0 disables the EMA).')
+
+
 def _data_kwargs(data: ml_collections.ConfigDict) -> dict[str, Any]:
   """The fields of ``config.data`` that `jaxgen.data.load_dataset` takes."""
   return dict(name=data.name, data_dir=data.data_dir or None,
@@ -212,6 +226,7 @@ class Experiment:
                         c.parallel.coordinator_address,
                         c.parallel.local_device_count)
     self.family = models.get_family(c.family)
+    check_train_config(c.train)
     self.dataset = data_lib.load_dataset(**_data_kwargs(c.data))
     if 'train' not in self.dataset.splits:
       raise ConfigError("config.data.splits.train is empty: training needs a "

@@ -199,6 +199,9 @@ def test_sigkill_resumes_from_last_complete_checkpoint(tmp_path):
     (dict(data__binarize='none'), ConfigError, 'config.data.binarize'),
     (dict(optimizer__name='adagrad'), ConfigError, 'config.optimizer.name'),
     (dict(eval__split='holdout'), ConfigError, 'holdout'),
+    (dict(train__log_every_steps=0), ConfigError,
+     'config.train.log_every_steps=0'),
+    (dict(train__ema_decay=1.0), ConfigError, 'config.train.ema_decay'),
 ])
 def test_bad_config_is_one_clear_error_before_compiling(
     tmp_path, overrides, error, match):
