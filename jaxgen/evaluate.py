@@ -125,10 +125,11 @@ def evaluate_split(eval_step: Callable, params: Any,
 
 
 def image_grid(images: np.ndarray, num_cols: int | None = None,
-               padding: int = 1, pad_value: int = 255) -> np.ndarray:
+               padding: int = 1, pad_value: int = 128) -> np.ndarray:
   """Tiles uint8 images [N, H, W, C] into one uint8 image [H', W', C].
 
-  Rows are filled left to right; missing cells stay `pad_value`.
+  Rows are filled left to right; padding and missing cells are `pad_value`
+  (mid-grey by default, so borders read as neither ink nor paper).
   """
   images = np.asarray(images)
   if images.ndim != 4 or images.dtype != np.uint8:
@@ -162,10 +163,12 @@ def save_png(path: str, image: np.ndarray, scale: int = 1) -> str:
   return path
 
 
-def comparison_grid(rows: Sequence[np.ndarray], padding: int = 1) -> np.ndarray:
+def comparison_grid(rows: Sequence[np.ndarray], padding: int = 1,
+                    pad_value: int = 128) -> np.ndarray:
   """Stacks equal-length image rows (e.g. inputs over reconstructions)."""
   n = len(rows[0])
-  return image_grid(np.concatenate([np.asarray(r) for r in rows]), n, padding)
+  return image_grid(np.concatenate([np.asarray(r) for r in rows]), n, padding,
+                    pad_value)
 
 
 def replicated_fn(fn: Callable, mesh, **static) -> Callable:

@@ -416,15 +416,25 @@ class Experiment:
     key = jax.random.fold_in(self.sample_key, step)
     return np.asarray(jax.device_get(fn(self.eval_params(state), key)))
 
+  def batch(self, split: str | None = None, num: int | None = None,
+            preprocess: bool = True) -> dict[str, jax.Array]:
+    """The first `num` examples of a split (default: all, eval split).
+
+    Preprocessed with the eval key, as evaluation sees them, unless
+    `preprocess` is False (then images are the raw uint8 pixels).
+    """
+    source = self.dataset.splits[split or self.config.eval.split]
+    n = len(source) if num is None else min(num, len(source))
+    local = next(data_lib.eval_batches(source, batch_size=n))
+    batch = {k: jnp.asarray(v) for k, v in local.items()}
+    return self.preprocess(batch, self.eval_key) if preprocess else batch
+
   def reconstruction_images(self, state: TrainState, num: int) -> np.ndarray | None:
     """uint8 [2 * num, H, W, C]: test inputs, then their reconstructions."""
     if getattr(self.family, 'reconstruct', None) is None:
       return None
-    split = self.config.eval.split
-    source = self.dataset.splits[split]
-    n = min(num, len(source))
-    local = next(data_lib.eval_batches(source, batch_size=n))
-    batch = {k: jnp.asarray(v) for k, v in local.items()}
+    batch = self.batch(num=num, preprocess=False)
+    n = len(batch['mask'])
     fn = self._jitted.get(('recon', n))
     if fn is None:
       def recon(params, batch, key):
@@ -434,7 +444,7 @@ class Experiment:
       fn = self._jitted[('recon', n)] = jax.jit(recon)
     params = jax.device_get(self.eval_params(state))
     out = np.asarray(fn(params, batch, self.eval_key))
-    return np.concatenate([local['image'][:n], out])
+    return np.concatenate([np.asarray(batch['image']), out])
 
   def write_images(self, state: TrainState, writer=None) -> list[str]:
     """Sample and reconstruction grids as PNG under <workdir>/images."""
@@ -516,7 +526,8 @@ class Experiment:
     pending: list[tuple[int, dict[str, jax.Array]]] = []
     last_saved = ckpt.latest_step()
     bar = tqdm.tqdm(total=t.num_steps, initial=start, disable=not self.is_main,
-                    desc=f'{c.family} train', unit='step', dynamic_ncols=True)
+                    desc=f'{c.family} train', unit='step', dynamic_ncols=True,
+                    mininterval=0.5)
     tick, tick_step = time.perf_counter(), start
 
     def flush(step: int) -> None:

@@ -275,13 +275,18 @@ def sample(params, key, num: int, *, net: Net, labels=None):
                           net=net)
 
 
+def encode(params, batch, *, net: Net):
+  """Posterior parameters of a preprocessed batch: (mean, log_var), [B, L]."""
+  return net.apply({'params': params}, batch['image'], _labels(net, batch),
+                   method=Net.encode)
+
+
 def reconstruct(params, batch, key, *, net: Net):
   """Decoder mean at the posterior mean: uint8 [B, H, W, C]."""
   del key
-  labels = _labels(net, batch)
-  mean, _ = net.apply({'params': params}, batch['image'], labels,
-                      method=Net.encode)
-  dec = net.apply({'params': params}, mean, labels, method=Net.decode)
+  mean, _ = encode(params, batch, net=net)
+  dec = net.apply({'params': params}, mean, _labels(net, batch),
+                  method=Net.decode)
   return pixels.to_uint8(net.likelihood, dec, None)
 
 
