@@ -417,17 +417,19 @@ class Experiment:
     return np.asarray(jax.device_get(fn(self.eval_params(state), key)))
 
   def batch(self, split: str | None = None, num: int | None = None,
-            preprocess: bool = True) -> dict[str, jax.Array]:
+            preprocess: bool = True) -> dict[str, Any]:
     """The first `num` examples of a split (default: all, eval split).
 
-    Preprocessed with the eval key, as evaluation sees them, unless
-    `preprocess` is False (then images are the raw uint8 pixels).
+    Preprocessed with the eval key, as evaluation sees them (jax arrays),
+    unless `preprocess` is False (then NumPy arrays of raw uint8 pixels).
     """
     source = self.dataset.splits[split or self.config.eval.split]
     n = len(source) if num is None else min(num, len(source))
     local = next(data_lib.eval_batches(source, batch_size=n))
+    if not preprocess:
+      return local
     batch = {k: jnp.asarray(v) for k, v in local.items()}
-    return self.preprocess(batch, self.eval_key) if preprocess else batch
+    return self.preprocess(batch, self.eval_key)
 
   def reconstruction_images(self, state: TrainState, num: int) -> np.ndarray | None:
     """uint8 [2 * num, H, W, C]: test inputs, then their reconstructions."""
@@ -444,7 +446,7 @@ class Experiment:
       fn = self._jitted[('recon', n)] = jax.jit(recon)
     params = jax.device_get(self.eval_params(state))
     out = np.asarray(fn(params, batch, self.eval_key))
-    return np.concatenate([np.asarray(batch['image']), out])
+    return np.concatenate([batch['image'], out])
 
   def write_images(self, state: TrainState, writer=None) -> list[str]:
     """Sample and reconstruction grids as PNG under <workdir>/images."""
