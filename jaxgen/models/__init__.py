@@ -24,15 +24,16 @@ special-casing models.
 
 from __future__ import annotations
 
+import importlib
 import types
 
 from jaxgen.errors import ConfigError
-from jaxgen.models import autoencoder
-from jaxgen.models import vae
 
-FAMILIES: dict[str, types.ModuleType] = {
-    'autoencoder': autoencoder,
-    'vae': vae,
+# name (config.family) -> module. Imported on first use, so a family's
+# dependencies load only when it runs.
+FAMILIES: dict[str, str] = {
+    'autoencoder': 'jaxgen.models.autoencoder',
+    'vae': 'jaxgen.models.vae',
 }
 
 REQUIRED = ('Net', 'init', 'loss_fn', 'LIKELIHOOD', 'log_likelihood', 'sample')
@@ -44,4 +45,4 @@ def get_family(name: str) -> types.ModuleType:
     raise ConfigError(
         f'config.family={name!r} is not a known family; known: '
         f'{sorted(FAMILIES)}.')
-  return FAMILIES[name]
+  return importlib.import_module(FAMILIES[name])
