@@ -1,0 +1,204 @@
+"""Causally masked convolutions for autoregressive image models.
+
+van den Oord, Kalchbrenner & Kavukcuoglu, "Pixel Recurrent Neural Networks",
+ICML 2016, §3.4 and Fig. 2 (masks 'A' and 'B', colour channel groups);
+van den Oord et al., "Conditional Image Generation with PixelCNN Decoders",
+NeurIPS 2016 (the gated stacks built on top of these layers).
+
+Raster order: pixel (i, j) comes after every pixel of the rows above and
+after the pixels left of it in its own row; inside a pixel the colour
+channels come in the order R, G, B. A k_h x k_w kernel centred on (i, j)
+is multiplied by a binary mask M[dy, dx, c_in, c_out]:
+
+    M = 1  for rows above the centre (dy < k_h // 2), any column;
+    M = 1  on the centre row left of the centre (dy = k_h // 2, dx < k_w // 2);
+    M = 0  on the centre row right of the centre and on every row below;
+    centre tap (dy, dx) = (k_h // 2, k_w // 2):
+      colour_channels = 1:  1 for mask 'B', 0 for mask 'A';
+      colour_channels = C:  features are split into C contiguous groups
+        (R | G | B for C = 3); output group g sees input group g' iff
+        g' < g (mask 'A') or g' <= g (mask 'B').
+
+Mask 'A' is for the first layer (a pixel must not see itself), mask 'B' for
+every later layer (a feature at (i, j) of group g may use earlier features of
+the same position and group, which themselves never saw x[i, j, g]).
+
+Grouping is contiguous: with F features and C groups, channel f belongs to
+group ``f // (F // C)``, so an output layer with C * K features reshaped to
+[..., C, K] yields the per-colour logits in R, G, B order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+MASK_TYPES = ('A', 'B')
+
+Initializer = Callable[..., jax.Array]
+
+
+def kernel_shape(kernel_size: int | Sequence[int]) -> tuple[int, int]:
+  """(k_h, k_w) from an int or a pair; both must be odd and positive."""
+  if isinstance(kernel_size, int):
+    kh = kw = kernel_size
+  else:
+    kh, kw = (int(k) for k in kernel_size)
+  if kh < 1 or kw < 1 or kh % 2 == 0 or kw % 2 == 0:
+    raise ValueError(
+        f'masked convolutions need odd kernel sizes (a centre tap), got '
+        f'{kernel_size!r}.')
+  return kh, kw
+
+
+def channel_groups(features: int, color_channels: int) -> np.ndarray:
+  """Colour group of each of `features` channels: int [features].
+
+  Contiguous blocks of ``features // color_channels`` channels, so channel f
+  is in group ``f // (features // color_channels)``. `features` must be a
+  multiple of `color_channels`.
+  """
+  if color_channels < 1:
+    raise ValueError(f'color_channels must be >= 1, got {color_channels}.')
+  if features % color_channels:
+    raise ValueError(
+        f'{features} features cannot be split into {color_channels} equal '
+        'colour groups: use a multiple of color_channels.')
+  return np.arange(features) // (features // color_channels)
+
+
+def centre_mask(in_features: int, out_features: int, mask_type: str,
+                color_channels: int = 1) -> np.ndarray:
+  """The centre tap's mask [in_features, out_features] (float32 0/1).
+
+  Entry (f_in, f_out) is 1 iff group(f_in) < group(f_out) for mask 'A', or
+  group(f_in) <= group(f_out) for mask 'B'.
+  """
+  if mask_type not in MASK_TYPES:
+    raise ValueError(f'mask_type must be one of {MASK_TYPES}, got '
+                     f'{mask_type!r}.')
+  g_in = channel_groups(in_features, color_channels)[:, None]
+  g_out = channel_groups(out_features, color_channels)[None, :]
+  visible = g_in < g_out if mask_type == 'A' else g_in <= g_out
+  return visible.astype(np.float32)
+
+
+def make_mask(kernel_size: int | Sequence[int], in_features: int,
+              out_features: int, mask_type: str = 'B',
+              color_channels: int = 1) -> np.ndarray:
+  """The causal mask of a masked convolution: float32 [k_h, k_w, in, out].
+
+  Args:
+    kernel_size: k or (k_h, k_w), odd.
+    in_features: input channels (a multiple of `color_channels`).
+    out_features: output channels (a multiple of `color_channels`).
+    mask_type: 'A' (the centre pixel is hidden from its own group) or 'B'.
+    color_channels: number of colour groups (1 for grey/binary, 3 for RGB).
+
+  Returns:
+    The 0/1 mask described in the module docstring, in Flax's HWIO layout.
+  """
+  kh, kw = kernel_shape(kernel_size)
+  cy, cx = kh // 2, kw // 2
+  mask = np.zeros((kh, kw, in_features, out_features), np.float32)
+  mask[:cy] = 1.0
+  mask[cy, :cx] = 1.0
+  mask[cy, cx] = centre_mask(in_features, out_features, mask_type,
+                             color_channels)
+  return mask
+
+
+def visible_rows(kernel_size: int | Sequence[int]) -> int:
+  """Rows of the kernel that the mask can leave non-zero: k_h // 2 + 1."""
+  return kernel_shape(kernel_size)[0] // 2 + 1
+
+
+class MaskedConv2D(nn.Module):
+  """Stride-1 'SAME' 2-D convolution with a causal (raster-order) mask.
+
+  y[b, i, j, o] = bias[o] + sum_{dy, dx, c} x[b, i + dy - k_h//2,
+  j + dx - k_w//2, c] * (W * M)[dy, dx, c, o], with zero padding outside the
+  image and M = `make_mask(...)`. The kernel parameter keeps its full
+  [k_h, k_w, in, out] shape (the usual parameter count); the rows below the
+  centre, always masked, are not computed (the convolution runs on the top
+  k_h // 2 + 1 rows with top-only padding, the same result at half the cost).
+
+  Attributes:
+    features: output channels (a multiple of `color_channels`).
+    kernel_size: k or (k_h, k_w), odd.
+    mask_type: 'A' or 'B'.
+    color_channels: colour groups (1, or 3 for RGB); see `make_mask`.
+    use_bias: add a learned bias.
+    kernel_init: initializer of the full kernel.
+    bias_init: initializer of the bias.
+    dtype: computation dtype (None: promote from inputs and params).
+    param_dtype: parameter dtype.
+    precision: `jax.lax.Precision` of the convolution.
+  """
+  features: int
+  kernel_size: int | Sequence[int]
+  mask_type: str = 'B'
+  color_channels: int = 1
+  use_bias: bool = True
+  kernel_init: Initializer = nn.initializers.lecun_normal()
+  bias_init: Initializer = nn.initializers.zeros_init()
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  precision: Any = None
+
+  def _mask_kernel(self, kernel: jax.Array) -> jax.Array:
+    """Top k_h // 2 + 1 rows of the kernel, times the mask."""
+    kh, kw, in_features, _ = kernel.shape
+    mask = make_mask((kh, kw), in_features, self.features, self.mask_type,
+                     self.color_channels)
+    rows = kh // 2 + 1
+    return kernel[:rows] * jnp.asarray(mask[:rows], kernel.dtype)
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x [..., H, W, in] -> [..., H, W, features]."""
+    kh, kw = kernel_shape(self.kernel_size)
+    kernel = self.param('kernel', self.kernel_init,
+                        (kh, kw, x.shape[-1], self.features), self.param_dtype)
+    bias = (self.param('bias', self.bias_init, (self.features,),
+                       self.param_dtype) if self.use_bias else None)
+    kernel = self._mask_kernel(kernel)
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    batch_shape = x.shape[:-3]
+    x = x.reshape((-1,) + x.shape[-3:])
+    y = jax.lax.conv_general_dilated(
+        x, kernel, window_strides=(1, 1),
+        padding=((kh // 2, 0), (kw // 2, kw // 2)),
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'), precision=self.precision)
+    if bias is not None:
+      y = y + bias
+    return y.reshape(batch_shape + y.shape[1:])
+
+  def at(self, window: jax.Array) -> jax.Array:
+    """The output at one position from its causal input window.
+
+    For incremental (cached) sampling: the value `__call__` gives at (i, j),
+    computed from the inputs the mask can see.
+
+    Args:
+      window: [..., k_h // 2 + 1, k_w, in], the input rows i - k_h//2 .. i and
+        columns j - k_w//2 .. j + k_w//2 (zeros outside the image). Entries the
+        mask hides (right of the centre on the last row, and the centre's
+        hidden groups) may hold anything.
+
+    Returns:
+      [..., features]. Needs initialised parameters (call `__call__` at init).
+    """
+    kernel = self._mask_kernel(self.get_variable('params', 'kernel'))
+    bias = self.get_variable('params', 'bias') if self.use_bias else None
+    window, kernel, bias = nn.dtypes.promote_dtype(window, kernel, bias,
+                                                   dtype=self.dtype)
+    y = jnp.einsum('...hwi,hwio->...o', window, kernel,
+                   precision=self.precision)
+    if bias is not None:
+      y = y + bias
+    return y

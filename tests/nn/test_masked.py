@@ -1,0 +1,140 @@
+"""Tests for jaxgen.nn.masked: masks, the convolution, causality, `at`."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgen.nn import masked
+
+
+def _reference_mask(kh, kw, n_in, n_out, mask_type, colors):
+  """Tap by tap from the raster order: an independent rule for the mask."""
+  cy, cx = kh // 2, kw // 2
+  g_in = [f * colors // n_in for f in range(n_in)]
+  g_out = [f * colors // n_out for f in range(n_out)]
+  ref = np.zeros((kh, kw, n_in, n_out))
+  for dy, dx, a, b in itertools.product(range(kh), range(kw), range(n_in),
+                                        range(n_out)):
+    if (dy, dx) < (cy, cx):
+      ref[dy, dx, a, b] = 1
+    elif (dy, dx) == (cy, cx):
+      ref[dy, dx, a, b] = (g_in[a] < g_out[b] if mask_type == 'A' else
+                           g_in[a] <= g_out[b])
+  return ref
+
+
+def test_mask_3x3_grey_written_out():
+  a = masked.make_mask(3, 1, 1, 'A')[..., 0, 0]
+  b = masked.make_mask(3, 1, 1, 'B')[..., 0, 0]
+  np.testing.assert_array_equal(a, [[1, 1, 1], [1, 0, 0], [0, 0, 0]])
+  np.testing.assert_array_equal(b, [[1, 1, 1], [1, 1, 0], [0, 0, 0]])
+  assert a.dtype == np.float32
+
+
+def test_mask_centre_rgb_written_out():
+  # 3 input channels (R, G, B), 6 output features (RR, GG, BB).
+  a = masked.make_mask(5, 3, 6, 'A', color_channels=3)
+  b = masked.make_mask(5, 3, 6, 'B', color_channels=3)
+  np.testing.assert_array_equal(a[2, 2], [[0, 0, 1, 1, 1, 1],
+                                          [0, 0, 0, 0, 1, 1],
+                                          [0, 0, 0, 0, 0, 0]])
+  np.testing.assert_array_equal(b[2, 2], [[1, 1, 1, 1, 1, 1],
+                                          [0, 0, 1, 1, 1, 1],
+                                          [0, 0, 0, 0, 1, 1]])
+  # Off-centre taps ignore the colour groups.
+  assert a[1].all() and a[2, :2].all() and not a[2, 3:].any()
+  assert not a[3:].any()
+
+
+@pytest.mark.parametrize('kernel,n_in,n_out,mask_type,colors', [
+    ((7, 7), 1, 4, 'A', 1), ((3, 5), 4, 2, 'B', 1), ((1, 3), 2, 2, 'A', 1),
+    ((5, 3), 3, 6, 'A', 3), ((3, 3), 6, 9, 'B', 3), ((1, 1), 6, 3, 'B', 3),
+])
+def test_mask_matches_raster_rule(kernel, n_in, n_out, mask_type, colors):
+  np.testing.assert_array_equal(
+      masked.make_mask(kernel, n_in, n_out, mask_type, colors),
+      _reference_mask(*kernel, n_in, n_out, mask_type, colors))
+
+
+def test_bad_arguments():
+  with pytest.raises(ValueError, match='odd'):
+    masked.make_mask(4, 1, 1, 'A')
+  with pytest.raises(ValueError, match='mask_type'):
+    masked.make_mask(3, 1, 1, 'C')
+  with pytest.raises(ValueError, match='colour groups'):
+    masked.make_mask(3, 3, 4, 'B', color_channels=3)
+  assert masked.visible_rows((7, 3)) == 4
+
+
+def _numpy_conv(x, kernel, bias):
+  """Float64 'SAME' cross-correlation by explicit loops over the taps."""
+  kh, kw = kernel.shape[:2]
+  b, h, w, _ = x.shape
+  xp = np.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
+  out = np.zeros((b, h, w, kernel.shape[-1])) + bias
+  for dy, dx in itertools.product(range(kh), range(kw)):
+    out += xp[:, dy:dy + h, dx:dx + w] @ kernel[dy, dx]
+  return out
+
+
+@pytest.fixture(scope='module')
+def rgb_layer():
+  """A colour mask-A 5x3 conv, 3 -> 6 features, with a random bias."""
+  layer = masked.MaskedConv2D(6, (5, 3), 'A', color_channels=3,
+                              bias_init=jax.nn.initializers.normal(1.0))
+  x = jax.random.normal(jax.random.key(1), (2, 6, 5, 3))
+  params = jax.jit(layer.init)(jax.random.key(0), x)
+  return layer, params, x
+
+
+def test_conv_matches_numpy_float64(rgb_layer):
+  layer, params, x = rgb_layer
+  y = jax.jit(layer.apply)(params, x)
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)['params']
+  assert p['kernel'].shape == (5, 3, 3, 6)
+  ref = _numpy_conv(np.asarray(x, np.float64),
+                    p['kernel'] * masked.make_mask((5, 3), 3, 6, 'A', 3),
+                    p['bias'])
+  np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('mask_type', ['A', 'B'])
+def test_causality_by_jacobian(mask_type):
+  """dy[i, j, g] / dx[i', j', g'] is zero unless (i', j', g') comes before
+  (i, j, g) in raster order (or equals it, for mask 'B'), and non-zero on
+  every visible tap inside the kernel."""
+  h, w, kh, kw = 5, 4, 3, 5
+  layer = masked.MaskedConv2D(3, (kh, kw), mask_type, color_channels=3)
+  x = jax.random.normal(jax.random.key(2), (1, h, w, 3))
+  params = layer.init(jax.random.key(3), x)
+  jac = jax.jit(jax.jacrev(lambda v: layer.apply(params, v)[0]))(x)[..., 0, :, :, :]
+  jac = np.asarray(jac)  # [h, w, 3 (out g), h, w, 3 (in g')]
+  for i, j, g, i2, j2, g2 in itertools.product(range(h), range(w), range(3),
+                                               range(h), range(w), range(3)):
+    before = (i2, j2) < (i, j) or ((i2, j2) == (i, j) and (
+        g2 < g if mask_type == 'A' else g2 <= g))
+    in_kernel = abs(i2 - i) <= kh // 2 and abs(j2 - j) <= kw // 2
+    d = jac[i, j, g, i2, j2, g2]
+    if before and in_kernel:
+      assert d != 0, (i, j, g, i2, j2, g2)
+    else:
+      assert d == 0, (i, j, g, i2, j2, g2, d)
+
+
+def test_at_matches_call_everywhere(rgb_layer):
+  layer, params, x = rgb_layer
+  kh, kw = 5, 3
+  rows = masked.visible_rows((kh, kw))
+  y = layer.apply(params, x)
+  xp = jnp.pad(x, ((0, 0), (kh // 2, 0), (kw // 2, kw // 2), (0, 0)))
+  # Every window at once: [B, H, W, rows, kw, C].
+  windows = jnp.stack([jnp.stack([xp[:, i:i + rows, j:j + kw]
+                                  for j in range(x.shape[2])], 1)
+                       for i in range(x.shape[1])], 1)
+  # Hidden entries may hold anything: poison them.
+  windows = windows.at[..., -1, kw // 2 + 1:, :].set(1e6)
+  at = jax.jit(lambda p, v: layer.apply(p, v, method=layer.at))(params, windows)
+  np.testing.assert_allclose(at, y, rtol=1e-5, atol=1e-5)
