@@ -25,6 +25,9 @@ Our sources also offer ``gather(indices) -> dict of stacked arrays`` (used by
   TensorFlow, never downloads).
 * ``'toy:moons'``, ``'toy:ring8'``, ``'toy:grid25'``, ``'toy:checkerboard'``,
   ``'toy:swissroll'``: ``num_points`` points drawn once with ``split_seed``.
+* ``'signal:KIND:T[:N]'`` (KIND ``sines`` or ``ar``): N synthetic 8-bit 1-D
+  signals of length T as uint8 images (1, T, 1), drawn once with
+  ``split_seed``; see ``jaxgen.data.signals``.
 
 Split specs use TFDS's split syntax and TFDS's own parser (percentages round
 to the closest row). Array sources (digits, npz, toy) have one pseudo-split
@@ -49,6 +52,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from jaxgen.data import signals as signals_lib
 from jaxgen.data import toy as toy_lib
 from jaxgen.data import transforms
 from jaxgen.errors import ConfigError
@@ -307,7 +311,8 @@ KNOWN_NAMES = ('digits',) + tuple(_TFDS_DATASETS) + toy_lib.TOY_NAMES
 
 def _known_names_message() -> str:
   return (f"one of {', '.join(repr(n) for n in KNOWN_NAMES)}, or "
-          "'npz:PATH' (an .npz file with uint8 'images'), or 'toy:NAME'")
+          "'npz:PATH' (an .npz file with uint8 'images'), 'toy:NAME', or "
+          "'signal:KIND:T'")
 
 
 # ---------------------------------------------------------------------------
@@ -647,7 +652,7 @@ def load_dataset(name: str, *, data_dir: str | None = None,
   Args:
     name: 'digits' | 'npz:PATH' | 'mnist' | 'binarized_mnist' |
       'fashion_mnist' | 'cifar10' | 'toy:moons' | 'toy:ring8' | 'toy:grid25' |
-      'toy:checkerboard' | 'toy:swissroll'.
+      'toy:checkerboard' | 'toy:swissroll' | 'signal:KIND:T[:N]'.
     data_dir: TFDS data_dir (None or '' -> ``TFDS_DATA_DIR`` or TFDS's
       default, ~/tensorflow_datasets).
     splits: ``{'train': SPEC, 'validation': SPEC, 'test': SPEC}`` in TFDS
@@ -685,11 +690,14 @@ def load_dataset(name: str, *, data_dir: str | None = None,
 
   is_npz = name.startswith('npz:')
   is_toy = name.startswith('toy:')
-  if not (is_npz or name in KNOWN_NAMES):
+  is_signal = name.startswith(signals_lib.PREFIX)
+  if is_signal:
+    signals_lib.parse_name(name)  # ConfigError for a malformed name, early.
+  if not (is_npz or is_signal or name in KNOWN_NAMES):
     raise ConfigError(
         f'data.name={name!r} is not a known dataset; expected '
         f'{_known_names_message()}.')
-  array_source = is_npz or is_toy or name == 'digits'
+  array_source = is_npz or is_toy or is_signal or name == 'digits'
   if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
     raise ConfigError(
         f'data.data_dir must be a path or None, got {data_dir!r}.')
@@ -727,6 +735,8 @@ def load_dataset(name: str, *, data_dir: str | None = None,
   if array_source:
     if is_npz:
       images, labels, more = _load_npz(name)
+    elif is_signal:
+      images, labels, more = signals_lib.load_signals(name, split_seed)
     else:
       images, labels, more = _load_digits()
     info.update(more)
