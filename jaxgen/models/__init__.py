@@ -33,7 +33,10 @@ from jaxgen.errors import ConfigError
 # dependencies load only when it runs.
 FAMILIES: dict[str, str] = {
     'autoencoder': 'jaxgen.models.autoencoder',
+    'made': 'jaxgen.models.made',
+    'nade': 'jaxgen.models.nade',
     'vae': 'jaxgen.models.vae',
+    'wavenet': 'jaxgen.models.wavenet',
 }
 
 REQUIRED = ('Net', 'init', 'loss_fn', 'LIKELIHOOD', 'log_likelihood', 'sample')
