@@ -33,8 +33,10 @@ from jaxgen.errors import ConfigError
 # dependencies load only when it runs.
 FAMILIES: dict[str, str] = {
     'autoencoder': 'jaxgen.models.autoencoder',
+    'gated_pixelcnn': 'jaxgen.models.gated_pixelcnn',
     'made': 'jaxgen.models.made',
     'nade': 'jaxgen.models.nade',
+    'pixelcnn': 'jaxgen.models.pixelcnn',
     'vae': 'jaxgen.models.vae',
     'wavenet': 'jaxgen.models.wavenet',
 }

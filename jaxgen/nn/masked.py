@@ -150,6 +150,11 @@ class MaskedConv2D(nn.Module):
   param_dtype: Any = jnp.float32
   precision: Any = None
 
+  def window(self) -> tuple[int, int, int]:
+    """(rows, left, right) of the input `at` reads: (k_h//2 + 1, k_w//2, k_w//2)."""
+    kh, kw = kernel_shape(self.kernel_size)
+    return kh // 2 + 1, kw // 2, kw // 2
+
   def _mask_kernel(self, kernel: jax.Array) -> jax.Array:
     """Top k_h // 2 + 1 rows of the kernel, times the mask."""
     kh, kw, in_features, _ = kernel.shape
@@ -202,3 +207,139 @@ class MaskedConv2D(nn.Module):
     if bias is not None:
       y = y + bias
     return y
+
+
+# ------------------------------------------------------ gated stack layers
+# The two convolutions of the Gated PixelCNN (van den Oord et al., NeurIPS
+# 2016, Fig. 2), cut to the taps they may use instead of masked: no compute
+# is spent on always-zero weights. Both expose ``window()`` (rows, left,
+# right), ``at(window)`` and, for the vertical one, ``row(buffer)`` for
+# incremental sampling (`jaxgen.models.ar_sampling`).
+
+
+def _check_odd(kernel_size: int) -> int:
+  if kernel_size < 1 or kernel_size % 2 == 0:
+    raise ValueError(f'kernel_size must be odd and positive, got '
+                     f'{kernel_size}.')
+  return kernel_size // 2
+
+
+class VerticalStackConv(nn.Module):
+  """The vertical stack's convolution: a k//2 + 1 by k kernel over rows <= i.
+
+  y[i, j] = b + sum_{dy=0}^{k//2} sum_{dx=-k//2}^{k//2}
+  x[i - k//2 + dy, j + dx] W[dy, dx + k//2] (zeros outside the image). The
+  output at row i sees the rows up to and including i, every column within
+  k//2: it must reach the horizontal stack shifted down one row
+  (`down_shift`), so pixel (i, j) only learns about rows < i from it. No
+  mask, and no blind spot: the region above grows by k//2 on both sides per
+  layer.
+
+  Attributes:
+    features: output channels.
+    kernel_size: k (odd).
+    use_bias, kernel_init, bias_init, precision: as for `MaskedConv2D`.
+  """
+  features: int
+  kernel_size: int = 3
+  use_bias: bool = True
+  kernel_init: Initializer = nn.initializers.lecun_normal()
+  bias_init: Initializer = nn.initializers.zeros_init()
+  precision: Any = None
+
+  def window(self) -> tuple[int, int, int]:
+    half = _check_odd(self.kernel_size)
+    return half + 1, half, half
+
+  def _conv(self, x, kernel, bias, padding):
+    y = jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+        precision=self.precision)
+    return y + bias if bias is not None else y
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x [B, H, W, in] -> [B, H, W, features]."""
+    half = _check_odd(self.kernel_size)
+    kernel = self.param('kernel', self.kernel_init,
+                        (half + 1, self.kernel_size, x.shape[-1],
+                         self.features))
+    bias = (self.param('bias', self.bias_init, (self.features,))
+            if self.use_bias else None)
+    return self._conv(x, kernel, bias, ((half, 0), (half, half)))
+
+  def _params(self):
+    bias = self.get_variable('params', 'bias') if self.use_bias else None
+    return self.get_variable('params', 'kernel'), bias
+
+  def at(self, window: jax.Array) -> jax.Array:
+    """[..., k//2 + 1, k, in] (rows i - k//2 .. i, columns j -+ k//2) -> [..., features]."""
+    kernel, bias = self._params()
+    y = jnp.einsum('...hwi,hwio->...o', window, kernel,
+                   precision=self.precision)
+    return y + bias if bias is not None else y
+
+  def row(self, buffer: jax.Array) -> jax.Array:
+    """[B, k//2 + 1, W + 2 (k//2), in] (zero-padded rows i - k//2 .. i) -> row i [B, 1, W, features]."""
+    kernel, bias = self._params()
+    return self._conv(buffer, kernel, bias, 'VALID')
+
+
+class HorizontalStackConv(nn.Module):
+  """The horizontal stack's convolution: a 1 by k//2 + 1 kernel over columns <= j.
+
+  y[i, j] = b + sum_{dx=0}^{k//2} x[i, j - k//2 + dx] (W * M)[dx], where M
+  is 1 except at the last tap (the centre, column j), which is
+  `centre_mask(in, out, mask_type, color_channels)`: mask 'A' hides the
+  pixel itself (first layer), 'B' shows it (later layers), and with colour
+  groups output group g sees input groups < g ('A') or <= g ('B').
+
+  Attributes:
+    features: output channels (a multiple of `color_channels`).
+    kernel_size: k (odd); the kernel has k//2 + 1 taps.
+    mask_type: 'A' or 'B'.
+    color_channels: colour groups, as in `make_mask`.
+    use_bias, kernel_init, bias_init, precision: as for `MaskedConv2D`.
+  """
+  features: int
+  kernel_size: int = 3
+  mask_type: str = 'B'
+  color_channels: int = 1
+  use_bias: bool = True
+  kernel_init: Initializer = nn.initializers.lecun_normal()
+  bias_init: Initializer = nn.initializers.zeros_init()
+  precision: Any = None
+
+  def window(self) -> tuple[int, int, int]:
+    return 1, _check_odd(self.kernel_size), 0
+
+  def _mask_kernel(self, kernel: jax.Array) -> jax.Array:
+    mask = np.ones(kernel.shape, np.float32)
+    mask[0, -1] = centre_mask(kernel.shape[2], kernel.shape[3],
+                              self.mask_type, self.color_channels)
+    return kernel * jnp.asarray(mask, kernel.dtype)
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x [B, H, W, in] -> [B, H, W, features]."""
+    half = _check_odd(self.kernel_size)
+    kernel = self.param('kernel', self.kernel_init,
+                        (1, half + 1, x.shape[-1], self.features))
+    bias = (self.param('bias', self.bias_init, (self.features,))
+            if self.use_bias else None)
+    y = jax.lax.conv_general_dilated(
+        x, self._mask_kernel(kernel), (1, 1), ((0, 0), (half, 0)),
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'), precision=self.precision)
+    return y + bias if bias is not None else y
+
+  def at(self, window: jax.Array) -> jax.Array:
+    """[..., 1, k//2 + 1, in] (row i, columns j - k//2 .. j) -> [..., features]."""
+    kernel = self._mask_kernel(self.get_variable('params', 'kernel'))
+    y = jnp.einsum('...hwi,hwio->...o', window, kernel,
+                   precision=self.precision)
+    return y + self.get_variable('params', 'bias') if self.use_bias else y
+
+
+def down_shift(x: jax.Array) -> jax.Array:
+  """[B, H, W, F] -> row i holds row i - 1 (row 0 zeros)."""
+  return jnp.pad(x, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
