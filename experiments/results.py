@@ -1,0 +1,642 @@
+r"""Runs the named experiments and writes RESULTS.md (never edit it by hand).
+
+  python -m experiments.results                      # all, then RESULTS.md
+  python -m experiments.results --only=vae_mlp_digits,vae_conv_digits
+  python -m experiments.results --quick --runs_dir=/tmp/q --out=/tmp/q/R.md
+
+Run from the project root (configs name data paths relative to it).
+
+Each experiment is a config preset plus overrides, trained in its own workdir
+``<runs_dir>/<name>`` through the library (`Experiment.train`, then
+`Experiment.evaluate` on the test split with the config's final estimators:
+for the VAE, the ELBO and the IWAE bound with k = 5000). Its measured
+numbers are saved as ``<runs_dir>/<name>/result.json``; RESULTS.md is then
+regenerated from the result JSONs of every experiment, so results accumulate
+across invocations:
+
+- an experiment with a result.json is not run again (unless --rerun or
+  --fresh);
+- without one, it runs; a workdir whose checkpoint already reached
+  num_steps is not retrained (the trainer resumes and stops at once), only
+  evaluated, and its row says the training time was not measured;
+- --rerun ignores existing results (resume + evaluate again);
+  --fresh deletes the workdirs first and trains from scratch.
+
+Each row names the exact `experiments.main` command that reproduces it (the
+same training, and the same evaluation with the same keys).
+
+--quick shrinks everything (a few steps, a small k) to check that the
+machinery works; its RESULTS.md says so at the top, and by default it goes
+to ``<runs_dir>/RESULTS.md`` (runs_dir defaulting to runs/results_quick),
+never to the project's RESULTS.md. Quick and full results never mix in one
+runs_dir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import glob
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import ml_collections
+
+from jaxgen import train
+
+BURDA = ('86.76 nats: Burda et al. 2016 (IWAE paper), Table 1, VAE with one '
+         'stochastic layer, k=1 training, MNIST with 60,000 training images')
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """One named experiment: a config preset plus overrides.
+
+  Attributes:
+    name: the workdir name under --runs_dir and the --only key.
+    config: 'path/to/config.py:arg', as for `experiments.main --config`.
+    overrides: (dotted field, value) pairs applied after the preset, exactly
+      as ``--config.<field>=<value>`` would.
+    reference: the published number to show beside ours ('' = none).
+    nll_estimator: estimator whose NLL is the headline (test NLL).
+    bound_estimator: estimator shown as the ELBO column.
+  """
+  name: str
+  config: str
+  overrides: tuple[tuple[str, Any], ...] = ()
+  reference: str = ''
+  nll_estimator: str = 'iwae'
+  bound_estimator: str = 'elbo'
+
+
+NO_REFERENCE_DIGITS = ('none: sklearn 8x8 digits (1,797 images) is not a '
+                       'published likelihood benchmark')
+
+EXPERIMENTS = (
+    Spec('vae_mlp_mnist8k', 'experiments/configs/vae.py:mnist8k',
+         reference=BURDA),
+    Spec('vae_conv_mnist8k', 'experiments/configs/vae.py:mnist8k,conv',
+         reference=BURDA),
+    Spec('vae_mlp_digits', 'experiments/configs/vae.py:digits',
+         reference=NO_REFERENCE_DIGITS),
+    Spec('vae_conv_digits', 'experiments/configs/vae.py:digits,conv',
+         reference=NO_REFERENCE_DIGITS),
+)
+BY_NAME = {s.name: s for s in EXPERIMENTS}
+
+# --quick: applied after each experiment's own overrides (only the fields a
+# config has); small enough that every row runs in seconds.
+QUICK_STEPS = 20
+QUICK_OVERRIDES = (
+    ('train.num_steps', QUICK_STEPS),
+    ('train.log_every_steps', 10),
+    ('train.eval_every_steps', 0),
+    ('train.checkpoint_every_steps', QUICK_STEPS),
+    ('eval.estimators.iwae.num_samples', 16),
+    ('eval.estimators.iwae.chunk_size', 8),
+    ('eval.num_grid_samples', 16),
+)
+
+RESULT_FILE = 'result.json'
+FORMAT_VERSION = 1
+
+_ONLY = flags.DEFINE_list('only', None, 'Experiments to run (default: all): '
+                          + ', '.join(BY_NAME) + '. RESULTS.md still lists '
+                          'every experiment.')
+_QUICK = flags.DEFINE_bool('quick', False, 'Smoke mode: a few steps, small '
+                           'k; RESULTS.md says so loudly.')
+_RUNS_DIR = flags.DEFINE_string('runs_dir', None, 'Parent of the workdirs '
+                                '(default runs/results, or '
+                                'runs/results_quick with --quick).')
+_OUT = flags.DEFINE_string('out', None, 'Markdown file to write (default '
+                           'RESULTS.md, or <runs_dir>/RESULTS.md with '
+                           '--quick).')
+_RERUN = flags.DEFINE_bool('rerun', False, 'Run the selected experiments even '
+                           'when they have a result.json (training resumes '
+                           'from the workdir; evaluation runs again).')
+_FRESH = flags.DEFINE_bool('fresh', False, 'Delete the selected experiments\' '
+                           'workdirs first and train from scratch.')
+
+
+# ------------------------------------------------------------------ configs
+def _config_module(path: str):
+  """'experiments/configs/vae.py' -> the imported module."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  module = os.path.splitext(os.path.normpath(path))[0].replace(os.sep, '.')
+  return importlib.import_module(module)
+
+
+def overrides_for(spec: Spec, quick: bool) -> list[tuple[str, Any]]:
+  """The (dotted field, value) pairs for `spec`, quick ones last."""
+  pairs = list(spec.overrides)
+  if quick:
+    config = _preset(spec)
+    pairs += [(k, v) for k, v in QUICK_OVERRIDES if _has_field(config, k)]
+  return pairs
+
+
+def _preset(spec: Spec) -> ml_collections.ConfigDict:
+  path, _, arg = spec.config.partition(':')
+  return _config_module(path).get_config(arg)
+
+
+def _has_field(config: ml_collections.ConfigDict, dotted: str) -> bool:
+  node = config
+  for part in dotted.split('.'):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      return False
+    node = node[part]
+  return True
+
+
+def build_config(spec: Spec, quick: bool) -> ml_collections.ConfigDict:
+  """The locked config of `spec` (preset, then overrides)."""
+  config = _preset(spec)
+  config.update_from_flattened_dict(dict(overrides_for(spec, quick)))
+  return config
+
+
+def command(spec: Spec, workdir: str, quick: bool) -> str:
+  """The `experiments.main` command line that reproduces the row."""
+  parts = ['python', '-m', 'experiments.main', f'--config={spec.config}',
+           f'--workdir={workdir}']
+  parts += [f'--config.{k}={v}' for k, v in overrides_for(spec, quick)]
+  return ' '.join(shlex.quote(p) for p in parts)
+
+
+def missing_data(config: ml_collections.ConfigDict) -> str | None:
+  """The path of a file-backed dataset that does not exist, else None."""
+  name = config.data.name
+  if name.startswith('npz:') and not os.path.exists(name[len('npz:'):]):
+    return name[len('npz:'):]
+  return None
+
+
+def describe_model(config: ml_collections.ConfigDict, num_params: int) -> str:
+  """e.g. 'VAE, MLP 784-512-512, 32-d latent, bernoulli decoder'."""
+  m = config.model
+  family = config.family.upper() if config.family == 'vae' else config.family
+  arch = m.get('architecture', '')
+  d = 1
+  for s in m.image_shape:
+    d *= s
+  if arch == 'mlp':
+    body = 'MLP ' + '-'.join(str(x) for x in (d, *m.hidden_dims))
+  elif arch == 'conv':
+    body = (f'conv {"-".join(str(c) for c in m.conv_channels)} channels, '
+            f'strides {",".join(str(s) for s in m.conv_strides)}, '
+            f'{m.kernel_size}x{m.kernel_size} kernels')
+  else:
+    body = arch or 'model'
+  bits = [family, body]
+  if 'latent_dim' in m:
+    bits.append(f'{m.latent_dim}-d latent')
+  if 'likelihood' in m:
+    bits.append(f'{m.likelihood} decoder')
+  if m.get('num_classes', 0):
+    bits.append(f'conditional on {m.num_classes} classes')
+  return ', '.join(bits) + f' ({num_params:,} params)'
+
+
+def describe_data(config: ml_collections.ConfigDict) -> str:
+  d = config.data
+  name = d.name
+  if name.startswith('npz:'):
+    name = os.path.splitext(os.path.basename(name))[0]
+  if d.binarize == 'dynamic':
+    pixels = 'dynamically binarized (Bernoulli, p = pixel/255, redrawn each use)'
+  elif d.binarize == 'fixed':
+    pixels = f'binarized once (fixed, seed {d.binarize_seed})'
+  elif d.dequantize:
+    pixels = '8-bit, uniformly dequantized'
+  else:
+    pixels = '8-bit'
+  return f'{name}, {pixels}'
+
+
+# ------------------------------------------------------------------ machine
+def cpu_model() -> str:
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine() or 'unknown'
+
+
+def machine_info() -> dict[str, Any]:
+  devices = jax.devices()
+  return {'cpu_model': cpu_model(), 'cpu_count': os.cpu_count(),
+          'jax_version': jax.__version__, 'platform': devices[0].platform,
+          'device_kind': devices[0].device_kind,
+          'device_count': jax.device_count(),
+          'process_count': jax.process_count(),
+          'python': platform.python_version()}
+
+
+def git_revision() -> str | None:
+  """'<short sha>' of the checkout, '+dirty' when tracked files changed."""
+  try:
+    sha = subprocess.run(['git', 'rev-parse', '--short=12', 'HEAD'],
+                         capture_output=True, text=True, check=True,
+                         timeout=10).stdout.strip()
+    dirty = subprocess.run(['git', 'status', '--porcelain',
+                            '--untracked-files=no'], capture_output=True,
+                           text=True, check=True, timeout=10).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return sha + ('+dirty' if dirty else '')
+
+
+# -------------------------------------------------------------------- runs
+def result_path(runs_dir: str, name: str) -> str:
+  return os.path.join(runs_dir, name, RESULT_FILE)
+
+
+def load_result(runs_dir: str, name: str) -> dict[str, Any] | None:
+  path = result_path(runs_dir, name)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _write_json(path: str, obj: Any) -> None:
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def _config_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def run_experiment(spec: Spec, runs_dir: str, quick: bool) -> dict[str, Any]:
+  """Trains (resuming) and evaluates one experiment; writes its result.json.
+
+  Raises:
+    FileNotFoundError: the experiment's data file is absent.
+  """
+  config = build_config(spec, quick)
+  missing = missing_data(config)
+  if missing:
+    raise FileNotFoundError(missing)
+  workdir = os.path.join(runs_dir, spec.name)
+  exp = train.Experiment(config, workdir)
+  ckpt = exp.checkpointer()
+  try:
+    start_step = ckpt.latest_step() or 0
+  finally:
+    ckpt.close()
+  num_steps = config.train.num_steps
+  print(f'[{spec.name}] training {start_step} -> {num_steps} steps in '
+        f'{workdir}', flush=True)
+  start = time.perf_counter()
+  state = exp.train()
+  train_s = time.perf_counter() - start
+  step = int(state.step)
+  start = time.perf_counter()
+  metrics = exp.evaluate(state, split='test', progress=True)
+  eval_s = time.perf_counter() - start
+  if not exp.is_main:
+    return {}
+  # The same file `experiments.main` writes after training.
+  eval_path = os.path.join(workdir, 'eval', f'test_step{step:07d}.json')
+  os.makedirs(os.path.dirname(eval_path), exist_ok=True)
+  _write_json(eval_path, {'step': step, 'split': 'test', **metrics})
+  exp.write_images(state)
+
+  def nll(name, key):
+    value = metrics.get(f'{name}/{key}')
+    return None if value is None else float(value)
+
+  estimators = {n: dict(config.eval.estimators[n])
+                for n in config.eval.final_estimators}
+  num_params = sum(x.size for x in jax.tree.leaves(state.params))
+  trained = step - start_step
+  record = {
+      'format_version': FORMAT_VERSION,
+      'name': spec.name,
+      'quick': quick,
+      'preset': spec.config,
+      'overrides': [[k, v] for k, v in overrides_for(spec, quick)],
+      'command': command(spec, workdir, quick),
+      'workdir': workdir,
+      'model': describe_model(config, num_params),
+      'family': config.family,
+      'params': num_params,
+      'data': describe_data(config),
+      'dataset': config.data.name,
+      'binarize': config.data.binarize,
+      'splits': {k: len(v) for k, v in exp.dataset.splits.items()},
+      'split_specs': dict(config.data.splits),
+      'seed': config.seed,
+      'num_steps': num_steps,
+      'batch_size': config.train.batch_size,
+      'step': step,
+      'start_step': start_step,
+      'trained_steps_this_run': trained,
+      'estimators': estimators,
+      'nll_estimator': spec.nll_estimator,
+      'bound_estimator': spec.bound_estimator,
+      'test_nll_nats': nll(spec.nll_estimator, 'nll_nats'),
+      'test_bits_per_dim': nll(spec.nll_estimator, 'bits_per_dim'),
+      'test_neg_elbo_nats': nll(spec.bound_estimator, 'nll_nats'),
+      'test_neg_elbo_bits_per_dim': nll(spec.bound_estimator, 'bits_per_dim'),
+      'test_num_examples': int(metrics['num_examples']),
+      'test_metrics': metrics,
+      'train_seconds': train_s,
+      'eval_seconds': eval_s,
+      'train_steps_per_second': trained / train_s if trained else None,
+      'reference': spec.reference,
+      'machine': machine_info(),
+      'git': git_revision(),
+      'finished_utc': datetime.datetime.now(datetime.timezone.utc).strftime(
+          '%Y-%m-%d %H:%M UTC'),
+      'config': _config_dict(config),
+  }
+  _write_json(result_path(runs_dir, spec.name), record)
+  print(f'[{spec.name}] test NLL {record["test_nll_nats"]:.2f} nats '
+        f'({spec.nll_estimator}), -ELBO {record["test_neg_elbo_nats"]:.2f}; '
+        f'train {train_s:.0f} s, eval {eval_s:.0f} s', flush=True)
+  return record
+
+
+def _remove_workdir(workdir: str) -> None:
+  """Deletes a workdir, refusing anything that does not look like one."""
+  if not os.path.isdir(workdir):
+    return
+  markers = ('config.json', RESULT_FILE, 'checkpoints')
+  if not any(os.path.exists(os.path.join(workdir, m)) for m in markers):
+    raise app.UsageError(f'--fresh: {workdir} does not look like a workdir '
+                         f'(none of {markers}); not deleting it.')
+  print(f'--fresh: deleting {workdir}', flush=True)
+  shutil.rmtree(workdir)
+
+
+def stale_reason(spec: Spec, record: dict[str, Any], quick: bool) -> str | None:
+  """Why a stored result no longer matches the current preset, or None."""
+  try:
+    current = _config_dict(build_config(spec, quick))
+  except Exception as e:  # pylint: disable=broad-except
+    return f'the preset no longer builds ({e})'
+  if current != record.get('config'):
+    changed = sorted(_diff(current, record.get('config') or {}))
+    return 'config changed since it ran: ' + ', '.join(changed[:6]) + (
+        ', ...' if len(changed) > 6 else '')
+  return None
+
+
+def _diff(a: Any, b: Any, prefix: str = '') -> list[str]:
+  if isinstance(a, dict) and isinstance(b, dict):
+    out = []
+    for k in sorted(set(a) | set(b)):
+      out += _diff(a.get(k), b.get(k), f'{prefix}{k}.')
+    return out
+  return [] if a == b else [prefix.rstrip('.')]
+
+
+def run_all(names: list[str], *, runs_dir: str, out: str, quick: bool,
+            rerun: bool = False, fresh: bool = False) -> str:
+  """Runs what is missing among `names`, then writes `out`; returns its text."""
+  unknown = [n for n in names if n not in BY_NAME]
+  if unknown:
+    raise app.UsageError(f'unknown experiment(s) {unknown}; known: '
+                         f'{", ".join(BY_NAME)}.')
+  os.makedirs(runs_dir, exist_ok=True)
+  for path in glob.glob(os.path.join(runs_dir, '*', RESULT_FILE)):
+    with open(path) as f:
+      was_quick = bool(json.load(f).get('quick'))
+    if was_quick != quick:
+      raise app.UsageError(
+          f'{path} was written {"with" if was_quick else "without"} --quick; '
+          'quick and full results do not mix: use another --runs_dir.')
+  notes: dict[str, str] = {}
+  for name in names:
+    spec = BY_NAME[name]
+    workdir = os.path.join(runs_dir, name)
+    if fresh:
+      _remove_workdir(workdir)
+    record = load_result(runs_dir, name)
+    if record is not None and not rerun:
+      print(f'[{name}] reusing {result_path(runs_dir, name)} (pass --rerun '
+            'to evaluate again, --fresh to retrain)', flush=True)
+      continue
+    try:
+      run_experiment(spec, runs_dir, quick)
+    except FileNotFoundError as e:
+      notes[name] = (f'skipped: data file `{e.args[0]}` not found (run from '
+                     'the project root, with ../shared/data/mnist/ present)')
+      print(f'[{name}] {notes[name]}', flush=True)
+  text = render(runs_dir, quick=quick, notes=notes)
+  if jax.process_index() != 0:
+    return text
+  directory = os.path.dirname(os.path.abspath(out))
+  os.makedirs(directory, exist_ok=True)
+  with open(out, 'w') as f:
+    f.write(text)
+  print(f'wrote {out}', flush=True)
+  return text
+
+
+# ------------------------------------------------------------------ report
+def _duration(seconds: float | None) -> str:
+  if seconds is None:
+    return 'n/a'
+  seconds = int(round(seconds))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  if h:
+    return f'{h} h {m:02d} min'
+  if m:
+    return f'{m} min {s:02d} s'
+  return f'{s} s'
+
+
+def _num(value: float | None, spec: str = '.2f') -> str:
+  return 'n/a' if value is None else format(value, spec)
+
+
+def _wall(r: dict[str, Any]) -> str:
+  if r['trained_steps_this_run'] == 0:
+    return (f'eval {_duration(r["eval_seconds"])}; training not timed '
+            '(checkpoint reused)')
+  text = (f'{_duration(r["train_seconds"] + r["eval_seconds"])} (train '
+          f'{_duration(r["train_seconds"])} + eval '
+          f'{_duration(r["eval_seconds"])})')
+  if r['start_step']:
+    text += f'; resumed at step {r["start_step"]}, so train time is partial'
+  return text
+
+
+def _machine(m: dict[str, Any]) -> str:
+  return (f'{m["cpu_model"]}, {m["cpu_count"]} cores; {m["device_count"]} x '
+          f'{m["device_kind"]}; jax {m["jax_version"]}')
+
+
+def _splits(r: dict[str, Any]) -> str:
+  short = {'validation': 'val'}
+  return ' / '.join(f'{r["splits"][k]:,} {short.get(k, k)}'
+                    for k in _split_order(r['splits']))
+
+
+def _split_order(splits: dict[str, Any]) -> list[str]:
+  first = [k for k in ('train', 'validation', 'test') if k in splits]
+  return first + sorted(k for k in splits if k not in first)
+
+
+def _machine_short(m: dict[str, Any]) -> str:
+  return (f'{m["cpu_count"]}-core {m["cpu_model"]}; {m["device_count"]} x '
+          f'{m["platform"]}; jax {m["jax_version"]}')
+
+
+def _k(r: dict[str, Any]) -> str:
+  est = r['estimators'].get(r['nll_estimator'], {})
+  k = est.get('num_samples')
+  return f'{r["nll_estimator"].upper()} k={k:,}' if k else r['nll_estimator']
+
+
+def render(runs_dir: str, *, quick: bool,
+           notes: dict[str, str] | None = None) -> str:
+  """RESULTS.md from every result.json under `runs_dir`."""
+  notes = dict(notes or {})
+  records = {}
+  for spec in EXPERIMENTS:
+    r = load_result(runs_dir, spec.name)
+    if r is not None:
+      records[spec.name] = r
+      reason = stale_reason(spec, r, quick)
+      if reason:
+        notes.setdefault(spec.name, 'STALE: ' + reason +
+                         '; pass --rerun/--fresh with --only=' + spec.name)
+  extra = sorted(
+      os.path.basename(os.path.dirname(p))
+      for p in glob.glob(os.path.join(runs_dir, '*', RESULT_FILE))
+      if os.path.basename(os.path.dirname(p)) not in BY_NAME)
+
+  lines = ['# Results', '',
+           '<!-- Generated by `python -m experiments.results` from '
+           f'{runs_dir}/*/{RESULT_FILE}. Do not edit by hand: rerun it. -->',
+           '']
+  if quick:
+    lines += [
+        '> **⚠️ QUICK SMOKE OUTPUT — NOT RESULTS. ⚠️**',
+        f'> Written by `python -m experiments.results --quick`: every run is '
+        f'cut to {QUICK_STEPS} training steps and a tiny IWAE k. These '
+        'numbers only show that the machinery runs end to end; they say '
+        'nothing about the models. Never cite or commit them.',
+        '']
+  lines += [
+      'Test-split negative log-likelihood in nats per image (lower is '
+      'better): the IWAE bound with k importance samples (an upper bound on '
+      'the NLL, tight as k grows), the negative ELBO (a looser upper bound), '
+      'and bits/dim = NLL / (D ln 2) from the IWAE number. Each row is one '
+      'run of `python -m experiments.results`, reproducible with the command '
+      'listed under it.', '',
+      '| Experiment | Model | Data | Split (rows) | Seed | Steps x batch | '
+      'Test NLL (nats) | -ELBO (nats) | bits/dim | Wall time | Machine | '
+      'Reference |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|']
+  for spec in EXPERIMENTS:
+    r = records.get(spec.name)
+    if r is None:
+      why = notes.get(spec.name, 'not run yet')
+      lines.append(f'| `{spec.name}` | {why} | | | | | | | | | | '
+                   f'{spec.reference or "-"} |')
+      continue
+    nll = f'**{_num(r["test_nll_nats"])}** ({_k(r)})'
+    lines.append(
+        f'| `{spec.name}` | {r["model"]} | {r["data"]} | {_splits(r)} | '
+        f'{r["seed"]} | {r["step"]:,} x {r["batch_size"]} | {nll} | '
+        f'{_num(r["test_neg_elbo_nats"])} | '
+        f'{_num(r["test_bits_per_dim"], ".4f")} | {_wall(r)} | '
+        f'{_machine_short(r["machine"])} | {r["reference"] or "-"} |')
+  lines += ['', '## How to read these numbers', '',
+            '- **mnist8k** is 8,000 real MNIST digits (the first 8,000 images '
+            'of the MNIST test set; see ../shared/data/mnist/README.md). Our '
+            'models train on its 7,000 canonical training rows (0-6,999) and '
+            'are tested on its 1,000 test rows (7,000-7,999). '
+            '**Burda et al. (2016) train on the full 60,000-image MNIST '
+            'training set and test on all 10,000 test images**, with their '
+            'own network and schedule; their 86.76 nats is shown for scale, '
+            'not as a like-for-like comparison.',
+            '- **digits** is scikit-learn\'s 1,797 8x8 digits (pixels 0..16 '
+            'rescaled to 0..255), shuffled with the split seed and split '
+            '70/10/20. It is a different, much smaller dataset with no '
+            'published likelihood; its numbers only compare with each other.',
+            '- Dynamic binarization: each pixel is a Bernoulli draw with p = '
+            'pixel/255, redrawn every training step; test images are drawn '
+            'with the evaluation key (`fold_in(eval_key, batch)`), so a '
+            'given seed always sees the same binarized test set.',
+            '- Wall time is measured on the machine named in the row; a run '
+            'that reused a finished checkpoint only times its evaluation.',
+            '']
+  if notes:
+    lines += ['## Notes', '']
+    lines += [f'- `{n}`: {t}' for n, t in notes.items()]
+    lines += ['']
+  lines += ['## Reproduce', '']
+  for spec in EXPERIMENTS:
+    r = records.get(spec.name)
+    if r is None:
+      continue
+    lines += [f'### `{spec.name}`', '', '```sh', r['command'], '```', '',
+              f'- preset `{r["preset"]}`, overrides: ' + (
+                  ', '.join(f'`{k}={v}`' for k, v in r['overrides'])
+                  or 'none'),
+              f'- {r["params"]:,} parameters; estimators: ' + ', '.join(
+                  f'{n} {json.dumps(a, sort_keys=True)}'
+                  for n, a in r['estimators'].items()),
+              '- splits: ' + ', '.join(
+                  f'{k} `{r["split_specs"][k]}` ({r["splits"][k]:,} rows)'
+                  for k in _split_order(r['split_specs'])
+                  if r['split_specs'][k]) + (
+                      ', rows shuffled with the split seed first'
+                      if r['config']['data']['shuffle_before_split'] else
+                      ', in file order'),
+              f'- test: {r["test_num_examples"]:,} images; -ELBO '
+              f'{_num(r["test_neg_elbo_bits_per_dim"], ".4f")} bits/dim',
+              f'- machine: {_machine(r["machine"])}',
+              f'- code: git {r["git"] or "unknown"}; finished '
+              f'{r["finished_utc"]}',
+              '']
+  if extra:
+    lines += ['## Other result files', '',
+              f'Found under {runs_dir} but not among the listed experiments '
+              '(not shown above): ' + ', '.join(f'`{e}`' for e in extra), '']
+  return '\n'.join(lines)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)
+  quick = _QUICK.value
+  runs_dir = _RUNS_DIR.value or ('runs/results_quick' if quick
+                                 else 'runs/results')
+  out = _OUT.value or (os.path.join(runs_dir, 'RESULTS.md') if quick
+                       else 'RESULTS.md')
+  if quick and os.path.abspath(out) == os.path.abspath('RESULTS.md'):
+    raise app.UsageError('--quick must not overwrite the project\'s '
+                         'RESULTS.md: pass another --out.')
+  names = list(_ONLY.value) if _ONLY.value else list(BY_NAME)
+  run_all(names, runs_dir=runs_dir, out=out, quick=quick, rerun=_RERUN.value,
+          fresh=_FRESH.value)
+
+
+if __name__ == '__main__':
+  sys.exit(app.run(main))

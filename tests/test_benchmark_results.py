@@ -1,0 +1,188 @@
+"""experiments/benchmark.py and experiments/results.py, with tiny settings.
+
+The benchmark's parameter count is checked for the reference MLP VAE, its
+CLI runs on the smoke config; results.py runs the digits rows in --quick
+mode into a tmp dir (never the project's RESULTS.md) and must reuse what it
+finished instead of training again.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from absl import app
+import pytest
+
+from experiments import benchmark
+from experiments import results
+from experiments.configs import vae as vae_config
+from tests import helpers
+
+DIGITS = ('vae_mlp_digits', 'vae_conv_digits')
+
+
+def _mlp_vae_params(d, hidden, latent):
+  """Dense layers by hand: encoder, (mean, log-variance) head, decoder."""
+  widths = (d, *hidden)
+  enc = sum(a * b + b for a, b in zip(widths, widths[1:]))
+  head = hidden[-1] * 2 * latent + 2 * latent
+  dec_widths = (latent, *reversed(hidden), d)
+  dec = sum(a * b + b for a, b in zip(dec_widths, dec_widths[1:]))
+  return enc + head + dec
+
+
+def test_reference_parameter_count():
+  config = vae_config.get_config('mnist8k')
+  assert _mlp_vae_params(784, (512, 512), 32) == 1_379_152
+  assert benchmark.count_params(config) == 1_379_152
+
+
+def test_benchmark_cli_prints_every_field(tmp_path):
+  path = tmp_path / 'bench.json'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.benchmark',
+       '--config=experiments/configs/vae.py:smoke', '--steps=3', '--warmup=1',
+       '--repeats=1', '--num_batches=2', '--matmul_size=128',
+       '--matmul_repeats=2', f'--json={path}'],
+      cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(), capture_output=True,
+      text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = proc.stdout
+  params = benchmark.count_params(vae_config.get_config('smoke'))
+  assert f'{params:,}' in out
+  for field in ('parameters', 'compile: first call', 'compile: AOT',
+                'train step (device)', 'images/s', 'recompilation',
+                'none after warm-up (jit cache size 1 -> 1',
+                'data pipeline alone', 'end to end', 'FLOPs / step (XLA)',
+                'GFLOP/s', 'f32 matmul', 'ratio achieved/matmul', 'device',
+                'jax', 'CPU'):
+    assert field in out, (field, out)
+  r = json.loads(path.read_text())
+  assert r['model']['params'] == params
+  assert r['train_step']['recompiled'] is False
+  assert r['train_step']['cache_size_after'] == 1
+  assert r['train_step']['compilations_during_timing'] == 0
+  assert r['flops']['per_step'] > 0
+  assert r['flops']['achieved_gflops'] > 0
+  assert r['flops']['ratio_to_matmul'] == pytest.approx(
+      r['flops']['achieved_gflops'] / r['matmul']['gflops'])
+  assert r['machine']['jax_version'] and r['machine']['cpu_count'] >= 1
+
+
+@pytest.fixture(scope='module')
+def quick_runs(tmp_path_factory):
+  """The digits rows trained and evaluated once with --quick (in-process)."""
+  root = tmp_path_factory.mktemp('results')
+  runs_dir, out = root / 'runs', root / 'RESULTS.md'
+  cwd = os.getcwd()
+  os.chdir(helpers.REPO_ROOT)
+  try:
+    text = results.run_all(list(DIGITS), runs_dir=str(runs_dir), out=str(out),
+                           quick=True)
+  finally:
+    os.chdir(cwd)
+  return runs_dir, out, text
+
+
+def test_quick_results_write_the_table_and_warning(quick_runs):
+  runs_dir, out, text = quick_runs
+  assert out.read_text() == text
+  assert 'QUICK SMOKE OUTPUT' in text and 'NOT RESULTS' in text
+  assert 'STALE' not in text
+  assert '| Experiment | Model | Data |' in text
+  for name in DIGITS:
+    r = json.loads((runs_dir / name / 'result.json').read_text())
+    assert r['quick'] is True and r['step'] == results.QUICK_STEPS
+    assert r['trained_steps_this_run'] == results.QUICK_STEPS
+    assert r['splits'] == {'train': 1258, 'validation': 180, 'test': 359}
+    assert 0 < r['test_nll_nats'] <= r['test_neg_elbo_nats'] + 1.0
+    assert r['test_bits_per_dim'] == pytest.approx(
+        r['test_nll_nats'] / (64 * 0.6931471805599453))
+    assert f'`{name}`' in text and r['command'] in text
+    assert '--config.train.num_steps=20' in r['command']
+  # mnist8k rows are listed, with the paper reference beside them.
+  assert '`vae_mlp_mnist8k`' in text and '86.76' in text
+  assert '7,000' in text and '60,000' in text
+
+
+def test_second_invocation_reuses_results(quick_runs):
+  runs_dir, _, _ = quick_runs
+  before = {n: (runs_dir / n / 'result.json').stat().st_mtime_ns
+            for n in DIGITS}
+  out = runs_dir.parent / 'RESULTS_again.md'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.results', '--quick',
+       f'--only={",".join(DIGITS)}', f'--runs_dir={runs_dir}', f'--out={out}'],
+      cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(), capture_output=True,
+      text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  for name in DIGITS:
+    assert f'[{name}] reusing' in proc.stdout
+    assert (runs_dir / name / 'result.json').stat().st_mtime_ns == (
+        before[name])
+  assert 'training' not in proc.stdout
+  assert 'QUICK SMOKE OUTPUT' in out.read_text()
+
+
+def test_finished_workdir_is_evaluated_not_retrained(quick_runs, repo_cwd):
+  runs_dir, _, _ = quick_runs
+  name = 'vae_mlp_digits'
+  workdir = runs_dir / name
+  old = json.loads((workdir / 'result.json').read_text())
+  metrics_lines = (workdir / 'metrics.jsonl').read_text()
+  (workdir / 'result.json').unlink()
+  text = results.run_all([name], runs_dir=str(runs_dir),
+                         out=str(runs_dir.parent / 'R3.md'), quick=True)
+  new = json.loads((workdir / 'result.json').read_text())
+  assert new['start_step'] == new['step'] == results.QUICK_STEPS
+  assert new['trained_steps_this_run'] == 0
+  assert (workdir / 'metrics.jsonl').read_text() == metrics_lines
+  assert sorted(os.listdir(workdir / 'checkpoints')) == [
+      str(results.QUICK_STEPS)]
+  # Same checkpoint, same evaluation keys: the same numbers, bitwise.
+  assert new['test_metrics'] == old['test_metrics']
+  assert 'training not timed (checkpoint reused)' in text
+
+
+def test_quick_and_full_results_do_not_mix(quick_runs, repo_cwd):
+  runs_dir, _, _ = quick_runs
+  with pytest.raises(app.UsageError,
+                     match='quick and full results do not mix'):
+    results.run_all(['vae_mlp_digits'], runs_dir=str(runs_dir),
+                    out=str(runs_dir.parent / 'R4.md'), quick=False)
+
+
+def test_mnist8k_rows_are_skipped_without_the_data(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # ../shared/data/mnist/mnist8k.npz is absent
+  out = tmp_path / 'R.md'
+  text = results.run_all(['vae_mlp_mnist8k', 'vae_conv_mnist8k'],
+                         runs_dir=str(tmp_path / 'runs'), out=str(out),
+                         quick=True)
+  assert 'skipped: data file `../shared/data/mnist/mnist8k.npz` not found' in (
+      text)
+  assert not (tmp_path / 'runs' / 'vae_mlp_mnist8k' / 'result.json').exists()
+
+
+def test_reproduce_command_names_the_overrides():
+  spec = results.BY_NAME['vae_mlp_mnist8k']
+  cmd = results.command(spec, 'runs/results/vae_mlp_mnist8k', quick=False)
+  assert cmd == ('python -m experiments.main '
+                 '--config=experiments/configs/vae.py:mnist8k '
+                 '--workdir=runs/results/vae_mlp_mnist8k')
+  config = results.build_config(spec, quick=True)
+  assert config.train.num_steps == results.QUICK_STEPS
+  assert config.eval.estimators.iwae.num_samples == 16
+
+
+def test_fresh_deletes_only_workdirs(tmp_path):
+  stranger = tmp_path / 'not_a_workdir'
+  stranger.mkdir()
+  (stranger / 'notes.txt').write_text('keep me')
+  with pytest.raises(app.UsageError, match='does not look like a workdir'):
+    results._remove_workdir(str(stranger))  # pylint: disable=protected-access
+  assert (stranger / 'notes.txt').exists()
+  workdir = tmp_path / 'run'
+  (workdir / 'checkpoints').mkdir(parents=True)
+  results._remove_workdir(str(workdir))  # pylint: disable=protected-access
+  assert not workdir.exists()
