@@ -34,7 +34,6 @@ Timings are wall-clock; on a shared machine take the best of a few runs.
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import sys
@@ -93,14 +92,6 @@ def _count_compilations(event: str, duration: float, **kwargs) -> None:
 jax.monitoring.register_event_duration_secs_listener(_count_compilations)
 
 
-def _tuples(tree: Any) -> Any:
-  if isinstance(tree, dict):
-    return {k: _tuples(v) for k, v in tree.items()}
-  if isinstance(tree, (list, tuple)):
-    return tuple(_tuples(v) for v in tree)
-  return tree
-
-
 def count_params(config: ml_collections.ConfigDict) -> int:
   """Number of model parameters for `config`, without data or computation.
 
@@ -109,19 +100,17 @@ def count_params(config: ml_collections.ConfigDict) -> int:
   device computation.
   """
   family = models.get_family(config.family)
-  net = family.Net(**_tuples(config.model.to_dict()))
+  net = train.make_net(family, config.model)
   preprocess, _ = data_lib.make_preprocess(
       binarize=config.data.binarize, dequantize=config.data.dequantize,
       value_range=config.data.value_range)
-  h, w, c = config.model.image_shape
-  raw = {'image': jnp.zeros((1, h, w, c), jnp.uint8),
-         'label': jnp.zeros((1,), jnp.int32), 'mask': jnp.ones((1,), bool)}
+  batch = train.example_batch(config.model.image_shape, preprocess)
 
   def init(key):
-    return family.init(key, preprocess(raw, jax.random.key(0)), net=net)
+    return family.init(key, batch, net=net)
 
   shapes = jax.eval_shape(init, jax.random.key(0))
-  return sum(math.prod(x.shape) for x in jax.tree.leaves(shapes))
+  return train.count_params(shapes)
 
 
 def cpu_model() -> str:

@@ -25,6 +25,7 @@ from absl import logging
 import ml_collections
 from ml_collections import config_flags
 
+from jaxgen import evaluate as eval_lib
 from jaxgen import train
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -54,16 +55,6 @@ def _print_results(step: int, split: str, results: dict[str, float]) -> None:
       f'{k}={v:.4f}' for k, v in sorted(results.items())), flush=True)
 
 
-def write_results(workdir: str, step: int, split: str,
-                  results: dict[str, float]) -> str:
-  path = os.path.join(workdir, 'eval', f'{split}_step{step:07d}.json')
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, 'w') as f:
-    json.dump({'step': step, 'split': split, **results}, f, indent=2,
-              sort_keys=True)
-  return path
-
-
 def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
         split: str | None = None) -> dict[str, float] | list[str]:
   """What `main` does, callable from Python (tests, notebooks)."""
@@ -84,7 +75,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
   results = exp.evaluate(state, split=split, progress=True)
   paths = exp.write_images(state) if mode == 'train' else []
   if exp.is_main:
-    paths.append(write_results(workdir, step, split, results))
+    paths.append(eval_lib.write_eval_json(workdir, step, split, results))
     _print_results(step, split, results)
     for p in paths:
       print(f'wrote {p}', flush=True)

@@ -53,6 +53,7 @@ from absl import logging
 import jax
 import ml_collections
 
+from jaxgen import evaluate as eval_lib
 from jaxgen import train
 
 BURDA = ('86.76 nats: Burda et al. 2016 (IWAE paper), Table 1, VAE with one '
@@ -315,9 +316,7 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool) -> dict[str, Any]:
   if not exp.is_main:
     return {}
   # The same file `experiments.main` writes after training.
-  eval_path = os.path.join(workdir, 'eval', f'test_step{step:07d}.json')
-  os.makedirs(os.path.dirname(eval_path), exist_ok=True)
-  _write_json(eval_path, {'step': step, 'split': 'test', **metrics})
+  eval_lib.write_eval_json(workdir, step, 'test', metrics)
   exp.write_images(state)
 
   def nll(name, key):
@@ -326,7 +325,7 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool) -> dict[str, Any]:
 
   estimators = {n: dict(config.eval.estimators[n])
                 for n in config.eval.final_estimators}
-  num_params = sum(x.size for x in jax.tree.leaves(state.params))
+  num_params = train.count_params(state.params)
   trained = step - start_step
   record = {
       'format_version': FORMAT_VERSION,

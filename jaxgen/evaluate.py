@@ -20,6 +20,7 @@ zero for discrete likelihoods), so numbers compare with the papers'.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 from typing import Any, Callable, Mapping, Sequence
@@ -122,6 +123,19 @@ def evaluate_split(eval_step: Callable, params: Any,
   results = {k: v / count for k, v in totals.items()}
   results['num_examples'] = count
   return results
+
+
+def write_eval_json(workdir: str, step: int, split: str,
+                    results: Mapping[str, float]) -> str:
+  """Writes ``<workdir>/eval/<split>_step<step>.json``; returns the path."""
+  path = os.path.join(workdir, 'eval', f'{split}_step{step:07d}.json')
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump({'step': int(step), 'split': split, **results}, f, indent=2,
+              sort_keys=True)
+  os.replace(tmp, path)
+  return path
 
 
 def image_grid(images: np.ndarray, num_cols: int | None = None,

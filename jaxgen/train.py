@@ -20,7 +20,6 @@ with the same signature.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
@@ -206,6 +205,25 @@ def _tuples(tree: Any) -> Any:
   return tree
 
 
+def make_net(family, model_config: ml_collections.ConfigDict):
+  """The family's `Net` from ``config.model`` (lists become tuples)."""
+  return family.Net(**_tuples(model_config.to_dict()))
+
+
+def example_batch(image_shape, preprocess: Callable) -> dict[str, jax.Array]:
+  """A one-example preprocessed batch of zeros: what `init` needs to trace."""
+  h, w, ch = image_shape
+  raw = {'image': jnp.zeros((1, h, w, ch), jnp.uint8),
+         'label': jnp.zeros((1,), jnp.int32),
+         'mask': jnp.ones((1,), bool)}
+  return preprocess(raw, jax.random.key(0))
+
+
+def count_params(tree: Any) -> int:
+  """Number of scalars in a pytree of arrays or shape structs."""
+  return sum(math.prod(x.shape) for x in jax.tree.leaves(tree))
+
+
 def _config_json(config: ml_collections.ConfigDict) -> str:
   return config.to_json_best_effort(indent=2, sort_keys=True)
 
@@ -266,7 +284,7 @@ class Experiment:
     if self.family.log_likelihood is None and len(c.eval.estimators):
       raise ConfigError(f'family {c.family!r} has no likelihood: leave '
                         'config.eval.estimators empty.')
-    self.net = self.family.Net(**_tuples(c.model.to_dict()))
+    self.net = make_net(self.family, c.model)
     root = jax.random.key(c.seed)
     self.init_key, self.train_key, self.eval_key, self.sample_key = (
         jax.random.split(root, 4))
@@ -284,15 +302,10 @@ class Experiment:
             f'{self.config.train.batch_size}, workdir {self.workdir}')
 
   # ---------------------------------------------------------------- state
-  def _example_batch(self) -> dict[str, jax.Array]:
-    h, w, ch = self.dataset.image_shape
-    raw = {'image': jnp.zeros((1, h, w, ch), jnp.uint8),
-           'label': jnp.zeros((1,), jnp.int32),
-           'mask': jnp.ones((1,), bool)}
-    return self.preprocess(raw, jax.random.key(0))
-
   def _init_state(self, key) -> TrainState:
-    params = self.family.init(key, self._example_batch(), net=self.net)
+    params = self.family.init(
+        key, example_batch(self.dataset.image_shape, self.preprocess),
+        net=self.net)
     ema = params if self.config.train.ema_decay else None
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       opt_state=self.tx.init(params), ema_params=ema)
@@ -499,7 +512,7 @@ class Experiment:
     orbax checkpoints (periodic, final, and on SIGTERM), writes sample
     grids. Raises `NonFiniteError` (without saving) on a NaN/inf metric.
     """
-    c, t = self.config, self.config.train
+    c = self.config
     self._save_config()
     writer = writers.MetricWriter(self.workdir, enabled=self.is_main)
     ckpt = self.checkpointer()
