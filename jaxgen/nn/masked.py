@@ -173,6 +173,9 @@ class MaskedConv2D(nn.Module):
                        self.param_dtype) if self.use_bias else None)
     kernel = self._mask_kernel(kernel)
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    if kh == kw == 1:  # a per-pixel matmul: faster than a 1x1 conv on CPU
+      y = jnp.einsum('...i,io->...o', x, kernel[0, 0], precision=self.precision)
+      return y + bias if bias is not None else y
     batch_shape = x.shape[:-3]
     x = x.reshape((-1,) + x.shape[-3:])
     y = jax.lax.conv_general_dilated(

@@ -90,6 +90,20 @@ def rgb_layer():
   return layer, params, x
 
 
+def test_1x1_conv_matches_numpy_float64():
+  """The 1x1 layer runs as a matmul: still the masked convolution."""
+  layer = masked.MaskedConv2D(6, 1, 'B', color_channels=3,
+                              bias_init=jax.nn.initializers.normal(1.0))
+  x = jax.random.normal(jax.random.key(4), (2, 3, 2, 9))
+  params = jax.jit(layer.init)(jax.random.key(5), x)
+  y = jax.jit(layer.apply)(params, x)
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)['params']
+  ref = _numpy_conv(np.asarray(x, np.float64),
+                    p['kernel'] * masked.make_mask(1, 9, 6, 'B', 3), p['bias'])
+  np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+  assert not masked.make_mask(1, 9, 6, 'B', 3).all()  # the mask bites
+
+
 def test_conv_matches_numpy_float64(rgb_layer):
   layer, params, x = rgb_layer
   y = jax.jit(layer.apply)(params, x)
