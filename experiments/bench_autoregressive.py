@@ -1,0 +1,223 @@
+r"""Benchmarks the reference PixelCNN and Gated PixelCNN: training and sampling.
+
+  python -m experiments.bench_autoregressive
+  python -m experiments.bench_autoregressive --train_steps=3 \
+      --sample_batch_sizes=1,16 --naive_positions=14      # a quicker run
+
+Run from the project root. Measured in one process, on one device:
+
+- the machine (`experiments.benchmark.machine_info`), the load average
+  before and after (other work on a shared machine skews every number), and
+  the float32 GFLOP/s of an N x N @ N x N jitted matmul
+  (`experiments.benchmark.matmul_gflops`, flags ``--matmul_size`` and
+  ``--matmul_repeats``);
+- train step (the shared trainer's generic step, `train.make_train_step`,
+  with Adam and dynamic binarization, on a device batch of random pixels;
+  batch 32) for the reference models of the ``mnist8k`` presets: PixelCNN
+  (7x7 mask A to 128 channels, 12 residual blocks, 665,089 parameters) and
+  Gated PixelCNN (10 gated layers of 64 channels): images/s, FLOPs per step
+  from XLA's cost analysis of the compiled step, the achieved GFLOP/s and
+  its ratio to the matmul figure;
+- sampling 28x28 binary images from the reference PixelCNN (random
+  parameters: the work does not depend on their values) at each batch size
+  of ``--sample_batch_sizes``: the cached sampler (Ramachandran et al. 2017)
+  over all 784 positions, and the naive one (a full network pass per
+  position). The naive sampler is timed on its first ``--naive_positions``
+  positions (the others are marked observed, so the network runs exactly
+  that many times; the loop over the rest costs microseconds) and scaled to
+  784, except at batch sizes <= ``--naive_full_max_batch``, where it runs in
+  full and its samples are checked bitwise against the cached sampler's.
+  Seconds per call, seconds for 16 images (calls of the batch size needed to
+  make 16), and the speed-up. Compilation is excluded (one untimed call
+  first).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import time
+from typing import Any, Callable
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import benchmark  # machine_info, matmul_gflops; its flags
+from experiments.configs import gated_pixelcnn as gated_config
+from experiments.configs import pixelcnn as pixelcnn_config
+from jaxgen import data as data_lib
+from jaxgen import models
+from jaxgen import train
+from jaxgen.models import ar_sampling as ars
+from jaxgen.models import pixelcnn
+
+_MODELS = flags.DEFINE_list('models', ['pixelcnn', 'gated_pixelcnn'],
+                            'Families whose train step is timed.')
+_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 10, 'Timed train steps '
+                                    'per model (0 skips training).')
+_TRAIN_WARMUP = flags.DEFINE_integer('train_warmup', 2, 'Untimed steps after '
+                                     'compilation.')
+_SAMPLE_BATCH_SIZES = flags.DEFINE_list(
+    'sample_batch_sizes', ['1', '16', '64'], 'Sampler batch sizes (empty '
+    'skips sampling).')
+_NAIVE_POSITIONS = flags.DEFINE_integer(
+    'naive_positions', 28, 'Positions the naive sampler is timed on, scaled '
+    'to all 784 (0: all of them).')
+_NAIVE_FULL_MAX_BATCH = flags.DEFINE_integer(
+    'naive_full_max_batch', 1, 'Batch sizes up to this run the naive sampler '
+    'over every position (and compare samples with the cached one).')
+
+CONFIGS = {'pixelcnn': pixelcnn_config, 'gated_pixelcnn': gated_config}
+SAMPLED_IMAGES = 16
+
+
+def _timed(fn: Callable[[], Any], repeats: int = 1) -> float:
+  """Best wall-clock seconds of `fn()` (blocked until ready)."""
+  best = math.inf
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    best = min(best, time.perf_counter() - start)
+  return best
+
+
+def bench_train(name: str, steps: int, warmup: int) -> dict[str, Any]:
+  """Images/s, FLOPs and GFLOP/s of the generic train step of a reference model."""
+  config = CONFIGS[name].get_config('mnist8k')
+  family = models.get_family(name)
+  net = train.make_net(family, config.model)
+  preprocess, _ = data_lib.make_preprocess(
+      binarize=config.data.binarize, dequantize=config.data.dequantize,
+      value_range=config.data.value_range)
+  tx = train.make_optimizer(config.optimizer, config.train.num_steps)
+  step = train.make_train_step(
+      functools.partial(family.loss_fn, net=net, train=True), tx,
+      preprocess=preprocess)
+  b = config.train.batch_size
+  example = train.example_batch(config.model.image_shape, preprocess)
+  params = jax.jit(functools.partial(family.init, net=net))(
+      jax.random.key(0), example)
+  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                           opt_state=jax.jit(tx.init)(params))
+  batch = {
+      'image': jax.random.randint(jax.random.key(1),
+                                  (b,) + tuple(config.model.image_shape), 0,
+                                  256).astype(jnp.uint8),
+      'label': jnp.zeros((b,), jnp.int32),
+      'mask': jnp.ones((b,), bool),
+  }
+  key = jax.random.key(2)
+  start = time.perf_counter()
+  compiled = jax.jit(step, donate_argnums=0).lower(state, batch, key).compile()
+  compile_s = time.perf_counter() - start
+  flops = benchmark._flops(compiled)  # pylint: disable=protected-access
+  for _ in range(warmup):
+    state, metrics = compiled(state, batch, key)
+  jax.block_until_ready(state)
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = compiled(state, batch, key)
+  jax.block_until_ready((state, metrics))
+  step_s = (time.perf_counter() - start) / steps
+  return {
+      'family': name, 'params': train.count_params(params), 'batch_size': b,
+      'compile_s': compile_s, 'step_s': step_s, 'images_per_s': b / step_s,
+      'flops_per_step': flops,
+      'gflops_per_s': flops / step_s / 1e9 if flops else None,
+      'loss': float(metrics['loss']),
+  }
+
+
+def bench_sampling(batch_sizes, naive_positions: int,
+                   naive_full_max_batch: int) -> list[dict[str, Any]]:
+  """Naive vs cached sampling times for the reference PixelCNN."""
+  net = train.make_net(pixelcnn, pixelcnn_config.get_config('mnist8k').model)
+  shape = tuple(net.image_shape)
+  positions = math.prod(shape)
+  params = jax.jit(functools.partial(pixelcnn.init, net=net))(
+      jax.random.key(0), {'image': jnp.zeros((1,) + shape)})
+  rows = []
+  for b in batch_sizes:
+    cached = jax.jit(lambda p, k, b=b: pixelcnn.sample(p, k, b, net=net))
+    naive = jax.jit(lambda p, k, obs, m, b=b: pixelcnn.sample(
+        p, k, b, net=net, observed=obs, observed_mask=m, method='naive'))
+    key = jax.random.key(3)
+    jax.block_until_ready(cached(params, key))  # compile
+    cached_s = _timed(lambda: cached(params, key))
+    full = naive_positions <= 0 or b <= naive_full_max_batch
+    timed_positions = positions if full else min(naive_positions, positions)
+    # Positions >= timed_positions are 'observed': the naive loop skips the
+    # network there (lax.cond), so it runs exactly timed_positions passes.
+    observed = jnp.zeros((b,) + shape, jnp.uint8)
+    mask = (np.arange(positions) >= timed_positions).reshape(shape)
+    jax.block_until_ready(naive(params, key, observed, mask))  # compile
+    start = time.perf_counter()
+    naive_out = jax.block_until_ready(naive(params, key, observed, mask))
+    naive_s = (time.perf_counter() - start) * positions / timed_positions
+    row = {'batch_size': b, 'cached_s': cached_s, 'naive_s': naive_s,
+           'naive_positions_timed': timed_positions,
+           'speedup': naive_s / cached_s,
+           'calls_for_16': math.ceil(SAMPLED_IMAGES / b)}
+    if full:
+      row['bitwise_equal'] = bool(np.array_equal(
+          np.asarray(naive_out), np.asarray(cached(params, key))))
+    rows.append(row)
+  return rows
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)
+  load_before = os.getloadavg()
+  info = benchmark.machine_info()
+  print(f"machine: {info['cpu_model']}, {info['cpu_usable']} usable cores, "
+        f"{info['device_count']} {info['platform']} device(s), jax "
+        f"{info['jax_version']}; load average before "
+        f'{load_before[0]:.2f} (shared machine: other jobs skew every number)',
+        flush=True)
+  mm = benchmark.matmul_gflops(flags.FLAGS.matmul_size,
+                               flags.FLAGS.matmul_repeats)
+  print(f"float32 matmul {mm['n']}x{mm['n']}: {mm['gflops']:.1f} GFLOP/s "
+        f"(best of {flags.FLAGS.matmul_repeats})", flush=True)
+
+  if _TRAIN_STEPS.value > 0:
+    print('\ntrain step (generic trainer step, Adam, batch 32, 28x28x1 '
+          'binarized):')
+    print(f"{'model':16s} {'params':>9s} {'compile s':>9s} {'s/step':>8s} "
+          f"{'images/s':>9s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} "
+          f"{'/matmul':>7s}")
+    for name in _MODELS.value:
+      r = bench_train(name, _TRAIN_STEPS.value, _TRAIN_WARMUP.value)
+      gf = r['gflops_per_s']
+      print(f"{name:16s} {r['params']:9,d} {r['compile_s']:9.1f} "
+            f"{r['step_s']:8.3f} {r['images_per_s']:9.1f} "
+            f"{r['flops_per_step'] / 1e9:10.1f} {gf:8.1f} "
+            f"{gf / mm['gflops']:7.2f}", flush=True)
+
+  sizes = [int(s) for s in _SAMPLE_BATCH_SIZES.value]
+  if sizes:
+    print('\nsampling 28x28 binary images, reference PixelCNN (784 '
+          'positions; compile excluded):')
+    print(f"{'batch':>5s} {'cached s':>9s} {'naive s':>9s} {'speed-up':>8s} "
+          f"{'cached s/16 img':>15s} {'naive s/16 img':>14s}  naive timed on")
+    for r in bench_sampling(sizes, _NAIVE_POSITIONS.value,
+                            _NAIVE_FULL_MAX_BATCH.value):
+      n = r['calls_for_16']
+      note = (f"all 784 (samples bitwise equal: {r['bitwise_equal']})"
+              if 'bitwise_equal' in r else
+              f"{r['naive_positions_timed']} positions, x"
+              f"{784 / r['naive_positions_timed']:.0f}")
+      print(f"{r['batch_size']:5d} {r['cached_s']:9.3f} {r['naive_s']:9.2f} "
+            f"{r['speedup']:7.0f}x {r['cached_s'] * n:15.3f} "
+            f"{r['naive_s'] * n:14.2f}  {note}", flush=True)
+  print(f'\nload average after: {os.getloadavg()[0]:.2f}')
+
+
+if __name__ == '__main__':
+  app.run(main)
