@@ -37,6 +37,7 @@ FAMILIES: dict[str, str] = {
     'made': 'jaxgen.models.made',
     'nade': 'jaxgen.models.nade',
     'pixelcnn': 'jaxgen.models.pixelcnn',
+    'pixelcnnpp': 'jaxgen.models.pixelcnnpp',
     'vae': 'jaxgen.models.vae',
     'wavenet': 'jaxgen.models.wavenet',
 }
