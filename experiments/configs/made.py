@@ -12,9 +12,8 @@ Evaluation reports two exact estimators: 'single' (mask set 0 alone) and
 
   python -m experiments.main --config=experiments/configs/made.py:digits \\
       --workdir=runs/made_digits
-    256 hidden units, 3,000 steps: under a minute on 2 CPU cores; test NLL
-    on dynamically binarized 8x8 digits in the mid 20s of nats (RESULTS.md
-    has the measured figure).
+    256 hidden units, 3,000 steps. Measured (seed 0, 2 busy CPU cores,
+    27 s): exact test NLL 22.98 nats on dynamically binarized 8x8 digits.
 
   python -m experiments.main \\
       --config=experiments/configs/made.py:mnist8k,agnostic \\
@@ -22,6 +21,8 @@ Evaluation reports two exact estimators: 'single' (mask set 0 alone) and
     one hidden layer of 500 ReLUs; Germain et al. 2015 report 88.40 nats
     (1 mask) and 86.64 nats (32-mask ensemble) on the 60,000-image fixed
     binarized MNIST; with 7,000 training images expect several nats more.
+    About 15 ms per step on 2 CPU cores; the final 64-sample grid runs the
+    784-step sampler once per mask set (32 times), tens of seconds.
 """
 
 from experiments.configs import common

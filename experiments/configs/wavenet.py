@@ -13,14 +13,20 @@ Argument: comma-separated options, e.g. ``wavenet.py:digits``,
   python -m experiments.main --config=experiments/configs/wavenet.py:digits \\
       --workdir=runs/wavenet_digits
     6 gated blocks, dilations 1..32, receptive field 65 >= 64 pixels;
-    exact test NLL on dynamically binarized 8x8 digits (RESULTS.md has the
-    measured figure).
+    3,000 steps. Measured (seed 0, 2 busy CPU cores, 3 minutes): exact test
+    NLL 22.47 nats on dynamically binarized 8x8 digits.
 
   python -m experiments.main --config=experiments/configs/wavenet.py:sines \\
       --workdir=runs/wavenet_sines
-    2 stacks of dilations 1..128 (receptive field 512); exact test NLL in
-    bits per sample (bits_per_dim) far below the 8 bits of a uniform model.
-    Sample grids of (1, 256, 1) signals are drawn as 1-pixel-high images.
+    8 gated blocks, dilations 1..128 (receptive field 257 >= 256 samples),
+    3,000 steps; exact test NLL in bits per sample (bits_per_dim) far below
+    the 8 bits of a uniform model. Sample grids of (1, 256, 1) signals are
+    drawn as 1-pixel-high images, enlarged 64x by the trainer.
+
+  python -m experiments.main --config=experiments/configs/wavenet.py:mnist8k \\
+      --workdir=runs/wavenet_mnist8k
+    10 gated blocks, dilations 1..512 (receptive field 1025 >= 784), batch
+    32, 10,000 steps: hours on 2 CPU cores; meant for a GPU.
 """
 
 from experiments.configs import common
@@ -62,14 +68,16 @@ def get_config(arg: str = 'digits'):
   m.gate_channels = 32  # each of the filter and gate halves
   m.skip_channels = 64  # skip sum and output head
   m.kernel_size = 2  # taps of every causal convolution
-  m.layers_per_stack = {'digits': 6, 'smoke': 3, 'mnist8k': 9}.get(dataset, 8)
-  m.num_stacks = 1 if dataset in ('digits', 'smoke') else 2  # dilation cycles
+  # Dilations 1, 2, ..., 2^(n-1): the receptive field covers the sequence
+  # (65 >= 64 digits pixels, 1025 >= 784 MNIST pixels, 257 >= 256 samples).
+  m.layers_per_stack = {'digits': 6, 'smoke': 3, 'mnist8k': 10}.get(dataset, 8)
+  m.num_stacks = 1  # repetitions of the dilation cycle
   m.num_classes = (4 if signal else 10) if opts['cond'] else 0
   if dataset == 'smoke':
     m.residual_channels = m.gate_channels = 8
     m.skip_channels = 8
-  c.train.num_steps = {'digits': 3000, 'mnist8k': 20_000}.get(dataset, 5000)
-  c.train.batch_size = 64
+  c.train.num_steps = {'digits': 3000, 'mnist8k': 10_000}.get(dataset, 3000)
+  c.train.batch_size = 32 if dataset == 'mnist8k' else 64
   c.train.eval_every_steps = 1000
   c.eval.batch_size = 100
   c.eval.estimators = {'exact': {}}  # log p(x) is exact: no arguments

@@ -17,6 +17,13 @@ The hidden layer is shared across the D conditionals: a_{d+1} = a_d +
 x_d W_d, so all pre-activations are one exclusive cumulative sum over d of
 x_j W_j ([B, D, H]), O(DH) per example instead of D separate O(DH) passes.
 The sampler carries a_d through a `lax.scan` over d, also O(DH).
+
+The cumulative sum is a parallel prefix sum (`jax.lax.associative_scan`:
+O(DH) work, O(log D) depth). ``jnp.cumsum`` computes the same thing, but
+XLA:CPU lowers it to a ``reduce_window`` whose work grows as D^2 per hidden
+unit: measured on 2 CPU cores, forward + backward, [128, 64, 128] took 20 ms
+with ``jnp.cumsum`` and 7 ms with the prefix sum; [64, 784, 500] 0.90 s and
+0.48 s.
 """
 
 from __future__ import annotations
@@ -34,6 +41,15 @@ from jaxgen.models import base
 from jaxgen.models import pixels
 
 LIKELIHOOD = 'exact'  # log_likelihood is the exact log p(x) in nats
+
+
+def exclusive_cumsum(v: jax.Array) -> jax.Array:
+  """out[:, d] = sum_{j<d} v[:, j] for v [B, D, ...] (zero at d = 0).
+
+  A parallel prefix sum of v shifted one position along axis 1.
+  """
+  shifted = jnp.concatenate([jnp.zeros_like(v[:, :1]), v[:, :-1]], axis=1)
+  return jax.lax.associative_scan(jnp.add, shifted, axis=1)
 
 
 class Net(nn.Module):
@@ -65,15 +81,13 @@ class Net(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     """Logits l [B, D] of p(x_d = 1 | x_{<d}) for binary x [B, D].
 
-    a_d = c + exclusive_cumsum_d(x_d W_d): [B, D, H] memory, O(BDH) work.
+    a_d = c + sum_{j<d} x_j W_j (`exclusive_cumsum`): [B, D, H] memory,
+    O(BDH) work.
     """
     dtype = x.dtype
     w, v = self.w.astype(dtype), self.v.astype(dtype)
     contrib = x[:, :, None] * w[None]  # [B, D, H]: x_j W_j
-    # Exclusive cumulative sum: shift by one position, then cumsum.
-    shifted = jnp.concatenate(
-        [jnp.zeros_like(contrib[:, :1]), contrib[:, :-1]], axis=1)
-    a = self.c.astype(dtype) + jnp.cumsum(shifted, axis=1)
+    a = self.c.astype(dtype) + exclusive_cumsum(contrib)
     h = jax.nn.sigmoid(a)
     return jnp.einsum('bdh,dh->bd', h, v) + self.b.astype(dtype)
 

@@ -15,9 +15,10 @@ A causal convolution with kernel size k and dilation d maps x [B, T, C] to
     y_t = b + sum_{i=0}^{k-1} W_i^T x_{t - (k-1-i) d}       (x_s = 0 for s < 0)
 
 so y_t reads x_{t-(k-1)d}, ..., x_t and nothing later. It is computed here as
-k matrix products of zero-padded shifted copies of x (no ``lax.conv``): on
-CPU XLA runs dense products faster than convolutions, and the incremental
-sampler's `step` performs the same per-position products.
+k matrix products of zero-padded shifted copies of x rather than with
+``lax.conv``: XLA:CPU runs dense products faster than convolutions
+(/work/shared/STACK.md), and the incremental sampler's step then performs
+the same per-position products.
 
 Incremental sampling keeps, per layer, a circular *queue* of its last
 L = (k-1) d inputs: [B, L, C]. At time t the input x_{t - j d} (j = 1..k-1)
