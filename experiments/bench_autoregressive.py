@@ -87,7 +87,7 @@ def _timed(fn: Callable[[], Any], repeats: int = 1) -> float:
 
 
 def bench_train(name: str, steps: int, warmup: int) -> dict[str, Any]:
-  """Images/s, FLOPs and GFLOP/s of the generic train step of a reference model."""
+  """Images/s, FLOPs and GFLOP/s of a reference model's generic train step."""
   config = CONFIGS[name].get_config('mnist8k')
   family = models.get_family(name)
   net = train.make_net(family, config.model)

@@ -1,4 +1,4 @@
-"""Gated PixelCNN (van den Oord et al., NeurIPS 2016): no blind spot, optionally class-conditional.
+"""Gated PixelCNN (van den Oord et al., NeurIPS 2016), optionally conditional.
 
 Argument: comma-separated options, e.g. ``gated_pixelcnn.py:digits``,
 ``gated_pixelcnn.py:mnist8k,cond``, ``gated_pixelcnn.py:digits,categorical``:
@@ -13,11 +13,13 @@ supplies ``batch['cond']``, so these presets keep cond_dim = 0.
 
 Commands and expected results (CPU, seed 0):
 
-  python -m experiments.main --config=experiments/configs/gated_pixelcnn.py:digits \
+  python -m experiments.main \
+      --config=experiments/configs/gated_pixelcnn.py:digits \
       --workdir=runs/gated_pixelcnn_digits
     p=32, 6 gated layers, 3,000 steps of batch 128 on binarized 8x8 digits.
 
-  python -m experiments.main --config=experiments/configs/gated_pixelcnn.py:mnist8k \
+  python -m experiments.main \
+      --config=experiments/configs/gated_pixelcnn.py:mnist8k \
       --workdir=runs/gated_pixelcnn_mnist8k
     The reference model: 10 gated layers of 64 channels (7x7 first layer,
     3x3 after), skip connections, 1x1 128 -> 1 output (853,249 parameters),

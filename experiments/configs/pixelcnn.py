@@ -1,4 +1,4 @@
-"""PixelCNN (van den Oord et al., ICML 2016): binary or 256-way, optionally class-conditional.
+"""PixelCNN (van den Oord et al., ICML 2016): binary or 256-way, conditional.
 
 Argument: comma-separated options, e.g. ``pixelcnn.py:digits``,
 ``pixelcnn.py:mnist8k``, ``pixelcnn.py:digits,categorical,cond``:

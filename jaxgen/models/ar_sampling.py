@@ -284,7 +284,7 @@ def draw_bernoulli(key: jax.Array, logits: jax.Array) -> jax.Array:
 
 
 def draw_categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
-  """Level k/255 (the 'unit' scale) [B] with P(k) = softmax(logits [B, 256])_k."""
+  """Level k / 255 [B] ('unit' scale), P(k) = softmax(logits [B, 256])_k."""
   level = jax.random.categorical(key, logits, axis=-1)
   return level.astype(logits.dtype) / 255.0
 
@@ -337,6 +337,26 @@ def check_data_config(likelihood: str, data_config, pixel_levels: int) -> None:
     raise ConfigError(
         "config.model.likelihood='categorical' models 256 levels: set "
         "config.data.binarize='none' (or use likelihood='bernoulli').")
+
+
+def check_num_classes(num_classes: int, dataset) -> None:
+  """Raises `ConfigError` when config.model.num_classes misfits the data."""
+  if num_classes and not dataset.num_classes:
+    raise ConfigError(
+        f'config.model.num_classes={num_classes} asks for a class-conditional '
+        f'model but dataset {dataset.name!r} has no labels.')
+  if num_classes and num_classes < dataset.num_classes:
+    raise ConfigError(
+        f'config.model.num_classes={num_classes} is smaller than the '
+        f'{dataset.num_classes} classes of dataset {dataset.name!r}.')
+
+
+def check_output_features(widths, channels: int) -> None:
+  for w in widths:
+    if w <= 0 or w % channels:
+      raise ConfigError(
+          f'config.model.output_features={tuple(widths)}: each width must be '
+          f'a positive multiple of {channels} (colour groups).')
 
 
 def split_logits(likelihood: str, out: jax.Array, channels: int) -> jax.Array:

@@ -1,4 +1,4 @@
-"""Gated PixelCNN: vertical and horizontal stacks with gated units, no blind spot.
+"""Gated PixelCNN: vertical and horizontal gated stacks, no blind spot.
 
 van den Oord, Kalchbrenner, Vinyals, Espeholt, Graves & Kavukcuoglu,
 "Conditional Image Generation with PixelCNN Decoders", NeurIPS 2016: §2.1-2.3,
@@ -43,7 +43,6 @@ import jax.numpy as jnp
 from jaxgen.errors import ConfigError
 from jaxgen.models import ar_sampling as ars
 from jaxgen.models import base
-from jaxgen.models import pixelcnn
 from jaxgen.nn import masked
 
 LIKELIHOOD = 'exact'
@@ -197,11 +196,7 @@ def validate(config, dataset) -> None:
   if m.features <= 0 or m.features % channels:
     raise ConfigError(f'config.model.features={m.features} must be a positive '
                       f'multiple of {channels} (colour groups).')
-  for w in m.output_features:
-    if w <= 0 or w % channels:
-      raise ConfigError(f'config.model.output_features={tuple(m.output_features)}'
-                        f': each width must be a positive multiple of '
-                        f'{channels} (colour groups).')
+  ars.check_output_features(m.output_features, channels)
   for name in ('input_kernel', 'kernel_size'):
     k = m[name]
     if k < 1 or k % 2 == 0:
@@ -213,7 +208,7 @@ def validate(config, dataset) -> None:
         f'config.model.cond_dim={m.cond_dim}: vector conditioning reads '
         "batch['cond'], which no dataset provides; train it from the library "
         '(loss_fn with a cond entry) or set cond_dim=0.')
-  pixelcnn._validate_classes(m.num_classes, dataset)  # pylint: disable=protected-access
+  ars.check_num_classes(m.num_classes, dataset)
   ars.check_data_config(m.likelihood, config.data, dataset.pixel_levels)
 
 

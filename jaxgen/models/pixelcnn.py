@@ -1,4 +1,4 @@
-"""PixelCNN: masked convolutions with residual blocks; optionally class-conditional.
+"""PixelCNN: masked convolutions, residual blocks, optional class conditioning.
 
 van den Oord, Kalchbrenner & Kavukcuoglu, "Pixel Recurrent Neural Networks",
 ICML 2016: §3.4-3.5 (masked convolutions, mask A for the first layer and
@@ -141,30 +141,15 @@ def validate(config, dataset) -> None:
     raise ConfigError(f'config.model.features={m.features} must be a positive '
                       f'multiple of 2 * channels = {2 * channels} (the blocks '
                       'halve it; colour groups split it).')
-  for w in m.output_features:
-    if w <= 0 or w % channels:
-      raise ConfigError(f'config.model.output_features={tuple(m.output_features)}'
-                        f': each width must be a positive multiple of '
-                        f'{channels} (colour groups).')
+  ars.check_output_features(m.output_features, channels)
   for name in ('input_kernel', 'block_kernel'):
     k = m[name]
     if k < 1 or k % 2 == 0:
       raise ConfigError(f'config.model.{name}={k} must be odd and positive.')
   if m.num_blocks < 0:
     raise ConfigError(f'config.model.num_blocks={m.num_blocks} must be >= 0.')
-  _validate_classes(m.num_classes, dataset)
+  ars.check_num_classes(m.num_classes, dataset)
   ars.check_data_config(m.likelihood, config.data, dataset.pixel_levels)
-
-
-def _validate_classes(num_classes: int, dataset) -> None:
-  if num_classes and not dataset.num_classes:
-    raise ConfigError(
-        f'config.model.num_classes={num_classes} asks for a class-conditional '
-        f'model but dataset {dataset.name!r} has no labels.')
-  if num_classes and num_classes < dataset.num_classes:
-    raise ConfigError(
-        f'config.model.num_classes={num_classes} is smaller than the '
-        f'{dataset.num_classes} classes of dataset {dataset.name!r}.')
 
 
 def _labels(net: Net, batch) -> jax.Array | None:

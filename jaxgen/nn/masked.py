@@ -151,7 +151,10 @@ class MaskedConv2D(nn.Module):
   precision: Any = None
 
   def window(self) -> tuple[int, int, int]:
-    """(rows, left, right) of the input `at` reads: (k_h//2 + 1, k_w//2, k_w//2)."""
+    """(rows, left, right) of the window `at` reads.
+
+    (k_h//2 + 1, k_w//2, k_w//2): rows i - k_h//2 .. i, columns j -+ k_w//2.
+    """
     kh, kw = kernel_shape(self.kernel_size)
     return kh // 2 + 1, kw // 2, kw // 2
 
@@ -276,20 +279,27 @@ class VerticalStackConv(nn.Module):
     return self.get_variable('params', 'kernel'), bias
 
   def at(self, window: jax.Array) -> jax.Array:
-    """[..., k//2 + 1, k, in] (rows i - k//2 .. i, columns j -+ k//2) -> [..., features]."""
+    """One output [..., features] from its window.
+
+    window: [..., k//2 + 1, k, in], rows i - k//2 .. i, columns j -+ k//2.
+    """
     kernel, bias = self._params()
     y = jnp.einsum('...hwi,hwio->...o', window, kernel,
                    precision=self.precision)
     return y + bias if bias is not None else y
 
   def row(self, buffer: jax.Array) -> jax.Array:
-    """[B, k//2 + 1, W + 2 (k//2), in] (zero-padded rows i - k//2 .. i) -> row i [B, 1, W, features]."""
+    """One output row [B, 1, W, features] from its input rows.
+
+    buffer: [B, k//2 + 1, W + 2 (k//2), in], rows i - k//2 .. i zero-padded
+    at the sides.
+    """
     kernel, bias = self._params()
     return self._conv(buffer, kernel, bias, 'VALID')
 
 
 class HorizontalStackConv(nn.Module):
-  """The horizontal stack's convolution: a 1 by k//2 + 1 kernel over columns <= j.
+  """The horizontal stack's convolution: 1 x (k//2 + 1) taps, columns <= j.
 
   y[i, j] = b + sum_{dx=0}^{k//2} x[i, j - k//2 + dx] (W * M)[dx], where M
   is 1 except at the last tap (the centre, column j), which is
@@ -336,7 +346,10 @@ class HorizontalStackConv(nn.Module):
     return y + bias if bias is not None else y
 
   def at(self, window: jax.Array) -> jax.Array:
-    """[..., 1, k//2 + 1, in] (row i, columns j - k//2 .. j) -> [..., features]."""
+    """One output [..., features] from its window.
+
+    window: [..., 1, k//2 + 1, in], row i, columns j - k//2 .. j.
+    """
     kernel = self._mask_kernel(self.get_variable('params', 'kernel'))
     y = jnp.einsum('...hwi,hwio->...o', window, kernel,
                    precision=self.precision)

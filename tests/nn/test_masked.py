@@ -124,8 +124,8 @@ def test_causality_by_jacobian(mask_type):
   layer = masked.MaskedConv2D(3, (kh, kw), mask_type, color_channels=3)
   x = jax.random.normal(jax.random.key(2), (1, h, w, 3))
   params = layer.init(jax.random.key(3), x)
-  jac = jax.jit(jax.jacrev(lambda v: layer.apply(params, v)[0]))(x)[..., 0, :, :, :]
-  jac = np.asarray(jac)  # [h, w, 3 (out g), h, w, 3 (in g')]
+  jac = jax.jit(jax.jacrev(lambda v: layer.apply(params, v)[0]))(x)
+  jac = np.asarray(jac)[..., 0, :, :, :]  # [h, w, 3 (out g), h, w, 3 (in g')]
   for i, j, g, i2, j2, g2 in itertools.product(range(h), range(w), range(3),
                                                range(h), range(w), range(3)):
     before = (i2, j2) < (i, j) or ((i2, j2) == (i, j) and (
