@@ -227,3 +227,7 @@ def test_validate_names_the_field():
   net = _net(num_masks=2, eval_masks=2)
   with pytest.raises(ConfigError, match='exceeds the 2 mask sets'):
     made.ensemble_size(net, 3)
+  # num_masks=0 trains on a fresh set each step: any ensemble size is fine.
+  assert made.ensemble_size(_net(num_masks=0, eval_masks=2), 7) == 7
+  with pytest.raises(ConfigError, match='config.model.eval_masks'):
+    made.ensemble_size(_net(num_masks=0, eval_masks=0))
