@@ -16,7 +16,8 @@ Commands and expected results (CPU, seed 0):
   python -m experiments.main \
       --config=experiments/configs/gated_pixelcnn.py:digits \
       --workdir=runs/gated_pixelcnn_digits
-    p=32, 6 gated layers, 3,000 steps of batch 128 on binarized 8x8 digits.
+    p=32, 6 gated layers, 3,000 steps of batch 128 on binarized 8x8 digits
+    (test NLL not measured yet; the PixelCNN preset reaches 23.18 nats).
 
   python -m experiments.main \
       --config=experiments/configs/gated_pixelcnn.py:mnist8k \
