@@ -38,6 +38,7 @@ FAMILIES: dict[str, str] = {
     'nade': 'jaxgen.models.nade',
     'pixelcnn': 'jaxgen.models.pixelcnn',
     'pixelcnnpp': 'jaxgen.models.pixelcnnpp',
+    'pixelrnn': 'jaxgen.models.pixelrnn',
     'vae': 'jaxgen.models.vae',
     'wavenet': 'jaxgen.models.wavenet',
 }
