@@ -120,6 +120,9 @@ _QUICK = flags.DEFINE_bool('quick', False, 'Smoke mode: a few steps, small '
 _RUNS_DIR = flags.DEFINE_string('runs_dir', None, 'Parent of the workdirs '
                                 '(default runs/results, or '
                                 'runs/results_quick with --quick).')
+_NOTE = flags.DEFINE_string('note', None, 'A sentence added verbatim to '
+                            "RESULTS.md's reading notes (e.g. on the "
+                            'machine\'s load during the runs).')
 _OUT = flags.DEFINE_string('out', None, 'Markdown file to write (default '
                            'RESULTS.md, or <runs_dir>/RESULTS.md with '
                            '--quick).')
@@ -245,7 +248,10 @@ def machine_info() -> dict[str, Any]:
           'device_kind': devices[0].device_kind,
           'device_count': jax.device_count(),
           'process_count': jax.process_count(),
-          'python': platform.python_version()}
+          'python': platform.python_version(),
+          # 1-minute load average when the record is written: other work on
+          # the machine stretches wall times.
+          'load_average': os.getloadavg()[0]}
 
 
 def git_revision() -> str | None:
@@ -410,7 +416,8 @@ def _diff(a: Any, b: Any, prefix: str = '') -> list[str]:
 
 
 def run_all(names: list[str], *, runs_dir: str, out: str, quick: bool,
-            rerun: bool = False, fresh: bool = False) -> str:
+            rerun: bool = False, fresh: bool = False,
+            note: str | None = None) -> str:
   """Runs what is missing among `names`, then writes `out`; returns its text."""
   unknown = [n for n in names if n not in BY_NAME]
   if unknown:
@@ -441,7 +448,7 @@ def run_all(names: list[str], *, runs_dir: str, out: str, quick: bool,
       notes[name] = (f'skipped: data file `{e.args[0]}` not found (run from '
                      'the project root, with ../shared/data/mnist/ present)')
       print(f'[{name}] {notes[name]}', flush=True)
-  text = render(runs_dir, quick=quick, notes=notes)
+  text = render(runs_dir, quick=quick, notes=notes, note=note)
   if jax.process_index() != 0:
     return text
   directory = os.path.dirname(os.path.abspath(out))
@@ -499,8 +506,10 @@ def _split_order(splits: dict[str, Any]) -> list[str]:
 
 
 def _machine_short(m: dict[str, Any]) -> str:
+  load = m.get('load_average')
+  load = '' if load is None else f'; load {load:.1f} at the end'
   return (f'{m["cpu_count"]}-core {m["cpu_model"]}; {m["device_count"]} x '
-          f'{m["platform"]}; jax {m["jax_version"]}')
+          f'{m["platform"]}; jax {m["jax_version"]}{load}')
 
 
 def _k(r: dict[str, Any]) -> str:
@@ -510,7 +519,8 @@ def _k(r: dict[str, Any]) -> str:
 
 
 def render(runs_dir: str, *, quick: bool,
-           notes: dict[str, str] | None = None) -> str:
+           notes: dict[str, str] | None = None,
+           note: str | None = None) -> str:
   """RESULTS.md from every result.json under `runs_dir`."""
   notes = dict(notes or {})
   records = {}
@@ -582,8 +592,12 @@ def render(runs_dir: str, *, quick: bool,
             'with the evaluation key (`fold_in(eval_key, batch)`), so a '
             'given seed always sees the same binarized test set.',
             '- Wall time is measured on the machine named in the row; a run '
-            'that reused a finished checkpoint only times its evaluation.',
+            'that reused a finished checkpoint only times its evaluation. '
+            'It includes contention from anything else running there (the '
+            'load average is recorded where available).',
             '']
+  if note:
+    lines[-1:] = [f'- {note}', '']
   if notes:
     lines += ['## Notes', '']
     lines += [f'- `{n}`: {t}' for n, t in notes.items()]
@@ -633,7 +647,8 @@ def main(argv):
     raise app.UsageError('--quick must not overwrite the project\'s '
                          'RESULTS.md: pass another --out.')
   names = list(_ONLY.value) if _ONLY.value else list(BY_NAME)
-  run_all(names, runs_dir=runs_dir, out=out, quick=quick, rerun=_RERUN.value,
+  run_all(names, runs_dir=runs_dir, out=out, quick=quick, note=_NOTE.value,
+          rerun=_RERUN.value,
           fresh=_FRESH.value)
 
 
