@@ -6,10 +6,10 @@ r"""Benchmarks the reference PixelCNN and Gated PixelCNN: training and sampling.
 
 Run from the project root. Measured in one process, on one device:
 
-- the machine (`experiments.benchmark.machine_info`), the load average
+- the machine (`experiments.machine.machine_info`), the load average
   before and after (other work on a shared machine skews every number), and
   the float32 GFLOP/s of an N x N @ N x N jitted matmul
-  (`experiments.benchmark.matmul_gflops`, flags ``--matmul_size`` and
+  (`experiments.machine.matmul_gflops`, flags ``--matmul_size`` and
   ``--matmul_repeats``);
 - train step (the shared trainer's generic step, `train.make_train_step`,
   with Adam and dynamic binarization, on a device batch of random pixels;
@@ -47,15 +47,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import benchmark  # machine_info, matmul_gflops; its flags
+from experiments import machine
 from experiments.configs import gated_pixelcnn as gated_config
 from experiments.configs import pixelcnn as pixelcnn_config
 from jaxgen import data as data_lib
 from jaxgen import models
 from jaxgen import train
-from jaxgen.models import ar_sampling as ars
 from jaxgen.models import pixelcnn
 
+_MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 2048, 'N of the float32 '
+                                    'N x N @ N x N reference matmul.')
+_MATMUL_REPEATS = flags.DEFINE_integer('matmul_repeats', 5, 'Timed reference '
+                                       'matmuls; the best is reported.')
 _MODELS = flags.DEFINE_list('models', ['pixelcnn', 'gated_pixelcnn'],
                             'Families whose train step is timed.')
 _TRAIN_STEPS = flags.DEFINE_integer('train_steps', 10, 'Timed train steps '
@@ -115,7 +118,7 @@ def bench_train(name: str, steps: int, warmup: int) -> dict[str, Any]:
   start = time.perf_counter()
   compiled = jax.jit(step, donate_argnums=0).lower(state, batch, key).compile()
   compile_s = time.perf_counter() - start
-  flops = benchmark._flops(compiled)  # pylint: disable=protected-access
+  flops = machine.xla_flops(compiled)
   for _ in range(warmup):
     state, metrics = compiled(state, batch, key)
   jax.block_until_ready(state)
@@ -175,16 +178,15 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
   load_before = os.getloadavg()
-  info = benchmark.machine_info()
+  info = machine.machine_info()
   print(f"machine: {info['cpu_model']}, {info['cpu_usable']} usable cores, "
         f"{info['device_count']} {info['platform']} device(s), jax "
         f"{info['jax_version']}; load average before "
         f'{load_before[0]:.2f} (shared machine: other jobs skew every number)',
         flush=True)
-  mm = benchmark.matmul_gflops(flags.FLAGS.matmul_size,
-                               flags.FLAGS.matmul_repeats)
+  mm = machine.matmul_gflops(_MATMUL_SIZE.value, _MATMUL_REPEATS.value)
   print(f"float32 matmul {mm['n']}x{mm['n']}: {mm['gflops']:.1f} GFLOP/s "
-        f"(best of {flags.FLAGS.matmul_repeats})", flush=True)
+        f"(best of {_MATMUL_REPEATS.value})", flush=True)
 
   if _TRAIN_STEPS.value > 0:
     print('\ntrain step (generic trainer step, Adam, batch 32, 28x28x1 '

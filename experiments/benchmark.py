@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -45,12 +44,11 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-import jax.numpy as jnp
-import jaxlib
 import ml_collections
 from ml_collections import config_flags
 import numpy as np
 
+from experiments import machine
 from jaxgen import data as data_lib
 from jaxgen import models
 from jaxgen import parallel
@@ -77,21 +75,6 @@ _REPEATS = flags.DEFINE_integer(
 _JSON = flags.DEFINE_string('json', None, 'Also write the numbers as JSON to '
                             'this path.')
 
-# XLA compilations seen by JAX's monitoring hook, counted once per process.
-_COMPILE_EVENT = '/jax/core/compile/backend_compile_duration'
-_compilations = 0
-
-
-def _count_compilations(event: str, duration: float, **kwargs) -> None:
-  del duration, kwargs
-  global _compilations
-  if event == _COMPILE_EVENT:
-    _compilations += 1
-
-
-jax.monitoring.register_event_duration_secs_listener(_count_compilations)
-
-
 def count_params(config: ml_collections.ConfigDict) -> int:
   """Number of model parameters for `config`, without data or computation.
 
@@ -113,65 +96,6 @@ def count_params(config: ml_collections.ConfigDict) -> int:
   return train.count_params(shapes)
 
 
-def cpu_model() -> str:
-  """The CPU model name from /proc/cpuinfo (or `platform`), e.g. 'Intel(R) ...'."""
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          return line.split(':', 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine() or 'unknown'
-
-
-def machine_info() -> dict[str, Any]:
-  """Device kind/count, JAX version, CPU model and counts."""
-  devices = jax.devices()
-  try:
-    usable = len(os.sched_getaffinity(0))
-  except AttributeError:
-    usable = os.cpu_count()
-  return {
-      'platform': devices[0].platform,
-      'device_kind': devices[0].device_kind,
-      'device_count': jax.device_count(),
-      'process_count': jax.process_count(),
-      'jax_version': jax.__version__,
-      'jaxlib_version': jaxlib.__version__,
-      'cpu_model': cpu_model(),
-      'cpu_count': os.cpu_count(),
-      'cpu_usable': usable,
-      'python': platform.python_version(),
-  }
-
-
-def _flops(compiled) -> float | None:
-  analysis = compiled.cost_analysis()
-  if isinstance(analysis, (list, tuple)):  # older JAX: one dict per module
-    analysis = analysis[0] if analysis else None
-  if not analysis or 'flops' not in analysis:
-    return None
-  return float(analysis['flops'])
-
-
-def matmul_gflops(n: int, repeats: int) -> dict[str, float]:
-  """Best float32 GFLOP/s of a jitted [n, n] @ [n, n] over `repeats` calls."""
-  ka, kb = jax.random.split(jax.random.key(0))
-  a = jax.random.normal(ka, (n, n), jnp.float32)
-  b = jax.random.normal(kb, (n, n), jnp.float32)
-  matmul = jax.jit(jnp.matmul)
-  matmul(a, b).block_until_ready()
-  times = []
-  for _ in range(max(repeats, 1)):
-    start = time.perf_counter()
-    matmul(a, b).block_until_ready()
-    times.append(time.perf_counter() - start)
-  best = min(times)
-  return {'n': n, 'best_s': best, 'median_s': float(np.median(times)),
-          'gflops': 2.0 * n ** 3 / best / 1e9}
-
-
 def run(config: ml_collections.ConfigDict, *, steps: int = 200,
         warmup: int = 5, num_batches: int = 32, matmul_size: int = 2048,
         matmul_repeats: int = 5, repeats: int = 3) -> dict[str, Any]:
@@ -181,7 +105,7 @@ def run(config: ml_collections.ConfigDict, *, steps: int = 200,
                      f'repeats >= 1; got {steps}, {warmup}, {num_batches}, '
                      f'{repeats}.')
   load_before = os.getloadavg()
-  out: dict[str, Any] = {'machine': machine_info()}
+  out: dict[str, Any] = {'machine': machine.machine_info()}
   with tempfile.TemporaryDirectory() as workdir:  # never written: no train()
     exp = train.Experiment(config, workdir)
   mesh, key = exp.mesh, exp.train_key
@@ -205,12 +129,12 @@ def run(config: ml_collections.ConfigDict, *, steps: int = 200,
   jax.block_until_ready(state)
 
   # Compile: first call (trace + lower + compile + run) ...
-  compiles_before = _compilations
+  compiles_before = machine.compilations()
   start = time.perf_counter()
   state, metrics = step_fn(state, batches[0], key)
   jax.block_until_ready((state, metrics))
   first_call = time.perf_counter() - start
-  first_call_compiles = _compilations - compiles_before
+  first_call_compiles = machine.compilations() - compiles_before
   # ... then ahead-of-time, from cold caches.
   jax.clear_caches()
   start = time.perf_counter()
@@ -219,7 +143,7 @@ def run(config: ml_collections.ConfigDict, *, steps: int = 200,
   start = time.perf_counter()
   compiled = lowered.compile()
   compile_s = time.perf_counter() - start
-  flops = _flops(compiled)
+  flops = machine.xla_flops(compiled)
   out['compile'] = {'first_call_s': first_call, 'lower_s': lower_s,
                     'compile_s': compile_s,
                     'first_call_compilations': first_call_compiles,
@@ -235,7 +159,7 @@ def run(config: ml_collections.ConfigDict, *, steps: int = 200,
   it = exp.train_iterator()
   for _ in range(warmup):  # starts grain's reader threads and prefetch
     jax.block_until_ready(parallel.global_batch(next(it), mesh))
-  compiles_before = _compilations
+  compiles_before = machine.compilations()
   device_s, pipe_s, e2e_s = [], [], []
   for _ in range(repeats):
     # Device only: pre-built device batches, no host sync inside the loop.
@@ -257,7 +181,7 @@ def run(config: ml_collections.ConfigDict, *, steps: int = 200,
                                key)
     jax.block_until_ready((state, metrics))
     e2e_s.append(time.perf_counter() - start)
-  compiles = _compilations - compiles_before
+  compiles = machine.compilations() - compiles_before
   cache_after = step_fn._cache_size()  # pylint: disable=protected-access
   loss = float(metrics['loss'])
   del batches
@@ -284,7 +208,7 @@ def run(config: ml_collections.ConfigDict, *, steps: int = 200,
                        'slowdown_vs_device': min(e2e_s) / min(device_s)}
   device_best = min(device_s)
 
-  out['matmul'] = matmul_gflops(matmul_size, matmul_repeats)
+  out['matmul'] = machine.matmul_gflops(matmul_size, matmul_repeats)
   achieved = None if flops is None else flops * steps / device_best / 1e9
   out['flops'] = {
       'per_step': flops,

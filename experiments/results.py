@@ -39,7 +39,6 @@ import datetime
 import glob
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -53,6 +52,7 @@ from absl import logging
 import jax
 import ml_collections
 
+from experiments import machine
 from jaxgen import evaluate as eval_lib
 from jaxgen import train
 
@@ -230,30 +230,6 @@ def describe_data(config: ml_collections.ConfigDict) -> str:
 
 
 # ------------------------------------------------------------------ machine
-def cpu_model() -> str:
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          return line.split(':', 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine() or 'unknown'
-
-
-def machine_info() -> dict[str, Any]:
-  devices = jax.devices()
-  return {'cpu_model': cpu_model(), 'cpu_count': os.cpu_count(),
-          'jax_version': jax.__version__, 'platform': devices[0].platform,
-          'device_kind': devices[0].device_kind,
-          'device_count': jax.device_count(),
-          'process_count': jax.process_count(),
-          'python': platform.python_version(),
-          # 1-minute load average when the record is written: other work on
-          # the machine stretches wall times.
-          'load_average': os.getloadavg()[0]}
-
-
 def git_revision() -> str | None:
   """'<short sha>' of the checkout, '+dirty' when tracked files changed."""
   try:
@@ -368,7 +344,7 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool) -> dict[str, Any]:
       'eval_seconds': eval_s,
       'train_steps_per_second': trained / train_s if trained else None,
       'reference': spec.reference,
-      'machine': machine_info(),
+      'machine': machine.machine_info(),
       'git': git_revision(),
       'finished_utc': datetime.datetime.now(datetime.timezone.utc).strftime(
           '%Y-%m-%d %H:%M UTC'),
