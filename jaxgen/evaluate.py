@@ -177,6 +177,24 @@ def save_png(path: str, image: np.ndarray, scale: int = 1) -> str:
   return path
 
 
+def signal_images(signals: np.ndarray, height: int = 64) -> np.ndarray:
+  """Draws 8-bit 1-D signals [N, 1, T, 1] as waveforms: uint8 [N, height, T, 1].
+
+  Column t has ink (255) from the previous sample's row to this one's, so
+  the trace is connected; value 255 is the top row.
+  """
+  signals = np.asarray(signals)
+  if signals.ndim != 4 or signals.shape[1] != 1 or signals.shape[3] != 1:
+    raise ValueError(f'signal_images expects [N, 1, T, 1], got {signals.shape}.')
+  rows = (height - 1) - np.round(
+      signals[:, 0, :, 0].astype(np.float64) * (height - 1) / 255.0).astype(int)
+  prev = np.concatenate([rows[:, :1], rows[:, :-1]], axis=1)
+  lo, hi = np.minimum(rows, prev), np.maximum(rows, prev)
+  y = np.arange(height)[None, :, None]
+  ink = (y >= lo[:, None, :]) & (y <= hi[:, None, :])
+  return (ink * 255).astype(np.uint8)[..., None]
+
+
 def comparison_grid(rows: Sequence[np.ndarray], padding: int = 1,
                     pad_value: int = 128) -> np.ndarray:
   """Stacks equal-length image rows (e.g. inputs over reconstructions)."""

@@ -469,10 +469,15 @@ class Experiment:
       # Every process runs the computation (collectives); one writes.
       self.sample_images(state, self.config.eval.num_grid_samples, step)
       return paths
-    scale = max(1, 64 // self.dataset.image_shape[0])
+    height = self.dataset.image_shape[0]
+    scale = max(1, 64 // height)
+    if height == 1:  # 1-D signals: draw waveforms, one per row
+      scale, as_image, cols = 1, eval_lib.signal_images, 1
+    else:
+      as_image, cols = (lambda x: x), None
     images = self.sample_images(state, self.config.eval.num_grid_samples, step)
     if images is not None:
-      grid = eval_lib.image_grid(images)
+      grid = eval_lib.image_grid(as_image(images), cols)
       paths.append(eval_lib.save_png(
           os.path.join(self.workdir, 'images', f'samples_{step:07d}.png'),
           grid, scale))
@@ -481,7 +486,9 @@ class Experiment:
     recon = self.reconstruction_images(state, 16)
     if recon is not None:
       n = len(recon) // 2
-      grid = eval_lib.comparison_grid([recon[:n], recon[n:]])
+      recon = as_image(recon)
+      grid = (eval_lib.image_grid(recon, 2) if height == 1 else
+              eval_lib.comparison_grid([recon[:n], recon[n:]]))
       paths.append(eval_lib.save_png(
           os.path.join(self.workdir, 'images',
                        f'reconstructions_{step:07d}.png'), grid, scale))

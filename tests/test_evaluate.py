@@ -86,3 +86,16 @@ def test_image_grid_layout_and_png(tmp_path):
   np.testing.assert_array_equal(loaded[::2, ::2], grid[..., 0])
   with pytest.raises(ValueError, match='uint8'):
     evaluate.image_grid(images.astype(np.float32))
+
+
+def test_signal_images_draw_connected_waveforms():
+  signals = np.array([0, 255, 255, 128], np.uint8).reshape(1, 1, 4, 1)
+  img = evaluate.signal_images(signals, height=5)
+  assert img.shape == (1, 5, 4, 1) and img.dtype == np.uint8
+  col = img[0, :, :, 0] > 0
+  np.testing.assert_array_equal(col[:, 0], [0, 0, 0, 0, 1])  # value 0: bottom
+  np.testing.assert_array_equal(col[:, 1], [1, 1, 1, 1, 1])  # the jump drawn
+  np.testing.assert_array_equal(col[:, 2], [1, 0, 0, 0, 0])  # value 255: top
+  np.testing.assert_array_equal(col[:, 3], [1, 1, 1, 0, 0])  # 255 -> 128
+  with pytest.raises(ValueError, match=r'\[N, 1, T, 1\]'):
+    evaluate.signal_images(np.zeros((2, 3, 4, 1), np.uint8))

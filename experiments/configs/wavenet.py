@@ -20,8 +20,8 @@ Argument: comma-separated options, e.g. ``wavenet.py:digits``,
       --workdir=runs/wavenet_sines
     8 gated blocks, dilations 1..128 (receptive field 257 >= 256 samples),
     3,000 steps; exact test NLL in bits per sample (bits_per_dim) far below
-    the 8 bits of a uniform model. Sample grids of (1, 256, 1) signals are
-    drawn as 1-pixel-high images, enlarged 64x by the trainer.
+    the 8 bits of a uniform model. Sample grids draw each (1, 256, 1)
+    signal as a 64-pixel-high waveform.
 
   python -m experiments.main --config=experiments/configs/wavenet.py:mnist8k \\
       --workdir=runs/wavenet_mnist8k
