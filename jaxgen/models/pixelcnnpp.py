@@ -60,7 +60,6 @@ import jax.numpy as jnp
 from jaxgen import losses
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
-from jaxgen.models import pixels
 from jaxgen.nn import shifted
 
 LIKELIHOOD = 'exact'
@@ -288,8 +287,20 @@ def validate(config, dataset) -> None:
     raise ConfigError(
         f'config.model.num_classes={m.num_classes} is smaller than the '
         f'{dataset.num_classes} classes of dataset {dataset.name!r}.')
-  # 8-bit data in [-1, 1], no binarization, no dequantization.
-  pixels.check_data_config('logistic', config.data, dataset.pixel_levels)
+  d = config.data
+  if d.binarize != 'none' or dataset.pixel_levels != NUM_BINS:
+    raise ConfigError(
+        'PixelCNN++ models 8-bit pixels with a discretized logistic mixture: '
+        f"set config.data.binarize='none' (got {d.binarize!r}) and use 8-bit "
+        f'data (dataset {dataset.name!r} has {dataset.pixel_levels} levels).')
+  if d.dequantize:
+    raise ConfigError(
+        'config.data.dequantize must be False: the mixture is a discrete '
+        'likelihood over the 256 levels, not a density.')
+  if d.value_range != 'symmetric':
+    raise ConfigError(
+        "config.data.value_range must be 'symmetric' (pixel / 127.5 - 1, the "
+        f'bin centres of [-1, 1]), got {d.value_range!r}.')
 
 
 def _labels(net: Net, batch) -> jax.Array | None:
