@@ -288,7 +288,10 @@ class Experiment:
     root = jax.random.key(c.seed)
     self.init_key, self.train_key, self.eval_key, self.sample_key = (
         jax.random.split(root, 4))
-    self.tx = make_optimizer(c.optimizer, c.train.num_steps)
+    if hasattr(self.family, 'make_optimizer'):
+      self.tx = self.family.make_optimizer(c)
+    else:
+      self.tx = make_optimizer(c.optimizer, c.train.num_steps)
     self.is_main = jax.process_index() == 0
     self._jitted: dict[str, Callable] = {}
 

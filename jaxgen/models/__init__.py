@@ -15,8 +15,20 @@ A family module exports:
 - optional ``validate(config, dataset)``: raises `ConfigError` naming the
   field when ``config`` does not fit the family or the data; called before
   anything is compiled.
-- optional ``make_train_step(...)``: families with their own step (GANs) keep
-  the generic step's signature.
+- optional ``make_train_step(*, net, tx, preprocess, config)`` returning
+  ``step(state, batch, train_key) -> (state, scalar metrics)``: families with
+  their own step (GANs, EM, EMA codebooks) keep the generic step's signature
+  and so the shared loop, checkpoints, sharding and logging.
+- optional ``make_optimizer(config) -> tx``: an optax-like object with
+  ``init(params)``; the trainer stores its state in ``TrainState.opt_state``
+  and hands ``tx`` to ``make_train_step`` (e.g. separate generator and
+  discriminator optimizers).
+
+A family with non-trainable state (batch-norm statistics, EMA codebooks)
+keeps the whole Flax variables dict ({'params': ..., 'batch_stats': ...}) in
+``TrainState.params`` and brings its own ``make_train_step`` that updates
+only what should change; every contract function then receives that
+variables dict as ``params``.
 
 The trainer, evaluator, CLI and tests loop over `FAMILIES` instead of
 special-casing models.
