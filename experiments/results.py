@@ -71,7 +71,9 @@ class Spec:
       as ``--config.<field>=<value>`` would.
     reference: the published number to show beside ours ('' = none).
     nll_estimator: estimator whose NLL is the headline (test NLL).
-    bound_estimator: estimator shown as the ELBO column.
+    bound_estimator: estimator shown as the ELBO column ('' = none).
+    table: which table of RESULTS.md the row belongs to (`TABLES`).
+    label: short model name for the table ('' = derived from the config).
   """
   name: str
   config: str
@@ -79,10 +81,20 @@ class Spec:
   reference: str = ''
   nll_estimator: str = 'iwae'
   bound_estimator: str = 'elbo'
+  table: str = 'bounds'
+  label: str = ''
 
 
 NO_REFERENCE_DIGITS = ('none: sklearn 8x8 digits (1,797 images) is not a '
                        'published likelihood benchmark')
+
+
+def _exact(name: str, config: str, label: str, table: str = 'exact_binary',
+           nll_estimator: str = 'exact') -> Spec:
+  return Spec(name, config, reference=NO_REFERENCE_DIGITS,
+              nll_estimator=nll_estimator, bound_estimator='', table=table,
+              label=label)
+
 
 EXPERIMENTS = (
     Spec('vae_mlp_mnist8k', 'experiments/configs/vae.py:mnist8k',
@@ -93,7 +105,43 @@ EXPERIMENTS = (
          reference=NO_REFERENCE_DIGITS),
     Spec('vae_conv_digits', 'experiments/configs/vae.py:digits,conv',
          reference=NO_REFERENCE_DIGITS),
+    _exact('nade_digits', 'experiments/configs/nade.py:digits', 'NADE'),
+    _exact('made_digits', 'experiments/configs/made.py:digits',
+           'MADE (mask ensemble)', nll_estimator='ensemble'),
+    _exact('pixelcnn_digits', 'experiments/configs/pixelcnn.py:digits',
+           'PixelCNN'),
+    _exact('gated_pixelcnn_digits',
+           'experiments/configs/gated_pixelcnn.py:digits', 'Gated PixelCNN'),
+    _exact('row_lstm_digits', 'experiments/configs/pixelrnn.py:digits,row',
+           'PixelRNN, Row LSTM'),
+    _exact('diagonal_bilstm_digits',
+           'experiments/configs/pixelrnn.py:digits,diagonal',
+           'PixelRNN, Diagonal BiLSTM'),
+    _exact('wavenet_digits', 'experiments/configs/wavenet.py:digits',
+           'WaveNet on raster-order pixels'),
+    _exact('pixelcnnpp_digits', 'experiments/configs/pixelcnnpp.py:digits',
+           'PixelCNN++', table='exact_8bit'),
 )
+# Table id -> (heading, explanation). Rows of a table share their units.
+TABLES = {
+    'bounds': (
+        'Latent-variable models on binarized data: bounds on the NLL',
+        'Test-split negative log-likelihood in nats per image (lower is '
+        'better): the IWAE bound with k importance samples (an upper bound '
+        'on the NLL, tight as k grows), the negative ELBO (a looser upper '
+        'bound), and bits/dim = NLL / (D ln 2) from the IWAE number.'),
+    'exact_binary': (
+        'Autoregressive models on binarized data: exact NLL',
+        'Test-split negative log-likelihood in nats per image, exact (each '
+        'model defines a normalised distribution over binary images), and '
+        'bits/dim = NLL / (D ln 2). Comparable with the bounds above on the '
+        'same data.'),
+    'exact_8bit': (
+        'Models of 8-bit pixels: exact NLL',
+        'Test-split negative log-likelihood of the 8-bit images (256 levels '
+        'per sub-pixel, no binarization), exact, in nats per image and in '
+        'bits/dim. Not comparable with the binarized tables.'),
+}
 BY_NAME = {s.name: s for s in EXPERIMENTS}
 
 # --quick: applied after each experiment's own overrides (only the fields a
@@ -352,7 +400,7 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool) -> dict[str, Any]:
   }
   _write_json(result_path(runs_dir, spec.name), record)
   print(f'[{spec.name}] test NLL {record["test_nll_nats"]:.2f} nats '
-        f'({spec.nll_estimator}), -ELBO {record["test_neg_elbo_nats"]:.2f}; '
+        f'({spec.nll_estimator}), -ELBO {_num(record["test_neg_elbo_nats"])}; '
         f'train {train_s:.0f} s, eval {eval_s:.0f} s', flush=True)
   return record
 
@@ -526,31 +574,39 @@ def render(runs_dir: str, *, quick: bool,
         'nothing about the models. Never cite or commit them.',
         '']
   lines += [
-      'Test-split negative log-likelihood in nats per image (lower is '
-      'better): the IWAE bound with k importance samples (an upper bound on '
-      'the NLL, tight as k grows), the negative ELBO (a looser upper bound), '
-      'and bits/dim = NLL / (D ln 2) from the IWAE number. Each row is one '
-      'run of `python -m experiments.results`, reproducible with the command '
-      'listed under it.', '',
-      '| Experiment | Model | Data | Split (rows) | Seed | Steps x batch | '
-      'Test NLL (nats) | -ELBO (nats) | bits/dim | Wall time | Machine | '
-      'Reference |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|']
-  for spec in EXPERIMENTS:
-    r = records.get(spec.name)
-    if r is None:
-      why = notes.get(spec.name, 'not run yet')
-      lines.append(f'| `{spec.name}` | {why} | | | | | | | | | | '
-                   f'{spec.reference or "-"} |')
+      'Each row is one run of `python -m experiments.results`, reproducible '
+      'with the command listed under it (see "Reproduce" below).', '']
+  for table, (heading, text) in TABLES.items():
+    specs = [spec for spec in EXPERIMENTS if spec.table == table]
+    if not specs:
       continue
-    nll = f'**{_num(r["test_nll_nats"])}** ({_k(r)})'
-    lines.append(
-        f'| `{spec.name}` | {r["model"]} | {r["data"]} | {_splits(r)} | '
-        f'{r["seed"]} | {r["step"]:,} x {r["batch_size"]} | {nll} | '
-        f'{_num(r["test_neg_elbo_nats"])} | '
-        f'{_num(r["test_bits_per_dim"], ".4f")} | {_wall(r)} | '
-        f'{_machine_short(r["machine"])} | {r["reference"] or "-"} |')
-  lines += ['', '## How to read these numbers', '',
+    bounds = table == 'bounds'
+    lines += [f'## {heading}', '', text, '']
+    cols = ['Experiment', 'Model', 'Data', 'Split (rows)', 'Seed',
+            'Steps x batch', 'Test NLL (nats)'] + (
+                ['-ELBO (nats)'] if bounds else []) + [
+                    'bits/dim', 'Wall time', 'Machine', 'Reference']
+    lines += ['| ' + ' | '.join(cols) + ' |',
+              '|' + '---|' * len(cols)]
+    for spec in specs:
+      r = records.get(spec.name)
+      if r is None:
+        why = notes.get(spec.name, 'not run yet')
+        lines.append(f'| `{spec.name}` | {why} |' + ' |' * (len(cols) - 3) +
+                     f' {spec.reference or "-"} |')
+        continue
+      model = (f'{spec.label} ({r["params"]:,} params)' if spec.label
+               else r['model'])
+      cells = [f'`{spec.name}`', model, r['data'], _splits(r),
+               str(r['seed']), f'{r["step"]:,} x {r["batch_size"]}',
+               f'**{_num(r["test_nll_nats"])}** ({_k(r)})']
+      if bounds:
+        cells.append(_num(r['test_neg_elbo_nats']))
+      cells += [_num(r['test_bits_per_dim'], '.4f'), _wall(r),
+                _machine_short(r['machine']), r['reference'] or '-']
+      lines.append('| ' + ' | '.join(cells) + ' |')
+    lines.append('')
+  lines += ['## How to read these numbers', '',
             '- **mnist8k** is 8,000 real MNIST digits (the first 8,000 images '
             'of the MNIST test set; see ../shared/data/mnist/README.md). Our '
             'models train on its 7,000 canonical training rows (0-6,999) and '
