@@ -5,6 +5,22 @@ means, log-scales, log-weights) and returns per-element or per-event values
 in nats that the caller reduces.
 """
 
+from jaxgen.losses.adversarial import autoencoder_l1_loss
+from jaxgen.losses.adversarial import began_balance_update
+from jaxgen.losses.adversarial import began_convergence
+from jaxgen.losses.adversarial import began_discriminator_loss
+from jaxgen.losses.adversarial import began_generator_loss
+from jaxgen.losses.adversarial import gan_discriminator_loss
+from jaxgen.losses.adversarial import gan_generator_loss_minimax
+from jaxgen.losses.adversarial import gan_generator_loss_nonsaturating
+from jaxgen.losses.adversarial import gradient_penalty
+from jaxgen.losses.adversarial import gradient_penalty_from_gradients
+from jaxgen.losses.adversarial import interpolates
+from jaxgen.losses.adversarial import least_squares_discriminator_loss
+from jaxgen.losses.adversarial import least_squares_generator_loss
+from jaxgen.losses.adversarial import safe_norm
+from jaxgen.losses.adversarial import wasserstein_critic_loss
+from jaxgen.losses.adversarial import wasserstein_generator_loss
 from jaxgen.losses.bounds import elbo
 from jaxgen.losses.bounds import iwae_bound
 from jaxgen.losses.bounds import log_mean_exp
@@ -15,22 +31,54 @@ from jaxgen.losses.likelihoods import discretized_logistic_log_prob
 from jaxgen.losses.likelihoods import discretized_logistic_mixture_log_prob
 from jaxgen.losses.likelihoods import gaussian_log_prob
 from jaxgen.losses.likelihoods import gaussian_mixture_log_prob
+from jaxgen.losses.quantization import categorical_kl_to_uniform
+from jaxgen.losses.quantization import code_usage
+from jaxgen.losses.quantization import codebook_loss
+from jaxgen.losses.quantization import codebook_perplexity
+from jaxgen.losses.quantization import commitment_loss
+from jaxgen.losses.quantization import perplexity
+from jaxgen.losses.quantization import straight_through
+from jaxgen.losses.quantization import vq_loss
 from jaxgen.losses.sampling import gaussian_reparameterize
 from jaxgen.losses.units import dequantization_offset_nats
 from jaxgen.losses.units import nats_to_bits_per_dim
 
 __all__ = [
+    "categorical_kl_to_uniform",
+    "code_usage",
+    "codebook_loss",
+    "codebook_perplexity",
+    "commitment_loss",
+    "perplexity",
+    "straight_through",
+    "vq_loss",
+    "autoencoder_l1_loss",
+    "began_balance_update",
+    "began_convergence",
+    "began_discriminator_loss",
+    "began_generator_loss",
     "bernoulli_log_prob",
     "categorical_log_prob",
     "dequantization_offset_nats",
     "discretized_logistic_log_prob",
     "discretized_logistic_mixture_log_prob",
     "elbo",
+    "gan_discriminator_loss",
+    "gan_generator_loss_minimax",
+    "gan_generator_loss_nonsaturating",
     "gaussian_kl",
     "gaussian_log_prob",
     "gaussian_mixture_log_prob",
     "gaussian_reparameterize",
+    "gradient_penalty",
+    "gradient_penalty_from_gradients",
+    "interpolates",
     "iwae_bound",
+    "least_squares_discriminator_loss",
+    "least_squares_generator_loss",
     "log_mean_exp",
     "nats_to_bits_per_dim",
+    "safe_norm",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
 ]
