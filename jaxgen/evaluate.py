@@ -207,3 +207,50 @@ def replicated_fn(fn: Callable, mesh, **static) -> Callable:
   """`jax.jit` of fn with `static` keyword arguments bound, output replicated."""
   return jax.jit(functools.partial(fn, **static),
                  out_shardings=parallel.replicated(mesh))
+
+
+def scatter_image(points: np.ndarray, reference: np.ndarray | None = None, *,
+                  size: int = 256, extent: float | None = None) -> np.ndarray:
+  """Draws 2-D points over reference points: uint8 [size, size, 3].
+
+  NumPy only (no plotting library): a white canvas, `reference` (e.g. data)
+  as grey dots, `points` (e.g. samples) as blue dots on top, and the axes
+  through the origin in light grey. The view is the square
+  [-extent, extent]^2 (default: 1.1 x the largest absolute coordinate of
+  both sets); points outside it are not drawn. Row 0 is the top (+y).
+
+  Args:
+    points: float [N, D] (the first two coordinates are drawn).
+    reference: float [M, D] or None.
+    size: the image's height and width in pixels.
+    extent: half-width of the view.
+  """
+  points = np.asarray(points, np.float64)
+  if points.ndim != 2 or points.shape[1] < 2:
+    raise ValueError(f'scatter_image expects [N, D >= 2] points, got '
+                     f'{points.shape}.')
+  sets = [points] + ([] if reference is None else
+                     [np.asarray(reference, np.float64)])
+  if extent is None:
+    finite = np.concatenate([s[:, :2][np.isfinite(s[:, :2]).all(1)]
+                             for s in sets])
+    extent = 1.1 * float(np.abs(finite).max()) if finite.size else 1.0
+    extent = extent or 1.0
+  image = np.full((size, size, 3), 255, np.uint8)
+  mid = size // 2
+  image[mid, :] = image[:, mid] = 225
+
+  def draw(xy, color):
+    xy = xy[np.isfinite(xy[:, :2]).all(1), :2]
+    cols = np.floor((xy[:, 0] + extent) / (2 * extent) * size).astype(int)
+    rows = np.floor((extent - xy[:, 1]) / (2 * extent) * size).astype(int)
+    for dy in (0, 1):  # 2x2 dots
+      for dx in (0, 1):
+        r, c = rows + dy, cols + dx
+        keep = (r >= 0) & (r < size) & (c >= 0) & (c < size)
+        image[r[keep], c[keep]] = color
+
+  if reference is not None:
+    draw(sets[1], (150, 150, 150))
+  draw(points, (31, 90, 200))
+  return image

@@ -211,11 +211,16 @@ def make_net(family, model_config: ml_collections.ConfigDict):
 
 
 def example_batch(image_shape, preprocess: Callable) -> dict[str, jax.Array]:
-  """A one-example preprocessed batch of zeros: what `init` needs to trace."""
-  h, w, ch = image_shape
-  raw = {'image': jnp.zeros((1, h, w, ch), jnp.uint8),
-         'label': jnp.zeros((1,), jnp.int32),
-         'mask': jnp.ones((1,), bool)}
+  """A one-example preprocessed batch of zeros: what `init` needs to trace.
+
+  `image_shape` is the shape of one example: (H, W, C) gives an 'image'
+  batch, (D,) a 'point' batch (float32 [1, D]).
+  """
+  raw = {'label': jnp.zeros((1,), jnp.int32), 'mask': jnp.ones((1,), bool)}
+  if len(image_shape) == 1:
+    raw['point'] = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
+  else:
+    raw['image'] = jnp.zeros((1,) + tuple(image_shape), jnp.uint8)
   return preprocess(raw, jax.random.key(0))
 
 
@@ -249,20 +254,26 @@ class Experiment:
     if 'train' not in self.dataset.splits:
       raise ConfigError("config.data.splits.train is empty: training needs a "
                         "'train' split.")
-    if self.dataset.image_shape is None:
+    self.points = self.dataset.image_shape is None
+    if self.points and 'points' not in getattr(self.family, 'DATA',
+                                               ('images',)):
       raise ConfigError(f'config.data.name={c.data.name!r} gives points, not '
                         f'images; family {c.family!r} models images.')
-    if tuple(c.model.image_shape) != tuple(self.dataset.image_shape):
+    # The shape of one example: (H, W, C) for images, (D,) for points.
+    self.example_shape = ((self.dataset.point_dim,) if self.points else
+                          tuple(self.dataset.image_shape))
+    if tuple(c.model.image_shape) != self.example_shape:
       raise ConfigError(
           f'config.model.image_shape={tuple(c.model.image_shape)} does not '
-          f'match dataset {c.data.name!r}, whose images are '
-          f'{tuple(self.dataset.image_shape)}.')
+          f'match dataset {c.data.name!r}, whose '
+          f'{"points" if self.points else "images"} are '
+          f'{self.example_shape}.')
     if hasattr(self.family, 'validate'):
       self.family.validate(c, self.dataset)
     self.preprocess, offset_per_dim = data_lib.make_preprocess(
         binarize=c.data.binarize, dequantize=c.data.dequantize,
         value_range=c.data.value_range)
-    self.num_dims = math.prod(self.dataset.image_shape)
+    self.num_dims = math.prod(self.example_shape)
     self.offset_nats = float(offset_per_dim) * self.num_dims
     self.mesh = parallel.make_mesh()
     self.local_batch_size = parallel.local_batch_size(c.train.batch_size,
@@ -298,7 +309,7 @@ class Experiment:
   def describe(self) -> str:
     """One line on what runs where: family, data, devices, processes."""
     return (f'{self.config.family} on {self.dataset.name} '
-            f'{tuple(self.dataset.image_shape)} '
+            f'{self.example_shape} '
             f'(train {len(self.dataset.splits["train"])} examples): '
             f'{jax.device_count()} {jax.devices()[0].platform} device(s), '
             f'{jax.process_count()} process(es), global batch '
@@ -307,7 +318,7 @@ class Experiment:
   # ---------------------------------------------------------------- state
   def _init_state(self, key) -> TrainState:
     params = self.family.init(
-        key, example_batch(self.dataset.image_shape, self.preprocess),
+        key, example_batch(self.example_shape, self.preprocess),
         net=self.net)
     ema = params if self.config.train.ema_decay else None
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
@@ -420,7 +431,10 @@ class Experiment:
 
   def sample_images(self, state: TrainState, num: int,
                     step: int | None = None) -> np.ndarray | None:
-    """uint8 [num, H, W, C] from ``fold_in(sample_key, step)``, or None."""
+    """Samples from ``fold_in(sample_key, step)``, or None.
+
+    uint8 [num, H, W, C] for images; float32 [num, D] for points.
+    """
     if self.family.sample is None:
       return None
     step = int(state.step) if step is None else step
@@ -465,12 +479,30 @@ class Experiment:
     return np.concatenate([batch['image'], out])
 
   def write_images(self, state: TrainState, writer=None) -> list[str]:
-    """Sample and reconstruction grids as PNG under <workdir>/images."""
+    """Sample and reconstruction grids as PNG under <workdir>/images.
+
+    For points: a scatter plot of config.eval.num_grid_samples samples over
+    as many points of the evaluation split (`evaluate.scatter_image`).
+    """
     step = int(state.step)
     paths = []
     if not self.is_main:
       # Every process runs the computation (collectives); one writes.
       self.sample_images(state, self.config.eval.num_grid_samples, step)
+      return paths
+    if self.points:
+      samples = self.sample_images(state, self.config.eval.num_grid_samples,
+                                   step)
+      if samples is None:
+        return paths
+      data = self.batch(num=self.config.eval.num_grid_samples,
+                        preprocess=False)['point']
+      image = eval_lib.scatter_image(samples, data)
+      paths.append(eval_lib.save_png(
+          os.path.join(self.workdir, 'images', f'samples_{step:07d}.png'),
+          image))
+      if writer is not None:
+        writer.write_image(step, 'samples', image)
       return paths
     height = self.dataset.image_shape[0]
     scale = max(1, 64 // height)

@@ -19,6 +19,10 @@ A family module exports:
   ``step(state, batch, train_key) -> (state, scalar metrics)``: families with
   their own step (GANs, EM, EMA codebooks) keep the generic step's signature
   and so the shared loop, checkpoints, sharding and logging.
+- optional ``DATA``: the kinds of data the family models, a tuple of
+  'images' (default) and 'points' (toy 2-D data: batches carry 'point'
+  float32 [B, D], ``config.model.image_shape`` is (D,), and ``sample``
+  returns float32 [num, D]).
 - optional ``make_optimizer(config) -> tx``: an optax-like object with
   ``init(params)``; the trainer stores its state in ``TrainState.opt_state``
   and hands ``tx`` to ``make_train_step`` (e.g. separate generator and
@@ -45,6 +49,8 @@ from jaxgen.errors import ConfigError
 # dependencies load only when it runs.
 FAMILIES: dict[str, str] = {
     'autoencoder': 'jaxgen.models.autoencoder',
+    'began': 'jaxgen.models.began',
+    'gan': 'jaxgen.models.gan',
     'gated_pixelcnn': 'jaxgen.models.gated_pixelcnn',
     'made': 'jaxgen.models.made',
     'nade': 'jaxgen.models.nade',

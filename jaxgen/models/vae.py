@@ -36,6 +36,7 @@ from jaxgen import nn as jnn
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
 from jaxgen.models import pixels
+from jaxgen.nn.latent import slerp
 
 LIKELIHOOD = 'bound'  # log_likelihood returns a lower bound on log p(x)
 ARCHITECTURES = ('mlp', 'conv')
@@ -288,23 +289,6 @@ def reconstruct(params, batch, key, *, net: Net):
   dec = net.apply({'params': params}, mean, _labels(net, batch),
                   method=Net.decode)
   return pixels.to_uint8(net.likelihood, dec, None)
-
-
-def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
-  """Spherical interpolation between vectors a and b (Shoemake 1985).
-
-  a, b: [L]; t: [T] -> [T, L]. Falls back to linear when a and b are
-  (nearly) parallel.
-  """
-  na = a / jnp.maximum(jnp.linalg.norm(a), 1e-12)
-  nb = b / jnp.maximum(jnp.linalg.norm(b), 1e-12)
-  omega = jnp.arccos(jnp.clip(jnp.dot(na, nb), -1.0, 1.0))
-  so = jnp.sin(omega)
-  t = t[:, None]
-  safe_so = jnp.where(so < 1e-6, 1.0, so)
-  spherical = (jnp.sin((1 - t) * omega) * a + jnp.sin(t * omega) * b) / safe_so
-  linear = (1 - t) * a + t * b
-  return jnp.where(so < 1e-6, linear, spherical)
 
 
 def interpolate(params, x_a, x_b, *, net: Net, num_steps: int = 8,
