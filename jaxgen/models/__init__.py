@@ -50,6 +50,7 @@ from jaxgen.errors import ConfigError
 FAMILIES: dict[str, str] = {
     'autoencoder': 'jaxgen.models.autoencoder',
     'began': 'jaxgen.models.began',
+    'code_prior': 'jaxgen.models.code_prior',
     'gan': 'jaxgen.models.gan',
     'gated_pixelcnn': 'jaxgen.models.gated_pixelcnn',
     'made': 'jaxgen.models.made',
@@ -58,6 +59,8 @@ FAMILIES: dict[str, str] = {
     'pixelcnnpp': 'jaxgen.models.pixelcnnpp',
     'pixelrnn': 'jaxgen.models.pixelrnn',
     'vae': 'jaxgen.models.vae',
+    'vqvae': 'jaxgen.models.vqvae',
+    'vqvae2': 'jaxgen.models.vqvae2',
     'wavenet': 'jaxgen.models.wavenet',
 }
 
