@@ -15,8 +15,6 @@ results (eval/).
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 
 from absl import app
@@ -38,16 +36,6 @@ _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'sample'],
                           'latest checkpoint, or write a sample grid.')
 _SPLIT = flags.DEFINE_string('split', None, 'Split to evaluate (default: '
                              'config.eval.split).')
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a training run saved in its workdir, locked."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise app.UsageError(f'--config is missing and {path} does not exist: '
-                         'pass --config for a new workdir.')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f)).lock()
 
 
 def _print_results(step: int, split: str, results: dict[str, float]) -> None:
@@ -86,7 +74,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  config = _CONFIG.value or load_config(_WORKDIR.value)
+  config = _CONFIG.value
+  if config is None:
+    try:
+      config = train.load_config(_WORKDIR.value)
+    except FileNotFoundError as e:
+      raise app.UsageError(f'--config is missing and {e}: pass --config for '
+                           'a new workdir.') from e
   run(config, _WORKDIR.value, _MODE.value, _SPLIT.value)
 
 

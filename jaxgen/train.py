@@ -233,6 +233,19 @@ def _config_json(config: ml_collections.ConfigDict) -> str:
   return config.to_json_best_effort(indent=2, sort_keys=True)
 
 
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a training run saved in ``<workdir>/config.json``, locked.
+
+  Raises:
+    FileNotFoundError: the workdir has no config.json (nothing trained there).
+  """
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} does not exist')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f)).lock()
+
+
 @dataclasses.dataclass
 class Experiment:
   """A configured run over a workdir: build once, then train/evaluate/sample.
