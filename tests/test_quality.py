@@ -13,6 +13,7 @@ import pytest
 import scipy.linalg
 
 from experiments.configs import classifier as classifier_config
+from experiments.configs import gan as gan_config
 from jaxgen import data as data_lib
 from jaxgen import quality
 from jaxgen import train
@@ -245,7 +246,6 @@ def test_sample_quality_command_end_to_end(classifier_dir, tmp_path):
 
 
 def test_toy_run_gets_mode_coverage_without_a_classifier(tmp_path):
-  from experiments.configs import gan as gan_config  # pylint: disable=g-import-not-at-top
   c = gan_config.get_config('ring8')
   c.data.num_points = 2000
   c.model.g_hidden = c.model.d_hidden = (8,)

@@ -1,4 +1,4 @@
-r"""The feature classifier of the sample-quality scores (not a generative family).
+r"""The feature classifier of the sample-quality scores (not a model family).
 
 Argument: the dataset, ``digits`` (default), ``mnist8k`` or ``smoke``
 (tests). The data splits are exactly those of every family's config

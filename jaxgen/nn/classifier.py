@@ -1,4 +1,4 @@
-"""A small convolutional digit classifier: the feature network of sample quality.
+"""A small convolutional digit classifier: the features of sample quality.
 
 The Fréchet Inception Distance (Heusel et al., "GANs Trained by a Two
 Time-Scale Update Rule Converge to a Local Nash Equilibrium", NeurIPS 2017)
