@@ -43,6 +43,7 @@ import jax.numpy as jnp
 
 from jaxgen import losses
 from jaxgen.errors import ConfigError
+from jaxgen.models import base
 
 METHODS = ('cached', 'naive')
 
@@ -339,16 +340,8 @@ def check_data_config(likelihood: str, data_config, pixel_levels: int) -> None:
         "config.data.binarize='none' (or use likelihood='bernoulli').")
 
 
-def check_num_classes(num_classes: int, dataset) -> None:
-  """Raises `ConfigError` when config.model.num_classes misfits the data."""
-  if num_classes and not dataset.num_classes:
-    raise ConfigError(
-        f'config.model.num_classes={num_classes} asks for a class-conditional '
-        f'model but dataset {dataset.name!r} has no labels.')
-  if num_classes and num_classes < dataset.num_classes:
-    raise ConfigError(
-        f'config.model.num_classes={num_classes} is smaller than the '
-        f'{dataset.num_classes} classes of dataset {dataset.name!r}.')
+# Shared with every conditional family; kept here for the PixelCNN modules.
+check_num_classes = base.check_num_classes
 
 
 def check_output_features(widths, channels: int) -> None:

@@ -1,9 +1,11 @@
-"""Small helpers every family's loss uses."""
+"""Small helpers the families share: masked means, label checks."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+from jaxgen.errors import ConfigError
 
 
 def masked_mean(values: jax.Array, mask: jax.Array | None) -> jax.Array:
@@ -16,3 +18,31 @@ def masked_mean(values: jax.Array, mask: jax.Array | None) -> jax.Array:
     return values.mean()
   mask = mask.astype(values.dtype)
   return (values * mask).sum() / jnp.maximum(mask.sum(), 1.0)
+
+
+def check_num_classes(num_classes: int, dataset) -> None:
+  """Raises `ConfigError` when config.model.num_classes misfits the data."""
+  if num_classes and not dataset.num_classes:
+    raise ConfigError(
+        f'config.model.num_classes={num_classes} asks for a class-conditional '
+        f'model but dataset {dataset.name!r} has no labels.')
+  if num_classes and num_classes < dataset.num_classes:
+    raise ConfigError(
+        f'config.model.num_classes={num_classes} is smaller than the '
+        f'{dataset.num_classes} classes of dataset {dataset.name!r}.')
+
+
+def default_labels(num_classes: int, num: int, labels) -> jax.Array | None:
+  """Labels for `num` conditional samples: given ones (checked), or cycling.
+
+  Returns None for an unconditional model (num_classes == 0); otherwise
+  int [num], by default 0, 1, ..., num_classes - 1, 0, 1, ...
+  """
+  if not num_classes:
+    return None
+  if labels is None:
+    return jnp.arange(num) % num_classes
+  labels = jnp.asarray(labels)
+  if labels.shape != (num,):
+    raise ConfigError(f'labels must have shape ({num},), got {labels.shape}.')
+  return labels

@@ -279,14 +279,7 @@ def validate(config, dataset) -> None:
         f'config.model.num_scales={m.num_scales} halves the image '
         f'{m.num_scales - 1} times: config.model.image_shape='
         f'{tuple(m.image_shape)} needs H and W divisible by {factor}.')
-  if m.num_classes and not dataset.num_classes:
-    raise ConfigError(
-        f'config.model.num_classes={m.num_classes} asks for a conditional '
-        f'model but dataset {dataset.name!r} has no labels.')
-  if m.num_classes and m.num_classes < dataset.num_classes:
-    raise ConfigError(
-        f'config.model.num_classes={m.num_classes} is smaller than the '
-        f'{dataset.num_classes} classes of dataset {dataset.name!r}.')
+  base.check_num_classes(m.num_classes, dataset)
   d = config.data
   if d.binarize != 'none' or dataset.pixel_levels != NUM_BINS:
     raise ConfigError(
@@ -348,17 +341,6 @@ def log_likelihood(params, batch, key, *, net: Net) -> jax.Array:
   return _log_prob(params, batch, key, net, train=False)
 
 
-def _default_labels(net: Net, num: int, labels):
-  if not net.num_classes:
-    return None
-  if labels is None:
-    return jnp.arange(num) % net.num_classes
-  labels = jnp.asarray(labels)
-  if labels.shape != (num,):
-    raise ConfigError(f'labels must have shape ({num},), got {labels.shape}.')
-  return labels
-
-
 def sample(params, key, num: int, *, net: Net, labels=None) -> jax.Array:
   """`num` images by ancestral sampling, pixel by pixel: uint8 [num, H, W, C].
 
@@ -369,7 +351,7 @@ def sample(params, key, num: int, *, net: Net, labels=None) -> jax.Array:
   through the classes).
   """
   h, w, c = net.image_shape
-  labels = _default_labels(net, num, labels)
+  labels = base.default_labels(net.num_classes, num, labels)
   width = num_outputs(c, net.num_mixtures)
 
   def step(t, x):

@@ -141,14 +141,7 @@ def validate(config, dataset) -> None:
         'config.model.conv_channels and config.model.conv_strides must have '
         f'the same length, got {tuple(m.conv_channels)} and '
         f'{tuple(m.conv_strides)}.')
-  if m.num_classes and not dataset.num_classes:
-    raise ConfigError(
-        f'config.model.num_classes={m.num_classes} asks for a conditional VAE '
-        f'but dataset {dataset.name!r} has no labels.')
-  if m.num_classes and m.num_classes < dataset.num_classes:
-    raise ConfigError(
-        f'config.model.num_classes={m.num_classes} is smaller than the '
-        f'{dataset.num_classes} classes of dataset {dataset.name!r}.')
+  base.check_num_classes(m.num_classes, dataset)
   pixels.check_data_config(m.likelihood, config.data, dataset.pixel_levels)
 
 
@@ -246,17 +239,6 @@ def log_likelihood(params, batch, key, *, net: Net, bound: str = 'iwae',
   return expected - losses.gaussian_kl(mean, log_var).sum(-1)
 
 
-def _default_labels(net: Net, num: int, labels):
-  if not net.num_classes:
-    return None
-  if labels is None:
-    return jnp.arange(num) % net.num_classes
-  labels = jnp.asarray(labels)
-  if labels.shape != (num,):
-    raise ConfigError(f'labels must have shape ({num},), got {labels.shape}.')
-  return labels
-
-
 def _decode_to_uint8(params, z, labels, key, *, net: Net):
   dec = net.apply({'params': params}, z, labels, method=Net.decode)
   draw_key = key if net.sample_mode == 'draw' else None
@@ -272,8 +254,8 @@ def sample(params, key, num: int, *, net: Net, labels=None):
   """
   z_key, x_key = jax.random.split(key)
   z = jax.random.normal(z_key, (num, net.latent_dim))
-  return _decode_to_uint8(params, z, _default_labels(net, num, labels), x_key,
-                          net=net)
+  labels = base.default_labels(net.num_classes, num, labels)
+  return _decode_to_uint8(params, z, labels, x_key, net=net)
 
 
 def encode(params, batch, *, net: Net):

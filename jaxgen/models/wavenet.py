@@ -211,14 +211,7 @@ def validate(config, dataset) -> None:
       raise ConfigError(f'config.model.{field}={m[field]} must be >= 1.')
   if m.num_classes < 0:
     raise ConfigError(f'config.model.num_classes={m.num_classes} must be >= 0.')
-  if m.num_classes and not dataset.num_classes:
-    raise ConfigError(
-        f'config.model.num_classes={m.num_classes} asks for a conditional '
-        f'WaveNet but dataset {dataset.name!r} has no labels.')
-  if m.num_classes and m.num_classes < dataset.num_classes:
-    raise ConfigError(
-        f'config.model.num_classes={m.num_classes} is smaller than the '
-        f'{dataset.num_classes} classes of dataset {dataset.name!r}.')
+  base.check_num_classes(m.num_classes, dataset)
   d = config.data
   if m.likelihood == 'bernoulli':
     pixels.check_data_config('bernoulli', d, dataset.pixel_levels)
@@ -288,17 +281,6 @@ def _draw(net: Net, key: jax.Array, logits: jax.Array) -> jax.Array:
       jnp.int32)
 
 
-def _default_labels(net: Net, num: int, labels):
-  if not net.num_classes:
-    return None
-  if labels is None:
-    return jnp.arange(num) % net.num_classes
-  labels = jnp.asarray(labels)
-  if labels.shape != (num,):
-    raise ConfigError(f'labels must have shape ({num},), got {labels.shape}.')
-  return labels
-
-
 def sample_sequences(params, key, num: int, *, net: Net, labels=None,
                      method: str = 'cached'):
   """Ancestral samples and the logits they were drawn from.
@@ -312,7 +294,7 @@ def sample_sequences(params, key, num: int, *, net: Net, labels=None,
   """
   if method not in SAMPLE_METHODS:
     raise ConfigError(f'method={method!r} is not one of {SAMPLE_METHODS}.')
-  labels = _default_labels(net, num, labels)
+  labels = base.default_labels(net.num_classes, num, labels)
   length = net.length
   keys = jax.random.split(key, length)
   variables = {'params': params}
