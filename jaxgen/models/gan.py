@@ -282,15 +282,7 @@ def validate(config, dataset) -> None:
     raise ConfigError(f'config.model.clip_value={m.clip_value} must be > 0.')
   if m.objective == 'wgan-gp' and m.gp_weight < 0:
     raise ConfigError(f'config.model.gp_weight={m.gp_weight} must be >= 0.')
-  if m.num_classes:
-    if not dataset.num_classes:
-      raise ConfigError(
-          f'config.model.num_classes={m.num_classes} asks for a conditional '
-          f'GAN but dataset {dataset.name!r} has no labels.')
-    if m.num_classes < dataset.num_classes:
-      raise ConfigError(
-          f'config.model.num_classes={m.num_classes} is smaller than the '
-          f'{dataset.num_classes} classes of dataset {dataset.name!r}.')
+  base.check_num_classes(m.num_classes, dataset)
   if 'd_optimizer' not in config:
     raise ConfigError('config.d_optimizer is missing: the discriminator\'s '
                       'optimizer (same fields as config.optimizer).')
@@ -536,16 +528,6 @@ def make_optimizer(config, d_steps: int | None = None) -> TwoPlayerOptimizer:
       discriminator=train_lib.make_optimizer(config.d_optimizer, steps * k))
 
 
-def _labels(net: Net, num: int, labels) -> jax.Array:
-  """int [num]: the given labels, or 0, 1, ..., cycling through the classes."""
-  if labels is None:
-    return jnp.arange(num) % max(net.num_classes, 1)
-  labels = jnp.asarray(labels)
-  if labels.shape != (num,):
-    raise ConfigError(f'labels must have shape ({num},), got {labels.shape}.')
-  return labels
-
-
 def to_uint8(x: jax.Array) -> jax.Array:
   """Generator outputs in [-1, 1] -> uint8 0..255 (rounded, clipped)."""
   return jnp.round(jnp.clip((x + 1.0) * 127.5, 0.0, 255.0)).astype(jnp.uint8)
@@ -563,7 +545,8 @@ def generate(params, z: jax.Array, *, net: Net, labels=None) -> jax.Array:
   Returns:
     uint8 [N, H, W, C] images, or float32 [N, D] points.
   """
-  cond = one_hot(net, _labels(net, z.shape[0], labels))
+  cond = one_hot(net, base.default_labels(net.num_classes, z.shape[0],
+                                          labels))
   x = generator_module(net).apply(params['generator'], z, cond, train=False)
   return x if is_points(net) else to_uint8(x)
 
@@ -600,6 +583,7 @@ def interpolate(params, key, *, net: Net, num_paths: int = 4,
                                                  spherical)
   z = jax.vmap(path)(ends).reshape(num_paths * num_steps, net.latent_dim)
   if net.num_classes:
-    labels = jnp.repeat(_labels(net, num_paths, labels), num_steps)
+    labels = jnp.repeat(
+        base.default_labels(net.num_classes, num_paths, labels), num_steps)
   out = generate(params, z, net=net, labels=labels)
   return out.reshape((num_paths, num_steps) + out.shape[1:])
