@@ -236,14 +236,23 @@ class Net(nn.Module):
     """c_l for level l = len(codes) from the maps above it: [B, F]."""
     return self.conditioners[len(codes) - 1](tuple(codes))
 
+  def level_logits(self, level: int, image: jax.Array,
+                   above: Sequence[jax.Array] = (),
+                   labels: jax.Array | None = None) -> jax.Array:
+    """Logits [B, h, w, 1, 256] of level `level` for its code image.
+
+    image: the level's codes as the PixelCNN input [B, h, w, 1] (`code_image`);
+    above: the int code maps of the levels above it (top first).
+    """
+    cond = self.condition(above) if level else None
+    return self.priors[level](image, labels, cond)
+
   def __call__(self, codes: Sequence[jax.Array],
                labels: jax.Array | None = None) -> list[jax.Array]:
     """Code maps int [B, h_l, w_l] -> logits [B, h_l, w_l, 1, 256] per level."""
-    out = []
-    for level, prior in enumerate(self.priors):
-      cond = self.condition(codes[:level]) if level else None
-      out.append(prior(code_image(codes[level]), labels, cond))
-    return out
+    return [self.level_logits(level, code_image(codes[level]), codes[:level],
+                              labels)
+            for level in range(len(self.priors))]
 
 
 def code_image(codes: jax.Array) -> jax.Array:
