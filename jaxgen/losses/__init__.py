@@ -31,6 +31,13 @@ from jaxgen.losses.likelihoods import discretized_logistic_log_prob
 from jaxgen.losses.likelihoods import discretized_logistic_mixture_log_prob
 from jaxgen.losses.likelihoods import gaussian_log_prob
 from jaxgen.losses.likelihoods import gaussian_mixture_log_prob
+from jaxgen.losses.mixture import gaussian_component_log_probs
+from jaxgen.losses.mixture import gaussian_tril_component_log_probs
+from jaxgen.losses.mixture import gaussian_tril_log_prob
+from jaxgen.losses.mixture import gaussian_tril_mixture_log_prob
+from jaxgen.losses.mixture import mixture_log_posterior
+from jaxgen.losses.mixture import mixture_responsibilities
+from jaxgen.losses.mixture import tril_inverse
 from jaxgen.losses.quantization import categorical_kl_to_uniform
 from jaxgen.losses.quantization import code_usage
 from jaxgen.losses.quantization import codebook_loss
@@ -66,10 +73,14 @@ __all__ = [
     "gan_discriminator_loss",
     "gan_generator_loss_minimax",
     "gan_generator_loss_nonsaturating",
+    "gaussian_component_log_probs",
     "gaussian_kl",
     "gaussian_log_prob",
     "gaussian_mixture_log_prob",
     "gaussian_reparameterize",
+    "gaussian_tril_component_log_probs",
+    "gaussian_tril_log_prob",
+    "gaussian_tril_mixture_log_prob",
     "gradient_penalty",
     "gradient_penalty_from_gradients",
     "interpolates",
@@ -77,8 +88,11 @@ __all__ = [
     "least_squares_discriminator_loss",
     "least_squares_generator_loss",
     "log_mean_exp",
+    "mixture_log_posterior",
+    "mixture_responsibilities",
     "nats_to_bits_per_dim",
     "safe_norm",
+    "tril_inverse",
     "wasserstein_critic_loss",
     "wasserstein_generator_loss",
 ]

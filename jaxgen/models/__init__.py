@@ -53,6 +53,8 @@ FAMILIES: dict[str, str] = {
     'code_prior': 'jaxgen.models.code_prior',
     'gan': 'jaxgen.models.gan',
     'gated_pixelcnn': 'jaxgen.models.gated_pixelcnn',
+    'gmm': 'jaxgen.models.gmm',
+    'kmeans': 'jaxgen.models.kmeans',
     'made': 'jaxgen.models.made',
     'nade': 'jaxgen.models.nade',
     'pixelcnn': 'jaxgen.models.pixelcnn',
