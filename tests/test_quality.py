@@ -198,6 +198,24 @@ def test_classifier_training_is_deterministic(classifier_dir, tmp_path):
                              jax.device_get(other.params))
 
 
+def test_classifier_pooling_options():
+  """'mean' pools over positions (fewer feature weights); bad names fail."""
+  from jaxgen.nn import classifier as classifier_nn
+  x = jax.numpy.ones((2, 8, 8, 1))
+  sizes = {}
+  for pool in classifier_nn.POOLS:
+    net = classifier_nn.Classifier(image_shape=(8, 8, 1), channels=(4, 6),
+                                   strides=(1, 2), feature_dim=5, pool=pool)
+    net.check()
+    params = net.init(jax.random.key(0), x)
+    logits, features = net.apply(params, x)
+    assert logits.shape == (2, 10) and features.shape == (2, 5)
+    sizes[pool] = params['params']['features']['kernel'].shape[0]
+  assert sizes == {'flatten': 4 * 4 * 6, 'mean': 6}
+  with pytest.raises(ConfigError, match='config.model.pool'):
+    classifier_nn.Classifier(pool='max').check()
+
+
 def test_data_mismatch_names_the_field():
   a = ml_collections.ConfigDict(dict(
       name='digits', shuffle_before_split=True, split_seed=0,

@@ -46,6 +46,7 @@ def get_config(arg: str = 'digits') -> ml_collections.ConfigDict:
   m.feature_dim = 64 if small else 128  # penultimate width: FID-style features
   m.num_classes = 10
   m.dropout_rate = 0.3  # on the features, before the logits; training only
+  m.pool = 'flatten'  # 'flatten' | 'mean' (global average pooling)
 
   c.optimizer = common.base_config('classifier', dataset).optimizer
   c.optimizer.name = 'adamw'

@@ -84,7 +84,7 @@ iterating.
 The family contract (`jaxgen.models`): `Net`, `init`, `loss_fn`,
 `log_likelihood`, `sample`, `reconstruct`, `validate`, `make_optimizer`,
 `make_train_step`. Extra: `e_step`, `m_step`, `em_step`, `objective`,
-`batch_moments`, `merge_moments`, `kmeans_plus_plus`, `codebook`.
+`batch_moments`, `merge_moments`, `kmeans_plus_plus`, `encode`, `codebook`.
 """
 
 from __future__ import annotations
@@ -581,6 +581,12 @@ def reconstruct(params, batch, key, *, net: Net):
   del key
   recon, _ = _map_component_means(params, _flat(batch['image']), net=net)
   return _to_uint8(recon, net.image_shape)
+
+
+def encode(params, batch, *, net: Net) -> jax.Array:
+  """Responsibilities p(z = k | y) of a preprocessed batch: [B, K]."""
+  comp = component_log_probs(params, _flat(batch['image']), net=net)
+  return losses.mixture_responsibilities(params['logits'], comp)
 
 
 def codebook(params, *, net: Net):

@@ -13,7 +13,8 @@ Architecture (no batch norm, so the variables are just ``{'params': ...}``):
 
     x [B, H, W, C] in [0, 1]
       -> len(channels) x (k x k 'SAME' convolution with stride s, ReLU)
-      -> flatten -> Dense(feature_dim) -> ReLU         = features  [B, F]
+      -> flatten (or mean over positions) -> Dense(feature_dim) -> ReLU
+                                                       = features  [B, F]
       -> dropout (training only) -> Dense(num_classes) = logits    [B, K]
 
 The penultimate activations (after the ReLU, before dropout) are the
@@ -31,6 +32,8 @@ import jax.numpy as jnp
 
 from jaxgen.errors import ConfigError
 
+POOLS = ('flatten', 'mean')
+
 
 class Classifier(nn.Module):
   """Conv stack, one hidden dense layer (the features), linear logits.
@@ -43,6 +46,9 @@ class Classifier(nn.Module):
     feature_dim: F, the width of the penultimate layer.
     num_classes: K, the number of labels.
     dropout_rate: dropout on the features before the logits, training only.
+    pool: 'flatten' the last feature map, or 'mean' over its positions
+      (global average pooling: far fewer weights in the feature layer, so
+      features of training and held-out images differ less).
   """
   image_shape: Sequence[int] = (28, 28, 1)
   channels: Sequence[int] = (32, 64, 64)
@@ -51,6 +57,7 @@ class Classifier(nn.Module):
   feature_dim: int = 128
   num_classes: int = 10
   dropout_rate: float = 0.0
+  pool: str = 'flatten'
 
   def check(self) -> None:
     """Raises `ConfigError` naming the ``config.model`` field that is off."""
@@ -63,6 +70,9 @@ class Classifier(nn.Module):
       raise ConfigError(
           f'config.model.feature_dim={self.feature_dim} must be >= 1 and '
           f'config.model.num_classes={self.num_classes} >= 2.')
+    if self.pool not in POOLS:
+      raise ConfigError(f'config.model.pool={self.pool!r} is not one of '
+                        f'{POOLS}.')
     if not 0.0 <= self.dropout_rate < 1.0:
       raise ConfigError(
           f'config.model.dropout_rate={self.dropout_rate} must lie in [0, 1).')
@@ -84,7 +94,8 @@ class Classifier(nn.Module):
     for i, (c, s) in enumerate(zip(self.channels, self.strides)):
       h = nn.relu(nn.Conv(c, k, strides=(s, s), padding='SAME',
                           name=f'conv_{i}')(h))
-    h = h.reshape(h.shape[0], -1)
+    h = h.mean(axis=(1, 2)) if self.pool == 'mean' else h.reshape(
+        h.shape[0], -1)
     features = nn.relu(nn.Dense(self.feature_dim, name='features')(h))
     h = nn.Dropout(self.dropout_rate, deterministic=not train)(features)
     logits = nn.Dense(self.num_classes, name='logits')(h)
