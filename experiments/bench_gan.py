@@ -1,0 +1,153 @@
+r"""Benchmarks the reference DCGAN's two-player train step.
+
+  python -m experiments.bench_gan
+  python -m experiments.bench_gan --steps=5 --objectives=nonsaturating
+
+Run from the project root. Measured in one process, on one device:
+
+- the machine (`experiments.machine.machine_info`), the load average
+  before and after (other work on a shared machine skews every number), and
+  the float32 GFLOP/s of an N x N @ N x N jitted matmul
+  (`experiments.machine.matmul_gflops`, flags ``--matmul_size`` and
+  ``--matmul_repeats``), in the same run;
+- the reference DCGAN for 32x32x1 images (generator z = 100 -> transposed
+  4x4 convolutions 256/128/64/1 with batch norm, 1,066,880 parameters;
+  discriminator 4x4 stride-2 convolutions 64/128/256/1, LeakyReLU 0.2, batch
+  norm, 661,248 parameters; no biases), trained by the family's own step
+  (`jaxgen.models.gan.make_train_step`) with one discriminator step plus one
+  generator step at batch 64 (Adam 2e-4, b1 = 0.5; random 8-bit images
+  scaled to [-1, 1] on device), for each objective of ``--objectives``
+  (wgan-gp uses layer norm in the critic, as the family requires, and its
+  double backpropagation). Per objective: compile seconds, seconds per step,
+  images/s (64 real images through one D step + one G step), FLOPs per
+  step from XLA's cost analysis of the compiled step, achieved GFLOP/s and
+  its ratio to the matmul figure, and the XLA compilations counted during
+  the timed steps (0: nothing recompiles).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+
+from experiments import machine
+from experiments.configs import gan as gan_config
+from jaxgen import data as data_lib
+from jaxgen import train
+from jaxgen.models import gan
+
+_MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 2048, 'N of the float32 '
+                                    'N x N @ N x N reference matmul.')
+_MATMUL_REPEATS = flags.DEFINE_integer('matmul_repeats', 5, 'Timed reference '
+                                       'matmuls; the best is reported.')
+_OBJECTIVES = flags.DEFINE_list('objectives', ['nonsaturating', 'wgan-gp'],
+                                'Objectives whose step is timed.')
+_STEPS = flags.DEFINE_integer('steps', 10, 'Timed train steps per objective.')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
+_BATCH = flags.DEFINE_integer('batch_size', 64, 'Real images per step.')
+
+REFERENCE = dict(image_shape=(32, 32, 1), latent_dim=100,
+                 g_channels=(256, 128, 64), d_channels=(64, 128, 256),
+                 kernel_size=4, use_bias=False, g_norm='batch', d_steps=1)
+
+
+def reference_config(objective: str, batch_size: int):
+  """The gan.py config with the reference DCGAN and one D step per G step."""
+  config = gan_config.get_config(f'mnist8k,{objective}')
+  for field, value in REFERENCE.items():
+    config.model[field] = value
+  config.model.d_norm = 'layer' if objective == 'wgan-gp' else 'batch'
+  config.train.batch_size = batch_size
+  return config
+
+
+def bench_step(objective: str, steps: int, warmup: int,
+               batch_size: int) -> dict[str, Any]:
+  """Images/s, FLOPs and GFLOP/s of the reference DCGAN's two-player step."""
+  config = reference_config(objective, batch_size)
+  net = train.make_net(gan, config.model)
+  preprocess, _ = data_lib.make_preprocess(
+      binarize=config.data.binarize, dequantize=config.data.dequantize,
+      value_range=config.data.value_range)
+  tx = gan.make_optimizer(config)
+  step = gan.make_train_step(net=net, tx=tx, preprocess=preprocess,
+                             config=config)
+  example = train.example_batch(config.model.image_shape, preprocess)
+  params = jax.jit(functools.partial(gan.init, net=net))(jax.random.key(0),
+                                                         example)
+  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                           opt_state=jax.jit(tx.init)(params))
+  b = batch_size
+  batch = {
+      'image': jax.random.randint(jax.random.key(1),
+                                  (b,) + tuple(config.model.image_shape), 0,
+                                  256).astype(jnp.uint8),
+      'label': jnp.zeros((b,), jnp.int32),
+      'mask': jnp.ones((b,), bool),
+  }
+  key = jax.random.key(2)
+  start = time.perf_counter()
+  compiled = jax.jit(step, donate_argnums=0).lower(state, batch, key).compile()
+  compile_s = time.perf_counter() - start
+  flops = machine.xla_flops(compiled)
+  for _ in range(warmup):
+    state, metrics = compiled(state, batch, key)
+  jax.block_until_ready(state)
+  compiles_before = machine.compilations()
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = compiled(state, batch, key)
+  jax.block_until_ready((state, metrics))
+  step_s = (time.perf_counter() - start) / steps
+  return {
+      'objective': objective,
+      'g_params': train.count_params(params['generator']['params']),
+      'd_params': train.count_params(params['discriminator']['params']),
+      'batch_size': b, 'compile_s': compile_s, 'step_s': step_s,
+      'images_per_s': b / step_s, 'flops_per_step': flops,
+      'gflops_per_s': flops / step_s / 1e9 if flops else None,
+      'recompilations': machine.compilations() - compiles_before,
+      'd_loss': float(metrics['d_loss']), 'g_loss': float(metrics['g_loss']),
+  }
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)
+  load_before = os.getloadavg()
+  info = machine.machine_info()
+  print(f"machine: {info['cpu_model']}, {info['cpu_usable']} usable cores, "
+        f"{info['device_count']} {info['platform']} device(s), jax "
+        f"{info['jax_version']}; load average before "
+        f'{load_before[0]:.2f} (shared machine: other jobs skew every number)',
+        flush=True)
+  mm = machine.matmul_gflops(_MATMUL_SIZE.value, _MATMUL_REPEATS.value)
+  print(f"float32 matmul {mm['n']}x{mm['n']}: {mm['gflops']:.1f} GFLOP/s "
+        f"(best of {_MATMUL_REPEATS.value})", flush=True)
+  print(f'\nreference DCGAN 32x32x1, one D step + one G step per train step, '
+        f'batch {_BATCH.value}, {_STEPS.value} timed steps:')
+  print(f"{'objective':14s} {'G params':>9s} {'D params':>9s} "
+        f"{'compile s':>9s} {'s/step':>7s} {'images/s':>9s} "
+        f"{'GFLOP/step':>10s} {'GFLOP/s':>8s} {'/matmul':>7s} {'recomp':>6s}")
+  for objective in _OBJECTIVES.value:
+    r = bench_step(objective, _STEPS.value, _WARMUP.value, _BATCH.value)
+    gf = r['gflops_per_s']
+    print(f"{objective:14s} {r['g_params']:9,d} {r['d_params']:9,d} "
+          f"{r['compile_s']:9.1f} {r['step_s']:7.3f} "
+          f"{r['images_per_s']:9.1f} {r['flops_per_step'] / 1e9:10.2f} "
+          f"{gf:8.1f} {gf / mm['gflops']:7.2f} {r['recompilations']:6d}",
+          flush=True)
+  print(f'\nload average after: {os.getloadavg()[0]:.2f}')
+
+
+if __name__ == '__main__':
+  app.run(main)
