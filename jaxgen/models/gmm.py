@@ -479,10 +479,15 @@ def kmeans_plus_plus(key: jax.Array, x: jax.Array, num: int,
 
 def random_points(key: jax.Array, num: int,
                   mask: jax.Array) -> jax.Array:
-  """[num] distinct unmasked row indices, uniformly (Forgy initialisation)."""
+  """[num] distinct unmasked row indices, uniformly (Forgy initialisation).
+
+  A batch with fewer rows than `num` (the trainer's one-image placeholder
+  batch for `init`; step 0 re-seeds from its real batch) gets indices drawn
+  with replacement instead of an error.
+  """
   p = mask.astype(jnp.float32)
-  return jax.random.choice(key, mask.shape[0], (num,), replace=False,
-                           p=p / p.sum())
+  return jax.random.choice(key, mask.shape[0], (num,),
+                           replace=mask.shape[0] < num, p=p / p.sum())
 
 
 def seed_indices(key: jax.Array, x: jax.Array, num: int, mask: jax.Array,

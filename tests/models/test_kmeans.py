@@ -217,6 +217,22 @@ def test_codebook_figure(trained):
   assert grid.shape == (2 * 9 + 1, 2 * 9 + 1)  # 4 centres of 8x8, padding 1
 
 
+def test_random_initialization_through_the_trainer(tmp_path):
+  """'random' seeding trains: the trainer's init sees a one-image batch."""
+  np.testing.assert_array_equal(  # fewer rows than seeds: with replacement
+      gmm.random_points(jax.random.key(0), 4, jnp.ones((1,), bool)),
+      np.zeros(4))
+  config = kmeans_config.get_config('smoke')
+  config.train.batch_size = 256
+  config.model.online_decay = 0.0
+  config.model.initialization = 'random'
+  config.train.num_steps = 2
+  state = train.Experiment(config, str(tmp_path)).train()
+  centres = np.asarray(state.params['centres'])
+  assert centres.shape == (4, 64) and np.isfinite(centres).all()
+  assert len(np.unique(centres, axis=0)) == 4  # 4 distinct centres
+
+
 @pytest.mark.parametrize('field,value,config_field', [
     ('data.dequantize', True, 'config.data'),
     ('train.batch_size', 100, 'config.train.batch_size'),
