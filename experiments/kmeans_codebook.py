@@ -34,18 +34,6 @@ from jaxgen import train
 DEFAULT_CONFIG = 'experiments/configs/kmeans.py:mnist8k,k64'
 DEFAULT_ARG = 'mnist8k,k64'
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, f'Config file and argument (default: {DEFAULT_CONFIG}, '
-    "or the workdir's config.json).", lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Working directory.',
-                               required=True)
-_ORDER = flags.DEFINE_enum('order', 'size', ['size', 'index'],
-                           'Sort the centres by training-set usage or keep '
-                           'their index order.')
-_COLUMNS = flags.DEFINE_integer('columns', 8, 'Grid columns.')
-_SCALE = flags.DEFINE_integer('scale', 0, 'Pixel enlargement (0: to ~64 px '
-                              'per image).')
-
 
 def cluster_sizes(exp: train.Experiment, params, split: str = 'train',
                   batch_size: int = 1000) -> np.ndarray:
@@ -98,17 +86,38 @@ def _load_config(workdir: str) -> ml_collections.ConfigDict:
   return kmeans_config.get_config(DEFAULT_ARG)
 
 
-def main(argv):
+def _define_flags():
+  """The command line's flags, defined only when run as a script: the
+  functions above are imported (by tests) beside other experiment modules
+  that own the same flag names."""
+  return dict(
+      config=config_flags.DEFINE_config_file(
+          'config', None, f'Config file and argument (default: '
+          f"{DEFAULT_CONFIG}, or the workdir's config.json).",
+          lock_config=True),
+      workdir=flags.DEFINE_string('workdir', None, 'Working directory.',
+                                  required=True),
+      order=flags.DEFINE_enum('order', 'size', ['size', 'index'],
+                              'Sort the centres by training-set usage or '
+                              'keep their index order.'),
+      columns=flags.DEFINE_integer('columns', 8, 'Grid columns.'),
+      scale=flags.DEFINE_integer('scale', 0, 'Pixel enlargement (0: to '
+                                 '~64 px per image).'))
+
+
+def main(argv, flag_values):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  config = _CONFIG.value or _load_config(_WORKDIR.value)
-  path, sizes = write_codebook(config, _WORKDIR.value, order=_ORDER.value,
-                               columns=_COLUMNS.value, scale=_SCALE.value)
+  f = {name: holder.value for name, holder in flag_values.items()}
+  config = f['config'] or _load_config(f['workdir'])
+  path, sizes = write_codebook(config, f['workdir'], order=f['order'],
+                               columns=f['columns'], scale=f['scale'])
   print(f'{len(sizes)} codes; training images per code (grid order): '
         + ' '.join(f'{s:.0f}' for s in sizes), flush=True)
   print(f'wrote {path}', flush=True)
 
 
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  _FLAGS = _define_flags()
+  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))

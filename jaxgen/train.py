@@ -630,8 +630,10 @@ class Experiment:
         pending.append((step, metrics))
         bar.update(1)
         final = step == t.num_steps
-        save = (final or term.requested
-                or step % t.checkpoint_every_steps == 0)
+        # Read the flag once: a SIGTERM landing later in this iteration is
+        # handled (saved, then exit) at the end of the next one.
+        stop = term.requested
+        save = final or stop or step % t.checkpoint_every_steps == 0
         if save or step % t.log_every_steps == 0:
           flush(step)
         if t.eval_every_steps and (step % t.eval_every_steps == 0 or final):
@@ -644,7 +646,7 @@ class Experiment:
         if save:
           if ckpt.save(step, state, train_iter, force=True):
             last_saved = step
-        if term.requested:
+        if stop:
           logging.warning('SIGTERM: saved step %d, exiting.', step)
           bar.write(f'SIGTERM received: checkpoint saved at step {step}.')
           break

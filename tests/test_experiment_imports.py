@@ -1,0 +1,29 @@
+"""Experiment modules that others import must not collide on absl flags."""
+
+import subprocess
+import sys
+
+from tests import helpers
+
+# Modules imported as libraries by tests or notebooks (their functions), in
+# one process; a flag defined twice raises DuplicateFlagError at import.
+_IMPORTED_TOGETHER = ('experiments.benchmark', 'experiments.results',
+                      'experiments.kmeans_codebook')
+
+
+def test_imported_experiment_modules_share_one_process():
+  code = ''.join(f'import {m}\n' for m in _IMPORTED_TOGETHER)
+  proc = subprocess.run([sys.executable, '-c', code], cwd=helpers.REPO_ROOT,
+                        env=helpers.subprocess_env(), capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_kmeans_codebook_command_line_parses_its_flags():
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.kmeans_codebook', '--helpfull'],
+      cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
+      capture_output=True, text=True, timeout=300)
+  assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]  # absl's help
+  for flag in ('--config', '--workdir', '--order', '--columns', '--scale'):
+    assert flag in proc.stdout, flag
