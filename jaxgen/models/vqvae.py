@@ -58,6 +58,7 @@ from jaxgen import nn as jnn
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
 from jaxgen.models import pixels
+from jaxgen.nn import conv_transpose
 from jaxgen.nn import quantizers
 
 LIKELIHOOD = 'bound'  # log p(x | z_q(x)) + log p_uniform(z_q(x)) <= log p(x)
@@ -145,8 +146,8 @@ class Decoder(nn.Module):
     for i in range(self.num_upsamples):
       last = i == self.num_upsamples - 1
       width = self.out_channels if last else self.hidden // 2
-      x = nn.ConvTranspose(width, (4, 4), strides=(2, 2), padding='SAME',
-                           name=f'up_{i}')(x)
+      x = conv_transpose.ConvTranspose(width, (4, 4), strides=(2, 2),
+                                       padding='SAME', name=f'up_{i}')(x)
       if not last:
         x = act(x)
     return x[:, :self.out_shape[0], :self.out_shape[1], :]

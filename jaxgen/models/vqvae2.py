@@ -38,6 +38,7 @@ from jaxgen.models import base
 from jaxgen.models import pixels
 from jaxgen.models import vqvae
 from jaxgen.models.vqvae import check_quantizer_fields
+from jaxgen.nn import conv_transpose
 
 LIKELIHOOD = 'bound'  # log p(x | z_q(x)) + log p_uniform(z_q(x)) <= log p(x)
 LEVELS = ('vq_top', 'vq_bottom')  # top first, as the prior factorises
@@ -88,8 +89,9 @@ class Net(nn.Module):
     self.pre_bottom = nn.Conv(self.code_dim, (1, 1))
     self.vq_bottom = vqvae.make_quantizer(self)
     self.upsample_top = [
-        nn.ConvTranspose(self.code_dim, (4, 4), strides=(2, 2),
-                         padding='SAME') for _ in range(self.top_downsamples)]
+        conv_transpose.ConvTranspose(self.code_dim, (4, 4), strides=(2, 2),
+                                     padding='SAME')
+        for _ in range(self.top_downsamples)]
     self.decoder = vqvae.Decoder(
         h, r, n, self.bottom_downsamples,
         self.image_shape[-1] * pixels.num_params(self.likelihood),

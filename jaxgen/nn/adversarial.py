@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.errors import ConfigError
+from jaxgen.nn import conv_transpose
 
 NORMS = ('batch', 'layer', 'none')
 OUTPUTS = ('tanh', 'linear')
@@ -168,16 +169,17 @@ class DCGANGenerator(nn.Module):
     h0, w0 = dcgan_start_shape(self.image_shape, len(self.channels))
     x = _with_label(z, cond)[:, None, None, :]
     init = flat_normal(self.init_stddev)
-    x = nn.ConvTranspose(self.channels[0], (h0, w0), padding='VALID',
-                         use_bias=self.use_bias, kernel_init=init,
-                         name='deconv_0')(x)
+    x = conv_transpose.ConvTranspose(self.channels[0], (h0, w0),
+                                     padding='VALID', use_bias=self.use_bias,
+                                     kernel_init=init, name='deconv_0')(x)
     x = nn.relu(normalization(self.norm, train, 'norm_0')(x))
     k = (self.kernel_size, self.kernel_size)
     outs = tuple(self.channels[1:]) + (self.image_shape[-1],)
     for i, c in enumerate(outs, start=1):
-      x = nn.ConvTranspose(c, k, strides=(2, 2), padding='SAME',
-                           use_bias=self.use_bias, kernel_init=init,
-                           name=f'deconv_{i}')(x)
+      x = conv_transpose.ConvTranspose(c, k, strides=(2, 2), padding='SAME',
+                                       use_bias=self.use_bias,
+                                       kernel_init=init,
+                                       name=f'deconv_{i}')(x)
       if i < len(outs):
         x = nn.relu(normalization(self.norm, train, f'norm_{i}')(x))
     return _output(self.output, x)

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.errors import ConfigError
+from jaxgen.nn import conv_transpose
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': nn.relu,
@@ -101,8 +102,8 @@ class ConvDecoder(nn.Module):
     k = (self.kernel_size, self.kernel_size)
     outs = list(reversed(self.channels[:-1])) + [self.out_channels]
     for i, (c, s) in enumerate(zip(outs, reversed(self.strides))):
-      x = nn.ConvTranspose(c, k, strides=(s, s), padding='SAME',
-                           name=f'deconv_{i}')(x)
+      x = conv_transpose.ConvTranspose(c, k, strides=(s, s), padding='SAME',
+                                       name=f'deconv_{i}')(x)
       if i + 1 < len(outs):
         x = act(x)
     height, width = self.image_shape[0], self.image_shape[1]

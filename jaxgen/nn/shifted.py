@@ -37,6 +37,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.nn import conv_transpose
+
 Array = jax.Array
 
 
@@ -133,8 +135,9 @@ class DownShiftedConvTranspose2D(nn.Module):
     kh, kw = self.kernel_size
     sh, sw = self.strides
     _, h, w, _ = x.shape
-    y = nn.ConvTranspose(self.features, (kh, kw), strides=(sh, sw),
-                         padding='VALID', name='conv')(x)
+    y = conv_transpose.ConvTranspose(self.features, (kh, kw),
+                                     strides=(sh, sw), padding='VALID',
+                                     name='conv')(x)
     half = (kw - 1) // 2
     return y[:, :sh * h, half:half + sw * w]
 
@@ -154,8 +157,9 @@ class DownRightShiftedConvTranspose2D(nn.Module):
     kh, kw = self.kernel_size
     sh, sw = self.strides
     _, h, w, _ = x.shape
-    y = nn.ConvTranspose(self.features, (kh, kw), strides=(sh, sw),
-                         padding='VALID', name='conv')(x)
+    y = conv_transpose.ConvTranspose(self.features, (kh, kw),
+                                     strides=(sh, sw), padding='VALID',
+                                     name='conv')(x)
     return y[:, :sh * h, :sw * w]
 
 
