@@ -34,7 +34,8 @@ Commands and what to expect (seed 0, 2 CPU cores):
       --workdir=runs/gan_ring8
     MLP GAN on the 8-Gaussian ring (3 x 128 units per net, z = 16), 10,000
     generator steps; the sample PNG is a scatter plot over the data. Mode
-    coverage: ``jaxgen.quality.toy_mode_coverage`` / experiments.gan_toy.
+    coverage and high-quality share:
+    ``python -m experiments.sample_quality --workdir=runs/gan_ring8``.
 """
 
 from experiments.configs import common
