@@ -10,7 +10,11 @@ Each experiment is a config preset plus overrides, trained in its own workdir
 ``<runs_dir>/<name>`` through the library (`Experiment.train`, then
 `Experiment.evaluate` on the test split with the config's final estimators:
 for the VAE, the ELBO and the IWAE bound with k = 5000). Its measured
-numbers are saved as ``<runs_dir>/<name>/result.json``; RESULTS.md is then
+numbers are saved as ``<runs_dir>/<name>/result.json``, with the spec's
+extras (`Spec.extras`: codebook usage of VQ models; sample-quality scores
+from `jaxgen.quality`, whose classifier is trained once into
+``<runs_dir>/classifier_<dataset>``; a stored result that lacks an extra
+gets it measured from its checkpoint); RESULTS.md is then
 regenerated from the result JSONs of every experiment, so results accumulate
 across invocations:
 
@@ -53,7 +57,9 @@ import jax
 import ml_collections
 
 from experiments import machine
+from experiments.configs import classifier as classifier_config
 from jaxgen import evaluate as eval_lib
+from jaxgen import quality
 from jaxgen import train
 
 BURDA = ('86.76 nats: Burda et al. 2016 (IWAE paper), Table 1, VAE with one '
@@ -74,6 +80,16 @@ class Spec:
     bound_estimator: estimator shown as the ELBO column ('' = none).
     table: which table of RESULTS.md the row belongs to (`TABLES`).
     label: short model name for the table ('' = derived from the config).
+    extras: measurements beyond `Experiment.evaluate`: 'code_usage' (the
+      test split's codebook perplexity and codes used per level, VQ
+      families) and 'quality' (sample-quality scores, `jaxgen.quality`;
+      rows with it also appear in the sample-quality table).
+    classifier: for 'quality' on images, the dataset of the feature
+      classifier (trained once into ``<runs_dir>/classifier_<dataset>``);
+      '' for toy 2-D runs, which need none.
+
+  Override values may name ``{runs_dir}`` (e.g. a frozen VQ run that
+  another experiment trains).
   """
   name: str
   config: str
@@ -83,17 +99,39 @@ class Spec:
   bound_estimator: str = 'elbo'
   table: str = 'bounds'
   label: str = ''
+  extras: tuple[str, ...] = ()
+  classifier: str = ''
 
 
+VQVAE = ('for scale only: 4.67 bits/dim, van den Oord et al. 2017 '
+         '(VQ-VAE paper), section 4.1, CIFAR-10 (other data)')
 NO_REFERENCE_DIGITS = ('none: sklearn 8x8 digits (1,797 images) is not a '
                        'published likelihood benchmark')
 
 
 def _exact(name: str, config: str, label: str, table: str = 'exact_binary',
-           nll_estimator: str = 'exact') -> Spec:
+           nll_estimator: str = 'exact', classifier: str = '') -> Spec:
   return Spec(name, config, reference=NO_REFERENCE_DIGITS,
               nll_estimator=nll_estimator, bound_estimator='', table=table,
-              label=label)
+              label=label, extras=('quality',) if classifier else (),
+              classifier=classifier)
+
+
+def _discrete(name: str, config: str, label: str, *,
+              nll_estimator: str = 'bound', extras: tuple[str, ...] = (),
+              overrides: tuple[tuple[str, Any], ...] = (),
+              reference: str = '') -> Spec:
+  return Spec(name, config, overrides=overrides,
+              reference=reference or (NO_REFERENCE_DIGITS
+                                      if name.endswith('_digits') else ''),
+              nll_estimator=nll_estimator, bound_estimator='',
+              table='discrete', label=label, extras=extras)
+
+
+def _quality(name: str, config: str, label: str, classifier: str = '') -> Spec:
+  return Spec(name, config, reference='', nll_estimator='',
+              bound_estimator='', table='quality', label=label,
+              extras=('quality',), classifier=classifier)
 
 
 EXPERIMENTS = (
@@ -102,7 +140,8 @@ EXPERIMENTS = (
     Spec('vae_conv_mnist8k', 'experiments/configs/vae.py:mnist8k,conv',
          reference=BURDA),
     Spec('vae_mlp_digits', 'experiments/configs/vae.py:digits',
-         reference=NO_REFERENCE_DIGITS),
+         reference=NO_REFERENCE_DIGITS, extras=('quality',),
+         classifier='digits'),
     Spec('vae_conv_digits', 'experiments/configs/vae.py:digits,conv',
          reference=NO_REFERENCE_DIGITS),
     _exact('nade_digits', 'experiments/configs/nade.py:digits', 'NADE'),
@@ -115,7 +154,8 @@ EXPERIMENTS = (
     _exact('pixelcnn_digits', 'experiments/configs/pixelcnn.py:digits',
            'PixelCNN'),
     _exact('gated_pixelcnn_digits',
-           'experiments/configs/gated_pixelcnn.py:digits', 'Gated PixelCNN'),
+           'experiments/configs/gated_pixelcnn.py:digits', 'Gated PixelCNN',
+           classifier='digits'),
     _exact('row_lstm_digits', 'experiments/configs/pixelrnn.py:digits,row',
            'PixelRNN, Row LSTM'),
     _exact('diagonal_bilstm_digits',
@@ -125,6 +165,51 @@ EXPERIMENTS = (
            'WaveNet on raster-order pixels'),
     _exact('pixelcnnpp_digits', 'experiments/configs/pixelcnnpp.py:digits',
            'PixelCNN++', table='exact_8bit'),
+    # Discrete latents and mixtures.
+    _discrete('vqvae_digits', 'experiments/configs/vqvae.py:digits',
+              'VQ-VAE, EMA codebook, uniform prior over codes',
+              extras=('code_usage',)),
+    _discrete('vqvae2_digits', 'experiments/configs/vqvae2.py:digits',
+              'VQ-VAE-2-style two levels, EMA codebooks, uniform prior',
+              extras=('code_usage',)),
+    _discrete('code_prior_digits', 'experiments/configs/code_prior.py:digits',
+              'Gated PixelCNN prior over the frozen codes of '
+              '`vqvae2_digits` (top, then bottom given top)',
+              overrides=(('model.vqvae_workdir', '{runs_dir}/vqvae2_digits'),)),
+    _discrete('gmm_digits', 'experiments/configs/gmm.py:digits',
+              'Gaussian mixture, K = 10, diagonal covariances, EM',
+              nll_estimator='exact'),
+    _discrete('kmeans_digits', 'experiments/configs/kmeans.py:digits',
+              'K-means, K = 10 (Lloyd, k-means++ seeding)', nll_estimator=''),
+    _discrete('vqvae_mnist8k', 'experiments/configs/vqvae.py:mnist8k',
+              'VQ-VAE, EMA codebook, uniform prior over codes',
+              extras=('code_usage',), reference=VQVAE),
+    _discrete('gmm_mnist8k', 'experiments/configs/gmm.py:mnist8k,k64',
+              'Gaussian mixture, K = 64, diagonal covariances, EM',
+              nll_estimator='exact'),
+    _discrete('kmeans_mnist8k', 'experiments/configs/kmeans.py:mnist8k,k64',
+              'K-means, K = 64 (Lloyd, k-means++ seeding)', nll_estimator=''),
+    # Models without a likelihood: sample quality only.
+    _quality('gan_ring8', 'experiments/configs/gan.py:ring8',
+             'GAN, non-saturating, MLP'),
+    _quality('gan_minimax_ring8', 'experiments/configs/gan.py:ring8,minimax',
+             'GAN, minimax, MLP'),
+    _quality('wgan_ring8', 'experiments/configs/gan.py:ring8,wgan',
+             'WGAN (weight clipping), MLP'),
+    _quality('wgan_gp_ring8', 'experiments/configs/gan.py:ring8,wgan-gp',
+             'WGAN-GP, MLP'),
+    _quality('lsgan_ring8', 'experiments/configs/gan.py:ring8,lsgan',
+             'LSGAN, MLP'),
+    _quality('dcgan_digits', 'experiments/configs/gan.py:digits',
+             'DCGAN, non-saturating', classifier='digits'),
+    _quality('wgan_gp_digits', 'experiments/configs/gan.py:digits,wgan-gp',
+             'DCGAN nets, WGAN-GP', classifier='digits'),
+    _quality('lsgan_digits', 'experiments/configs/gan.py:digits,lsgan',
+             'DCGAN nets, LSGAN', classifier='digits'),
+    _quality('cgan_digits', 'experiments/configs/gan.py:digits,cond',
+             'DCGAN, class-conditional', classifier='digits'),
+    _quality('began_digits', 'experiments/configs/began.py:digits', 'BEGAN',
+             classifier='digits'),
 )
 # Table id -> (heading, explanation). Rows of a table share their units.
 TABLES = {
@@ -145,6 +230,33 @@ TABLES = {
         'Test-split negative log-likelihood of the 8-bit images (256 levels '
         'per sub-pixel, no binarization), exact, in nats per image and in '
         'bits/dim. Not comparable with the binarized tables.'),
+    'discrete': (
+        'Discrete latents and mixtures',
+        'VQ-VAE rows: the test NLL is the bound -log p(x | z_q(x)) + '
+        'log K per code position (a uniform prior over codes, as the VQ-VAE '
+        'paper reports it); the code-prior row replaces the uniform prior by '
+        'the trained autoregressive prior (the two-stage bound). Those models '
+        'see dynamically binarized images, so their numbers compare with the '
+        'binarized tables. GMM rows: exact NLL of the 8-bit images (the '
+        'density of the uniformly dequantized pixels / 255, plus D ln 256). '
+        'K-means defines no density. Recon. MSE / pixel: squared error of '
+        'the reconstruction on the [0, 1] scale (for binarized models, '
+        'against the binarized image). Code perplexity: exp of the entropy '
+        'of the test split\'s code frequencies (K when every code is equally '
+        'used).'),
+    'quality': (
+        'Sample quality (models with and without a likelihood)',
+        'Scores of samples against the real test split. Images: FID-style = '
+        'Fréchet distance of the penultimate features of a small classifier '
+        'trained in this project (`experiments.train_classifier`; lower is '
+        'better), IS-style = exp E KL(p(y|x) || p(y)) of its predictions, '
+        'classes covered by the samples\' predicted labels and the KL of '
+        'their label histogram to the test split\'s. **These are not '
+        'Inception-based FID or IS and are not comparable with published '
+        'values.** Toy 2-D mixtures: modes covered by at least one sample '
+        'within 3 standard deviations, and the share of such samples '
+        '(Srivastava et al. 2017). The data rows score real images (or '
+        'points) the same way: the floor a perfect model would reach.'),
 }
 BY_NAME = {s.name: s for s in EXPERIMENTS}
 
@@ -163,6 +275,7 @@ QUICK_OVERRIDES = (
 
 RESULT_FILE = 'result.json'
 FORMAT_VERSION = 1
+DEFAULT_RUNS_DIR = 'runs/results'
 
 _ONLY = flags.DEFINE_list('only', None, 'Experiments to run (default: all): '
                           + ', '.join(BY_NAME) + '. RESULTS.md still lists '
@@ -193,9 +306,11 @@ def _config_module(path: str):
   return importlib.import_module(module)
 
 
-def overrides_for(spec: Spec, quick: bool) -> list[tuple[str, Any]]:
+def overrides_for(spec: Spec, quick: bool,
+                  runs_dir: str = DEFAULT_RUNS_DIR) -> list[tuple[str, Any]]:
   """The (dotted field, value) pairs for `spec`, quick ones last."""
-  pairs = list(spec.overrides)
+  pairs = [(k, v.format(runs_dir=runs_dir) if isinstance(v, str) else v)
+           for k, v in spec.overrides]
   if quick:
     config = _preset(spec)
     pairs += [(k, v) for k, v in QUICK_OVERRIDES if _has_field(config, k)]
@@ -216,10 +331,12 @@ def _has_field(config: ml_collections.ConfigDict, dotted: str) -> bool:
   return True
 
 
-def build_config(spec: Spec, quick: bool) -> ml_collections.ConfigDict:
+def build_config(spec: Spec, quick: bool,
+                 runs_dir: str = DEFAULT_RUNS_DIR) -> ml_collections.ConfigDict:
   """The locked config of `spec` (preset, then overrides)."""
   config = _preset(spec)
-  config.update_from_flattened_dict(dict(overrides_for(spec, quick)))
+  config.update_from_flattened_dict(dict(overrides_for(spec, quick,
+                                                       runs_dir)))
   return config
 
 
@@ -227,7 +344,9 @@ def command(spec: Spec, workdir: str, quick: bool) -> str:
   """The `experiments.main` command line that reproduces the row."""
   parts = ['python', '-m', 'experiments.main', f'--config={spec.config}',
            f'--workdir={workdir}']
-  parts += [f'--config.{k}={v}' for k, v in overrides_for(spec, quick)]
+  runs_dir = os.path.dirname(workdir)
+  parts += [f'--config.{k}={v}'
+            for k, v in overrides_for(spec, quick, runs_dir)]
   return ' '.join(shlex.quote(p) for p in parts)
 
 
@@ -242,7 +361,9 @@ def missing_data(config: ml_collections.ConfigDict) -> str | None:
 def describe_model(config: ml_collections.ConfigDict, num_params: int) -> str:
   """e.g. 'VAE, MLP 784-512-512, 32-d latent, bernoulli decoder'."""
   m = config.model
-  family = config.family.upper() if config.family == 'vae' else config.family
+  if config.family != 'vae':  # the other rows carry a `Spec.label`
+    return f'{config.family} ({num_params:,} params)'
+  family = config.family.upper()
   arch = m.get('architecture', '')
   d = 1
   for s in m.image_shape:
@@ -270,6 +391,8 @@ def describe_data(config: ml_collections.ConfigDict) -> str:
   name = d.name
   if name.startswith('npz:'):
     name = os.path.splitext(os.path.basename(name))[0]
+  if name.startswith('toy:'):
+    return f'{name}, 2-D points'
   if d.binarize == 'dynamic':
     pixels = 'dynamically binarized (Bernoulli, p = pixel/255, redrawn each use)'
   elif d.binarize == 'fixed':
@@ -326,7 +449,7 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool) -> dict[str, Any]:
   Raises:
     FileNotFoundError: the experiment's data file is absent.
   """
-  config = build_config(spec, quick)
+  config = build_config(spec, quick, runs_dir)
   missing = missing_data(config)
   if missing:
     raise FileNotFoundError(missing)
@@ -402,11 +525,81 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool) -> dict[str, Any]:
           '%Y-%m-%d %H:%M UTC'),
       'config': _config_dict(config),
   }
+  record.update(measure_extras(spec, exp, state, runs_dir, quick))
   _write_json(result_path(runs_dir, spec.name), record)
-  print(f'[{spec.name}] test NLL {record["test_nll_nats"]:.2f} nats '
-        f'({spec.nll_estimator}), -ELBO {_num(record["test_neg_elbo_nats"])}; '
-        f'train {train_s:.0f} s, eval {eval_s:.0f} s', flush=True)
+  print(f'[{spec.name}] test NLL {_num(record["test_nll_nats"])} nats '
+        f'({spec.nll_estimator or "none"}), -ELBO '
+        f'{_num(record["test_neg_elbo_nats"])}; train {train_s:.0f} s, eval '
+        f'{eval_s:.0f} s', flush=True)
   return record
+
+
+def ensure_classifier(dataset: str, runs_dir: str,
+                      quick: bool) -> tuple[Any, dict[str, Any]]:
+  """The sample-quality classifier of `dataset`, trained once per runs_dir.
+
+  Returns (the `quality.FeatureClassifier`, a record of how it was made).
+  """
+  config = classifier_config.get_config(dataset)
+  if quick:
+    config.train.num_steps = QUICK_STEPS
+  workdir = os.path.join(runs_dir, f'classifier_{dataset}')
+  clf = quality.train_classifier(config, workdir,
+                                 log=lambda s: print(s, flush=True))
+  cmd = ['python', '-m', 'experiments.train_classifier',
+         f'--dataset={dataset}', f'--workdir={workdir}']
+  if quick:
+    cmd.append(f'--config.train.num_steps={QUICK_STEPS}')
+  info = {k: v for k, v in clf.info.items()
+          if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+  return clf, {'command': ' '.join(cmd), 'workdir': workdir, **info}
+
+
+def measure_extras(spec: Spec, exp: train.Experiment, state, runs_dir: str,
+                   quick: bool) -> dict[str, Any]:
+  """The spec's extra measurements (`Spec.extras`), as record fields."""
+  out: dict[str, Any] = {}
+  if 'code_usage' in spec.extras:
+    from jaxgen.models import vqvae  # pylint: disable=g-import-not-at-top
+    out['code_usage'] = [
+        {'perplexity': level['perplexity'], 'codes_used': level['codes_used'],
+         'num_codes': int(len(level['counts']))}
+        for level in vqvae.split_code_usage(exp, state, 'test')]
+  if 'quality' in spec.extras:
+    start = time.perf_counter()
+    clf = None
+    if spec.classifier:
+      clf, out['classifier'] = ensure_classifier(spec.classifier, runs_dir,
+                                                 quick)
+    scores = quality.evaluate_workdir(exp.workdir, clf)
+    out['quality'] = {k: v for k, v in scores.items()
+                      if isinstance(v, (int, float, str, list))}
+    out['quality_seconds'] = time.perf_counter() - start
+    print(f'[{spec.name}] quality: ' + ', '.join(
+        f'{k}={_num(scores.get(k), ".3f")}' for k in _QUALITY_KEYS
+        if k in scores), flush=True)
+  return out
+
+
+def add_missing_extras(spec: Spec, record: dict[str, Any], runs_dir: str,
+                       quick: bool) -> dict[str, Any]:
+  """Measures the extras a stored result lacks, from its checkpoint."""
+  missing = [e for e in spec.extras if e not in record]
+  if not missing:
+    return record
+  print(f'[{spec.name}] measuring {", ".join(missing)} from the stored '
+        'checkpoint', flush=True)
+  exp = train.Experiment(build_config(spec, quick, runs_dir),
+                         os.path.join(runs_dir, spec.name))
+  state, _ = exp.restore()
+  partial = dataclasses.replace(spec, extras=tuple(missing))
+  record.update(measure_extras(partial, exp, state, runs_dir, quick))
+  _write_json(result_path(runs_dir, spec.name), record)
+  return record
+
+
+_QUALITY_KEYS = ('fid_style', 'is_style', 'classes_covered', 'modes_covered',
+                 'high_quality_share')
 
 
 def _remove_workdir(workdir: str) -> None:
@@ -421,10 +614,11 @@ def _remove_workdir(workdir: str) -> None:
   shutil.rmtree(workdir)
 
 
-def stale_reason(spec: Spec, record: dict[str, Any], quick: bool) -> str | None:
+def stale_reason(spec: Spec, record: dict[str, Any], quick: bool,
+                 runs_dir: str = DEFAULT_RUNS_DIR) -> str | None:
   """Why a stored result no longer matches the current preset, or None."""
   try:
-    current = _config_dict(build_config(spec, quick))
+    current = _config_dict(build_config(spec, quick, runs_dir))
   except Exception as e:  # pylint: disable=broad-except
     return f'the preset no longer builds ({e})'
   if current != record.get('config'):
@@ -469,6 +663,8 @@ def run_all(names: list[str], *, runs_dir: str, out: str, quick: bool,
     if record is not None and not rerun:
       print(f'[{name}] reusing {result_path(runs_dir, name)} (pass --rerun '
             'to evaluate again, --fresh to retrain)', flush=True)
+      if not stale_reason(spec, record, quick, runs_dir):
+        add_missing_extras(spec, record, runs_dir, quick)
       continue
     try:
       run_experiment(spec, runs_dir, quick)
@@ -546,6 +742,130 @@ def _k(r: dict[str, Any]) -> str:
   return f'{r["nll_estimator"].upper()} k={k:,}' if k else r['nll_estimator']
 
 
+def _model_cell(spec: Spec, r: dict[str, Any]) -> str:
+  return (f'{spec.label} ({r["params"]:,} params)' if spec.label
+          else r['model'])
+
+
+def _common_cells(spec: Spec, r: dict[str, Any]) -> list[str]:
+  return [f'`{spec.name}`', _model_cell(spec, r), r['data'], _splits(r),
+          str(r['seed']), f'{r["step"]:,} x {r["batch_size"]}']
+
+
+_COMMON_COLS = ['Experiment', 'Model', 'Data', 'Split (rows)', 'Seed',
+                'Steps x batch']
+
+
+def _likelihood_cols(table: str) -> list[str]:
+  return _COMMON_COLS + ['Test NLL (nats)'] + (
+      ['-ELBO (nats)'] if table == 'bounds' else []) + [
+          'bits/dim', 'Wall time', 'Machine', 'Reference']
+
+
+def _likelihood_row(spec: Spec, r: dict[str, Any], table: str) -> list[str]:
+  cells = _common_cells(spec, r) + [
+      f'**{_num(r["test_nll_nats"])}** ({_k(r)})']
+  if table == 'bounds':
+    cells.append(_num(r['test_neg_elbo_nats']))
+  return cells + [_num(r['test_bits_per_dim'], '.4f'), _wall(r),
+                  _machine_short(r['machine']), r['reference'] or '-']
+
+
+def _discrete_cols(table: str) -> list[str]:
+  del table
+  return _COMMON_COLS + ['Test NLL (nats)', 'bits/dim', 'Recon. MSE / pixel',
+                         'Code perplexity (codes used / K)', 'Wall time',
+                         'Machine', 'Reference']
+
+
+def _usage(r: dict[str, Any]) -> str:
+  levels = r.get('code_usage')
+  if not levels:
+    return '-'
+  names = ['top', 'bottom'] if len(levels) == 2 else [''] * len(levels)
+  return '; '.join(
+      f'{n + " " if n else ""}{u["perplexity"]:.1f} ({u["codes_used"]} / '
+      f'{u["num_codes"]})' for n, u in zip(names, levels))
+
+
+def _discrete_row(spec: Spec, r: dict[str, Any], table: str) -> list[str]:
+  del table
+  metrics = r['test_metrics']
+  if r['test_nll_nats'] is None:
+    nll, bpd = 'no density', '-'
+  else:
+    kind = 'exact, dequantized' if spec.nll_estimator == 'exact' else 'bound'
+    nll = f'**{_num(r["test_nll_nats"])}** ({kind})'
+    bpd = _num(r['test_bits_per_dim'], '.4f')
+  recon = metrics.get('recon_error')
+  return _common_cells(spec, r) + [
+      nll, bpd, _num(recon, '.4f'), _usage(r), _wall(r),
+      _machine_short(r['machine']), r['reference'] or '-']
+
+
+def _quality_cols(table: str) -> list[str]:
+  del table
+  return ['Experiment', 'Model', 'Data', 'Seed', 'Steps x batch', 'Samples',
+          'FID-style', 'IS-style', 'Classes covered', 'Label KL (vs test)',
+          'Modes covered', 'High-quality share', 'Classifier', 'Wall time',
+          'Machine']
+
+
+def _quality_row(spec: Spec, r: dict[str, Any], table: str) -> list[str]:
+  del table
+  q = r['quality']
+  toy = 'modes_covered' in q
+  clf = r.get('classifier')
+  return [
+      f'`{spec.name}`', _model_cell(spec, r), r['data'], str(r['seed']),
+      f'{r["step"]:,} x {r["batch_size"]}', f'{q["num_samples"]:,}',
+      '-' if toy else f'**{q["fid_style"]:.2f}**',
+      '-' if toy else f'{q["is_style"]:.2f}',
+      '-' if toy else f'{q["classes_covered"]} / {len(q["class_counts"])}',
+      '-' if toy else f'{q["label_kl_reference"]:.3f}',
+      f'**{q["modes_covered"]} / {q["num_modes"]}**' if toy else '-',
+      f'{q["high_quality_share"]:.3f}' if toy else '-',
+      '-' if clf is None else (f'`classifier_{spec.classifier}`, test '
+                               f'accuracy {clf["test_accuracy"]:.3f}'),
+      f'{_wall(r)}; quality {_duration(r.get("quality_seconds"))}',
+      _machine_short(r['machine'])]
+
+
+def _quality_data_rows(records: dict[str, Any], specs: list[Spec],
+                       num_cols: int) -> list[str]:
+  """Real data scored like samples, once per data view: the floor."""
+  out, seen = [], set()
+  for spec in specs:
+    r = records.get(spec.name)
+    if r is None or 'quality' not in r or r['data'] in seen:
+      continue
+    seen.add(r['data'])
+    q = r['quality']
+    blank = ['-'] * (num_cols - 7)
+    if 'modes_covered' in q:
+      cells = ['data', 'real points of the test split', r['data'], '-', '-',
+               f'{q["data/reference/num_samples"]:,}', '-', '-', '-', '-',
+               f'{q["data/reference/modes_covered"]} / {q["num_modes"]}',
+               f'{q["data/reference/high_quality_share"]:.3f}']
+    else:
+      cells = ['data', 'real training images vs the test split', r['data'],
+               '-', '-',
+               f'{q["data/train_vs_test/num_samples"]:,}',
+               f'{q["data/train_vs_test/fid_style"]:.2f}',
+               f'{q["data/train_vs_test/is_style"]:.2f}',
+               f'{q["data/train_vs_test/classes_covered"]} / '
+               f'{len(q["data/train_vs_test/class_counts"])}',
+               f'{q["data/train_vs_test/label_kl_reference"]:.3f}', '-', '-']
+    cells += blank[:num_cols - len(cells)]
+    out.append('| ' + ' | '.join(cells) + ' |')
+  return out
+
+
+_LIKELIHOOD_LAYOUT = (_likelihood_cols, _likelihood_row)
+_TABLE_LAYOUT = {'discrete': (_discrete_cols, _discrete_row),
+                 'quality': (_quality_cols, _quality_row)}
+
+
 def render(runs_dir: str, *, quick: bool,
            notes: dict[str, str] | None = None,
            note: str | None = None) -> str:
@@ -556,7 +876,7 @@ def render(runs_dir: str, *, quick: bool,
     r = load_result(runs_dir, spec.name)
     if r is not None:
       records[spec.name] = r
-      reason = stale_reason(spec, r, quick)
+      reason = stale_reason(spec, r, quick, runs_dir)
       if reason:
         notes.setdefault(spec.name, 'STALE: ' + reason +
                          '; pass --rerun/--fresh with --only=' + spec.name)
@@ -581,34 +901,28 @@ def render(runs_dir: str, *, quick: bool,
       'Each row is one run of `python -m experiments.results`, reproducible '
       'with the command listed under it (see "Reproduce" below).', '']
   for table, (heading, text) in TABLES.items():
-    specs = [spec for spec in EXPERIMENTS if spec.table == table]
+    if table == 'quality':
+      specs = [spec for spec in EXPERIMENTS if 'quality' in spec.extras]
+    else:
+      specs = [spec for spec in EXPERIMENTS if spec.table == table]
     if not specs:
       continue
-    bounds = table == 'bounds'
+    cols, row = _TABLE_LAYOUT.get(table, _LIKELIHOOD_LAYOUT)
+    cols = cols(table)
     lines += [f'## {heading}', '', text, '']
-    cols = ['Experiment', 'Model', 'Data', 'Split (rows)', 'Seed',
-            'Steps x batch', 'Test NLL (nats)'] + (
-                ['-ELBO (nats)'] if bounds else []) + [
-                    'bits/dim', 'Wall time', 'Machine', 'Reference']
     lines += ['| ' + ' | '.join(cols) + ' |',
               '|' + '---|' * len(cols)]
     for spec in specs:
       r = records.get(spec.name)
-      if r is None:
+      if r is None or (table == 'quality' and 'quality' not in r):
         why = notes.get(spec.name, 'not run yet')
+        last = '-' if table == 'quality' else spec.reference or '-'
         lines.append(f'| `{spec.name}` | {why} |' + ' |' * (len(cols) - 3) +
-                     f' {spec.reference or "-"} |')
+                     f' {last} |')
         continue
-      model = (f'{spec.label} ({r["params"]:,} params)' if spec.label
-               else r['model'])
-      cells = [f'`{spec.name}`', model, r['data'], _splits(r),
-               str(r['seed']), f'{r["step"]:,} x {r["batch_size"]}',
-               f'**{_num(r["test_nll_nats"])}** ({_k(r)})']
-      if bounds:
-        cells.append(_num(r['test_neg_elbo_nats']))
-      cells += [_num(r['test_bits_per_dim'], '.4f'), _wall(r),
-                _machine_short(r['machine']), r['reference'] or '-']
-      lines.append('| ' + ' | '.join(cells) + ' |')
+      lines.append('| ' + ' | '.join(row(spec, r, table)) + ' |')
+    if table == 'quality':
+      lines += _quality_data_rows(records, specs, len(cols))
     lines.append('')
   lines += ['## How to read these numbers', '',
             '- **mnist8k** is 8,000 real MNIST digits (the first 8,000 images '
@@ -676,7 +990,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   quick = _QUICK.value
   runs_dir = _RUNS_DIR.value or ('runs/results_quick' if quick
-                                 else 'runs/results')
+                                 else DEFAULT_RUNS_DIR)
   out = _OUT.value or (os.path.join(runs_dir, 'RESULTS.md') if quick
                        else 'RESULTS.md')
   if quick and os.path.abspath(out) == os.path.abspath('RESULTS.md'):

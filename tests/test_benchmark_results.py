@@ -101,6 +101,15 @@ def test_quick_results_write_the_table_and_warning(quick_runs):
         r['test_nll_nats'] / (64 * 0.6931471805599453))
     assert f'`{name}`' in text and r['command'] in text
     assert '--config.train.num_steps=20' in r['command']
+  # The VAE row is also scored for sample quality, with the classifier
+  # trained once into the runs dir; the data row scores real images.
+  r = json.loads((runs_dir / 'vae_mlp_digits' / 'result.json').read_text())
+  assert r['classifier']['workdir'] == str(runs_dir / 'classifier_digits')
+  assert r['quality']['num_samples'] == 359
+  assert r['quality']['fid_style'] >= 0.0
+  assert f'**{r["quality"]["fid_style"]:.2f}**' in text
+  assert '| data | real training images vs the test split |' in text
+  assert 'not comparable with published' in text
   # mnist8k rows are listed, with the paper reference beside them.
   assert '`vae_mlp_mnist8k`' in text and '86.76' in text
   assert '7,000' in text and '60,000' in text
@@ -143,6 +152,69 @@ def test_finished_workdir_is_evaluated_not_retrained(quick_runs, repo_cwd):
   # Same checkpoint, same evaluation keys: the same numbers, bitwise.
   assert new['test_metrics'] == old['test_metrics']
   assert 'training not timed (checkpoint reused)' in text
+
+
+def test_missing_extras_are_measured_from_the_checkpoint(quick_runs,
+                                                        repo_cwd):
+  runs_dir, _, _ = quick_runs
+  path = runs_dir / 'vae_mlp_digits' / 'result.json'
+  old = json.loads(path.read_text())
+  stripped = {k: v for k, v in old.items() if k != 'quality'}
+  path.write_text(json.dumps(stripped))
+  results.run_all(['vae_mlp_digits'], runs_dir=str(runs_dir),
+                  out=str(runs_dir.parent / 'R5.md'), quick=True)
+  new = json.loads(path.read_text())
+  # Same checkpoint, same sample and reference keys: the same scores.
+  assert new['quality'] == old['quality']
+  assert new['test_metrics'] == old['test_metrics']
+
+
+@pytest.fixture(scope='module')
+def quick_other_tables(tmp_path_factory):
+  """A K-means row (no density) and a toy GAN row, with --quick."""
+  root = tmp_path_factory.mktemp('results_other')
+  cwd = os.getcwd()
+  os.chdir(helpers.REPO_ROOT)
+  try:
+    text = results.run_all(['kmeans_digits', 'gan_ring8'],
+                           runs_dir=str(root / 'runs'),
+                           out=str(root / 'R.md'), quick=True)
+  finally:
+    os.chdir(cwd)
+  return root / 'runs', text
+
+
+def test_discrete_table_row(quick_other_tables):
+  runs_dir, text = quick_other_tables
+  r = json.loads((runs_dir / 'kmeans_digits' / 'result.json').read_text())
+  assert r['test_nll_nats'] is None  # K-means defines no density
+  row = next(l for l in text.splitlines()
+             if l.startswith('| `kmeans_digits` |'))
+  assert '| no density | - |' in row
+  assert f'| {r["test_metrics"]["recon_error"]:.4f} |' in row
+  assert '## Discrete latents and mixtures' in text
+
+
+def test_toy_quality_row(quick_other_tables):
+  runs_dir, text = quick_other_tables
+  r = json.loads((runs_dir / 'gan_ring8' / 'result.json').read_text())
+  q = r['quality']
+  assert q['num_modes'] == 8 and q['num_samples'] == 2500
+  assert 'classifier' not in r  # toy points need none
+  row = next(l for l in text.splitlines() if l.startswith('| `gan_ring8` |'))
+  assert f'**{q["modes_covered"]} / 8**' in row
+  assert f'| {q["high_quality_share"]:.3f} |' in row
+  data = next(l for l in text.splitlines()
+              if l.startswith('| data | real points'))
+  assert f'{q["data/reference/modes_covered"]} / 8' in data
+
+
+def test_overrides_may_name_the_runs_dir():
+  spec = results.BY_NAME['code_prior_digits']
+  cmd = results.command(spec, 'runs/results/code_prior_digits', quick=False)
+  assert cmd.endswith('--config.model.vqvae_workdir=runs/results/vqvae2_digits')
+  config = results.build_config(spec, quick=True, runs_dir='/tmp/elsewhere')
+  assert config.model.vqvae_workdir == '/tmp/elsewhere/vqvae2_digits'
 
 
 def test_quick_and_full_results_do_not_mix(quick_runs, repo_cwd):
