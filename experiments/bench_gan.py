@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from typing import Any
 
 from absl import app
@@ -85,36 +84,15 @@ def bench_step(objective: str, steps: int, warmup: int,
                                                          example)
   state = train.TrainState(step=jnp.zeros((), jnp.int32), params=params,
                            opt_state=jax.jit(tx.init)(params))
-  b = batch_size
-  batch = {
-      'image': jax.random.randint(jax.random.key(1),
-                                  (b,) + tuple(config.model.image_shape), 0,
-                                  256).astype(jnp.uint8),
-      'label': jnp.zeros((b,), jnp.int32),
-      'mask': jnp.ones((b,), bool),
-  }
-  key = jax.random.key(2)
-  start = time.perf_counter()
-  compiled = jax.jit(step, donate_argnums=0).lower(state, batch, key).compile()
-  compile_s = time.perf_counter() - start
-  flops = machine.xla_flops(compiled)
-  for _ in range(warmup):
-    state, metrics = compiled(state, batch, key)
-  jax.block_until_ready(state)
-  compiles_before = machine.compilations()
-  start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = compiled(state, batch, key)
-  jax.block_until_ready((state, metrics))
-  step_s = (time.perf_counter() - start) / steps
+  timing = machine.time_train_step(
+      step, state, machine.random_batch(config.model.image_shape, batch_size),
+      steps=steps, warmup=warmup)
+  metrics = timing.pop('metrics')
   return {
       'objective': objective,
       'g_params': train.count_params(params['generator']['params']),
       'd_params': train.count_params(params['discriminator']['params']),
-      'batch_size': b, 'compile_s': compile_s, 'step_s': step_s,
-      'images_per_s': b / step_s, 'flops_per_step': flops,
-      'gflops_per_s': flops / step_s / 1e9 if flops else None,
-      'recompilations': machine.compilations() - compiles_before,
+      'batch_size': batch_size, **timing,
       'd_loss': float(metrics['d_loss']), 'g_loss': float(metrics['g_loss']),
   }
 

@@ -91,31 +91,13 @@ def bench_train(name: str, config, steps: int, warmup: int) -> dict[str, Any]:
                                 config=config)
   state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
                            opt_state=jax.jit(tx.init)(variables))
-  batch = {
-      'image': jax.random.randint(jax.random.key(1),
-                                  (BATCH,) + tuple(config.model.image_shape),
-                                  0, 256).astype(jnp.uint8),
-      'label': jnp.zeros((BATCH,), jnp.int32),
-      'mask': jnp.ones((BATCH,), bool),
-  }
-  key = jax.random.key(2)
-  start = time.perf_counter()
-  compiled = jax.jit(step, donate_argnums=0).lower(state, batch, key).compile()
-  compile_s = time.perf_counter() - start
-  flops = machine.xla_flops(compiled)
-  for _ in range(warmup):
-    state, metrics = compiled(state, batch, key)
-  jax.block_until_ready(state)
-  start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = compiled(state, batch, key)
-  jax.block_until_ready((state, metrics))
-  step_s = (time.perf_counter() - start) / steps
+  timing = machine.time_train_step(
+      step, state, machine.random_batch(config.model.image_shape, BATCH),
+      steps=steps, warmup=warmup)
+  del timing['metrics']
   return {
       'model': name, 'params': train.count_params(variables['params']),
-      'compile_s': compile_s, 'step_s': step_s, 'images_per_s': BATCH / step_s,
-      'flops_per_step': flops,
-      'gflops_per_s': flops / step_s / 1e9 if flops else None,
+      **timing,
   }
 
 

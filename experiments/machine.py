@@ -99,3 +99,51 @@ def matmul_gflops(n: int, repeats: int) -> dict[str, float]:
   best = min(times)
   return {'n': n, 'best_s': best, 'median_s': float(np.median(times)),
           'gflops': 2.0 * n ** 3 / best / 1e9}
+
+
+def random_batch(image_shape, batch_size: int,
+                 seed: int = 1) -> dict[str, jax.Array]:
+  """A batch of uniform random uint8 images (label 0, all valid)."""
+  shape = (batch_size,) + tuple(image_shape)
+  return {
+      'image': jax.random.randint(jax.random.key(seed), shape, 0,
+                                  256).astype(jnp.uint8),
+      'label': jnp.zeros((batch_size,), jnp.int32),
+      'mask': jnp.ones((batch_size,), bool),
+  }
+
+
+def time_train_step(step, state, batch: dict[str, jax.Array], *, steps: int,
+                    warmup: int) -> dict[str, Any]:
+  """Compiles ``step(state, batch, key)`` ahead of time and times it.
+
+  The state is donated; `warmup` untimed steps, then `steps` timed ones
+  with one host synchronization at the end (none per step).
+
+  Returns:
+    {'compile_s', 'step_s', 'images_per_s', 'flops_per_step' (XLA's count,
+    or None), 'gflops_per_s', 'recompilations' (during the timed steps),
+    'metrics' (the last step's, on the host)}.
+  """
+  key = jax.random.key(2)
+  start = time.perf_counter()
+  compiled = jax.jit(step, donate_argnums=0).lower(state, batch, key).compile()
+  compile_s = time.perf_counter() - start
+  flops = xla_flops(compiled)
+  for _ in range(warmup):
+    state, metrics = compiled(state, batch, key)
+  jax.block_until_ready(state)
+  before = compilations()
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = compiled(state, batch, key)
+  jax.block_until_ready((state, metrics))
+  step_s = (time.perf_counter() - start) / steps
+  return {
+      'compile_s': compile_s, 'step_s': step_s,
+      'images_per_s': batch['image'].shape[0] / step_s,
+      'flops_per_step': flops,
+      'gflops_per_s': flops / step_s / 1e9 if flops else None,
+      'recompilations': compilations() - before,
+      'metrics': jax.device_get(metrics),
+  }
