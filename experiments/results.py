@@ -144,7 +144,7 @@ def _quality(name: str, config: str, label: str, classifier: str = '') -> Spec:
 
 EXPERIMENTS = (
     Spec('vae_mlp_mnist8k', 'experiments/configs/vae.py:mnist8k',
-         reference=BURDA),
+         reference=BURDA, extras=('quality',), classifier='mnist8k'),
     Spec('vae_conv_mnist8k', 'experiments/configs/vae.py:mnist8k,conv',
          reference=BURDA),
     Spec('vae_mlp_digits', 'experiments/configs/vae.py:digits',
@@ -242,6 +242,16 @@ EXPERIMENTS = (
              'DCGAN, class-conditional', classifier='digits'),
     _quality('began_digits', 'experiments/configs/began.py:digits', 'BEGAN',
              classifier='digits'),
+    _quality('dcgan_mnist8k', 'experiments/configs/gan.py:mnist8k',
+             'DCGAN, non-saturating', classifier='mnist8k'),
+    _quality('wgan_gp_mnist8k', 'experiments/configs/gan.py:mnist8k,wgan-gp',
+             'DCGAN nets, WGAN-GP', classifier='mnist8k'),
+    _quality('lsgan_mnist8k', 'experiments/configs/gan.py:mnist8k,lsgan',
+             'DCGAN nets, LSGAN', classifier='mnist8k'),
+    _quality('cgan_mnist8k', 'experiments/configs/gan.py:mnist8k,cond',
+             'DCGAN, class-conditional', classifier='mnist8k'),
+    _quality('began_mnist8k', 'experiments/configs/began.py:mnist8k', 'BEGAN',
+             classifier='mnist8k'),
 )
 # Table id -> (heading, explanation). Rows of a table share their units.
 TABLES = {
