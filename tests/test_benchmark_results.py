@@ -12,9 +12,11 @@ import subprocess
 import sys
 
 from absl import app
+import jax.numpy as jnp
 import pytest
 
 from experiments import benchmark
+from experiments import machine
 from experiments import results
 from experiments.configs import vae as vae_config
 from tests import helpers
@@ -258,3 +260,20 @@ def test_fresh_deletes_only_workdirs(tmp_path):
   (workdir / 'checkpoints').mkdir(parents=True)
   results._remove_workdir(str(workdir))  # pylint: disable=protected-access
   assert not workdir.exists()
+
+
+def test_time_train_step_times_a_donated_step_without_recompiling():
+  def step(state, batch, key):
+    del key
+    x = batch['image'].astype(jnp.float32).mean()
+    return state + x, {'loss': x}
+
+  batch = machine.random_batch((4, 4, 1), 8)
+  assert batch['image'].dtype == jnp.uint8 and batch['image'].shape == (
+      8, 4, 4, 1)
+  r = machine.time_train_step(step, jnp.zeros(()), batch, steps=3, warmup=1)
+  assert r['recompilations'] == 0
+  assert r['images_per_s'] == pytest.approx(8 / r['step_s'])
+  assert r['compile_s'] > 0 and r['step_s'] > 0
+  assert float(r['metrics']['loss']) == pytest.approx(
+      float(batch['image'].astype(jnp.float32).mean()))
