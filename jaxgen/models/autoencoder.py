@@ -22,6 +22,7 @@ from jaxgen import losses
 from jaxgen import nn as jnn
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
+from jaxgen.nn import initializers as inits
 
 LIKELIHOOD = None  # no density: evaluated by reconstruction error
 log_likelihood = None
@@ -59,7 +60,7 @@ class Net(nn.Module):
   def setup(self):
     self.encoder = jnn.ConvEncoder(self.conv_channels, self.conv_strides,
                                    self.kernel_size, self.activation)
-    self.bottleneck = nn.Dense(self.latent_dim, name='bottleneck')
+    self.bottleneck = inits.Dense(self.latent_dim, name='bottleneck')
     self.decoder = jnn.ConvDecoder(self.image_shape, self.image_shape[-1],
                                    self.conv_channels, self.conv_strides,
                                    self.kernel_size, self.activation)

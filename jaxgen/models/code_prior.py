@@ -71,6 +71,7 @@ from jaxgen.models import base
 from jaxgen.models import gated_pixelcnn
 from jaxgen.models import pixels
 from jaxgen.models import vqvae
+from jaxgen.nn import initializers as inits
 
 LIKELIHOOD = 'bound'  # log p(x | z_q(x)) + log p_prior(z_q(x)) <= log p(x)
 VQ_FAMILIES = ('vqvae', 'vqvae2')
@@ -174,11 +175,11 @@ class CodeConditioner(nn.Module):
 
   @nn.compact
   def __call__(self, codes: Sequence[jax.Array]) -> jax.Array:
-    parts = [nn.Embed(self.num_codes, self.embed_dim, name=f'embed_{i}')(c)
+    parts = [inits.Embed(self.num_codes, self.embed_dim, name=f'embed_{i}')(c)
              .reshape(c.shape[0], -1) for i, c in enumerate(codes)]
-    h = nn.relu(nn.Dense(self.features, name='hidden')(
+    h = nn.relu(inits.Dense(self.features, name='hidden')(
         jnp.concatenate(parts, axis=-1)))
-    return nn.Dense(self.features, name='out')(h)
+    return inits.Dense(self.features, name='out')(h)
 
 
 def _level_fields(net) -> list[dict[str, Any]]:

@@ -43,6 +43,7 @@ import jax.numpy as jnp
 from jaxgen.errors import ConfigError
 from jaxgen.models import ar_sampling as ars
 from jaxgen.models import base
+from jaxgen.nn import initializers as inits
 from jaxgen.nn import masked
 
 LIKELIHOOD = 'exact'
@@ -95,14 +96,14 @@ class Net(nn.Module):
     self.hconv = [masked.HorizontalStackConv(2 * p, k, 'A' if l == 0 else 'B',
                                              color_channels=c)
                   for l, k in enumerate(kernels)]
-    self.link = [nn.Dense(2 * p) for _ in kernels]
+    self.link = [inits.Dense(2 * p) for _ in kernels]
     self.res = [masked.MaskedConv2D(p, 1, 'B', color_channels=c)
                 for _ in kernels]
     if self.use_skip:
       self.skip = [masked.MaskedConv2D(p, 1, 'B', color_channels=c)
                    for _ in kernels]
     if self.num_classes or self.cond_dim:
-      self.cond_proj = [nn.Dense(2 * p, use_bias=False) for _ in kernels]
+      self.cond_proj = [inits.Dense(2 * p, use_bias=False) for _ in kernels]
     widths = tuple(self.output_features) + (
         c * ars.num_outputs(self.likelihood),)
     self.output_convs = [masked.MaskedConv2D(w, 1, 'B', color_channels=c)

@@ -56,6 +56,7 @@ from jaxgen import nn as jnn
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
 from jaxgen.models import pixels
+from jaxgen.nn import initializers as inits
 
 LIKELIHOOD = 'exact'  # log p(x) of the mask ensemble (a mixture), exact
 ORDERINGS = ('natural', 'random')
@@ -95,7 +96,7 @@ class Net(nn.Module):
   def __call__(self, x: jax.Array, masks) -> jax.Array:
     """Logits [B, D] of p(x_d = 1 | x before d) for x [B, D] and `masks`."""
     act = jnn.activation(self.activation)
-    init = nn.initializers.lecun_normal()
+    init = inits.lecun_normal()
     dtype = x.dtype
     h = x
     for i, (width, mask) in enumerate(zip(self.hidden_dims, masks['hidden'])):

@@ -39,6 +39,7 @@ from jaxgen import losses
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
 from jaxgen.models import pixels
+from jaxgen.nn import initializers as inits
 
 LIKELIHOOD = 'exact'  # log_likelihood is the exact log p(x) in nats
 
@@ -72,7 +73,7 @@ class Net(nn.Module):
 
   def setup(self):
     d, h = self.num_dims, self.hidden_dim
-    init = nn.initializers.normal(self.init_scale)
+    init = inits.normal(self.init_scale)
     self.w = self.param('w', init, (d, h))  # input d -> hidden
     self.c = self.param('c', nn.initializers.zeros, (h,))
     self.v = self.param('v', init, (d, h))  # hidden -> output d

@@ -46,6 +46,7 @@ import jax.numpy as jnp
 from jaxgen.errors import ConfigError
 from jaxgen.models import ar_sampling as ars
 from jaxgen.models import base
+from jaxgen.nn import initializers as inits
 from jaxgen.nn import masked
 
 LIKELIHOOD = 'exact'
@@ -89,7 +90,7 @@ class Net(nn.Module):
     if self.num_classes:
       layer_widths = (f,) + (half, half, f) * self.num_blocks + widths
       self.class_bias = [
-          nn.Embed(self.num_classes, w, embedding_init=nn.initializers.zeros)
+          inits.Embed(self.num_classes, w, embedding_init=nn.initializers.zeros)
           for w in layer_widths]
 
   def _forward(self, ops, labels: jax.Array | None) -> jax.Array:

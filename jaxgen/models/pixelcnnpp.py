@@ -60,6 +60,7 @@ import jax.numpy as jnp
 from jaxgen import losses
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
+from jaxgen.nn import initializers as inits
 from jaxgen.nn import shifted
 
 LIKELIHOOD = 'exact'
@@ -149,7 +150,7 @@ class Net(nn.Module):
             ul, jnp.concatenate([u, uls.pop()], axis=-1), h, train=train)
     assert not us and not uls
     out = num_outputs(self.image_shape[-1], self.num_mixtures)
-    return nn.Dense(out, name='out')(jax.nn.elu(ul))
+    return inits.Dense(out, name='out')(jax.nn.elu(ul))
 
 
 def mixture_params(out: jax.Array, num_channels: int, num_mixtures: int):

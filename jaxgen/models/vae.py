@@ -36,6 +36,7 @@ from jaxgen import nn as jnn
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
 from jaxgen.models import pixels
+from jaxgen.nn import initializers as inits
 from jaxgen.nn.latent import slerp
 
 LIKELIHOOD = 'bound'  # log_likelihood returns a lower bound on log p(x)
@@ -90,7 +91,7 @@ class Net(nn.Module):
           self.image_shape[-1] * pixels.num_params(self.likelihood),
           self.conv_channels, self.conv_strides, self.kernel_size,
           self.activation)
-    self.posterior = nn.Dense(2 * self.latent_dim, name='posterior')
+    self.posterior = inits.Dense(2 * self.latent_dim, name='posterior')
 
   def _condition(self, h: jax.Array, labels: jax.Array | None) -> jax.Array:
     if not self.num_classes:

@@ -59,6 +59,7 @@ from jaxgen.errors import ConfigError
 from jaxgen.models import base
 from jaxgen.models import pixels
 from jaxgen.nn import conv_transpose
+from jaxgen.nn import initializers as inits
 from jaxgen.nn import quantizers
 
 LIKELIHOOD = 'bound'  # log p(x | z_q(x)) + log p_uniform(z_q(x)) <= log p(x)
@@ -89,8 +90,8 @@ class ResidualStack(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     act = jnn.activation(self.activation)
     for b in range(self.num_blocks):
-      r = nn.Conv(self.res_features, (3, 3), name=f'res_{b}_3x3')(act(x))
-      x = x + nn.Conv(self.features, (1, 1), name=f'res_{b}_1x1')(act(r))
+      r = inits.Conv(self.res_features, (3, 3), name=f'res_{b}_3x3')(act(x))
+      x = x + inits.Conv(self.features, (1, 1), name=f'res_{b}_1x1')(act(r))
     return act(x)
 
 
@@ -113,11 +114,11 @@ class Encoder(nn.Module):
     act = jnn.activation(self.activation)
     for i in range(self.num_downsamples):
       width = self.hidden if i == self.num_downsamples - 1 else self.hidden // 2
-      x = act(nn.Conv(width, (4, 4), strides=(2, 2), name=f'down_{i}')(x))
-    x = nn.Conv(self.hidden, (3, 3), name='in_3x3')(x)
+      x = act(inits.Conv(width, (4, 4), strides=(2, 2), name=f'down_{i}')(x))
+    x = inits.Conv(self.hidden, (3, 3), name='in_3x3')(x)
     x = ResidualStack(self.hidden, self.res_hidden, self.num_res_blocks,
                       self.activation, name='res')(x)
-    return nn.Conv(self.out_features, (1, 1), name='out_1x1')(x)
+    return inits.Conv(self.out_features, (1, 1), name='out_1x1')(x)
 
 
 class Decoder(nn.Module):
@@ -138,11 +139,11 @@ class Decoder(nn.Module):
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
     act = jnn.activation(self.activation)
-    x = nn.Conv(self.hidden, (3, 3), name='in_3x3')(z)
+    x = inits.Conv(self.hidden, (3, 3), name='in_3x3')(z)
     x = ResidualStack(self.hidden, self.res_hidden, self.num_res_blocks,
                       self.activation, name='res')(x)
     if not self.num_upsamples:
-      x = nn.Conv(self.out_channels, (3, 3), name='out_3x3')(x)
+      x = inits.Conv(self.out_channels, (3, 3), name='out_3x3')(x)
     for i in range(self.num_upsamples):
       last = i == self.num_upsamples - 1
       width = self.out_channels if last else self.hidden // 2

@@ -39,6 +39,7 @@ from jaxgen.models import pixels
 from jaxgen.models import vqvae
 from jaxgen.models.vqvae import check_quantizer_fields
 from jaxgen.nn import conv_transpose
+from jaxgen.nn import initializers as inits
 
 LIKELIHOOD = 'bound'  # log p(x | z_q(x)) + log p_uniform(z_q(x)) <= log p(x)
 LEVELS = ('vq_top', 'vq_bottom')  # top first, as the prior factorises
@@ -86,7 +87,7 @@ class Net(nn.Module):
     self.vq_top = vqvae.make_quantizer(self)
     self.decoder_top = vqvae.Decoder(h, r, n, self.top_downsamples,
                                      self.code_dim, (hb, wb), self.activation)
-    self.pre_bottom = nn.Conv(self.code_dim, (1, 1))
+    self.pre_bottom = inits.Conv(self.code_dim, (1, 1))
     self.vq_bottom = vqvae.make_quantizer(self)
     self.upsample_top = [
         conv_transpose.ConvTranspose(self.code_dim, (4, 4), strides=(2, 2),

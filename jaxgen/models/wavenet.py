@@ -56,6 +56,7 @@ from jaxgen.errors import ConfigError
 from jaxgen.models import base
 from jaxgen.models import pixels
 from jaxgen.nn import causal1d
+from jaxgen.nn import initializers as inits
 
 LIKELIHOOD = 'exact'  # log_likelihood is the exact log p(x) in nats
 LIKELIHOODS = ('categorical', 'bernoulli')
@@ -115,7 +116,7 @@ class Net(nn.Module):
     return NUM_LEVELS if self.likelihood == 'categorical' else 1
 
   def setup(self):
-    self.embedding = self.param('embedding', nn.initializers.normal(1.0),
+    self.embedding = self.param('embedding', inits.normal(1.0),
                                 (self.num_inputs, self.residual_channels))
     self.front = causal1d.CausalConv1D(self.residual_channels,
                                        self.kernel_size, 1, name='front')
@@ -124,8 +125,8 @@ class Net(nn.Module):
             self.residual_channels, self.gate_channels, self.skip_channels,
             self.kernel_size, d, name=f'block_{i}')
         for i, d in enumerate(self.dilations)]
-    self.head_hidden = nn.Dense(self.skip_channels, name='head_hidden')
-    self.head_out = nn.Dense(self.num_outputs, name='head_out')
+    self.head_hidden = inits.Dense(self.skip_channels, name='head_hidden')
+    self.head_out = inits.Dense(self.num_outputs, name='head_out')
 
   def _embed(self, inputs: jax.Array) -> jax.Array:
     """int values [...] or float one-hots [..., levels] -> [..., R_c]."""

@@ -20,11 +20,9 @@ Conditioning (Mirza & Osindero, "Conditional Generative Adversarial Nets",
 and to the discriminator's input (as K constant feature maps for images).
 
 Initialization: DCGAN's weights are N(0, 0.02^2) (Radford et al. 2016,
-Sec. 4), BEGAN's Flax's default LeCun normal; both are drawn as one flat
-vector and reshaped (`flat_normal`, `flat_lecun_normal`): the same
-distribution, but on XLA:CPU with JAX's default partitionable threefry a
-rank-4 draw takes ~2 s to compile against ~0.3 s for a vector (measured
-here), and a conv net's `init` pays that once per kernel.
+Sec. 4), BEGAN's Flax's default LeCun normal, both from
+`jaxgen.nn.initializers` (the values of `jax.nn.initializers`, drawn flat:
+much faster to compile on XLA:CPU).
 
 Each module is a plain Flax linen module; the ones with batch norm keep its
 running statistics in the 'batch_stats' collection and take ``train``:
@@ -43,33 +41,13 @@ import jax.numpy as jnp
 
 from jaxgen.errors import ConfigError
 from jaxgen.nn import conv_transpose
+from jaxgen.nn import initializers as inits
 
 NORMS = ('batch', 'layer', 'none')
 OUTPUTS = ('tanh', 'linear')
 # PyTorch's BatchNorm2d defaults (momentum 0.1 of the new value, eps 1e-5).
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
-
-
-def flat_normal(stddev: float = 0.02):
-  """Kernel initializer: i.i.d. N(0, stddev^2), drawn flat then reshaped."""
-  def init(key, shape, dtype=jnp.float32):
-    return stddev * jax.random.normal(key, (math.prod(shape),),
-                                      dtype).reshape(shape)
-  return init
-
-
-def flat_lecun_normal():
-  """Flax's default kernel initializer (truncated normal, variance 1 / fan_in,
-  fan_in = prod(shape[:-1])), drawn flat then reshaped."""
-  def init(key, shape, dtype=jnp.float32):
-    fan_in = math.prod(shape[:-1])
-    # The standard deviation of N(0, 1) truncated to [-2, 2].
-    std = math.sqrt(1.0 / fan_in) / 0.87962566103423978
-    draw = jax.random.truncated_normal(key, -2.0, 2.0, (math.prod(shape),),
-                                       dtype)
-    return (std * draw).reshape(shape)
-  return init
 
 
 def normalization(kind: str, train: bool, name: str,
@@ -168,7 +146,7 @@ class DCGANGenerator(nn.Module):
                train: bool = False) -> jax.Array:
     h0, w0 = dcgan_start_shape(self.image_shape, len(self.channels))
     x = _with_label(z, cond)[:, None, None, :]
-    init = flat_normal(self.init_stddev)
+    init = inits.normal(self.init_stddev)
     x = conv_transpose.ConvTranspose(self.channels[0], (h0, w0),
                                      padding='VALID', use_bias=self.use_bias,
                                      kernel_init=init, name='deconv_0')(x)
@@ -216,16 +194,16 @@ class DCGANDiscriminator(nn.Module):
                train: bool = False) -> jax.Array:
     x = _with_label_maps(x, cond)
     k = (self.kernel_size, self.kernel_size)
-    init = flat_normal(self.init_stddev)
+    init = inits.normal(self.init_stddev)
     for i, c in enumerate(self.channels):
-      x = nn.Conv(c, k, strides=(2, 2), padding='SAME',
-                  use_bias=self.use_bias, kernel_init=init,
-                  name=f'conv_{i}')(x)
+      x = inits.Conv(c, k, strides=(2, 2), padding='SAME',
+                     use_bias=self.use_bias, kernel_init=init,
+                     name=f'conv_{i}')(x)
       if i > 0:
         x = normalization(self.norm, train, f'norm_{i}')(x)
       x = nn.leaky_relu(x, self.leaky_slope)
-    x = nn.Conv(1, x.shape[1:3], padding='VALID', use_bias=self.use_bias,
-                kernel_init=init, name=f'conv_{len(self.channels)}')(x)
+    x = inits.Conv(1, x.shape[1:3], padding='VALID', use_bias=self.use_bias,
+                   kernel_init=init, name=f'conv_{len(self.channels)}')(x)
     return x.reshape(x.shape[0])
 
 
@@ -250,10 +228,10 @@ class MLPGenerator(nn.Module):
                train: bool = False) -> jax.Array:
     x = _with_label(z, cond)
     for i, width in enumerate(self.hidden):
-      x = nn.Dense(width, use_bias=self.use_bias, name=f'dense_{i}')(x)
+      x = inits.Dense(width, use_bias=self.use_bias, name=f'dense_{i}')(x)
       x = nn.relu(normalization(self.norm, train, f'norm_{i}', False)(x))
-    x = nn.Dense(math.prod(self.out_shape), use_bias=self.use_bias,
-                 name=f'dense_{len(self.hidden)}')(x)
+    x = inits.Dense(math.prod(self.out_shape), use_bias=self.use_bias,
+                    name=f'dense_{len(self.hidden)}')(x)
     return _output(self.output, x).reshape((z.shape[0],)
                                            + tuple(self.out_shape))
 
@@ -277,11 +255,12 @@ class MLPDiscriminator(nn.Module):
                train: bool = False) -> jax.Array:
     x = _with_label(x.reshape(x.shape[0], -1), cond)
     for i, width in enumerate(self.hidden):
-      x = nn.Dense(width, use_bias=self.use_bias, name=f'dense_{i}')(x)
+      x = inits.Dense(width, use_bias=self.use_bias, name=f'dense_{i}')(x)
       if i > 0:
         x = normalization(self.norm, train, f'norm_{i}', False)(x)
       x = nn.leaky_relu(x, self.leaky_slope)
-    x = nn.Dense(1, use_bias=self.use_bias, name=f'dense_{len(self.hidden)}')(x)
+    x = inits.Dense(1, use_bias=self.use_bias,
+                    name=f'dense_{len(self.hidden)}')(x)
     return x.reshape(x.shape[0])
 
 
@@ -312,17 +291,17 @@ class BEGANDecoder(nn.Module):
   @nn.compact
   def __call__(self, h: jax.Array) -> jax.Array:
     h0, w0 = dcgan_start_shape(self.image_shape, self.num_scales)
-    init = flat_lecun_normal()
-    x = nn.Dense(h0 * w0 * self.channels, name='project')(h)
+    init = inits.lecun_normal()
+    x = inits.Dense(h0 * w0 * self.channels, name='project')(h)
     x = x.reshape(h.shape[0], h0, w0, self.channels)
     for s in range(self.num_scales + 1):
       if s:
         x = _upsample(x)
       for r in range(self.repeat):
-        x = nn.elu(nn.Conv(self.channels, (3, 3), padding='SAME',
-                           kernel_init=init, name=f'conv_{s}_{r}')(x))
-    return nn.Conv(self.image_shape[-1], (3, 3), padding='SAME',
-                   kernel_init=init, name='to_image')(x)
+        x = nn.elu(inits.Conv(self.channels, (3, 3), padding='SAME',
+                              kernel_init=init, name=f'conv_{s}_{r}')(x))
+    return inits.Conv(self.image_shape[-1], (3, 3), padding='SAME',
+                      kernel_init=init, name='to_image')(x)
 
 
 class BEGANEncoder(nn.Module):
@@ -346,19 +325,19 @@ class BEGANEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    init = flat_lecun_normal()
-    x = nn.elu(nn.Conv(self.channels, (3, 3), padding='SAME',
-                       kernel_init=init, name='from_image')(x))
+    init = inits.lecun_normal()
+    x = nn.elu(inits.Conv(self.channels, (3, 3), padding='SAME',
+                          kernel_init=init, name='from_image')(x))
     for s in range(self.num_scales + 1):
       width = (s + 1) * self.channels
       for r in range(self.repeat):
-        x = nn.elu(nn.Conv(width, (3, 3), padding='SAME',
-                           kernel_init=init, name=f'conv_{s}_{r}')(x))
+        x = nn.elu(inits.Conv(width, (3, 3), padding='SAME',
+                              kernel_init=init, name=f'conv_{s}_{r}')(x))
       if s < self.num_scales:
-        x = nn.elu(nn.Conv((s + 2) * self.channels, (3, 3), strides=(2, 2),
-                           padding='SAME', kernel_init=init,
-                           name=f'down_{s}')(x))
-    return nn.Dense(self.embedding_dim, name='embed')(
+        x = nn.elu(inits.Conv((s + 2) * self.channels, (3, 3), strides=(2, 2),
+                              padding='SAME', kernel_init=init,
+                              name=f'down_{s}')(x))
+    return inits.Dense(self.embedding_dim, name='embed')(
         x.reshape(x.shape[0], -1))
 
 

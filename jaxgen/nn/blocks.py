@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from jaxgen.errors import ConfigError
 from jaxgen.nn import conv_transpose
+from jaxgen.nn import initializers as inits
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': nn.relu,
@@ -44,7 +45,7 @@ class MLP(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     act = activation(self.activation)
     for i, width in enumerate(self.features):
-      x = nn.Dense(width, name=f'dense_{i}')(x)
+      x = inits.Dense(width, name=f'dense_{i}')(x)
       if i + 1 < len(self.features):
         x = act(x)
     return x
@@ -74,7 +75,8 @@ class ConvEncoder(nn.Module):
     act = activation(self.activation)
     k = (self.kernel_size, self.kernel_size)
     for i, (c, s) in enumerate(zip(self.channels, self.strides)):
-      x = act(nn.Conv(c, k, strides=(s, s), padding='SAME', name=f'conv_{i}')(x))
+      x = act(inits.Conv(c, k, strides=(s, s), padding='SAME',
+                         name=f'conv_{i}')(x))
     return x.reshape(x.shape[0], -1)
 
 
@@ -97,7 +99,7 @@ class ConvDecoder(nn.Module):
     act = activation(self.activation)
     h0, w0 = decoder_start_shape(self.image_shape, self.strides)
     top = self.channels[-1]
-    x = act(nn.Dense(h0 * w0 * top, name='project')(z))
+    x = act(inits.Dense(h0 * w0 * top, name='project')(z))
     x = x.reshape(z.shape[0], h0, w0, top)
     k = (self.kernel_size, self.kernel_size)
     outs = list(reversed(self.channels[:-1])) + [self.out_channels]

@@ -35,6 +35,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.nn import initializers as inits
+
 Array = jax.Array
 
 
@@ -106,7 +108,7 @@ class CausalConv1D(nn.Module):
   def __call__(self, x: Array, queue: Array | None = None,
                t: Array | None = None):
     kernel = self.param(
-        'kernel', nn.initializers.lecun_normal(in_axis=(0, 1), out_axis=2),
+        'kernel', inits.lecun_normal(in_axis=(0, 1), out_axis=2),
         (self.kernel_size, x.shape[-1], self.features), jnp.float32)
     kernel = kernel.astype(x.dtype)
     k, d = self.kernel_size, self.dilation
@@ -163,11 +165,11 @@ class GatedResidualBlock(nn.Module):
     else:
       z, queue = conv(h, queue, t)
     if cond is not None:
-      bias = nn.Dense(2 * self.gate_channels, use_bias=False,
-                      name='condition')(cond)
+      bias = inits.Dense(2 * self.gate_channels, use_bias=False,
+                         name='condition')(cond)
       z = z + (bias[:, None] if queue is None else bias)
     z_f, z_g = jnp.split(z, 2, axis=-1)
     u = jnp.tanh(z_f) * jax.nn.sigmoid(z_g)
-    out = h + nn.Dense(self.residual_channels, name='residual')(u)
-    skip = nn.Dense(self.skip_channels, name='skip')(u)
+    out = h + inits.Dense(self.residual_channels, name='residual')(u)
+    skip = inits.Dense(self.skip_channels, name='skip')(u)
     return (out, skip) if queue is None else (out, skip, queue)

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.errors import ConfigError
+from jaxgen.nn import initializers as inits
 
 POOLS = ('flatten', 'mean')
 
@@ -92,13 +93,13 @@ class Classifier(nn.Module):
     k = (self.kernel_size, self.kernel_size)
     h = x
     for i, (c, s) in enumerate(zip(self.channels, self.strides)):
-      h = nn.relu(nn.Conv(c, k, strides=(s, s), padding='SAME',
-                          name=f'conv_{i}')(h))
+      h = nn.relu(inits.Conv(c, k, strides=(s, s), padding='SAME',
+                             name=f'conv_{i}')(h))
     h = h.mean(axis=(1, 2)) if self.pool == 'mean' else h.reshape(
         h.shape[0], -1)
-    features = nn.relu(nn.Dense(self.feature_dim, name='features')(h))
+    features = nn.relu(inits.Dense(self.feature_dim, name='features')(h))
     h = nn.Dropout(self.dropout_rate, deterministic=not train)(features)
-    logits = nn.Dense(self.num_classes, name='logits')(h)
+    logits = inits.Dense(self.num_classes, name='logits')(h)
     return logits, features
 
 

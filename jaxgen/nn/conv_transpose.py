@@ -43,6 +43,8 @@ import jax
 from jax import lax
 import jax.numpy as jnp
 
+from jaxgen.nn import initializers as inits
+
 Padding = str | Sequence[tuple[int, int]]
 _DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
@@ -144,7 +146,7 @@ class ConvTranspose(nn.Module):
   padding: Padding = 'SAME'
   use_bias: bool = True
   precision: lax.Precision | None = None
-  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  kernel_init: nn.initializers.Initializer = inits.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
 
   @nn.compact

@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgen.nn import initializers as inits
+
 MASK_TYPES = ('A', 'B')
 
 Initializer = Callable[..., jax.Array]
@@ -144,7 +146,7 @@ class MaskedConv2D(nn.Module):
   mask_type: str = 'B'
   color_channels: int = 1
   use_bias: bool = True
-  kernel_init: Initializer = nn.initializers.lecun_normal()
+  kernel_init: Initializer = inits.lecun_normal()
   bias_init: Initializer = nn.initializers.zeros_init()
   dtype: Any = None
   param_dtype: Any = jnp.float32
@@ -249,7 +251,7 @@ class VerticalStackConv(nn.Module):
   features: int
   kernel_size: int = 3
   use_bias: bool = True
-  kernel_init: Initializer = nn.initializers.lecun_normal()
+  kernel_init: Initializer = inits.lecun_normal()
   bias_init: Initializer = nn.initializers.zeros_init()
   precision: Any = None
 
@@ -319,7 +321,7 @@ class HorizontalStackConv(nn.Module):
   mask_type: str = 'B'
   color_channels: int = 1
   use_bias: bool = True
-  kernel_init: Initializer = nn.initializers.lecun_normal()
+  kernel_init: Initializer = inits.lecun_normal()
   bias_init: Initializer = nn.initializers.zeros_init()
   precision: Any = None
 

@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
+from jaxgen.nn import initializers as inits
 
 STATE = 'codebook_ema'  # the Flax collection of the quantizers' state
 
@@ -208,7 +209,7 @@ class VectorQuantizer(nn.Module):
   use_ema: bool = False
 
   def setup(self):
-    init = nn.initializers.variance_scaling(1.0, 'fan_out', 'uniform')
+    init = inits.variance_scaling(1.0, 'fan_out', 'uniform')
     shape = (self.num_codes, self.code_dim)
     if self.use_ema:
       codebook = self.variable(STATE, 'codebook',
@@ -256,9 +257,9 @@ class GumbelQuantizer(nn.Module):
   temperature: float = 1.0
 
   def setup(self):
-    self.to_logits = nn.Dense(self.num_codes, name='logits')
+    self.to_logits = inits.Dense(self.num_codes, name='logits')
     self.codebook = self.param(
-        'codebook', nn.initializers.variance_scaling(1.0, 'fan_out', 'uniform'),
+        'codebook', inits.variance_scaling(1.0, 'fan_out', 'uniform'),
         (self.num_codes, self.code_dim))
 
   def __call__(self, h: jax.Array,

@@ -43,6 +43,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen.nn import initializers as inits
 from jaxgen.nn import masked
 
 Array = jax.Array
@@ -115,7 +116,7 @@ class RowLSTM(nn.Module):
     # Input-to-state for every row at once: [B, H, W, 4h].
     x_is = masked.MaskedConv2D(4 * h, (1, k), 'B', self.color_channels,
                                name='input_to_state')(x)
-    k_ss = self.param('state_to_state', nn.initializers.lecun_normal(),
+    k_ss = self.param('state_to_state', inits.lecun_normal(),
                       (k, h, 4 * h))
     half = k // 2
 
@@ -156,7 +157,7 @@ class DiagonalLSTM(nn.Module):
     b, rows, w, _ = x.shape
     x_is = masked.MaskedConv2D(4 * h, 1, 'B', self.color_channels,
                                name='input_to_state')(x)
-    k_ss = self.param('state_to_state', nn.initializers.lecun_normal(),
+    k_ss = self.param('state_to_state', inits.lecun_normal(),
                       (2, h, 4 * h))
 
     def step(carry, column):  # column: [B, H, 4h] of the skewed map

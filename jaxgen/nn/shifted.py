@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.nn import conv_transpose
+from jaxgen.nn import initializers as inits
 
 Array = jax.Array
 
@@ -81,16 +82,16 @@ class DownShiftedConv2D(nn.Module):
   features: int
   kernel_size: Sequence[int] = (2, 3)
   strides: Sequence[int] = (1, 1)
-  kernel_init: Any = nn.initializers.lecun_normal()
+  kernel_init: Any = inits.lecun_normal()
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     kh, kw = self.kernel_size
     half = (kw - 1) // 2
     x = jnp.pad(x, ((0, 0), (kh - 1, 0), (half, half), (0, 0)))
-    return nn.Conv(self.features, (kh, kw), strides=tuple(self.strides),
-                   padding='VALID', kernel_init=self.kernel_init,
-                   name='conv')(x)
+    return inits.Conv(self.features, (kh, kw), strides=tuple(self.strides),
+                      padding='VALID', kernel_init=self.kernel_init,
+                      name='conv')(x)
 
 
 class DownRightShiftedConv2D(nn.Module):
@@ -108,13 +109,13 @@ class DownRightShiftedConv2D(nn.Module):
   features: int
   kernel_size: Sequence[int] = (2, 2)
   strides: Sequence[int] = (1, 1)
-  kernel_init: Any = nn.initializers.lecun_normal()
+  kernel_init: Any = inits.lecun_normal()
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     kh, kw = self.kernel_size
     x = jnp.pad(x, ((0, 0), (kh - 1, 0), (kw - 1, 0), (0, 0)))
-    return nn.Conv(self.features, (kh, kw), strides=tuple(self.strides),
+    return inits.Conv(self.features, (kh, kw), strides=tuple(self.strides),
                    padding='VALID', kernel_init=self.kernel_init,
                    name='conv')(x)
 
@@ -201,16 +202,16 @@ class GatedResnet(nn.Module):
     features = x.shape[-1]
     c1 = conv(features, kernel, name='conv_in')(concat_elu(x))
     if a is not None:
-      c1 = c1 + nn.Dense(features, name='nin_skip')(concat_elu(a))
+      c1 = c1 + inits.Dense(features, name='nin_skip')(concat_elu(a))
     c1 = concat_elu(c1)
     c1 = nn.Dropout(self.dropout_rate, deterministic=not train)(c1)
     # A small initial residual branch, as the reference's init_scale=0.1.
     c2 = conv(2 * features, kernel,
-              kernel_init=nn.initializers.variance_scaling(
+              kernel_init=inits.variance_scaling(
                   0.01, 'fan_in', 'truncated_normal'),
               name='conv_out')(c1)
     if h is not None:
-      cond = nn.Dense(2 * features, use_bias=False, name='cond')(h)
+      cond = inits.Dense(2 * features, use_bias=False, name='cond')(h)
       c2 = c2 + cond[:, None, None, :]
     value, gate = jnp.split(c2, 2, axis=-1)
     return x + value * jax.nn.sigmoid(gate)
