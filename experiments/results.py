@@ -10,13 +10,16 @@ Each experiment is a config preset plus overrides, trained in its own workdir
 ``<runs_dir>/<name>`` through the library (`Experiment.train`, then
 `Experiment.evaluate` on the test split with the config's final estimators:
 for the VAE, the ELBO and the IWAE bound with k = 5000). Its measured
-numbers are saved as ``<runs_dir>/<name>/result.json``, with the spec's
+numbers are saved as ``<runs_dir>/<name>/result.json`` and, for full runs,
+copied to ``results/<name>.json`` (tracked in git: workdirs are not, so the
+records are what RESULTS.md is rendered from and what survives a fresh
+clone), with the spec's
 extras (`Spec.extras`: codebook usage of VQ models; sample-quality scores
 from `jaxgen.quality`, whose classifier is trained once into
 ``<runs_dir>/classifier_<dataset>``; a stored result that lacks an extra
-gets it measured from its checkpoint); RESULTS.md is then
-regenerated from the result JSONs of every experiment, so results accumulate
-across invocations:
+gets it measured from its checkpoint while the workdir exists); RESULTS.md is
+then regenerated from the records of every experiment, so results
+accumulate across invocations and across clones:
 
 - an experiment with a result.json is not run again (unless --rerun or
   --fresh);
@@ -103,6 +106,12 @@ class Spec:
   classifier: str = ''
 
 
+MADE_ONE_MASK = ('88.40 nats: Germain et al. 2015 (MADE paper), one hidden '
+                 'layer, one mask, binarized MNIST with 50,000 training '
+                 'images')
+# The reference PixelCNN (h=128, 12 blocks) narrowed and shortened for CPU.
+PIXELCNN_CPU = (('model.features', 64), ('model.num_blocks', 6),
+                ('model.output_features', (64,)))
 VQVAE = ('for scale only: 4.67 bits/dim, van den Oord et al. 2017 '
          '(VQ-VAE paper), section 4.1, CIFAR-10 (other data)')
 NO_REFERENCE_DIGITS = ('none: sklearn 8x8 digits (1,797 images) is not a '
@@ -116,10 +125,11 @@ def _pixelrnn_table4(model: str, nats: str) -> str:
 
 def _exact(name: str, config: str, label: str, table: str = 'exact_binary',
            nll_estimator: str = 'exact', classifier: str = '',
-           reference: str = '') -> Spec:
+           reference: str = '',
+           overrides: tuple[tuple[str, Any], ...] = ()) -> Spec:
   if not reference and name.endswith('_digits'):
     reference = NO_REFERENCE_DIGITS
-  return Spec(name, config, reference=reference,
+  return Spec(name, config, overrides=overrides, reference=reference,
               nll_estimator=nll_estimator, bound_estimator='', table=table,
               label=label, extras=('quality',) if classifier else (),
               classifier=classifier)
@@ -136,8 +146,10 @@ def _discrete(name: str, config: str, label: str, *,
               table='discrete', label=label, extras=extras)
 
 
-def _quality(name: str, config: str, label: str, classifier: str = '') -> Spec:
-  return Spec(name, config, reference='', nll_estimator='',
+def _quality(name: str, config: str, label: str, classifier: str = '',
+             overrides: tuple[tuple[str, Any], ...] = ()) -> Spec:
+  return Spec(name, config, overrides=overrides, reference='',
+              nll_estimator='',
               bound_estimator='', table='quality', label=label,
               extras=('quality',), classifier=classifier)
 
@@ -174,29 +186,56 @@ EXPERIMENTS = (
     _exact('pixelcnnpp_digits', 'experiments/configs/pixelcnnpp.py:digits',
            'PixelCNN++', table='exact_8bit'),
     # mnist8k (the issue's comparison with the PixelRNN paper's Table 4).
-    _exact('nade_mnist8k', 'experiments/configs/nade.py:mnist8k', 'NADE',
-           reference=_pixelrnn_table4('NADE', '88.33')),
+    # The convolutional and recurrent presets are the papers' sizes, days
+    # of training on 2 CPU cores; these rows run CPU-sized cuts (fewer
+    # steps, narrower or shallower nets: the overrides are in each row's
+    # command) of about half an hour each, and say so in their label.
+    _exact('nade_mnist8k', 'experiments/configs/nade.py:mnist8k',
+           'NADE, 500 hidden units, CPU budget of 3,000 steps',
+           reference=_pixelrnn_table4('NADE', '88.33'),
+           overrides=(('train.num_steps', 3000),)),
     _exact('made_mnist8k', 'experiments/configs/made.py:mnist8k',
-           'MADE, one mask, natural order', nll_estimator='single',
-           reference=_pixelrnn_table4('MADE', '86.64')),
+           'MADE, 500 hidden units, one mask, natural order',
+           nll_estimator='single', reference=MADE_ONE_MASK),
+    _exact('made_agnostic_mnist8k',
+           'experiments/configs/made.py:mnist8k,agnostic',
+           'MADE, 500 hidden units, order-agnostic, ensemble of its 32 '
+           'masks', nll_estimator='ensemble',
+           reference=_pixelrnn_table4('MADE (32-mask ensemble)', '86.64')),
     _exact('pixelcnn_mnist8k', 'experiments/configs/pixelcnn.py:mnist8k',
-           'PixelCNN', reference=_pixelrnn_table4('PixelCNN', '81.30')),
+           'PixelCNN, CPU-sized: h=64, 6 residual blocks, 4,000 steps',
+           reference=_pixelrnn_table4('PixelCNN', '81.30'),
+           overrides=PIXELCNN_CPU + (('train.num_steps', 4000),)),
     _exact('gated_pixelcnn_mnist8k',
-           'experiments/configs/gated_pixelcnn.py:mnist8k', 'Gated PixelCNN'),
+           'experiments/configs/gated_pixelcnn.py:mnist8k',
+           'Gated PixelCNN, CPU-sized: p=32, 8 layers, 2,500 steps',
+           classifier='mnist8k',
+           overrides=(('model.features', 32), ('model.num_layers', 8),
+                      ('model.output_features', (64,)),
+                      ('train.num_steps', 2500))),
     _exact('row_lstm_mnist8k', 'experiments/configs/pixelrnn.py:mnist8k,row',
-           'PixelRNN, Row LSTM',
-           reference=_pixelrnn_table4('Row LSTM', '80.54')),
+           'PixelRNN, Row LSTM, 4 layers of 16 units, CPU budget of 2,500 '
+           'steps', reference=_pixelrnn_table4('Row LSTM', '80.54'),
+           overrides=(('train.num_steps', 2500),)),
     _exact('diagonal_bilstm_mnist8k',
            'experiments/configs/pixelrnn.py:mnist8k,diagonal',
-           'PixelRNN, Diagonal BiLSTM',
-           reference=_pixelrnn_table4('Diagonal BiLSTM', '79.20')),
+           'PixelRNN, Diagonal BiLSTM, 4 layers of 16 units, CPU budget of '
+           '2,000 steps',
+           reference=_pixelrnn_table4('Diagonal BiLSTM', '79.20'),
+           overrides=(('train.num_steps', 2000),)),
     _exact('wavenet_mnist8k', 'experiments/configs/wavenet.py:mnist8k',
-           'WaveNet on raster-order pixels'),
+           'WaveNet on raster-order pixels, 10 blocks, CPU budget of 2,500 '
+           'steps', overrides=(('train.num_steps', 2500),)),
     _exact('pixelcnn_8bit_mnist8k',
            'experiments/configs/pixelcnn.py:mnist8k,categorical',
-           'PixelCNN, 256-way softmax', table='exact_8bit'),
+           'PixelCNN, 256-way softmax, CPU-sized: h=64, 6 residual blocks, '
+           '2,500 steps', table='exact_8bit',
+           overrides=PIXELCNN_CPU + (('train.num_steps', 2500),)),
     _exact('pixelcnnpp_mnist8k', 'experiments/configs/pixelcnnpp.py:mnist8k',
-           'PixelCNN++', table='exact_8bit'),
+           'PixelCNN++, 32 filters, CPU budget of 1,000 steps (EMA 0.995)',
+           table='exact_8bit',
+           overrides=(('train.num_steps', 1000), ('train.ema_decay', 0.995),
+                      ('train.eval_every_steps', 1000))),
     # Discrete latents and mixtures.
     _discrete('vqvae_digits', 'experiments/configs/vqvae.py:digits',
               'VQ-VAE, EMA codebook, uniform prior over codes',
@@ -216,9 +255,24 @@ EXPERIMENTS = (
     _discrete('vqvae_mnist8k', 'experiments/configs/vqvae.py:mnist8k',
               'VQ-VAE, EMA codebook, uniform prior over codes',
               extras=('code_usage',), reference=VQVAE),
+    _discrete('vqvae2_mnist8k', 'experiments/configs/vqvae2.py:mnist8k',
+              'VQ-VAE-2-style two levels, EMA codebooks, uniform prior',
+              extras=('code_usage',)),
+    _discrete('code_prior_mnist8k',
+              'experiments/configs/code_prior.py:mnist8k',
+              'Gated PixelCNN prior over the frozen codes of '
+              '`vqvae2_mnist8k` (top, then bottom given top)',
+              overrides=(('model.vqvae_workdir',
+                          '{runs_dir}/vqvae2_mnist8k'),)),
+    _discrete('gmm_k10_mnist8k', 'experiments/configs/gmm.py:mnist8k,k10',
+              'Gaussian mixture, K = 10, diagonal covariances, EM',
+              nll_estimator='exact'),
     _discrete('gmm_mnist8k', 'experiments/configs/gmm.py:mnist8k,k64',
               'Gaussian mixture, K = 64, diagonal covariances, EM',
               nll_estimator='exact'),
+    _discrete('kmeans_k10_mnist8k',
+              'experiments/configs/kmeans.py:mnist8k,k10',
+              'K-means, K = 10 (Lloyd, k-means++ seeding)', nll_estimator=''),
     _discrete('kmeans_mnist8k', 'experiments/configs/kmeans.py:mnist8k,k64',
               'K-means, K = 64 (Lloyd, k-means++ seeding)', nll_estimator=''),
     # Models without a likelihood: sample quality only.
@@ -242,14 +296,21 @@ EXPERIMENTS = (
              'DCGAN, class-conditional', classifier='digits'),
     _quality('began_digits', 'experiments/configs/began.py:digits', 'BEGAN',
              classifier='digits'),
+    # 28x28 GANs on a CPU budget: half the preset's 10,000 generator steps
+    # (WGAN-GP: 1,000, each with 5 critic steps and the penalty's double
+    # backward pass, about 5x the others' cost per step).
     _quality('dcgan_mnist8k', 'experiments/configs/gan.py:mnist8k',
-             'DCGAN, non-saturating', classifier='mnist8k'),
+             'DCGAN, non-saturating, 5,000 steps', classifier='mnist8k',
+             overrides=(('train.num_steps', 5000),)),
     _quality('wgan_gp_mnist8k', 'experiments/configs/gan.py:mnist8k,wgan-gp',
-             'DCGAN nets, WGAN-GP', classifier='mnist8k'),
+             'DCGAN nets, WGAN-GP, 1,000 steps', classifier='mnist8k',
+             overrides=(('train.num_steps', 1000),)),
     _quality('lsgan_mnist8k', 'experiments/configs/gan.py:mnist8k,lsgan',
-             'DCGAN nets, LSGAN', classifier='mnist8k'),
+             'DCGAN nets, LSGAN, 5,000 steps', classifier='mnist8k',
+             overrides=(('train.num_steps', 5000),)),
     _quality('cgan_mnist8k', 'experiments/configs/gan.py:mnist8k,cond',
-             'DCGAN, class-conditional', classifier='mnist8k'),
+             'DCGAN, class-conditional, 5,000 steps', classifier='mnist8k',
+             overrides=(('train.num_steps', 5000),)),
     _quality('began_mnist8k', 'experiments/configs/began.py:mnist8k', 'BEGAN',
              classifier='mnist8k'),
 )
@@ -318,6 +379,7 @@ QUICK_OVERRIDES = (
 RESULT_FILE = 'result.json'
 FORMAT_VERSION = 1
 DEFAULT_RUNS_DIR = 'runs/results'
+DEFAULT_RECORDS_DIR = 'results'
 
 _ONLY = flags.DEFINE_list('only', None, 'Experiments to run (default: all): '
                           + ', '.join(BY_NAME) + '. RESULTS.md still lists '
@@ -336,6 +398,10 @@ _OUT = flags.DEFINE_string('out', None, 'Markdown file to write (default '
 _RERUN = flags.DEFINE_bool('rerun', False, 'Run the selected experiments even '
                            'when they have a result.json (training resumes '
                            'from the workdir; evaluation runs again).')
+_RECORDS_DIR = flags.DEFINE_string(
+    'records_dir', None, 'Where full runs keep one <name>.json record per '
+    'experiment, the source of RESULTS.md (default results/, tracked in '
+    'git). --quick keeps its records in the workdirs only.')
 _FRESH = flags.DEFINE_bool('fresh', False, 'Delete the selected experiments\' '
                            'workdirs first and train from scratch.')
 
@@ -462,12 +528,18 @@ def git_revision() -> str | None:
 
 
 # -------------------------------------------------------------------- runs
-def result_path(runs_dir: str, name: str) -> str:
+def result_path(runs_dir: str, name: str,
+                records_dir: str | None = None) -> str:
+  """The record of `name`: ``<records_dir>/<name>.json`` when records are
+  kept apart (full runs), else ``<runs_dir>/<name>/result.json``."""
+  if records_dir:
+    return os.path.join(records_dir, f'{name}.json')
   return os.path.join(runs_dir, name, RESULT_FILE)
 
 
-def load_result(runs_dir: str, name: str) -> dict[str, Any] | None:
-  path = result_path(runs_dir, name)
+def load_result(runs_dir: str, name: str,
+                records_dir: str | None = None) -> dict[str, Any] | None:
+  path = result_path(runs_dir, name, records_dir)
   if not os.path.exists(path):
     return None
   with open(path) as f:
@@ -485,8 +557,12 @@ def _config_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
-def run_experiment(spec: Spec, runs_dir: str, quick: bool) -> dict[str, Any]:
+def run_experiment(spec: Spec, runs_dir: str, quick: bool,
+                   records_dir: str | None = None) -> dict[str, Any]:
   """Trains (resuming) and evaluates one experiment; writes its result.json.
+
+  With `records_dir`, the record is also written to
+  ``<records_dir>/<name>.json``.
 
   Raises:
     FileNotFoundError: the experiment's data file is absent.
@@ -569,6 +645,9 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool) -> dict[str, Any]:
   }
   record.update(measure_extras(spec, exp, state, runs_dir, quick))
   _write_json(result_path(runs_dir, spec.name), record)
+  if records_dir:
+    os.makedirs(records_dir, exist_ok=True)
+    _write_json(result_path(runs_dir, spec.name, records_dir), record)
   print(f'[{spec.name}] test NLL {_num(record["test_nll_nats"])} nats '
         f'({spec.nll_estimator or "none"}), -ELBO '
         f'{_num(record["test_neg_elbo_nats"])}; train {train_s:.0f} s, eval '
@@ -624,10 +703,19 @@ def measure_extras(spec: Spec, exp: train.Experiment, state, runs_dir: str,
 
 
 def add_missing_extras(spec: Spec, record: dict[str, Any], runs_dir: str,
-                       quick: bool) -> dict[str, Any]:
-  """Measures the extras a stored result lacks, from its checkpoint."""
+                       quick: bool,
+                       records_dir: str | None = None) -> dict[str, Any]:
+  """Measures the extras a stored result lacks, from its checkpoint.
+
+  A record whose workdir is gone (a fresh clone) keeps what it has.
+  """
   missing = [e for e in spec.extras if e not in record]
   if not missing:
+    return record
+  if not os.path.isdir(os.path.join(runs_dir, spec.name, 'checkpoints')):
+    print(f'[{spec.name}] lacks {", ".join(missing)} and its workdir is not '
+          f'under {runs_dir}: pass --rerun --only={spec.name} to measure '
+          'them', flush=True)
     return record
   print(f'[{spec.name}] measuring {", ".join(missing)} from the stored '
         'checkpoint', flush=True)
@@ -637,6 +725,8 @@ def add_missing_extras(spec: Spec, record: dict[str, Any], runs_dir: str,
   partial = dataclasses.replace(spec, extras=tuple(missing))
   record.update(measure_extras(partial, exp, state, runs_dir, quick))
   _write_json(result_path(runs_dir, spec.name), record)
+  if records_dir:
+    _write_json(result_path(runs_dir, spec.name, records_dir), record)
   return record
 
 
@@ -681,14 +771,22 @@ def _diff(a: Any, b: Any, prefix: str = '') -> list[str]:
 
 def run_all(names: list[str], *, runs_dir: str, out: str, quick: bool,
             rerun: bool = False, fresh: bool = False,
-            note: str | None = None) -> str:
-  """Runs what is missing among `names`, then writes `out`; returns its text."""
+            note: str | None = None, records_dir: str | None = None) -> str:
+  """Runs what is missing among `names`, then writes `out`; returns its text.
+
+  `records_dir` (full runs only): where the per-experiment records live
+  apart from the workdirs; RESULTS.md is rendered from them.
+  """
+  if quick and records_dir:
+    raise app.UsageError('--quick keeps its records in the workdirs: do not '
+                         'pass --records_dir with it.')
   unknown = [n for n in names if n not in BY_NAME]
   if unknown:
     raise app.UsageError(f'unknown experiment(s) {unknown}; known: '
                          f'{", ".join(BY_NAME)}.')
   os.makedirs(runs_dir, exist_ok=True)
-  for path in glob.glob(os.path.join(runs_dir, '*', RESULT_FILE)):
+  for path in (glob.glob(os.path.join(runs_dir, '*', RESULT_FILE)) +
+               glob.glob(os.path.join(records_dir or runs_dir, '*.json'))):
     with open(path) as f:
       was_quick = bool(json.load(f).get('quick'))
     if was_quick != quick:
@@ -701,20 +799,22 @@ def run_all(names: list[str], *, runs_dir: str, out: str, quick: bool,
     workdir = os.path.join(runs_dir, name)
     if fresh:
       _remove_workdir(workdir)
-    record = load_result(runs_dir, name)
+    record = load_result(runs_dir, name, records_dir)
     if record is not None and not rerun:
-      print(f'[{name}] reusing {result_path(runs_dir, name)} (pass --rerun '
-            'to evaluate again, --fresh to retrain)', flush=True)
+      print(f'[{name}] reusing {result_path(runs_dir, name, records_dir)} '
+            '(pass --rerun to evaluate again, --fresh to retrain)',
+            flush=True)
       if not stale_reason(spec, record, quick, runs_dir):
-        add_missing_extras(spec, record, runs_dir, quick)
+        add_missing_extras(spec, record, runs_dir, quick, records_dir)
       continue
     try:
-      run_experiment(spec, runs_dir, quick)
+      run_experiment(spec, runs_dir, quick, records_dir)
     except FileNotFoundError as e:
       notes[name] = (f'skipped: data file `{e.args[0]}` not found (run from '
                      'the project root, with ../shared/data/mnist/ present)')
       print(f'[{name}] {notes[name]}', flush=True)
-  text = render(runs_dir, quick=quick, notes=notes, note=note)
+  text = render(runs_dir, quick=quick, notes=notes, note=note,
+                records_dir=records_dir)
   if jax.process_index() != 0:
     return text
   directory = os.path.dirname(os.path.abspath(out))
@@ -910,26 +1010,32 @@ _TABLE_LAYOUT = {'discrete': (_discrete_cols, _discrete_row),
 
 def render(runs_dir: str, *, quick: bool,
            notes: dict[str, str] | None = None,
-           note: str | None = None) -> str:
-  """RESULTS.md from every result.json under `runs_dir`."""
+           note: str | None = None, records_dir: str | None = None) -> str:
+  """RESULTS.md from every record: ``<records_dir>/*.json`` when given, else
+  ``<runs_dir>/*/result.json``."""
   notes = dict(notes or {})
   records = {}
   for spec in EXPERIMENTS:
-    r = load_result(runs_dir, spec.name)
+    r = load_result(runs_dir, spec.name, records_dir)
     if r is not None:
       records[spec.name] = r
       reason = stale_reason(spec, r, quick, runs_dir)
       if reason:
         notes.setdefault(spec.name, 'STALE: ' + reason +
                          '; pass --rerun/--fresh with --only=' + spec.name)
-  extra = sorted(
-      os.path.basename(os.path.dirname(p))
-      for p in glob.glob(os.path.join(runs_dir, '*', RESULT_FILE))
-      if os.path.basename(os.path.dirname(p)) not in BY_NAME)
+  if records_dir:
+    source = f'{records_dir}/*.json'
+    found = [os.path.splitext(os.path.basename(p))[0]
+             for p in glob.glob(os.path.join(records_dir, '*.json'))]
+  else:
+    source = f'{runs_dir}/*/{RESULT_FILE}'
+    found = [os.path.basename(os.path.dirname(p))
+             for p in glob.glob(os.path.join(runs_dir, '*', RESULT_FILE))]
+  extra = sorted(n for n in found if n not in BY_NAME)
 
   lines = ['# Results', '',
            '<!-- Generated by `python -m experiments.results` from '
-           f'{runs_dir}/*/{RESULT_FILE}. Do not edit by hand: rerun it. -->',
+           f'{source}. Do not edit by hand: rerun it. -->',
            '']
   if quick:
     lines += [
@@ -1023,7 +1129,7 @@ def render(runs_dir: str, *, quick: bool,
               '']
   if extra:
     lines += ['## Other result files', '',
-              f'Found under {runs_dir} but not among the listed experiments '
+              f'Found in {source} but not among the listed experiments '
               '(not shown above): ' + ', '.join(f'`{e}`' for e in extra), '']
   return '\n'.join(lines)
 
@@ -1040,10 +1146,10 @@ def main(argv):
   if quick and os.path.abspath(out) == os.path.abspath('RESULTS.md'):
     raise app.UsageError('--quick must not overwrite the project\'s '
                          'RESULTS.md: pass another --out.')
+  records_dir = _RECORDS_DIR.value or (None if quick else DEFAULT_RECORDS_DIR)
   names = list(_ONLY.value) if _ONLY.value else list(BY_NAME)
   run_all(names, runs_dir=runs_dir, out=out, quick=quick, note=_NOTE.value,
-          rerun=_RERUN.value,
-          fresh=_FRESH.value)
+          rerun=_RERUN.value, fresh=_FRESH.value, records_dir=records_dir)
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ finished instead of training again.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -277,3 +278,32 @@ def test_time_train_step_times_a_donated_step_without_recompiling():
   assert r['compile_s'] > 0 and r['step_s'] > 0
   assert float(r['metrics']['loss']) == pytest.approx(
       float(batch['image'].astype(jnp.float32).mean()))
+
+
+def test_full_records_outlive_the_workdirs(tmp_path, repo_cwd):
+  """A full run's record lands in records_dir; RESULTS.md renders from it
+  after the workdir is gone (a fresh clone), and nothing is retrained."""
+  runs_dir, records = tmp_path / 'runs', tmp_path / 'records'
+  name = 'kmeans_digits'  # the cheapest full experiment (100 Lloyd steps)
+  text = results.run_all([name], runs_dir=str(runs_dir),
+                         out=str(tmp_path / 'R.md'), quick=False,
+                         records_dir=str(records))
+  record = json.loads((records / f'{name}.json').read_text())
+  assert record == json.loads((runs_dir / name / 'result.json').read_text())
+  assert record['quick'] is False and record['step'] == record['num_steps']
+  row = next(l for l in text.splitlines() if l.startswith(f'| `{name}` |'))
+  assert f'{record["test_metrics"]["recon_error"]:.4f}' in row
+  assert f'from {records}/*.json' in text
+  shutil.rmtree(runs_dir)
+  again = results.run_all([name], runs_dir=str(runs_dir),
+                          out=str(tmp_path / 'R2.md'), quick=False,
+                          records_dir=str(records))
+  assert not runs_dir.joinpath(name).exists()  # reused, not retrained
+  assert again == text
+
+
+def test_quick_runs_keep_no_separate_records(tmp_path):
+  with pytest.raises(app.UsageError, match='--records_dir'):
+    results.run_all(['kmeans_digits'], runs_dir=str(tmp_path / 'runs'),
+                    out=str(tmp_path / 'R.md'), quick=True,
+                    records_dir=str(tmp_path / 'records'))
