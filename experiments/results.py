@@ -138,12 +138,17 @@ def _exact(name: str, config: str, label: str, table: str = 'exact_binary',
 def _discrete(name: str, config: str, label: str, *,
               nll_estimator: str = 'bound', extras: tuple[str, ...] = (),
               overrides: tuple[tuple[str, Any], ...] = (),
-              reference: str = '') -> Spec:
+              reference: str = '', quality: bool = False) -> Spec:
+  """A discrete-latent or mixture row; `quality` also scores its samples
+  with the classifier of its dataset."""
+  dataset = name.rsplit('_', 1)[-1]
   return Spec(name, config, overrides=overrides,
               reference=reference or (NO_REFERENCE_DIGITS
                                       if name.endswith('_digits') else ''),
               nll_estimator=nll_estimator, bound_estimator='',
-              table='discrete', label=label, extras=extras)
+              table='discrete', label=label,
+              extras=extras + (('quality',) if quality else ()),
+              classifier=dataset if quality else '')
 
 
 def _quality(name: str, config: str, label: str, classifier: str = '',
@@ -246,12 +251,15 @@ EXPERIMENTS = (
     _discrete('code_prior_digits', 'experiments/configs/code_prior.py:digits',
               'Gated PixelCNN prior over the frozen codes of '
               '`vqvae2_digits` (top, then bottom given top)',
-              overrides=(('model.vqvae_workdir', '{runs_dir}/vqvae2_digits'),)),
+              overrides=(('model.vqvae_workdir', '{runs_dir}/vqvae2_digits'),),
+              quality=True),
     _discrete('gmm_digits', 'experiments/configs/gmm.py:digits',
               'Gaussian mixture, K = 10, diagonal covariances, EM',
-              nll_estimator='exact'),
+              nll_estimator='exact',
+              quality=True),
     _discrete('kmeans_digits', 'experiments/configs/kmeans.py:digits',
-              'K-means, K = 10 (Lloyd, k-means++ seeding)', nll_estimator=''),
+              'K-means, K = 10 (Lloyd, k-means++ seeding)', nll_estimator='',
+              quality=True),
     _discrete('vqvae_mnist8k', 'experiments/configs/vqvae.py:mnist8k',
               'VQ-VAE, EMA codebook, uniform prior over codes',
               extras=('code_usage',), reference=VQVAE),
@@ -263,18 +271,21 @@ EXPERIMENTS = (
               'Gated PixelCNN prior over the frozen codes of '
               '`vqvae2_mnist8k` (top, then bottom given top)',
               overrides=(('model.vqvae_workdir',
-                          '{runs_dir}/vqvae2_mnist8k'),)),
+                          '{runs_dir}/vqvae2_mnist8k'),),
+              quality=True),
     _discrete('gmm_k10_mnist8k', 'experiments/configs/gmm.py:mnist8k,k10',
               'Gaussian mixture, K = 10, diagonal covariances, EM',
               nll_estimator='exact'),
     _discrete('gmm_mnist8k', 'experiments/configs/gmm.py:mnist8k,k64',
               'Gaussian mixture, K = 64, diagonal covariances, EM',
-              nll_estimator='exact'),
+              nll_estimator='exact',
+              quality=True),
     _discrete('kmeans_k10_mnist8k',
               'experiments/configs/kmeans.py:mnist8k,k10',
               'K-means, K = 10 (Lloyd, k-means++ seeding)', nll_estimator=''),
     _discrete('kmeans_mnist8k', 'experiments/configs/kmeans.py:mnist8k,k64',
-              'K-means, K = 64 (Lloyd, k-means++ seeding)', nll_estimator=''),
+              'K-means, K = 64 (Lloyd, k-means++ seeding)', nll_estimator='',
+              quality=True),
     # Models without a likelihood: sample quality only.
     _quality('gan_ring8', 'experiments/configs/gan.py:ring8',
              'GAN, non-saturating, MLP'),

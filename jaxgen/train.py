@@ -71,6 +71,15 @@ class NonFiniteError(FloatingPointError):
   """Training produced a NaN or inf; no checkpoint was written from it."""
 
 
+@jax.jit
+def non_finite_leaves(tree: Any) -> dict[str, jax.Array]:
+  """{leaf path: True where any entry is NaN/inf}, over the float leaves."""
+  return {jax.tree_util.keystr(path, simple=True, separator='/'):
+          ~jnp.isfinite(leaf).all()
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+          if jnp.issubdtype(leaf.dtype, jnp.inexact)}
+
+
 def make_optimizer(opt: ml_collections.ConfigDict,
                    num_steps: int) -> optax.GradientTransformation:
   """An optax optimizer from ``config.optimizer``.
@@ -644,6 +653,17 @@ class Experiment:
         if t.image_every_steps and (step % t.image_every_steps == 0 or final):
           self.write_images(state, writer)
         if save:
+          # The metrics are computed before the update: check what is
+          # about to be written too (one host sync per checkpoint).
+          bad = [k for k, v in jax.device_get(non_finite_leaves(
+              (state.params, state.ema_params))).items() if v]
+          if bad:
+            raise NonFiniteError(
+                f'Non-finite parameters after step {step} '
+                f'({", ".join(bad[:5])}{", ..." if len(bad) > 5 else ""}). '
+                f'Training stopped; no checkpoint was written from this '
+                f'state (the last one in {ckpt.directory} is step '
+                f'{last_saved}).')
           if ckpt.save(step, state, train_iter, force=True):
             last_saved = step
         if stop:

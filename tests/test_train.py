@@ -95,6 +95,39 @@ def test_non_finite_loss_stops_without_checkpoint(tmp_path):
   ckpt.close()
 
 
+def test_non_finite_parameters_are_never_checkpointed(tmp_path):
+  """Step 1's metrics (loss and gradients at the initial parameters) are
+  finite, but its update is not: the state must not be saved."""
+  workdir = tmp_path / 'inf'
+  with pytest.raises(train.NonFiniteError,
+                     match=r'Non-finite parameters after step 1 \(.*kernel'):
+    _train(workdir, train__num_steps=4, train__checkpoint_every_steps=1,
+           optimizer__name='sgd', optimizer__learning_rate=1e39)
+  ckpt = ckpt_lib.Checkpointer(str(workdir / 'checkpoints'))
+  assert ckpt.latest_step() is None
+  ckpt.close()
+
+
+def test_keeps_the_newest_checkpoints_and_never_overwrites_one(tmp_path):
+  workdir = tmp_path / 'run'
+  exp, state = _train(workdir, train__num_steps=5,
+                      train__checkpoint_every_steps=1, train__max_to_keep=2)
+  ckpt = exp.checkpointer()
+  try:
+    assert ckpt.all_steps() == [4, 5]
+    # Saving another state under an existing step is refused; the stored
+    # one is untouched.
+    other = state.replace(params=jax.tree.map(lambda x: x + 1.0,
+                                              state.params))
+    assert ckpt.save(5, other, force=True) is False
+    ckpt.wait_until_finished()
+    restored = ckpt.restore(5, exp.abstract_state())
+  finally:
+    ckpt.close()
+  helpers.assert_trees_equal(helpers.params_of(state),
+                             helpers.params_of(restored))
+
+
 def test_partial_checkpoint_is_ignored_and_resume_continues(tmp_path):
   workdir = tmp_path / 'run'
   exp, _ = _train(workdir, train__num_steps=2)
