@@ -59,6 +59,7 @@ import jax.numpy as jnp
 
 from jaxgen import losses
 from jaxgen.errors import ConfigError
+from jaxgen.models import ar_sampling as ars
 from jaxgen.models import base
 from jaxgen.nn import initializers as inits
 from jaxgen.nn import shifted
@@ -342,7 +343,8 @@ def log_likelihood(params, batch, key, *, net: Net) -> jax.Array:
   return _log_prob(params, batch, key, net, train=False)
 
 
-def sample(params, key, num: int, *, net: Net, labels=None) -> jax.Array:
+def sample(params, key, num: int, *, net: Net, labels=None, observed=None,
+           observed_mask=None) -> jax.Array:
   """`num` images by ancestral sampling, pixel by pixel: uint8 [num, H, W, C].
 
   Re-runs the network on the partial image for each of the H*W positions in
@@ -350,10 +352,23 @@ def sample(params, key, num: int, *, net: Net, labels=None) -> jax.Array:
   position with `sample_pixel`, keyed by ``fold_in(key, position)``. A
   conditional model takes `labels` int [num] (default 0, 1, ... cycling
   through the classes).
+
+  Completion: `observed` uint8 [num, H, W, C] images and `observed_mask`
+  bool [H, W]; the pixels where the mask is True are kept (the model draws
+  whole pixels, so the mask is per pixel), the others drawn given them and
+  everything before them in raster order.
   """
   h, w, c = net.image_shape
   labels = base.default_labels(net.num_classes, num, labels)
   width = num_outputs(c, net.num_mixtures)
+  if observed_mask is not None and jnp.shape(observed_mask) != (h, w):
+    raise ConfigError('PixelCNN++ draws whole pixels: observed_mask must '
+                      f'have shape {(h, w)}, got {jnp.shape(observed_mask)}.')
+  canvas, known = ars.start_canvas('categorical', net.image_shape, num,
+                                   observed, observed_mask)
+  known = known[..., 0]  # [H, W]
+  # start_canvas encodes pixel / 255: the bin centres here are 2 v - 1.
+  start = jnp.where(known[..., None], 2.0 * canvas - 1.0, 0.0)
 
   def step(t, x):
     i, j = t // w, t % w
@@ -361,8 +376,10 @@ def sample(params, key, num: int, *, net: Net, labels=None) -> jax.Array:
     out = jax.lax.dynamic_slice(out, (0, i, j, 0), (num, 1, 1, width))
     pixel = sample_pixel(jax.random.fold_in(key, t), out, c,
                          net.num_mixtures)
+    kept = jax.lax.dynamic_slice(x, (0, i, j, 0), (num, 1, 1, c))
+    pixel = jnp.where(known[i, j], kept, pixel)
     return jax.lax.dynamic_update_slice(x, pixel, (0, i, j, 0))
 
-  x = jax.lax.fori_loop(0, h * w, step, jnp.zeros((num, h, w, c), jnp.float32))
+  x = jax.lax.fori_loop(0, h * w, step, start)
   half = (NUM_BINS - 1) / 2.0
   return jnp.round((x + 1.0) * half).astype(jnp.uint8)

@@ -351,3 +351,31 @@ def test_class_conditioning_reaches_the_output(model):
   net, params, batch, out = model
   other = np.asarray(_apply(net, params, batch['image'], jnp.array([1, 0])))
   assert np.all(np.abs(other - out).max(axis=(1, 2, 3)) > 1e-3)
+
+
+def test_completion_keeps_observed_pixels_and_labels_steer_samples(model):
+  net, params, _, _ = model
+  fn = jax.jit(ppp.sample, static_argnames=('num', 'net'))
+  key = jax.random.key(3)
+  observed = jax.random.randint(jax.random.key(4), (2, H, W, C), 0, 256
+                                ).astype(jnp.uint8)
+  mask = np.zeros((H, W), bool)
+  mask[:H // 2] = True  # the top half is given
+  labels = jnp.array([0, 0])
+  done = np.asarray(fn(params, key, num=2, net=net, labels=labels,
+                       observed=observed, observed_mask=mask))
+  np.testing.assert_array_equal(done[:, :H // 2],
+                                np.asarray(observed)[:, :H // 2])
+  assert np.any(done[:, H // 2:] != np.asarray(observed)[:, H // 2:])
+  # The drawn half depends on the given one (the model conditions on it).
+  other = np.asarray(fn(params, key, num=2, net=net, labels=labels,
+                        observed=255 - observed, observed_mask=mask))
+  assert np.any(other[:, H // 2:] != done[:, H // 2:])
+  # With the same key, the label alone changes what is drawn.
+  relabelled = np.asarray(fn(params, key, num=2, net=net,
+                             labels=jnp.array([1, 2])))
+  plain = np.asarray(fn(params, key, num=2, net=net, labels=labels))
+  assert np.all(np.any(relabelled != plain, axis=(1, 2, 3)))
+  with pytest.raises(ConfigError, match=r'observed_mask must have shape'):
+    ppp.sample(params, key, 2, net=net, observed=observed,
+               observed_mask=np.ones((H, W, C), bool))
