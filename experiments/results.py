@@ -603,7 +603,7 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool,
     return {}
   # The same file `experiments.main` writes after training.
   eval_lib.write_eval_json(workdir, step, 'test', metrics)
-  exp.write_images(state)
+  images = exp.write_images(state)
 
   def nll(name, key):
     value = metrics.get(f'{name}/{key}')
@@ -655,6 +655,10 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool,
       'config': _config_dict(config),
   }
   record.update(measure_extras(spec, exp, state, runs_dir, quick))
+  samples = [p for p in images
+             if os.path.basename(p).startswith('samples_')]
+  if records_dir and samples:
+    record['samples_png'] = _keep_grid(samples[-1], records_dir, spec.name)
   _write_json(result_path(runs_dir, spec.name), record)
   if records_dir:
     os.makedirs(records_dir, exist_ok=True)
@@ -711,6 +715,28 @@ def measure_extras(spec: Spec, exp: train.Experiment, state, runs_dir: str,
         f'{k}={_num(scores.get(k), ".3f")}' for k in _QUALITY_KEYS
         if k in scores), flush=True)
   return out
+
+
+def _keep_grid(path: str, records_dir: str, name: str) -> str:
+  """Copies a sample grid beside the records (workdirs are not tracked)."""
+  os.makedirs(records_dir, exist_ok=True)
+  grid = os.path.join(records_dir, f'{name}_samples.png')
+  shutil.copyfile(path, grid)
+  return grid
+
+
+def attach_samples(spec: Spec, record: dict[str, Any], runs_dir: str,
+                   records_dir: str | None) -> dict[str, Any]:
+  """Keeps the final sample grid of a stored record that lacks it, when its
+  workdir still holds the grid of the recorded step."""
+  if not records_dir or record.get('samples_png'):
+    return record
+  path = os.path.join(runs_dir, spec.name, 'images',
+                      f'samples_{record["step"]:07d}.png')
+  if os.path.exists(path):
+    record['samples_png'] = _keep_grid(path, records_dir, spec.name)
+    _write_json(result_path(runs_dir, spec.name, records_dir), record)
+  return record
 
 
 def add_missing_extras(spec: Spec, record: dict[str, Any], runs_dir: str,
@@ -817,6 +843,7 @@ def run_all(names: list[str], *, runs_dir: str, out: str, quick: bool,
             flush=True)
       if not stale_reason(spec, record, quick, runs_dir):
         add_missing_extras(spec, record, runs_dir, quick, records_dir)
+        attach_samples(spec, record, runs_dir, records_dir)
       continue
     try:
       run_experiment(spec, runs_dir, quick, records_dir)
@@ -1137,7 +1164,9 @@ def render(runs_dir: str, *, quick: bool,
               f'- machine: {_machine(r["machine"])}',
               f'- code: git {r["git"] or "unknown"}; finished '
               f'{r["finished_utc"]}',
-              '']
+              ] + ([f'- samples (seed {r["seed"]}, step {r["step"]}): '
+                    f'[{r["samples_png"]}]({r["samples_png"]})']
+                   if r.get('samples_png') else []) + ['']
   if extra:
     lines += ['## Other result files', '',
               f'Found in {source} but not among the listed experiments '

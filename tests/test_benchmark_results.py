@@ -294,6 +294,18 @@ def test_full_records_outlive_the_workdirs(tmp_path, repo_cwd):
   row = next(l for l in text.splitlines() if l.startswith(f'| `{name}` |'))
   assert f'{record["test_metrics"]["recon_error"]:.4f}' in row
   assert f'from {records}/*.json' in text
+  # The final sample grid is kept beside the record and linked.
+  grid = records / f'{name}_samples.png'
+  assert record['samples_png'] == str(grid) and grid.stat().st_size > 0
+  assert f']({grid})' in text
+  # A record stored before grids were kept gets its grid from the workdir.
+  stripped = {k: v for k, v in record.items() if k != 'samples_png'}
+  (records / f'{name}.json').write_text(json.dumps(stripped))
+  grid.unlink()
+  results.run_all([name], runs_dir=str(runs_dir), out=str(tmp_path / 'R1.md'),
+                  quick=False, records_dir=str(records))
+  assert json.loads((records / f'{name}.json').read_text()) == record
+  assert grid.exists()
   shutil.rmtree(runs_dir)
   again = results.run_all([name], runs_dir=str(runs_dir),
                           out=str(tmp_path / 'R2.md'), quick=False,
