@@ -319,3 +319,20 @@ def test_quick_runs_keep_no_separate_records(tmp_path):
     results.run_all(['kmeans_digits'], runs_dir=str(tmp_path / 'runs'),
                     out=str(tmp_path / 'R.md'), quick=True,
                     records_dir=str(tmp_path / 'records'))
+
+
+def test_ordering_line_ranks_ours_beside_the_papers():
+  specs = [results.BY_NAME[n] for n in
+           ('nade_mnist8k', 'pixelcnn_mnist8k', 'diagonal_bilstm_mnist8k')]
+  records = {'nade_mnist8k': {'test_nll_nats': 90.0},
+             'pixelcnn_mnist8k': {'test_nll_nats': 95.0},
+             'diagonal_bilstm_mnist8k': {'test_nll_nats': 85.0}}
+  (line, _) = results.ordering_lines(records, specs)
+  assert ('ours: `diagonal_bilstm_mnist8k` < `nade_mnist8k` < '
+          '`pixelcnn_mnist8k`') in line
+  assert ("papers': `diagonal_bilstm_mnist8k` < `pixelcnn_mnist8k` < "
+          '`nade_mnist8k`') in line
+  # (dbl, nade) and (dbl, pixelcnn) agree; (nade, pixelcnn) does not.
+  assert '2 of 3 pairs' in line
+  assert results.ordering_lines({'nade_mnist8k': {'test_nll_nats': 90.0}},
+                                specs) == []
