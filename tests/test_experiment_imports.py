@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests import helpers
 
 # Modules imported as libraries by tests or notebooks (their functions), in
@@ -27,3 +29,18 @@ def test_kmeans_codebook_command_line_parses_its_flags():
   assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]  # absl's help
   for flag in ('--config', '--workdir', '--order', '--columns', '--scale'):
     assert flag in proc.stdout, flag
+
+
+@pytest.mark.parametrize('module, flag', [
+    ('experiments.bench_autoregressive', '--sample_batch_sizes'),
+    ('experiments.bench_gan', '--objectives'),
+    ('experiments.bench_vqvae', '--sample_methods'),
+])
+def test_benchmark_scripts_import_and_parse_their_flags(module, flag):
+  """The reference-size benchmarks are too slow for the suite; at least
+  each imports and parses its flags (absl's --helpfull exits before main)."""
+  proc = subprocess.run([sys.executable, '-m', module, '--helpfull'],
+                        cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
+                        capture_output=True, text=True, timeout=300)
+  assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  assert flag in proc.stdout
