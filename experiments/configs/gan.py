@@ -20,15 +20,16 @@ Commands and what to expect (seed 0, 2 CPU cores):
 
   python -m experiments.main --config=experiments/configs/gan.py:digits \
       --workdir=runs/dcgan_digits
-    DCGAN 8x8: z = 32, G 32 -> 2x2x128 -> 4x4x64 -> 8x8x1 (164,928
-    parameters), D 64/128 (136,640), 5,000 steps; samples are recognisable
-    digits. No likelihood: score samples with
+    DCGAN 8x8: z = 32, G 32 -> 2x2x128 -> 4x4x64 -> 8x8x1 (148,864
+    trainable parameters), D 64/128 (132,864), 5,000 steps; samples are
+    recognisable digits. No likelihood: score samples with
     ``python -m experiments.sample_quality`` (jaxgen.quality).
 
   python -m experiments.main --config=experiments/configs/gan.py:mnist8k \
       --workdir=runs/dcgan_mnist8k
-    DCGAN 28x28: z = 100, G 100 -> 7x7x128 -> 14x14x64 -> 28x28x1, D 64/128,
-    10,000 steps on the 7,000 mnist8k training digits.
+    DCGAN 28x28: z = 100, G 100 -> 7x7x128 -> 14x14x64 -> 28x28x1 (759,680
+    trainable parameters), D 64/128 (138,624), 10,000 steps on the 7,000
+    mnist8k training digits.
 
   python -m experiments.main --config=experiments/configs/gan.py:ring8 \
       --workdir=runs/gan_ring8
