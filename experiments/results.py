@@ -253,6 +253,13 @@ EXPERIMENTS = (
               '`vqvae2_digits` (top, then bottom given top)',
               overrides=(('model.vqvae_workdir', '{runs_dir}/vqvae2_digits'),),
               quality=True),
+    _discrete('code_prior_cond_digits',
+              'experiments/configs/code_prior.py:digits,cond',
+              'Class-conditional Gated PixelCNN prior over the frozen codes '
+              'of `vqvae2_digits`: a bound on -log p(x | label), up to '
+              'ln 10 = 2.30 nats below an unconditional one',
+              overrides=(('model.vqvae_workdir', '{runs_dir}/vqvae2_digits'),),
+              quality=True),
     _discrete('gmm_digits', 'experiments/configs/gmm.py:digits',
               'Gaussian mixture, K = 10, diagonal covariances, EM',
               nll_estimator='exact',
