@@ -575,6 +575,10 @@ def _config_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
+class Interrupted(RuntimeError):
+  """Training stopped before num_steps (SIGTERM): nothing is recorded."""
+
+
 def run_experiment(spec: Spec, runs_dir: str, quick: bool,
                    records_dir: str | None = None) -> dict[str, Any]:
   """Trains (resuming) and evaluates one experiment; writes its result.json.
@@ -603,6 +607,10 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool,
   state = exp.train()
   train_s = time.perf_counter() - start
   step = int(state.step)
+  if step < num_steps:  # SIGTERM: the trainer saved and returned early
+    raise Interrupted(f'[{spec.name}] training stopped at step {step} of '
+                      f'{num_steps} (SIGTERM); checkpoint saved, no record '
+                      'written. Run again to resume.')
   start = time.perf_counter()
   metrics = exp.evaluate(state, split='test', progress=True)
   eval_s = time.perf_counter() - start
@@ -1227,8 +1235,13 @@ def main(argv):
                          'RESULTS.md: pass another --out.')
   records_dir = _RECORDS_DIR.value or (None if quick else DEFAULT_RECORDS_DIR)
   names = list(_ONLY.value) if _ONLY.value else list(BY_NAME)
-  run_all(names, runs_dir=runs_dir, out=out, quick=quick, note=_NOTE.value,
-          rerun=_RERUN.value, fresh=_FRESH.value, records_dir=records_dir)
+  try:
+    run_all(names, runs_dir=runs_dir, out=out, quick=quick,
+            note=_NOTE.value, rerun=_RERUN.value, fresh=_FRESH.value,
+            records_dir=records_dir)
+  except Interrupted as e:
+    print(e, flush=True)
+    raise SystemExit(128 + 15) from None
 
 
 if __name__ == '__main__':

@@ -336,3 +336,24 @@ def test_ordering_line_ranks_ours_beside_the_papers():
   assert '2 of 3 pairs' in line
   assert results.ordering_lines({'nade_mnist8k': {'test_nll_nats': 90.0}},
                                 specs) == []
+
+
+def test_a_run_stopped_early_writes_no_record(tmp_path, repo_cwd,
+                                              monkeypatch):
+  """SIGTERM makes the trainer save and return before num_steps: that run
+  must not be evaluated and recorded as if it had finished."""
+  original = results.train.Experiment.train
+
+  def stopped_early(self):
+    self.config.train.num_steps = 2  # where the signal stopped it
+    return original(self)
+
+  monkeypatch.setattr(results.train.Experiment, 'train', stopped_early)
+  runs_dir, records = tmp_path / 'runs', tmp_path / 'records'
+  with pytest.raises(results.Interrupted, match='stopped at step 2 of 100'):
+    results.run_all(['kmeans_digits'], runs_dir=str(runs_dir),
+                    out=str(tmp_path / 'R.md'), quick=False,
+                    records_dir=str(records))
+  assert not (runs_dir / 'kmeans_digits' / 'result.json').exists()
+  assert not records.exists() or not list(records.iterdir())
+  assert not (tmp_path / 'R.md').exists()
