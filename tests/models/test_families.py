@@ -32,6 +32,8 @@ def test_family_trains_with_its_smoke_config(name, tmp_path):
   paths = exp.write_images(state)
   assert paths, 'a family writes samples or reconstructions'
   if exp.family.sample is not None:
-    images = exp.sample_images(state, 3)
-    assert images.shape == (3,) + tuple(exp.dataset.image_shape)
+    # The grid's sample count: the sampler write_images compiled is reused.
+    num = config.eval.num_grid_samples
+    images = exp.sample_images(state, num)
+    assert images.shape == (num,) + tuple(exp.dataset.image_shape)
     assert images.dtype == np.uint8
