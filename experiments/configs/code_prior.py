@@ -62,7 +62,7 @@ def get_config(arg: str = 'digits'):
   m.kernel_size = 3  # k of the later gated layers
   m.output_features = (64,) if small else (128,)  # hidden 1x1 output layers
   m.num_classes = 10 if opts['cond'] else 0  # > 0: class-conditional priors
-  m.cond_features = 32 if small else 64  # vector carrying the top codes
+  m.cond_features = 32 if small else 64  # channels of the top-code map
   if dataset == 'smoke':
     m.features, m.num_layers, m.output_features, m.cond_features = (
         4, 2, (8,), 8)

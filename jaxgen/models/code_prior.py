@@ -18,8 +18,10 @@ over positions in raster order:
 
     p(z) = prod_l p(z_l | z_<l, y),  p(z_l | z_<l, y) = a Gated PixelCNN on
            the h_l x w_l x 1 "image" of codes, class-conditional on y when
-           ``num_classes`` > 0, and for l > 1 conditioned on the vector
-           c_l = MLP(embed(z_<l)) (the Gated PixelCNN's ``cond`` input).
+           ``num_classes`` > 0, and for l > 1 conditioned on the map
+           c_l = conv(resize(embed(z_<l))) [h_l, w_l, F], added at every
+           position of every gated layer by a 1x1 convolution (the Gated
+           PixelCNN's spatial ``cond``).
 
 Codes k in [0, K), K <= 256, enter the PixelCNN as 8-bit pixels: the input
 is k / 255 and the output a 256-way softmax (the integer is recovered as
@@ -28,11 +30,12 @@ empty; the likelihood is exact for the distribution the sampler draws from,
 and a draw >= K (vanishingly rare after training) is clipped to K - 1
 before decoding.
 
-VQ-VAE-2 conditions its bottom prior spatially (a conditioning stack whose
-feature map is added at every position). The Gated PixelCNN here offers a
-per-image vector ``cond`` only, so the top map reaches the bottom prior
-through a learned vector c_2; a spatial ``cond`` in `gated_pixelcnn` would
-be the faithful version.
+As in VQ-VAE-2, the bottom prior is conditioned spatially: a conditioning
+stack over the top codes (each bottom position sees the embedding of the
+top code above it, mixed with its neighbours by a 3x3 convolution) gives a
+feature map added at every position. VQ-VAE-2's stack is a deeper residual
+network, and its priors add self-attention; these are small, attention-free
+versions.
 
 Bound (`log_likelihood`, bits/dim by the shared evaluator). With the VQ-VAE's
 deterministic posterior q(z | x) = one-hot at z_q(x) (entropy 0), the ELBO is
@@ -164,22 +167,31 @@ def num_codes(net) -> int:
 
 
 class CodeConditioner(nn.Module):
-  """Code maps of the levels above -> a conditioning vector [B, features].
+  """Code maps of the levels above -> a conditioning map [B, h, w, features].
 
-  Each map [B, h, w] is embedded (K -> embed_dim per position) and flattened;
-  the concatenation goes through Dense -> ReLU -> Dense.
+  The conditioning stack of VQ-VAE-2 (Razavi et al. 2019, §3.2), small:
+  each map [B, h_a, w_a] is embedded (K -> embed_dim per position) and
+  resized to the level's (h, w) by nearest neighbours (the top code above a
+  bottom position); the concatenation goes through a 3x3 convolution, ReLU
+  and a 1x1 convolution. It sees only the levels above, never the level it
+  conditions, so it needs no mask.
   """
   num_codes: int
   features: int
+  shape: Sequence[int]  # (h, w) of the conditioned level
   embed_dim: int = 8
 
   @nn.compact
   def __call__(self, codes: Sequence[jax.Array]) -> jax.Array:
-    parts = [inits.Embed(self.num_codes, self.embed_dim, name=f'embed_{i}')(c)
-             .reshape(c.shape[0], -1) for i, c in enumerate(codes)]
-    h = nn.relu(inits.Dense(self.features, name='hidden')(
+    h, w = self.shape
+    parts = []
+    for i, c in enumerate(codes):
+      e = inits.Embed(self.num_codes, self.embed_dim, name=f'embed_{i}')(c)
+      parts.append(jax.image.resize(e, (e.shape[0], h, w, e.shape[-1]),
+                                    'nearest'))
+    x = nn.relu(inits.Conv(self.features, (3, 3), name='hidden')(
         jnp.concatenate(parts, axis=-1)))
-    return inits.Dense(self.features, name='out')(h)
+    return inits.Conv(self.features, (1, 1), name='out')(x)
 
 
 def _level_fields(net) -> list[dict[str, Any]]:
@@ -188,7 +200,8 @@ def _level_fields(net) -> list[dict[str, Any]]:
                input_kernel=net.input_kernel, kernel_size=net.kernel_size,
                output_features=tuple(net.output_features), use_skip=True,
                num_classes=net.num_classes,
-               cond_dim=net.cond_features if level else 0)
+               cond_dim=net.cond_features if level else 0,
+               cond_spatial=bool(level))
           for level, (h, w) in enumerate(code_shapes(net))]
 
 
@@ -213,7 +226,7 @@ class Net(nn.Module):
     features, num_layers, input_kernel, kernel_size, output_features: of
       each level's Gated PixelCNN (`gated_pixelcnn.Net`).
     num_classes: > 0 makes every level class-conditional.
-    cond_features: width of the vector c_l that carries the levels above
+    cond_features: channels of the map c_l that carries the levels above
       into level l > 1.
   """
   image_shape: Sequence[int] = (28, 28, 1)
@@ -230,11 +243,13 @@ class Net(nn.Module):
   def setup(self):
     fields = _level_fields(self)
     self.priors = [gated_pixelcnn.Net(**f) for f in fields]
-    self.conditioners = [CodeConditioner(num_codes(self), self.cond_features)
-                         for _ in fields[1:]]
+    self.conditioners = [
+        CodeConditioner(num_codes(self), self.cond_features,
+                        tuple(f['image_shape'][:2]))
+        for f in fields[1:]]
 
   def condition(self, codes: Sequence[jax.Array]) -> jax.Array:
-    """c_l for level l = len(codes) from the maps above it: [B, F]."""
+    """c_l for level l = len(codes) from the maps above it: [B, h_l, w_l, F]."""
     return self.conditioners[len(codes) - 1](tuple(codes))
 
   def level_logits(self, level: int, image: jax.Array,

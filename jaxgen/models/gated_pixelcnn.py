@@ -77,6 +77,10 @@ class Net(nn.Module):
     num_classes: > 0: class-conditional (one-hot label as conditioning).
     cond_dim: > 0: conditional on an arbitrary vector cond [B, cond_dim]
       (passed as ``cond``; may be combined with labels).
+    cond_spatial: ``cond`` is a map [B, H, W, cond_dim] instead, projected
+      by a 1x1 convolution into every layer at every position (the paper's
+      location-dependent conditioning, eq. 5: V * s with s = m(h)). It must
+      not depend on the image being modelled (it is not masked).
   """
   image_shape: Sequence[int] = (28, 28, 1)
   likelihood: str = 'bernoulli'
@@ -88,6 +92,7 @@ class Net(nn.Module):
   use_skip: bool = True
   num_classes: int = 0
   cond_dim: int = 0
+  cond_spatial: bool = False
 
   def setup(self):
     c, p = self.image_shape[-1], self.features
@@ -110,16 +115,29 @@ class Net(nn.Module):
                          for w in widths]
 
   def _cond_biases(self, labels, cond) -> list:
-    """Per layer [B, 1, 1, 2p] (or 0.0 for an unconditional model)."""
+    """Per layer [B, 1, 1, 2p], or [B, h, w, 2p] for a spatial cond map
+    [B, h, w, cond_dim] (the whole map, a row or a pixel of it); 0.0 for an
+    unconditional model."""
     parts = []
     if self.num_classes:
-      parts.append(jax.nn.one_hot(labels, self.num_classes))
+      parts.append(jax.nn.one_hot(labels, self.num_classes)[:, None, None, :])
     if self.cond_dim:
-      parts.append(jnp.asarray(cond, jnp.float32))
+      cond = jnp.asarray(cond, jnp.float32)
+      parts.append(cond if self.cond_spatial else cond[:, None, None, :])
     if not parts:
       return [0.0] * self.num_layers
-    y = jnp.concatenate(parts, axis=-1)
-    return [proj(y)[:, None, None, :] for proj in self.cond_proj]
+    spatial = jnp.broadcast_shapes(*(x.shape[:3] for x in parts))
+    y = jnp.concatenate([jnp.broadcast_to(x, spatial + x.shape[3:])
+                         for x in parts], axis=-1)
+    return [proj(y) for proj in self.cond_proj]
+
+  def _cond_at(self, cond, i, j=None):
+    """A spatial cond map's row i (or pixel (i, j)); other conds unchanged."""
+    if not (self.cond_dim and self.cond_spatial):
+      return cond
+    row = jax.lax.dynamic_slice_in_dim(cond, i, 1, axis=1)
+    return row if j is None else jax.lax.dynamic_slice_in_dim(row, j, 1,
+                                                              axis=2)
 
   def _vertical(self, ops, biases) -> list[jax.Array]:
     """The vertical stack's pre-activations v_pre, one per layer."""
@@ -173,7 +191,8 @@ class Net(nn.Module):
     h_caches, v_caches, v_rows = state
     links = [jax.lax.dynamic_slice_in_dim(r, j, 1, axis=2) for r in v_rows]
     ops = ars.PixelOps(canvas, i, j, h_caches)
-    logits = self._horizontal(ops, links, self._cond_biases(labels, cond))
+    logits = self._horizontal(
+        ops, links, self._cond_biases(labels, self._cond_at(cond, i, j)))
     return (ops.new_caches, v_caches, v_rows), logits[:, 0, 0]
 
   def vertical_row(self, state, canvas: jax.Array, i,
@@ -182,7 +201,8 @@ class Net(nn.Module):
     """The vertical stack on the finished row i: state for row i + 1."""
     h_caches, v_caches, _ = state
     ops = ars.RowOps(canvas, i, v_caches)
-    pres = self._vertical(ops, self._cond_biases(labels, cond))
+    pres = self._vertical(ops,
+                          self._cond_biases(labels, self._cond_at(cond, i)))
     return h_caches, ops.new_caches, pres
 
 
@@ -226,7 +246,9 @@ def init(key: jax.Array, batch, *, net: Net) -> Any:
   """
   batch = dict(batch)
   if net.cond_dim and 'cond' not in batch:
-    batch['cond'] = jnp.zeros((batch['image'].shape[0], net.cond_dim))
+    x = batch['image']
+    batch['cond'] = jnp.zeros(
+        (x.shape[:3] if net.cond_spatial else x.shape[:1]) + (net.cond_dim,))
   return net.init(key, batch['image'], **_conditioning(net, batch))['params']
 
 
@@ -268,7 +290,8 @@ def sample(params, key, num: int, *, net: Net, labels=None, cond=None,
   Args:
     params, key, num, net: as `pixelcnn.sample`.
     labels: int [num] for a class-conditional net (default 0, 1, ...).
-    cond: float [num, cond_dim] for a vector-conditional net (required).
+    cond: float [num, cond_dim] for a vector-conditional net, [num, H, W,
+      cond_dim] for a spatially conditional one (required).
     observed, observed_mask: completion, as `pixelcnn.sample`.
     method: 'cached' (default) or 'naive'; the same key gives the same
       samples.
@@ -280,9 +303,10 @@ def sample(params, key, num: int, *, net: Net, labels=None, cond=None,
       raise ConfigError(f'this net is conditioned on a vector '
                         f'(cond_dim={net.cond_dim}): pass cond.')
     cond = jnp.asarray(cond, jnp.float32)
-    if cond.shape != (num, net.cond_dim):
-      raise ConfigError(f'cond must have shape {(num, net.cond_dim)}, got '
-                        f'{cond.shape}.')
+    want = ((num,) + tuple(net.image_shape[:2]) + (net.cond_dim,)
+            if net.cond_spatial else (num, net.cond_dim))
+    if cond.shape != want:
+      raise ConfigError(f'cond must have shape {want}, got {cond.shape}.')
   elif cond is not None:
     raise ConfigError('cond given to a net with cond_dim=0.')
   canvas, known = ars.start_canvas(net.likelihood, net.image_shape, num,

@@ -121,14 +121,18 @@ def test_prior_causality_by_jacobian(prior):
   codes = jax.jit(lambda v, b: code_prior.encode(v, b, net=net))(variables,
                                                                   batch)
   params = {'params': variables['params']}
-  labels = batch['label'][:1]
   for level, (h, w) in enumerate(code_prior.code_shapes(net)):
-    image = code_prior.code_image(codes[level][:1])
-    above = tuple(c[:1] for c in codes[:level])
-    fn = lambda x, level=level, above=above: net.apply(
+    fn = lambda x, above, labels, level=level: net.apply(
         params, level, x, above, labels, method=code_prior.Net.level_logits)
-    jac = np.asarray(jax.jit(jax.jacrev(fn))(image))  # [1,h,w,1,256,1,h,w,1]
-    jac = np.abs(jac[0, :, :, 0, :, 0, :, :, 0]).max(axis=2)  # [h,w,h,w]
+    jac_fn = jax.jit(jax.jacrev(fn))
+    # Summed over the batch's images: a ReLU of the random output layer that
+    # happens to be off at one position for one image hides nothing.
+    jac = 0.0
+    for b in range(len(batch['label'])):
+      image = code_prior.code_image(codes[level][b:b + 1])
+      above = tuple(c[b:b + 1] for c in codes[:level])
+      one = np.asarray(jac_fn(image, above, batch['label'][b:b + 1]))
+      jac = jac + np.abs(one[0, :, :, 0, :, 0, :, :, 0]).max(axis=2)
     jac = jac.reshape(h * w, h * w)  # output position x input position
     for p in range(h * w):
       assert np.all(jac[p, p:] == 0), (level, p)  # on and after p: zero
@@ -196,3 +200,20 @@ def test_validate_names_the_field(prior, vq_workdir):
   bad.model.vqvae_workdir = '/nonexistent/vq'
   with pytest.raises(ConfigError, match='config.model.vqvae_workdir'):
     code_prior.validate(bad, dataset)
+
+
+def test_bottom_prior_is_conditioned_spatially(prior):
+  """The top code at (1, 1) sits above bottom rows/columns 2-3: changing it
+  changes the bottom logits there but not at bottom (0, 0), whose
+  conditioning (a 3x3 convolution over the resized top map) and earlier
+  positions lie under top (0, 0) only. A per-image vector would reach
+  every position."""
+  _, net, variables, batch, _ = prior
+  codes = code_prior.encode(variables, batch, net=net)
+  logits = jax.jit(lambda c: net.apply({'params': variables['params']}, c,
+                                       batch['label'])[1])
+  base = logits(codes)
+  top = codes[0].at[:, 1, 1].set((codes[0][:, 1, 1] + 1) % 8)
+  changed = logits((top, codes[1]))
+  np.testing.assert_array_equal(changed[:, 0, 0], base[:, 0, 0])
+  assert float(jnp.abs(changed[:, 3, 3] - base[:, 3, 3]).max()) > 0
