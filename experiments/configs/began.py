@@ -12,8 +12,15 @@ Commands and what to expect (seed 0, 2 CPU cores):
   python -m experiments.main --config=experiments/configs/began.py:digits \
       --workdir=runs/began_digits
     8x8: n = 32 channels, N_z = N_h = 32, 2 scales (2x2 -> 8x8), 5,000
-    steps; the convergence measure M (metric 'convergence') falls as the
-    samples improve, and k settles in (0, 1).
+    steps. Measured (seed 0): the equilibrium is reached, L(G) ~ gamma L(x)
+    (step 5,000: L(x) 0.085, L(G) 0.047, k 0.007, M falling from 0.24 to
+    0.09), but by a collapsed generator: every sample is the same digit
+    (RESULTS.md `began_digits`: FID-style 280, 1 of 10 classes). With k
+    near 0.01 the autoencoder barely pushes back on the one fake it
+    reconstructs best, and nothing else in L_G rewards diversity. Also
+    collapsed by step 1,000: lambda_k = 0.01; lambda_k = 0.01 with gamma =
+    0.7 and learning rates 5e-4; N_h = 8. The paper's regime is 64x64
+    images (N_h 64 of 12,288 dimensions): see the mnist8k preset.
 
   python -m experiments.main --config=experiments/configs/began.py:mnist8k \
       --workdir=runs/began_mnist8k
