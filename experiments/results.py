@@ -188,6 +188,9 @@ EXPERIMENTS = (
            'PixelRNN, Diagonal BiLSTM'),
     _exact('wavenet_digits', 'experiments/configs/wavenet.py:digits',
            'WaveNet on raster-order pixels'),
+    _exact('pixelcnn_8bit_digits',
+           'experiments/configs/pixelcnn.py:digits,categorical',
+           'PixelCNN, 256-way softmax', table='exact_8bit'),
     _exact('pixelcnnpp_digits', 'experiments/configs/pixelcnnpp.py:digits',
            'PixelCNN++', table='exact_8bit'),
     # mnist8k (the comparison with the PixelRNN paper's Table 4).
