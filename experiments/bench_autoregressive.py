@@ -159,16 +159,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  load_before = os.getloadavg()
-  info = machine.machine_info()
-  print(f"machine: {info['cpu_model']}, {info['cpu_usable']} usable cores, "
-        f"{info['device_count']} {info['platform']} device(s), jax "
-        f"{info['jax_version']}; load average before "
-        f'{load_before[0]:.2f} (shared machine: other jobs skew every number)',
-        flush=True)
-  mm = machine.matmul_gflops(_MATMUL_SIZE.value, _MATMUL_REPEATS.value)
-  print(f"float32 matmul {mm['n']}x{mm['n']}: {mm['gflops']:.1f} GFLOP/s "
-        f"(best of {_MATMUL_REPEATS.value})", flush=True)
+  mm = machine.print_header(_MATMUL_SIZE.value,
+                            _MATMUL_REPEATS.value)['matmul']
 
   if _TRAIN_STEPS.value > 0:
     print('\ntrain step (generic trainer step, Adam, batch 32, 28x28x1 '

@@ -101,6 +101,21 @@ def matmul_gflops(n: int, repeats: int) -> dict[str, float]:
           'gflops': 2.0 * n ** 3 / best / 1e9}
 
 
+def print_header(matmul_size: int, matmul_repeats: int) -> dict[str, Any]:
+  """Prints the machine line and the float32 matmul rate every benchmark
+  script starts with; returns {'info', 'matmul', 'load_before'}."""
+  load_before = os.getloadavg()[0]
+  info = machine_info()
+  print(f"machine: {info['cpu_model']}, {info['cpu_usable']} usable cores, "
+        f"{info['device_count']} {info['platform']} device(s), jax "
+        f"{info['jax_version']}; load average before {load_before:.2f} "
+        '(shared machine: other jobs skew every number)', flush=True)
+  mm = matmul_gflops(matmul_size, matmul_repeats)
+  print(f"float32 matmul {mm['n']}x{mm['n']}: {mm['gflops']:.1f} GFLOP/s "
+        f'(best of {matmul_repeats})', flush=True)
+  return {'info': info, 'matmul': mm, 'load_before': load_before}
+
+
 def random_batch(image_shape, batch_size: int,
                  seed: int = 1) -> dict[str, jax.Array]:
   """A batch of uniform random uint8 images (label 0, all valid)."""

@@ -105,6 +105,20 @@ def base_config(family: str, dataset: str) -> ml_collections.ConfigDict:
   return c
 
 
+def exact_estimator(c: ml_collections.ConfigDict) -> None:
+  """Evaluation of a family whose log_likelihood is exact (no options)."""
+  c.eval.estimators = {'exact': {}}
+  c.eval.final_estimators = ('exact',)
+  c.eval.periodic_estimators = ('exact',)
+
+
+def pixel_data(c: ml_collections.ConfigDict, likelihood: str) -> None:
+  """Binary likelihoods see dynamically binarized pixels, 8-bit ones the
+  raw pixels (the model reads pixel / 255)."""
+  c.data.binarize = 'dynamic' if likelihood == 'bernoulli' else 'none'
+  c.data.value_range = 'unit'
+
+
 def finalize(c: ml_collections.ConfigDict,
              dataset: str) -> ml_collections.ConfigDict:
   """Applies the 'smoke' preset's tiny schedule last, then locks."""

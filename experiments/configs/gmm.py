@@ -52,9 +52,7 @@ def get_config(arg: str = 'digits'):
   c.train.eval_every_steps = 25
   c.train.checkpoint_every_steps = 100
   c.train.max_to_keep = 1
-  c.eval.estimators = {'exact': {}}  # log_likelihood takes no options
-  c.eval.final_estimators = ('exact',)
-  c.eval.periodic_estimators = ('exact',)
+  common.exact_estimator(c)
   if dataset == 'smoke':
     m.num_components = 4
     m.online_decay = 0.7  # the smoke preset's batches are smaller than the split

@@ -39,7 +39,5 @@ def get_config(arg: str = 'digits'):
   c.train.num_steps = 3000 if small else 10_000
   c.train.eval_every_steps = 1000 if small else 5000
   c.eval.batch_size = 200 if small else 100
-  c.eval.estimators = {'exact': {}}  # log p(x) is exact: no arguments
-  c.eval.final_estimators = ('exact',)
-  c.eval.periodic_estimators = ('exact',)
+  common.exact_estimator(c)
   return common.finalize(c, dataset)

@@ -63,18 +63,11 @@ def get_config(arg: str = 'digits'):
   if dataset == 'smoke':
     m.features, m.num_blocks, m.output_features = 8, 1, (8,)
 
-  if m.likelihood == 'bernoulli':
-    c.data.binarize = 'dynamic'
-  else:
-    c.data.binarize = 'none'  # 8-bit pixels; the model reads pixel / 255
-  c.data.value_range = 'unit'
+  common.pixel_data(c, m.likelihood)
 
   c.train.batch_size = 128 if small else 32
   c.train.num_steps = 3000 if small else 20_000
   c.train.eval_every_steps = 1000 if small else 5000
-  # log_likelihood is exact and takes no arguments.
-  c.eval.estimators = {'exact': {}}
-  c.eval.final_estimators = ('exact',)
-  c.eval.periodic_estimators = ('exact',)
+  common.exact_estimator(c)
   c.eval.num_grid_samples = 64 if small else 16
   return common.finalize(c, dataset)

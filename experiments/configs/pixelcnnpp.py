@@ -68,9 +68,7 @@ def get_config(arg: str = 'digits'):
   c.eval.use_ema = True  # evaluate and sample with the EMA parameters
   c.eval.batch_size = 200 if small else 100
   c.eval.num_grid_samples = 64 if small else 16  # 1 network pass per pixel
-  c.eval.estimators = {'exact': {}}  # log_likelihood takes no arguments
-  c.eval.final_estimators = ('exact',)
-  c.eval.periodic_estimators = ('exact',)
+  common.exact_estimator(c)
   if dataset == 'smoke':
     m.num_filters = 8
     m.num_resnet = 1

@@ -80,9 +80,7 @@ def get_config(arg: str = 'digits'):
   c.train.batch_size = 32 if dataset == 'mnist8k' else 64
   c.train.eval_every_steps = 1000
   c.eval.batch_size = 100
-  c.eval.estimators = {'exact': {}}  # log p(x) is exact: no arguments
-  c.eval.final_estimators = ('exact',)
-  c.eval.periodic_estimators = ('exact',)
+  common.exact_estimator(c)
   if signal:
     # The grid draws each (1, T, 1) sample 64x enlarged: keep it small.
     c.eval.num_grid_samples = 4
