@@ -25,7 +25,12 @@ Commands (seed 0, 2 CPU cores):
   python -m experiments.main --config=experiments/configs/code_prior.py:digits \
       --workdir=runs/code_prior_digits
     Gated PixelCNNs of 6 layers x 32 channels over the 2x2 top and 4x4
-    bottom maps, 3,000 steps of batch 128.
+    bottom maps, 3,000 steps of batch 128. Measured (`python -m
+    experiments.results --only=code_prior_digits`, record
+    results/code_prior_digits.json): two-stage bound 47.74 nats (1.08
+    bits/dim; top codes 10.48 + bottom codes 37.16 + reconstruction 0.10)
+    against 69.42 with the uniform prior; with `,cond` 42.83 nats for
+    -log p(x | label). About 7 minutes each on 2 loaded cores.
 
   python -m experiments.main --config=experiments/configs/vqvae2.py:mnist8k \
       --workdir=runs/vqvae2_mnist8k

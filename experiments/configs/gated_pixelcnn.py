@@ -17,7 +17,9 @@ Commands and expected results (CPU, seed 0):
       --config=experiments/configs/gated_pixelcnn.py:digits \
       --workdir=runs/gated_pixelcnn_digits
     p=32, 6 gated layers, 3,000 steps of batch 128 on binarized 8x8 digits
-    (test NLL not measured yet; the PixelCNN preset reaches 23.18 nats).
+    Measured (`python -m experiments.results --only=gated_pixelcnn_digits`,
+    record results/gated_pixelcnn_digits.json): exact test NLL 22.18 nats
+    (PixelCNN preset: 23.17), 14 minutes on 2 loaded cores.
 
   python -m experiments.main \
       --config=experiments/configs/gated_pixelcnn.py:mnist8k \

@@ -19,12 +19,19 @@ Commands and expected results (seed 0, 2 CPU cores):
   python -m experiments.main --config=experiments/configs/vqvae.py:digits \
       --workdir=runs/vqvae_digits
     4x4 map of K=32 codes (D=8), 32 hidden channels, 3,000 steps of
-    batch 128; see the measured figures in this docstring once recorded.
+    batch 128. Measured (`python -m experiments.results
+    --only=vqvae_digits`, record results/vqvae_digits.json): uniform-prior
+    bound 55.56 nats (1.25 bits/dim), reconstruction -log p(x | z_q) 0.10
+    nats, all 32 codes used, perplexity 24.7; about a minute.
 
   python -m experiments.main --config=experiments/configs/vqvae.py:mnist8k \
       --workdir=runs/vqvae_mnist8k
     7x7 map of K=64 codes (D=16), 64 hidden channels, 2 residual blocks,
-    batch 64; train-step images/s in experiments/bench_vqvae.py.
+    10,000 steps of batch 64; train-step images/s in
+    experiments/bench_vqvae.py. Measured (`python -m experiments.results
+    --only=vqvae_mnist8k`, record results/vqvae_mnist8k.json): bound
+    222.97 nats (0.41 bits/dim) = reconstruction 19.18 nats + 49 ln 64;
+    all 64 codes used, perplexity 54.9; 38 min on 2 loaded cores.
 """
 
 from experiments.configs import common
