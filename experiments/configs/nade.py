@@ -14,8 +14,10 @@ Argument: ``nade.py:digits`` (default; bundled) | ``nade.py:mnist8k``
     500 hidden units as in Larochelle & Murray 2011, who report 88.86 nats
     on the 60,000-image fixed binarized MNIST; with 7,000 training images
     expect a few nats more. Batch 64, 10,000 steps: each step touches
-    64 x 784 x 500 hidden pre-activations, hours on 2 CPU cores (not run
-    here).
+    64 x 784 x 500 hidden pre-activations, about 0.8 s on 2 CPU cores.
+    Measured on a CPU budget of 3,000 steps (`python -m experiments.results
+    --only=nade_mnist8k`, record results/nade_mnist8k.json): exact test NLL
+    95.30 nats, 43 minutes of training; still improving when it stopped.
 """
 
 from experiments.configs import common
