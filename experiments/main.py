@@ -15,6 +15,7 @@ results (eval/).
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from absl import app
@@ -25,6 +26,8 @@ from ml_collections import config_flags
 
 from jaxgen import evaluate as eval_lib
 from jaxgen import train
+from jaxgen.errors import ConfigError
+from jaxgen.errors import DataError
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file and argument, e.g. '
@@ -44,8 +47,14 @@ def _print_results(step: int, split: str, results: dict[str, float]) -> None:
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
-        split: str | None = None) -> dict[str, float] | list[str]:
-  """What `main` does, callable from Python (tests, notebooks)."""
+        split: str | None = None) -> dict[str, float] | list[str] | None:
+  """What `main` does, callable from Python (tests, notebooks).
+
+  Returns the evaluation results (train, evaluate), the written paths
+  (sample), or None when training was stopped by SIGTERM before
+  ``config.train.num_steps``: the trainer has saved that step, and nothing is
+  evaluated, so the job exits promptly (the same command resumes it).
+  """
   exp = train.Experiment(config, workdir)
   if exp.is_main:
     print(exp.describe(), flush=True)
@@ -53,6 +62,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
   if mode == 'train':
     state = exp.train()
     step = int(state.step)
+    if step < config.train.num_steps:
+      if exp.is_main:
+        print(f'stopped at step {step} of {config.train.num_steps} '
+              '(SIGTERM): checkpoint saved, not evaluated; the same command '
+              'resumes.', flush=True)
+      return None
   else:
     state, step = exp.restore()
   if mode == 'sample':
@@ -81,7 +96,15 @@ def main(argv):
     except FileNotFoundError as e:
       raise app.UsageError(f'--config is missing and {e}: pass --config for '
                            'a new workdir.') from e
-  run(config, _WORKDIR.value, _MODE.value, _SPLIT.value)
+  try:
+    result = run(config, _WORKDIR.value, _MODE.value, _SPLIT.value)
+  except (ConfigError, DataError, FileNotFoundError) as e:
+    # Bad input (found before anything is compiled) or nothing to restore:
+    # one line naming the field, no traceback.
+    print(f'error: {e}', file=sys.stderr, flush=True)
+    sys.exit(2)
+  if result is None:
+    sys.exit(128 + signal.SIGTERM)  # stopped by SIGTERM, after saving
 
 
 if __name__ == '__main__':

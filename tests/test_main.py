@@ -57,5 +57,14 @@ def test_mistyped_override_is_an_error(tmp_path):
 
 def test_evaluate_without_checkpoint_is_a_clear_error(tmp_path):
   proc = helpers.run_main(tmp_path, '--mode=evaluate', check=False)
-  assert proc.returncode != 0
+  assert proc.returncode == 2
   assert 'No checkpoint in' in proc.stderr
+  assert 'Traceback' not in proc.stderr
+
+
+def test_bad_config_value_is_one_line_not_a_traceback(tmp_path):
+  proc = helpers.run_main(tmp_path, '--config.data.name=nosuch', check=False)
+  assert proc.returncode == 2
+  assert 'Traceback' not in proc.stderr
+  assert "error: data.name='nosuch' is not a known dataset" in proc.stderr
+  assert not (tmp_path / 'checkpoints').exists()

@@ -197,11 +197,14 @@ def test_sigterm_saves_the_current_step(tmp_path):
   _wait_for(lambda: len(_train_steps(workdir)) >= 5, proc=proc)
   proc.send_signal(signal.SIGTERM)
   out, err = proc.communicate(timeout=120)
-  assert proc.returncode == 0, err[-3000:]
+  # 128 + SIGTERM: saved, then exited without the final evaluation.
+  assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
   latest = _latest(workdir)
   assert latest is not None and latest >= 5
   assert latest == _train_steps(workdir)[-1]
   assert f'checkpoint saved at step {latest}' in out + err
+  assert f'stopped at step {latest} of 1000000' in out
+  assert not (workdir / 'eval').exists()
 
 
 def test_sigkill_resumes_from_last_complete_checkpoint(tmp_path):
