@@ -339,6 +339,9 @@ def test_ordering_line_ranks_ours_beside_the_papers():
           '`nade_mnist8k`') in line
   # (dbl, nade) and (dbl, pixelcnn) agree; (nade, pixelcnn) does not.
   assert '2 of 3 pairs' in line
+  assert ('Out of order: `nade_mnist8k` vs `pixelcnn_mnist8k` (ours 90.00 '
+          "vs 95.00, the papers' 88.33 vs 81.30)") in line
+  assert line.count(' vs `') == 1
   assert results.ordering_lines({'nade_mnist8k': {'test_nll_nats': 90.0}},
                                 specs) == []
 
@@ -362,3 +365,15 @@ def test_a_run_stopped_early_writes_no_record(tmp_path, repo_cwd,
   assert not (runs_dir / 'kmeans_digits' / 'result.json').exists()
   assert not records.exists() or not list(records.iterdir())
   assert not (tmp_path / 'R.md').exists()
+
+
+def test_committed_results_md_is_the_rendering_of_the_records(repo_cwd):
+  # RESULTS.md is written by the script, never by hand: it must be exactly
+  # what `python -m experiments.results --render_only` makes of results/.
+  text = results.render(results.DEFAULT_RUNS_DIR, quick=False,
+                        records_dir=results.DEFAULT_RECORDS_DIR)
+  with open('RESULTS.md') as f:
+    committed = f.read()
+  assert committed == text, (
+      'RESULTS.md differs from the rendering of results/*.json: run '
+      '`python -m experiments.results --render_only`.')
