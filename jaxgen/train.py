@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import math
 import os
@@ -214,6 +215,46 @@ def _tuples(tree: Any) -> Any:
   return tree
 
 
+# log_likelihood(params, batch, key, *, net, **estimator arguments)
+_LIKELIHOOD_POSITIONAL = ('params', 'batch', 'key', 'net')
+
+
+def check_estimators(family, estimators: ml_collections.ConfigDict,
+                     used: tuple[str, ...]) -> None:
+  """Each used estimator's arguments against ``family.log_likelihood``.
+
+  Unknown arguments, and k / chunk sizes the chunked estimators cannot use,
+  are a ConfigError naming ``config.eval.estimators.<name>.<field>`` here,
+  before training, instead of an error when the final evaluation is traced.
+  """
+  params = inspect.signature(family.log_likelihood).parameters
+  accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD
+                    for p in params.values())
+  allowed = sorted(n for n in params if n not in _LIKELIHOOD_POSITIONAL)
+  for name in dict.fromkeys(used):
+    args = dict(estimators[name])
+    field = f'config.eval.estimators.{name}'
+    for key in args:
+      if key not in params and not accepts_any:
+        raise ConfigError(f'{field}.{key}: {family.__name__.split(".")[-1]}'
+                          f'.log_likelihood takes no argument {key!r}; its '
+                          f'estimator arguments are {allowed}.')
+    k = args.get('num_samples')
+    if k is None:
+      continue
+    if not isinstance(k, int) or k <= 0:
+      raise ConfigError(f'{field}.num_samples={k!r} must be a positive int.')
+    chunk = args.get('chunk_size')
+    if chunk is None:
+      continue
+    if not isinstance(chunk, int) or chunk <= 0:
+      raise ConfigError(f'{field}.chunk_size={chunk!r} must be a positive '
+                        'int (or None: all samples at once).')
+    if k % min(chunk, k):
+      raise ConfigError(f'{field}.num_samples={k} must be a multiple of '
+                        f'{field}.chunk_size={chunk}.')
+
+
 def make_net(family, model_config: ml_collections.ConfigDict):
   """The family's `Net` from ``config.model`` (lists become tuples)."""
   return family.Net(**_tuples(model_config.to_dict()))
@@ -317,6 +358,10 @@ class Experiment:
     if self.family.log_likelihood is None and len(c.eval.estimators):
       raise ConfigError(f'family {c.family!r} has no likelihood: leave '
                         'config.eval.estimators empty.')
+    if self.family.log_likelihood is not None:
+      check_estimators(self.family, c.eval.estimators,
+                       tuple(c.eval.final_estimators) +
+                       tuple(c.eval.periodic_estimators))
     self.net = make_net(self.family, c.model)
     root = jax.random.key(c.seed)
     self.init_key, self.train_key, self.eval_key, self.sample_key = (

@@ -238,11 +238,27 @@ def test_sigkill_resumes_from_last_complete_checkpoint(tmp_path):
     (dict(train__log_every_steps=0), ConfigError,
      'config.train.log_every_steps=0'),
     (dict(train__ema_decay=1.0), ConfigError, 'config.train.ema_decay'),
+    (dict(eval__estimators__iwae__chunk_size=3), ConfigError,
+     r'config.eval.estimators.iwae.num_samples=8 must be a multiple of '
+     r'config.eval.estimators.iwae.chunk_size=3'),
+    (dict(eval__estimators__elbo__bound='iwea'), ConfigError,
+     r"config.eval.estimators.elbo.bound='iwea'"),
 ])
 def test_bad_config_is_one_clear_error_before_compiling(
     tmp_path, overrides, error, match):
   with pytest.raises(error, match=match):
     train.Experiment(helpers.smoke_config(**overrides), str(tmp_path))
+
+
+def test_unknown_estimator_argument_is_named_before_compiling(tmp_path):
+  config = helpers.smoke_config()
+  with config.unlocked():  # a hand-written config file, not a CLI override
+    config.eval.estimators.iwae.num_sample = 8
+  with pytest.raises(ConfigError, match=(
+      r"config.eval.estimators.iwae.num_sample: vae.log_likelihood takes no "
+      r"argument 'num_sample'; its estimator arguments are \['bound', "
+      r"'chunk_size', 'num_samples'\]")):
+    train.Experiment(config, str(tmp_path))
 
 
 def test_config_is_locked():

@@ -42,6 +42,7 @@ from jaxgen.nn.latent import slerp
 LIKELIHOOD = 'bound'  # log_likelihood returns a lower bound on log p(x)
 ARCHITECTURES = ('mlp', 'conv')
 SAMPLE_MODES = ('mean', 'draw')
+BOUNDS = ('iwae', 'elbo')  # log_likelihood(bound=...)
 
 
 class Net(nn.Module):
@@ -144,6 +145,10 @@ def validate(config, dataset) -> None:
         f'{tuple(m.conv_strides)}.')
   base.check_num_classes(m.num_classes, dataset)
   pixels.check_data_config(m.likelihood, config.data, dataset.pixel_levels)
+  for name, args in config.eval.estimators.items():
+    if args.get('bound', 'iwae') not in BOUNDS:
+      raise ConfigError(f'config.eval.estimators.{name}.bound='
+                        f'{args["bound"]!r} is not one of {BOUNDS}.')
 
 
 def _labels(net: Net, batch) -> jax.Array | None:
@@ -212,16 +217,17 @@ def log_likelihood(params, batch, key, *, net: Net, bound: str = 'iwae',
       minus the analytic KL.
     num_samples: importance (or Monte Carlo) samples k.
     chunk_size: samples decoded at once; bounds memory for large k. The
-      samples are processed in ceil(k / chunk_size) sequential chunks with a
-      running log-sum-exp; the value does not depend on `chunk_size` beyond
-      float rounding and the key split.
+      samples are processed in k / chunk_size sequential chunks (k must be a
+      multiple of it) with a running log-sum-exp; the value does not depend
+      on `chunk_size` beyond float rounding and the key split.
 
   Returns:
     [B] lower bound on log p(x) (a density for the Gaussian likelihood: add
     the dequantization offset when reporting discrete NLL).
   """
-  if bound not in ('iwae', 'elbo'):
-    raise ConfigError(f"bound={bound!r} is not 'iwae' or 'elbo'.")
+  if bound not in BOUNDS:
+    raise ConfigError(f'bound={bound!r} (config.eval.estimators.<name>.bound) '
+                      f'is not one of {BOUNDS}.')
   x, labels = batch['image'], _labels(net, batch)
   mean, log_var = net.apply({'params': params}, x, labels, method=Net.encode)
   chunk = min(chunk_size or num_samples, num_samples)
