@@ -510,6 +510,12 @@ def _load_npz(name: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
         'expected [N, H, W] or [N, H, W, C] with C in {1, 3}.')
   if images.shape[0] == 0:
     raise DataError(f"data.name={name!r}: 'images' in {path} has no rows.")
+  if images.max() == 1:  # every pixel 0 or 1: binary data on the wrong scale
+    raise DataError(
+        f"data.name={name!r}: 'images' in {path} holds only the values 0 "
+        'and 1; expected uint8 pixels 0..255 (read as-is, 1 would be almost '
+        'black). Store binary images as 0/255 (images * 255); the binarize '
+        'field (config.data.binarize) then keeps them binary.')
   if labels is not None:
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
       raise DataError(

@@ -86,6 +86,28 @@ def test_npz_labels_mismatch(tmp_path):
     data.load_dataset(name, splits=TRAIN)
 
 
+def test_npz_label_range_and_empty_images(tmp_path):
+  name, _ = _npz(tmp_path, images=np.zeros((3, 2, 2), np.uint8),
+                 labels=np.array([0, -1, 2]))
+  with pytest.raises(DataError, match=r"'labels'.*\[0, 2\^31\), got \[-1, 2\]"):
+    data.load_dataset(name, splits=TRAIN)
+  name, _ = _npz(tmp_path, images=np.zeros((0, 2, 2), np.uint8))
+  with pytest.raises(DataError, match=r"'images'.*has no rows"):
+    data.load_dataset(name, splits=TRAIN)
+
+
+def test_npz_binary_values_on_the_wrong_scale(tmp_path):
+  images = np.zeros((3, 2, 2), np.uint8)
+  images[0, 0, 0] = 1
+  name, path = _npz(tmp_path, images=images)
+  with pytest.raises(DataError) as info:
+    data.load_dataset(name, splits=TRAIN)
+  message = str(info.value)
+  assert path in message and 'only the values 0 and 1' in message
+  assert 'images * 255' in message
+  data.load_dataset(_npz(tmp_path, images=images * 255)[0], splits=TRAIN)
+
+
 def test_npz_never_unpickles(tmp_path):
   name, _ = _npz(tmp_path, images=np.array([{'a': 1}], dtype=object))
   with pytest.raises(DataError, match='without pickles'):
