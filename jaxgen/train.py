@@ -335,7 +335,7 @@ class Experiment:
       self.family.validate(c, self.dataset)
     self.preprocess, offset_per_dim = data_lib.make_preprocess(
         binarize=c.data.binarize, dequantize=c.data.dequantize,
-        value_range=c.data.value_range)
+        value_range=c.data.value_range, field_prefix='config.data.')
     self.num_dims = math.prod(self.example_shape)
     self.offset_nats = float(offset_per_dim) * self.num_dims
     self.mesh = parallel.make_mesh()

@@ -47,10 +47,10 @@ BINARIZE_MODES = ('none', 'dynamic', 'fixed')
 Batch = Mapping[str, Any]
 
 
-def _check_value_range(value_range: str) -> None:
+def _check_value_range(value_range: str, field: str = 'value_range') -> None:
   if value_range not in VALUE_RANGES:
     raise ConfigError(
-        f'value_range must be one of {VALUE_RANGES}, got {value_range!r}.')
+        f'{field} must be one of {VALUE_RANGES}, got {value_range!r}.')
 
 
 def check_binarize(binarize: str, field: str = 'data.binarize') -> None:
@@ -135,7 +135,8 @@ _dequantize = dequantize  # `make_preprocess` has an argument of that name.
 
 
 def make_preprocess(
-    *, binarize: str, dequantize: bool, value_range: str
+    *, binarize: str, dequantize: bool, value_range: str,
+    field_prefix: str = ''
 ) -> tuple[Callable[[Batch, jax.Array], dict[str, Any]], float]:
   """Builds the device-side batch transform for a model.
 
@@ -163,20 +164,24 @@ def make_preprocess(
     ('unit') or ``ln 128`` ('symmetric') when ``dequantize`` is True, else
     0.0; multiply by D = H*W*C and add to a continuous NLL in nats.
 
+  ``field_prefix`` (e.g. ``'config.data.'``) is put before the field names in
+  error messages.
+
   Raises:
     ConfigError: unknown ``binarize`` / ``value_range``, or ``dequantize``
       together with binarization (binary data have no 8-bit bins to fill).
   """
-  check_binarize(binarize, field='binarize')
-  _check_value_range(value_range)
+  p = field_prefix
+  check_binarize(binarize, field=f'{p}binarize')
+  _check_value_range(value_range, field=f'{p}value_range')
   if not isinstance(dequantize, (bool, np.bool_)):
-    raise ConfigError(f'dequantize must be a bool, got {dequantize!r}.')
+    raise ConfigError(f'{p}dequantize must be a bool, got {dequantize!r}.')
   if dequantize and binarize != 'none':
     raise ConfigError(
-        f'dequantize=True cannot be combined with binarize={binarize!r}: '
-        'dequantization fills the 256 bins of 8-bit data; binarized data '
-        "need a discrete (Bernoulli) likelihood. Set binarize='none' or "
-        'dequantize=False.')
+        f'{p}dequantize=True cannot be combined with {p}binarize='
+        f'{binarize!r}: dequantization fills the 256 bins of 8-bit data; '
+        'binarized data need a discrete (Bernoulli) likelihood. Set '
+        f"{p}binarize='none' or {p}dequantize=False.")
   offset = dequantize_offset_per_dim(value_range) if dequantize else 0.0
 
   def fn(batch: Batch, key: jax.Array) -> dict[str, Any]:

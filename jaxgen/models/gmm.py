@@ -676,7 +676,7 @@ def make_train_step(*, net: Net, tx, preprocess, config):
     metrics = {
         'loss': loss,
         'nll': nll,
-        'bits_per_dim': nll / (y.shape[-1] * math.log(2.0)),
+        'bits_per_dim': losses.nats_to_bits_per_dim(nll, y.shape[-1]),
         'recon_error': (jnp.mean(jnp.square(y - recon), -1) * maskf).sum()
                        / count,
         'empty_components': jnp.sum(moments.weight <= _MIN_WEIGHT).astype(

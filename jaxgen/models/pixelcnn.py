@@ -43,6 +43,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen import losses
 from jaxgen.errors import ConfigError
 from jaxgen.models import ar_sampling as ars
 from jaxgen.models import base
@@ -180,8 +181,8 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   x = batch['image']
   logits = net.apply({'params': params}, x, _labels(net, batch))
   nll = -ars.log_prob(net.likelihood, logits, x)
-  dims = x[0].size
-  metrics = {'nll': nll, 'bits_per_dim': nll / (dims * jnp.log(2.0))}
+  metrics = {'nll': nll,
+             'bits_per_dim': losses.nats_to_bits_per_dim(nll, x[0].size)}
   return base.masked_mean(nll, batch.get('mask')), metrics
 
 

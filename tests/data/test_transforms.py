@@ -165,4 +165,13 @@ def test_make_preprocess_errors():
                          value_range='unit')
   with pytest.raises(ConfigError, match='value_range'):
     data.make_preprocess(binarize='none', dequantize=False, value_range='pm1')
+  # The trainer passes the config path, so the message names the field.
+  with pytest.raises(ConfigError, match=(
+      r"config.data.dequantize=True cannot be combined with "
+      r"config.data.binarize='dynamic'")):
+    data.make_preprocess(binarize='dynamic', dequantize=True,
+                         value_range='unit', field_prefix='config.data.')
+  with pytest.raises(ConfigError, match=r'config.data.value_range must be'):
+    data.make_preprocess(binarize='none', dequantize=False, value_range='pm1',
+                         field_prefix='config.data.')
   assert transforms.BINARIZE_MODES == ('none', 'dynamic', 'fixed')
