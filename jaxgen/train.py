@@ -623,11 +623,13 @@ class Experiment:
     """
     c = self.config
     self._save_config()
-    writer = writers.MetricWriter(self.workdir, enabled=self.is_main)
     ckpt = self.checkpointer()
     train_iter = self.train_iterator()
+    writer = None
     try:
       latest = ckpt.latest_step()
+      writer = writers.MetricWriter(self.workdir, enabled=self.is_main,
+                                    resume_step=latest)
       if latest is None:
         state = self.init_state()
         if self.is_main:
@@ -638,7 +640,8 @@ class Experiment:
       state = self._loop(state, train_iter, ckpt, writer)
     finally:
       ckpt.close()
-      writer.close()
+      if writer is not None:
+        writer.close()
     return state
 
   def _loop(self, state, train_iter, ckpt, writer) -> TrainState:

@@ -25,6 +25,28 @@ def _to_float(value: Any) -> float:
   return float(np.asarray(value))
 
 
+def _drop_records_after(path: str, step: int) -> None:
+  """Rewrites metrics.jsonl without the records of steps > ``step``."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  kept = []
+  for line in lines:
+    try:
+      record_step = json.loads(line)['step']
+    except (ValueError, KeyError, TypeError):
+      continue  # a line cut short by a kill mid-write
+    if record_step <= step:
+      kept.append(line if line.endswith('\n') else line + '\n')
+  if len(kept) == len(lines):
+    return
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    f.writelines(kept)
+  os.replace(tmp, path)
+
+
 class MetricWriter:
   """Writes scalars to ``<workdir>/metrics.jsonl`` and TensorBoard.
 
@@ -33,20 +55,30 @@ class MetricWriter:
     enabled: write anything at all (defaults to process 0 only).
     tensorboard: also write TensorBoard event files under
       ``<workdir>/tensorboard``.
+    resume_step: the checkpoint step a resumed run continues from. Records
+      of later steps, logged by a run that died before its next checkpoint,
+      are dropped (metrics.jsonl is rewritten atomically; TensorBoard purges
+      them with ``purge_step``), so the resumed run's records replace them
+      and every step appears once.
   """
 
   def __init__(self, workdir: str, *, enabled: bool | None = None,
-               tensorboard: bool = True):
+               tensorboard: bool = True, resume_step: int | None = None):
     self.enabled = jax.process_index() == 0 if enabled is None else enabled
     self._jsonl = None
     self._tb = None
     if not self.enabled:
       return
     os.makedirs(workdir, exist_ok=True)
-    self._jsonl = open(os.path.join(workdir, METRICS_FILE), 'a')
+    path = os.path.join(workdir, METRICS_FILE)
+    if resume_step is not None:
+      _drop_records_after(path, resume_step)
+    self._jsonl = open(path, 'a')
     if tensorboard:
       from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-      self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR))
+      self._tb = SummaryWriter(
+          os.path.join(workdir, TENSORBOARD_DIR),
+          purge_step=None if resume_step is None else resume_step + 1)
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any], *,
                     split: str = 'train') -> None:
