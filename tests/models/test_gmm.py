@@ -88,6 +88,30 @@ def test_em_matches_float64_reference_and_never_decreases(covariance):
   assert objectives[-1] > objectives[0] + 1.0  # it did learn
 
 
+@pytest.mark.parametrize('covariance', ['diag', 'full'])
+def test_em_never_decreases_the_mixture_log_likelihood(covariance):
+  # With no covariance floor the smoothing is only the dequantization
+  # noise's s = 1 / (12 256^2), and EM's objective differs from the exact
+  # mixture log-likelihood sum_i log p(y_i) by s tr(Sigma^-1) / 2 per point:
+  # the log-likelihood itself must not decrease beyond that.
+  rng = np.random.default_rng(1)
+  y = _blobs(rng, 200, 4, 3)
+  net = gmm.Net(image_shape=(1, 4, 1), num_components=5,
+                covariance=covariance, covariance_floor=0.0, chunk_size=64)
+  with jax.enable_x64(True):
+    params = gmm.initialize(jax.random.key(1), jnp.asarray(y), net=net)
+    step = jax.jit(lambda p: gmm.em_step(p, jnp.asarray(y), net=net)[0])
+    log_lik = jax.jit(
+        lambda p: gmm.mixture_log_prob(p, jnp.asarray(y), net=net).sum())
+    values = [float(log_lik(params))]
+    for _ in range(30):
+      params = step(params)
+      values.append(float(log_lik(params)))
+  tol = len(y) * gmm.smoothing_variance(net) * 100.0
+  assert np.diff(values).min() >= -tol, np.diff(values)
+  assert values[-1] > values[0] + 10.0  # it did learn
+
+
 @pytest.fixture(scope='module')
 def digits_midpoints():
   """Real 8x8 digit pixels (constant border columns included), as EM sees them."""
