@@ -169,6 +169,41 @@ def test_loss_fn_matches_the_objectives_from_the_nets_outputs():
     np.testing.assert_allclose(loss, d_loss[:5].mean(), rtol=1e-5)
 
 
+def test_wgan_gp_loss_adds_the_penalty_at_the_interpolates():
+  """L_D = f(G(z)) - f(x) + lambda (||grad f(x_hat)|| - 1)^2 per example,
+  with x_hat = e x + (1 - e) G(z), e ~ U[0, 1] from the loss's own key
+  split; the gradient recomputed per example (vmap of grad), the norm and
+  the sum in float64."""
+  net = gan.Net(image_shape=(8, 8, 1), architecture='mlp', latent_dim=3,
+                g_hidden=(8,), d_hidden=(8, 8), g_norm='none', d_norm='none',
+                use_bias=True, objective='wgan-gp', gp_weight=10.0)
+  batch = _batch(6, seed=3)
+  params = jax.jit(functools.partial(gan.init, net=net))(jax.random.key(4),
+                                                         batch)
+  key = jax.random.key(5)
+  z_key, gp_key = jax.random.split(key)
+  fake = gan.generator_module(net).apply(
+      params['generator'], gan.sample_latent(z_key, 6, net=net))
+  disc = gan.discriminator_module(net)
+  real = batch['image']
+  e = jax.random.uniform(gp_key, (6, 1, 1, 1), jnp.float32)
+  x_hat = e * real + (1.0 - e) * fake
+  grads = jax.vmap(jax.grad(
+      lambda v: disc.apply(params['discriminator'], v[None])[0]))(x_hat)
+  norms = np.linalg.norm(np.asarray(grads, np.float64).reshape(6, -1), axis=1)
+  penalty = (norms - 1.0) ** 2
+  r = np.asarray(disc.apply(params['discriminator'], real), np.float64)
+  f = np.asarray(disc.apply(params['discriminator'], fake), np.float64)
+  _, m = jax.jit(functools.partial(gan.loss_fn, net=net, train=False))(
+      params, batch, key)
+  assert penalty.min() > 1e-3  # the penalty term is really exercised
+  np.testing.assert_allclose(m['gradient_penalty'], penalty, rtol=1e-4,
+                             atol=1e-6)
+  np.testing.assert_allclose(m['d_loss'], f - r + 10.0 * penalty, rtol=1e-4,
+                             atol=1e-5)
+  np.testing.assert_allclose(m['g_loss'], -f, rtol=1e-5, atol=1e-6)
+
+
 def test_wgan_clips_the_critic_and_gp_reports_its_penalty():
   net = gan.Net(image_shape=(8, 8, 1), architecture='mlp', latent_dim=3,
                 g_hidden=(8,), d_hidden=(8,), g_norm='none', d_norm='none',

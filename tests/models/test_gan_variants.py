@@ -58,7 +58,11 @@ def test_every_variant_trains_with_its_smoke_config(arg, tmp_path):
                jax.tree.leaves(final.params['discriminator']['params']))
   if exp.net.objective == 'wgan-gp':
     assert 'batch_stats' not in final.params['discriminator']
-    assert np.all(metrics['gradient_penalty'] >= 0)
+    # Per step, L_D = -(f(x) - f(G(z))) + lambda GP (means of [B] terms).
+    np.testing.assert_allclose(
+        metrics['d_loss'], -metrics['wasserstein'] +
+        exp.net.gp_weight * metrics['gradient_penalty'], rtol=1e-5,
+        atol=1e-5)
   if exp.net.num_classes:
     samples = jax.jit(functools.partial(gan.sample, num=10, net=exp.net))(
         final.params, jax.random.key(0))
