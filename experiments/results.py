@@ -84,7 +84,9 @@ class Spec:
     bound_estimator: estimator shown as the ELBO column ('' = none).
     table: which table of RESULTS.md the row belongs to (`TABLES`).
     label: short model name for the table ('' = derived from the config).
-    extras: measurements beyond `Experiment.evaluate`: 'code_usage' (the
+    extras: measurements beyond `Experiment.evaluate`: 'codebook' (the
+      K-means / GMM centres as one grid, `experiments.kmeans_codebook`,
+      kept as ``results/<name>_codebook.png``), 'code_usage' (the
       test split's codebook perplexity and codes used per level, VQ
       families) and 'quality' (sample-quality scores, `jaxgen.quality`;
       rows with it also appear in the sample-quality table).
@@ -270,7 +272,7 @@ EXPERIMENTS = (
               quality=True),
     _discrete('kmeans_digits', 'experiments/configs/kmeans.py:digits',
               'K-means, K = 10 (Lloyd, k-means++ seeding)', nll_estimator='',
-              quality=True),
+              extras=('codebook',), quality=True),
     _discrete('vqvae_mnist8k', 'experiments/configs/vqvae.py:mnist8k',
               'VQ-VAE, EMA codebook, uniform prior over codes',
               extras=('code_usage',), reference=VQVAE),
@@ -296,7 +298,7 @@ EXPERIMENTS = (
               'K-means, K = 10 (Lloyd, k-means++ seeding)', nll_estimator=''),
     _discrete('kmeans_mnist8k', 'experiments/configs/kmeans.py:mnist8k,k64',
               'K-means, K = 64 (Lloyd, k-means++ seeding)', nll_estimator='',
-              quality=True),
+              extras=('codebook',), quality=True),
     # Models without a likelihood: sample quality only.
     _quality('gan_ring8', 'experiments/configs/gan.py:ring8',
              'GAN, non-saturating, MLP'),
@@ -694,7 +696,8 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool,
           '%Y-%m-%d %H:%M UTC'),
       'config': _config_dict(config),
   }
-  record.update(measure_extras(spec, exp, state, runs_dir, quick))
+  record.update(measure_extras(spec, exp, state, runs_dir, quick,
+                               records_dir))
   samples = [p for p in images
              if os.path.basename(p).startswith('samples_')]
   if records_dir and samples:
@@ -732,9 +735,17 @@ def ensure_classifier(dataset: str, runs_dir: str,
 
 
 def measure_extras(spec: Spec, exp: train.Experiment, state, runs_dir: str,
-                   quick: bool) -> dict[str, Any]:
+                   quick: bool,
+                   records_dir: str | None = None) -> dict[str, Any]:
   """The spec's extra measurements (`Spec.extras`), as record fields."""
   out: dict[str, Any] = {}
+  if 'codebook' in spec.extras:
+    from experiments import kmeans_codebook  # pylint: disable=g-import-not-at-top
+    path, sizes = kmeans_codebook.write_codebook(exp.config, exp.workdir)
+    if records_dir:
+      path = _keep_grid(path, records_dir, spec.name, 'codebook')
+    out['codebook'] = {'png': path,
+                       'sizes': [int(round(float(v))) for v in sizes]}
   if 'code_usage' in spec.extras:
     from jaxgen.models import vqvae  # pylint: disable=g-import-not-at-top
     out['code_usage'] = [
@@ -757,10 +768,12 @@ def measure_extras(spec: Spec, exp: train.Experiment, state, runs_dir: str,
   return out
 
 
-def _keep_grid(path: str, records_dir: str, name: str) -> str:
-  """Copies a sample grid beside the records (workdirs are not tracked)."""
+def _keep_grid(path: str, records_dir: str, name: str,
+               kind: str = 'samples') -> str:
+  """Copies a grid (samples, codebook) beside the records (workdirs are not
+  tracked): ``<records_dir>/<name>_<kind>.png``."""
   os.makedirs(records_dir, exist_ok=True)
-  grid = os.path.join(records_dir, f'{name}_samples.png')
+  grid = os.path.join(records_dir, f'{name}_{kind}.png')
   shutil.copyfile(path, grid)
   return grid
 
@@ -800,7 +813,8 @@ def add_missing_extras(spec: Spec, record: dict[str, Any], runs_dir: str,
                          os.path.join(runs_dir, spec.name))
   state, _ = exp.restore()
   partial = dataclasses.replace(spec, extras=tuple(missing))
-  record.update(measure_extras(partial, exp, state, runs_dir, quick))
+  record.update(measure_extras(partial, exp, state, runs_dir, quick,
+                               records_dir))
   _write_json(result_path(runs_dir, spec.name), record)
   if records_dir:
     _write_json(result_path(runs_dir, spec.name, records_dir), record)
@@ -1254,7 +1268,13 @@ def render(runs_dir: str, *, quick: bool,
               f'{r["finished_utc"]}',
               ] + ([f'- samples (seed {r["seed"]}, step {r["step"]}): '
                     f'[{r["samples_png"]}]({r["samples_png"]})']
-                   if r.get('samples_png') else []) + ['']
+                   if r.get('samples_png') else []) + (
+                       [f'- codebook, the {len(r["codebook"]["sizes"])} '
+                        'centres by training-set usage, largest first '
+                        '(`python -m experiments.kmeans_codebook '
+                        f'--workdir={r["workdir"]}`): '
+                        f'[{r["codebook"]["png"]}]({r["codebook"]["png"]})']
+                       if r.get('codebook') else []) + ['']
   if extra:
     lines += ['## Other result files', '',
               f'Found in {source} but not among the listed experiments '

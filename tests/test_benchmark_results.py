@@ -197,6 +197,13 @@ def test_discrete_table_row(quick_other_tables):
   assert '| no density | - |' in row
   assert f'| {r["test_metrics"]["recon_error"]:.4f} |' in row
   assert '## Discrete latents and mixtures' in text
+  # The codebook extra: all K = 10 centres in one grid, with the number of
+  # training images each encodes (every one of them counted once).
+  sizes = r['codebook']['sizes']
+  assert len(sizes) == 10 and sum(sizes) == r['splits']['train']
+  assert sizes == sorted(sizes, reverse=True)
+  assert os.path.isfile(r['codebook']['png'])
+  assert 'experiments.kmeans_codebook --workdir=' in text
 
 
 def test_toy_quality_row(quick_other_tables):
