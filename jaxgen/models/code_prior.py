@@ -26,9 +26,12 @@ over positions in raster order:
 Codes k in [0, K), K <= 256, enter the PixelCNN as 8-bit pixels: the input
 is k / 255 and the output a 256-way softmax (the integer is recovered as
 round(255 x), exact in float32). The softmax learns to leave levels >= K
-empty; the likelihood is exact for the distribution the sampler draws from,
-and a draw >= K (vanishingly rare after training) is clipped to K - 1
-before decoding.
+empty. The sampler clips a draw >= K (rare after training) to K - 1
+before decoding, so it draws code K - 1 with probability
+P(K - 1) + P(>= K); the reported -log P(codes) uses P(K - 1) alone and is
+an upper bound on the sampler's NLL, exact when no mass is left on the
+levels >= K. (Masking those 256 - K logits would make it exact; it would
+also change every trained prior, so it is left for a deliberate rerun.)
 
 As in VQ-VAE-2, the bottom prior is conditioned spatially: a conditioning
 stack over the top codes (each bottom position sees the embedding of the
