@@ -220,7 +220,8 @@ def test_sigkill_resumes_from_last_complete_checkpoint(tmp_path):
   restored, step = exp.restore()
   assert step == latest == int(restored.step)
   logged = _train_steps(workdir)
-  exp = train.Experiment(helpers.smoke_config(train__num_steps=latest + 2),
+  exp = train.Experiment(helpers.smoke_config(train__num_steps=latest + 2,
+                                              train__log_every_steps=1),
                          str(workdir))
   state = exp.train()
   assert int(state.step) == latest + 2

@@ -145,7 +145,8 @@ def validate(config, dataset) -> None:
         f'{tuple(m.conv_strides)}.')
   base.check_num_classes(m.num_classes, dataset)
   pixels.check_data_config(m.likelihood, config.data, dataset.pixel_levels)
-  for name, args in config.eval.estimators.items():
+  estimators = config.get('eval', {}).get('estimators', {})
+  for name, args in estimators.items():
     if args.get('bound', 'iwae') not in BOUNDS:
       raise ConfigError(f'config.eval.estimators.{name}.bound='
                         f'{args["bound"]!r} is not one of {BOUNDS}.')
