@@ -401,7 +401,11 @@ TABLES = {
         'Fréchet distance upwards). Where the first is well above the '
         'second (mnist8k), the classifier, trained on those training '
         'images, sets them apart from unseen ones in its features; where it '
-        'is below (digits), the half-size bias dominates.'),
+        'is below (digits), the half-size bias dominates. The classifier '
+        'is trained once per machine and runs directory by its command '
+        '(seed 0); XLA:CPU numerics differ across CPUs, so rows whose '
+        'classifier column shows another test accuracy were scored in a '
+        'slightly different feature space: compare those with care.'),
 }
 BY_NAME = {s.name: s for s in EXPERIMENTS}
 
