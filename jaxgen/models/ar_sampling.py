@@ -374,6 +374,20 @@ def log_prob(likelihood: str, logits: jax.Array, x: jax.Array) -> jax.Array:
   return lp.reshape(lp.shape[0], -1).sum(-1)
 
 
+def nll_loss(likelihood: str, logits: jax.Array, x: jax.Array,
+             mask: jax.Array | None) -> tuple[jax.Array, dict[str, Any]]:
+  """The loss of an exact autoregressive model and its per-example metrics.
+
+  Returns:
+    (mean NLL over the unmasked rows, {'nll': [B] nats, 'bits_per_dim':
+    [B]}), the NLL being ``-log_prob(likelihood, logits, x)``.
+  """
+  nll = -log_prob(likelihood, logits, x)
+  metrics = {'nll': nll,
+             'bits_per_dim': losses.nats_to_bits_per_dim(nll, x[0].size)}
+  return base.masked_mean(nll, mask), metrics
+
+
 def pixel_levels(x: jax.Array) -> jax.Array:
   """The integer pixel int32 [...] of a 'unit'-scaled input x = pixel / 255."""
   return jnp.round(x * 255.0).astype(jnp.int32)

@@ -40,10 +40,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen import losses
 from jaxgen.errors import ConfigError
 from jaxgen.models import ar_sampling as ars
-from jaxgen.models import base
 from jaxgen.nn import initializers as inits
 from jaxgen.nn import masked
 
@@ -271,10 +269,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   del key, train
   x = batch['image']
   logits = net.apply({'params': params}, x, **_conditioning(net, batch))
-  nll = -ars.log_prob(net.likelihood, logits, x)
-  metrics = {'nll': nll,
-             'bits_per_dim': losses.nats_to_bits_per_dim(nll, x[0].size)}
-  return base.masked_mean(nll, batch.get('mask')), metrics
+  return ars.nll_loss(net.likelihood, logits, x, batch.get('mask'))
 
 
 def log_likelihood(params, batch, key, *, net: Net) -> jax.Array:
