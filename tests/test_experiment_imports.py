@@ -44,3 +44,23 @@ def test_benchmark_scripts_import_and_parse_their_flags(module, flag):
                         capture_output=True, text=True, timeout=300)
   assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
   assert flag in proc.stdout
+
+
+def test_gan_benchmark_runs_one_step_and_prints_its_ratios():
+  """bench_gan's main at the reference DCGAN size, one step of batch 8
+  (about 15 s): the parameter counts of the issue's reference nets, and
+  the throughput, FLOP and matmul-ratio columns."""
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.bench_gan', '--steps=1',
+       '--warmup=0', '--batch_size=8', '--objectives=nonsaturating',
+       '--matmul_size=128', '--matmul_repeats=1'],
+      cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = proc.stdout
+  assert 'float32 matmul 128x128' in out
+  row = next(l for l in out.splitlines() if l.startswith('nonsaturating'))
+  assert '1,066,880' in row and '661,248' in row  # G and D, no biases
+  for column in ('images/s', 'GFLOP/step', '/matmul', 'recomp'):
+    assert column in out
+  assert row.split()[-1] == '0'  # no recompilation after warm-up
