@@ -841,6 +841,14 @@ def _remove_workdir(workdir: str) -> None:
   shutil.rmtree(workdir)
 
 
+# Config fields added after some records ran, with the value that reproduces
+# the behaviour those records ran with (bitwise: tested with the field).
+# A record without such a field is not stale while the preset holds it.
+NEUTRAL_ADDED_FIELDS = {
+    'model.d_dropout': 0.0,  # GAN discriminator dropout (jaxgen.models.gan)
+}
+
+
 def stale_reason(spec: Spec, record: dict[str, Any], quick: bool,
                  runs_dir: str = DEFAULT_RUNS_DIR) -> str | None:
   """Why a stored result no longer matches the current preset, or None."""
@@ -848,11 +856,23 @@ def stale_reason(spec: Spec, record: dict[str, Any], quick: bool,
     current = _config_dict(build_config(spec, quick, runs_dir))
   except Exception as e:  # pylint: disable=broad-except
     return f'the preset no longer builds ({e})'
-  if current != record.get('config'):
-    changed = sorted(_diff(current, record.get('config') or {}))
+  stored = record.get('config') or {}
+  changed = sorted(_diff(current, stored))
+  changed = [f for f in changed
+             if not (f in NEUTRAL_ADDED_FIELDS and _lookup(stored, f) is None
+                     and _lookup(current, f) == NEUTRAL_ADDED_FIELDS[f])]
+  if changed:
     return 'config changed since it ran: ' + ', '.join(changed[:6]) + (
         ', ...' if len(changed) > 6 else '')
   return None
+
+
+def _lookup(tree: dict[str, Any], dotted: str) -> Any:
+  for k in dotted.split('.'):
+    if not isinstance(tree, dict) or k not in tree:
+      return None
+    tree = tree[k]
+  return tree
 
 
 def _diff(a: Any, b: Any, prefix: str = '') -> list[str]:

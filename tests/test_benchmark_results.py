@@ -384,3 +384,20 @@ def test_committed_results_md_is_the_rendering_of_the_records(repo_cwd):
   assert committed == text, (
       'RESULTS.md differs from the rendering of results/*.json: run '
       '`python -m experiments.results --render_only`.')
+
+
+def test_a_neutral_field_added_later_does_not_stale_old_records(monkeypatch):
+  spec = results.BY_NAME['gan_ring8']
+  current = results._config_dict(  # pylint: disable=protected-access
+      results.build_config(spec, False, results.DEFAULT_RUNS_DIR))
+  old = json.loads(json.dumps(current))
+  del old['model']['d_dropout']  # a record from before the field existed
+  assert results.stale_reason(spec, {'config': old}, False) is None
+  old['model']['d_steps'] = 7
+  assert 'model.d_steps' in results.stale_reason(spec, {'config': old}, False)
+  del old['model']['d_steps']
+  old['model']['d_steps'] = current['model']['d_steps']
+  # Once the preset sets the added field to another value, the record is.
+  monkeypatch.setitem(results.NEUTRAL_ADDED_FIELDS, 'model.d_dropout', 0.5)
+  assert 'model.d_dropout' in results.stale_reason(spec, {'config': old},
+                                                   False)

@@ -97,6 +97,7 @@ def get_config(arg: str = 'digits'):
   m.d_steps = 5 if objective in ('wgan', 'wgan-gp') else 1  # k per G step
   m.gp_weight = 10.0  # lambda ('wgan-gp')
   m.clip_value = 0.01  # c ('wgan')
+  m.d_dropout = 0.0  # discriminator dropout rate (keyed; 0: none)
 
   # config.optimizer: the generator's; config.d_optimizer: the
   # discriminator's (same fields, built by jaxgen.train.make_optimizer).

@@ -47,7 +47,11 @@ update touches the other network's variables.
 
 Randomness: step s uses ``key = fold_in(train_key, s)``, split into
 (preprocess, discriminator, generator) keys; the discriminator key is split
-into k, one per update, and each of those into (noise, interpolates).
+into k, one per update, and each of those into (noise, interpolates). With
+``d_dropout`` > 0 the discriminator's dropout masks are drawn from keys
+folded out of those (`dropout_key`): one per pass (real, fake, penalty,
+generator update), so no existing key changes and ``d_dropout = 0``
+reproduces runs made before the option existed bitwise.
 
 Data per step: the batch of ``config.train.batch_size`` = k * m real
 examples is dealt into k minibatches of m (rows i, i + k, i + 2k, ...), one
@@ -115,6 +119,8 @@ class Net(nn.Module):
       config.train.batch_size must be a multiple of it.
     gp_weight: lambda of the gradient penalty ('wgan-gp').
     clip_value: c of WGAN's weight clipping ('wgan').
+    d_dropout: dropout rate after each of the discriminator's LeakyReLUs in
+      its training passes (0: none; keyed, see the module docstring).
   """
   image_shape: Sequence[int] = (28, 28, 1)
   architecture: str = 'dcgan'
@@ -134,6 +140,7 @@ class Net(nn.Module):
   d_steps: int = 1
   gp_weight: float = 10.0
   clip_value: float = 0.01
+  d_dropout: float = 0.0
 
   @nn.compact
   def __call__(self, z: jax.Array, x: jax.Array,
@@ -166,9 +173,22 @@ def discriminator_module(net: Net, **kwargs) -> nn.Module:
   if net.architecture == 'dcgan':
     return adv.DCGANDiscriminator(tuple(net.d_channels), net.kernel_size,
                                   net.d_norm, net.leaky_slope, net.use_bias,
-                                  **kwargs)
+                                  dropout=net.d_dropout, **kwargs)
   return adv.MLPDiscriminator(tuple(net.d_hidden), net.d_norm,
-                              net.leaky_slope, net.use_bias, **kwargs)
+                              net.leaky_slope, net.use_bias,
+                              dropout=net.d_dropout, **kwargs)
+
+
+# The discriminator's dropout keys: fold_in(fold_in(key, _DROPOUT), pass).
+_DROPOUT = 0x64726F70  # 'drop'
+_REAL, _FAKE, _PENALTY, _GENERATOR = range(4)
+
+
+def dropout_key(net: Net, key: jax.Array, which: int) -> jax.Array | None:
+  """The dropout key of one discriminator pass, or None without dropout."""
+  if not net.d_dropout:
+    return None
+  return jax.random.fold_in(jax.random.fold_in(key, _DROPOUT), which)
 
 
 def one_hot(net: Net, labels: jax.Array | None) -> jax.Array | None:
@@ -191,18 +211,21 @@ def examples(batch) -> jax.Array:
   return batch['point'] if 'point' in batch else batch['image']
 
 
-def apply(module: nn.Module, variables, *args, train: bool):
+def apply(module: nn.Module, variables, *args, train: bool,
+          dropout_rng: jax.Array | None = None):
   """(output, variables): `module` on its variables dict.
 
   With ``train=True`` batch norm uses batch statistics and the returned
   variables carry the updated running averages; otherwise (or without
-  batch norm) the variables come back unchanged.
+  batch norm) the variables come back unchanged. ``dropout_rng`` feeds the
+  'dropout' stream (training passes of a discriminator with dropout).
   """
+  rngs = {'dropout': dropout_rng} if train and dropout_rng is not None else {}
   if train and 'batch_stats' in variables:
     out, updates = module.apply(variables, *args, train=True,
-                                mutable=['batch_stats'])
+                                mutable=['batch_stats'], rngs=rngs)
     return out, {**variables, **updates}
-  return module.apply(variables, *args, train=train), variables
+  return module.apply(variables, *args, train=train, rngs=rngs), variables
 
 
 # ------------------------------------------------------------- objectives
@@ -233,15 +256,18 @@ def _discriminator_terms(net: Net, d_vars, real, fake, cond, key, *,
                          train: bool):
   """(per-example L_D incl. penalty, updated D variables, metrics [B])."""
   disc = discriminator_module(net)
-  real_out, d_vars = apply(disc, d_vars, real, cond, train=train)
-  fake_out, d_vars = apply(disc, d_vars, fake, cond, train=train)
+  real_out, d_vars = apply(disc, d_vars, real, cond, train=train,
+                           dropout_rng=dropout_key(net, key, _REAL))
+  fake_out, d_vars = apply(disc, d_vars, fake, cond, train=train,
+                           dropout_rng=dropout_key(net, key, _FAKE))
   per = discriminator_losses(net, real_out, fake_out)
   metrics = {'d_real': real_out, 'd_fake': fake_out}
   if net.objective in ('wgan', 'wgan-gp'):
     metrics['wasserstein'] = real_out - fake_out
   if net.objective == 'wgan-gp':
     # No batch norm here (validate): examples are independent.
-    critic = lambda v: disc.apply(d_vars, v, cond, train=train)
+    critic = lambda v: apply(disc, d_vars, v, cond, train=train,
+                             dropout_rng=dropout_key(net, key, _PENALTY))[0]
     gp = losses.gradient_penalty(critic, real, fake, key)
     metrics['gradient_penalty'] = gp
     per = per + net.gp_weight * gp
@@ -282,6 +308,10 @@ def validate(config, dataset) -> None:
     raise ConfigError(f'config.model.clip_value={m.clip_value} must be > 0.')
   if m.objective == 'wgan-gp' and m.gp_weight < 0:
     raise ConfigError(f'config.model.gp_weight={m.gp_weight} must be >= 0.')
+  if isinstance(m.d_dropout, bool) or not isinstance(
+      m.d_dropout, (int, float)) or not 0 <= m.d_dropout < 1:
+    raise ConfigError(f'config.model.d_dropout={m.d_dropout!r} must be a '
+                      'rate in [0, 1).')
   base.check_num_classes(m.num_classes, dataset)
   if 'd_optimizer' not in config:
     raise ConfigError('config.d_optimizer is missing: the discriminator\'s '
@@ -419,7 +449,8 @@ def generator_step(g_vars, d_vars, g_opt_state, labels, key, *, net: Net,
   def objective(g_params):
     fake, new_vars = apply(gen, {**g_vars, 'params': g_params}, z, cond,
                            train=True)
-    fake_out, _ = apply(disc, d_vars, fake, cond, train=True)
+    fake_out, _ = apply(disc, d_vars, fake, cond, train=True,
+                        dropout_rng=dropout_key(net, key, _GENERATOR))
     return generator_losses(net, fake_out).mean(), new_vars
 
   (g_loss, new_vars), grads = jax.value_and_grad(

@@ -181,6 +181,8 @@ class DCGANDiscriminator(nn.Module):
     leaky_slope: negative slope of the LeakyReLU.
     use_bias: biases in the convolutions.
     init_stddev: the weights' N(0, init_stddev^2) initialization.
+    dropout: rate of the dropout after each LeakyReLU (0: none); in training
+      mode it draws from the 'dropout' PRNG stream of ``apply(rngs=...)``.
   """
   channels: Sequence[int] = (64, 128, 256)
   kernel_size: int = 4
@@ -188,6 +190,7 @@ class DCGANDiscriminator(nn.Module):
   leaky_slope: float = 0.2
   use_bias: bool = False
   init_stddev: float = 0.02
+  dropout: float = 0.0
 
   @nn.compact
   def __call__(self, x: jax.Array, cond: jax.Array | None = None, *,
@@ -201,7 +204,7 @@ class DCGANDiscriminator(nn.Module):
                      name=f'conv_{i}')(x)
       if i > 0:
         x = normalization(self.norm, train, f'norm_{i}')(x)
-      x = nn.leaky_relu(x, self.leaky_slope)
+      x = _dropout(nn.leaky_relu(x, self.leaky_slope), self.dropout, train)
     x = inits.Conv(1, x.shape[1:3], padding='VALID', use_bias=self.use_bias,
                    kernel_init=init, name=f'conv_{len(self.channels)}')(x)
     return x.reshape(x.shape[0])
@@ -244,11 +247,14 @@ class MLPDiscriminator(nn.Module):
     norm: 'batch', 'layer' or 'none', after each hidden layer but the first.
     leaky_slope: negative slope of the LeakyReLU.
     use_bias: biases in the dense layers.
+    dropout: rate of the dropout after each LeakyReLU (0: none), as in
+      `DCGANDiscriminator`.
   """
   hidden: Sequence[int] = (128, 128, 128)
   norm: str = 'none'
   leaky_slope: float = 0.2
   use_bias: bool = True
+  dropout: float = 0.0
 
   @nn.compact
   def __call__(self, x: jax.Array, cond: jax.Array | None = None, *,
@@ -258,10 +264,17 @@ class MLPDiscriminator(nn.Module):
       x = inits.Dense(width, use_bias=self.use_bias, name=f'dense_{i}')(x)
       if i > 0:
         x = normalization(self.norm, train, f'norm_{i}', False)(x)
-      x = nn.leaky_relu(x, self.leaky_slope)
+      x = _dropout(nn.leaky_relu(x, self.leaky_slope), self.dropout, train)
     x = inits.Dense(1, use_bias=self.use_bias,
                     name=f'dense_{len(self.hidden)}')(x)
     return x.reshape(x.shape[0])
+
+
+def _dropout(x: jax.Array, rate: float, train: bool) -> jax.Array:
+  """Dropout in training mode only; rate 0 adds nothing (no PRNG use)."""
+  if not rate:
+    return x
+  return nn.Dropout(rate, deterministic=not train)(x)
 
 
 def _upsample(x: jax.Array) -> jax.Array:

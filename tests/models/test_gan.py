@@ -169,6 +169,36 @@ def test_loss_fn_matches_the_objectives_from_the_nets_outputs():
     np.testing.assert_allclose(loss, d_loss[:5].mean(), rtol=1e-5)
 
 
+def test_discriminator_dropout_is_keyed_and_only_in_training():
+  net = gan.Net(image_shape=(8, 8, 1), architecture='mlp', latent_dim=3,
+                g_hidden=(8,), d_hidden=(32, 32), g_norm='none',
+                d_norm='none', use_bias=True, d_dropout=0.5)
+  plain = net.clone(d_dropout=0.0)
+  batch = _batch(6, seed=7)
+  params = gan.init(jax.random.key(1), batch, net=net)
+  # Dropout has no parameters: the same init with or without it.
+  helpers.assert_trees_equal(params, gan.init(jax.random.key(1), batch,
+                                              net=plain))
+  x = batch['image']
+
+  @functools.partial(jax.jit, static_argnames='train')
+  def d_out(key, train):
+    n = net if key is not None else plain
+    rng = gan.dropout_key(n, key, 0) if key is not None else None
+    return gan.apply(gan.discriminator_module(n), params['discriminator'], x,
+                     None, train=train, dropout_rng=rng)[0]
+
+  k1, k2 = jax.random.key(2), jax.random.key(3)
+  a, b, c = d_out(k1, True), d_out(k1, True), d_out(k2, True)
+  np.testing.assert_array_equal(a, b)  # the key decides the masks
+  assert np.abs(np.asarray(a) - np.asarray(c)).max() > 1e-3
+  no_dropout = d_out(None, True)
+  assert np.abs(np.asarray(a) - np.asarray(no_dropout)).max() > 1e-3
+  # Evaluation mode ignores it: the net without dropout, bitwise.
+  np.testing.assert_array_equal(d_out(k1, False), d_out(None, False))
+  assert gan.dropout_key(plain, k1, 0) is None
+
+
 def test_wgan_gp_loss_adds_the_penalty_at_the_interpolates():
   """L_D = f(G(z)) - f(x) + lambda (||grad f(x_hat)|| - 1)^2 per example,
   with x_hat = e x + (1 - e) G(z), e ~ U[0, 1] from the loss's own key
@@ -258,6 +288,7 @@ def test_trainer_is_deterministic_and_resumes_bitwise(tmp_path):
     (dict(model__g_channels=(8, 8, 4, 4)),
      r'config.model.image_shape=\(8, 8, 1\).*divisible by 2\^4'),
     (dict(model__num_classes=3), r'num_classes=3 is smaller than the 10'),
+    (dict(model__d_dropout=1.0), r'config.model.d_dropout=1.0 must be a rate'),
 ])
 def test_bad_configs_name_the_field(tmp_path, overrides, match):
   config = gan_config.get_config('smoke')

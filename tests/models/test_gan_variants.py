@@ -19,6 +19,7 @@ from jaxgen import parallel
 from jaxgen import train
 from jaxgen.models import began
 from jaxgen.models import gan
+from tests import helpers
 
 
 def _init_and_steps(exp, num_steps=2):
@@ -67,6 +68,18 @@ def test_every_variant_trains_with_its_smoke_config(arg, tmp_path):
     samples = jax.jit(functools.partial(gan.sample, num=10, net=exp.net))(
         final.params, jax.random.key(0))
     assert samples.shape == (10, 8, 8, 1) and samples.dtype == jnp.uint8
+
+
+def test_dropout_variant_trains_and_is_deterministic(tmp_path):
+  config = gan_config.get_config('smoke,wgan-gp')
+  config.model.d_dropout = 0.3
+  exp = train.Experiment(config, str(tmp_path))
+  _, final, metrics = _init_and_steps(exp)
+  _, again, _ = _init_and_steps(exp)
+  for values in jax.device_get(metrics).values():
+    assert np.all(np.isfinite(values))
+  helpers.assert_trees_equal(jax.device_get(final.params),
+                             jax.device_get(again.params))
 
 
 def test_began_step_is_simultaneous_and_updates_k(tmp_path):
