@@ -75,3 +75,25 @@ def test_batch_must_divide_over_devices():
   assert parallel.local_batch_size(32, mesh) == 32
   with pytest.raises(ConfigError, match='config.eval.batch_size=-2'):
     parallel.local_batch_size(-2, mesh, 'config.eval.batch_size')
+
+
+@pytest.mark.parametrize('config', ['gan.py:smoke', 'vqvae.py:smoke'])
+def test_family_steps_on_eight_devices_match_one(config, tmp_path):
+  """The two-player step (batch norm in both nets, the batch dealt into k
+  minibatches) and the VQ-VAE's EMA-codebook step see the global batch
+  under sharding exactly as on one device."""
+  module = __import__(f'experiments.configs.{config.split(".")[0]}',
+                      fromlist=['get_config'])
+  c = module.get_config('smoke')
+  c.train.num_steps = STEPS
+  exp = train.Experiment(c, str(tmp_path / 'one'))
+  expected = helpers.params_of(exp.train())
+  env = helpers.subprocess_env(
+      XLA_FLAGS='--xla_force_host_platform_device_count=8')
+  proc = helpers.run_main(tmp_path / 'eight', f'--config.train.num_steps={STEPS}',
+                          env=env, config=f'experiments/configs/{config}')
+  assert '8 cpu device(s), 1 process(es)' in proc.stdout
+  other = train.Experiment(c, str(tmp_path / 'eight'))
+  state, step = other.restore()
+  assert step == STEPS
+  helpers.assert_trees_close(helpers.params_of(state), expected, atol=1e-5)
