@@ -29,7 +29,10 @@ Commands and what to expect (seed 0, 2 CPU cores):
       --workdir=runs/dcgan_mnist8k
     DCGAN 28x28: z = 100, G 100 -> 7x7x128 -> 14x14x64 -> 28x28x1 (759,680
     trainable parameters), D 64/128 (138,624), 10,000 steps on the 7,000
-    mnist8k training digits.
+    mnist8k training digits. RESULTS.md's `dcgan_mnist8k` (5,000 steps,
+    22 minutes; results/dcgan_mnist8k.json): FID-style 307.5 in the
+    in-project classifier's features (real training images: 135.6), all 10
+    classes.
 
   python -m experiments.main --config=experiments/configs/gan.py:ring8 \
       --workdir=runs/gan_ring8
@@ -37,6 +40,10 @@ Commands and what to expect (seed 0, 2 CPU cores):
     generator steps; the sample PNG is a scatter plot over the data. Mode
     coverage and high-quality share:
     ``python -m experiments.sample_quality --workdir=runs/gan_ring8``.
+    Measured (RESULTS.md, seed 0), modes covered of 8 on ``ring8`` / of 25
+    on ``grid25``: non-saturating 2 / 13, minimax 3 / 14, LSGAN 3 / 12,
+    WGAN 5 / 19, WGAN-GP 8 / 16 (records results/*_ring8.json,
+    results/*_grid25.json).
 """
 
 from experiments.configs import common
