@@ -14,8 +14,13 @@ resumed run reproduces an uninterrupted one bitwise.
 The step is generic: it knows nothing of any model. It preprocesses the
 uint8 batch on device (binarization, dequantization: keyed), calls
 ``family.loss_fn`` and applies an optax update, optionally with an EMA of the
-parameters. Families with their own step (GANs) provide ``make_train_step``
-with the same signature.
+parameters. A family whose update is not one gradient step on ``loss_fn``
+provides ``make_train_step`` with the same signature, and everything else
+(sharding, checkpoints, resume, logging, evaluation) stays the shared one:
+the GANs (two players, k discriminator updates), the VQ models and the code
+prior (`vqvae.make_variables_step`: the optax step on 'params', then the
+EMA-codebook and dead-code updates outside the gradient), and the Gaussian
+mixture and K-means (closed-form EM / Lloyd updates, no gradient).
 """
 
 from __future__ import annotations
