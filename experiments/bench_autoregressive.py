@@ -47,18 +47,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import machine
+from experiments import bench_common
 from experiments.configs import gated_pixelcnn as gated_config
 from experiments.configs import pixelcnn as pixelcnn_config
-from jaxgen import data as data_lib
-from jaxgen import models
 from jaxgen import train
 from jaxgen.models import pixelcnn
 
-_MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 2048, 'N of the float32 '
-                                    'N x N @ N x N reference matmul.')
-_MATMUL_REPEATS = flags.DEFINE_integer('matmul_repeats', 5, 'Timed reference '
-                                       'matmuls; the best is reported.')
 _MODELS = flags.DEFINE_list('models', ['pixelcnn', 'gated_pixelcnn'],
                             'Families whose train step is timed.')
 _TRAIN_STEPS = flags.DEFINE_integer('train_steps', 10, 'Timed train steps '
@@ -92,24 +86,14 @@ def _timed(fn: Callable[[], Any], repeats: int = 1) -> float:
 def bench_train(name: str, steps: int, warmup: int) -> dict[str, Any]:
   """Images/s, FLOPs and GFLOP/s of a reference model's generic train step."""
   config = CONFIGS[name].get_config('mnist8k')
-  family = models.get_family(name)
-  net = train.make_net(family, config.model)
-  preprocess, _ = data_lib.make_preprocess(
-      binarize=config.data.binarize, dequantize=config.data.dequantize,
-      value_range=config.data.value_range)
+  family, net, preprocess, params = bench_common.setup(config)
   tx = train.make_optimizer(config.optimizer, config.train.num_steps)
   step = train.make_train_step(
       functools.partial(family.loss_fn, net=net, train=True), tx,
       preprocess=preprocess)
   b = config.train.batch_size
-  example = train.example_batch(config.model.image_shape, preprocess)
-  params = jax.jit(functools.partial(family.init, net=net))(
-      jax.random.key(0), example)
-  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                           opt_state=jax.jit(tx.init)(params))
-  timing = machine.time_train_step(
-      step, state, machine.random_batch(config.model.image_shape, b),
-      steps=steps, warmup=warmup)
+  timing = bench_common.time_step(step, tx, params, config.model.image_shape,
+                                  b, steps=steps, warmup=warmup)
   metrics = timing.pop('metrics')
   return {
       'family': name, 'params': train.count_params(params), 'batch_size': b,
@@ -159,8 +143,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  mm = machine.print_header(_MATMUL_SIZE.value,
-                            _MATMUL_REPEATS.value)['matmul']
+  mm = bench_common.header()
 
   if _TRAIN_STEPS.value > 0:
     print('\ntrain step (generic trainer step, Adam, batch 32, 28x28x1 '

@@ -27,26 +27,18 @@ Run from the project root. Measured in one process, on one device:
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Any
 
 from absl import app
 from absl import flags
 from absl import logging
-import jax
-import jax.numpy as jnp
 
-from experiments import machine
+from experiments import bench_common
 from experiments.configs import gan as gan_config
-from jaxgen import data as data_lib
 from jaxgen import train
 from jaxgen.models import gan
 
-_MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 2048, 'N of the float32 '
-                                    'N x N @ N x N reference matmul.')
-_MATMUL_REPEATS = flags.DEFINE_integer('matmul_repeats', 5, 'Timed reference '
-                                       'matmuls; the best is reported.')
 _OBJECTIVES = flags.DEFINE_list('objectives', ['nonsaturating', 'wgan-gp'],
                                 'Objectives whose step is timed.')
 _STEPS = flags.DEFINE_integer('steps', 10, 'Timed train steps per objective.')
@@ -72,21 +64,12 @@ def bench_step(objective: str, steps: int, warmup: int,
                batch_size: int) -> dict[str, Any]:
   """Images/s, FLOPs and GFLOP/s of the reference DCGAN's two-player step."""
   config = reference_config(objective, batch_size)
-  net = train.make_net(gan, config.model)
-  preprocess, _ = data_lib.make_preprocess(
-      binarize=config.data.binarize, dequantize=config.data.dequantize,
-      value_range=config.data.value_range)
+  _, net, preprocess, params = bench_common.setup(config)
   tx = gan.make_optimizer(config)
   step = gan.make_train_step(net=net, tx=tx, preprocess=preprocess,
                              config=config)
-  example = train.example_batch(config.model.image_shape, preprocess)
-  params = jax.jit(functools.partial(gan.init, net=net))(jax.random.key(0),
-                                                         example)
-  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                           opt_state=jax.jit(tx.init)(params))
-  timing = machine.time_train_step(
-      step, state, machine.random_batch(config.model.image_shape, batch_size),
-      steps=steps, warmup=warmup)
+  timing = bench_common.time_step(step, tx, params, config.model.image_shape,
+                                  batch_size, steps=steps, warmup=warmup)
   metrics = timing.pop('metrics')
   return {
       'objective': objective,
@@ -101,8 +84,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  mm = machine.print_header(_MATMUL_SIZE.value,
-                            _MATMUL_REPEATS.value)['matmul']
+  mm = bench_common.header()
   print(f'\nreference DCGAN 32x32x1, one D step + one G step per train step, '
         f'batch {_BATCH.value}, {_STEPS.value} timed steps:')
   print(f"{'objective':14s} {'G params':>9s} {'D params':>9s} "

@@ -34,20 +34,13 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-import jax.numpy as jnp
 
-from experiments import machine
+from experiments import bench_common
 from experiments.configs import code_prior as prior_config
 from experiments.configs import vqvae as vqvae_config
 from experiments.configs import vqvae2 as vqvae2_config
-from jaxgen import data as data_lib
-from jaxgen import models
 from jaxgen import train
 
-_MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 2048, 'N of the float32 '
-                                    'N x N @ N x N reference matmul.')
-_MATMUL_REPEATS = flags.DEFINE_integer('matmul_repeats', 5, 'Timed reference '
-                                       'matmuls; the best is reported.')
 _TRAIN_STEPS = flags.DEFINE_integer('train_steps', 10, 'Timed train steps '
                                     'per model (0 skips training).')
 _TRAIN_WARMUP = flags.DEFINE_integer('train_warmup', 2, 'Untimed steps after '
@@ -69,31 +62,17 @@ def _prior_config():
   return config
 
 
-def _setup(config):
-  family = models.get_family(config.family)
-  net = train.make_net(family, config.model)
-  preprocess, _ = data_lib.make_preprocess(
-      binarize=config.data.binarize, dequantize=config.data.dequantize,
-      value_range=config.data.value_range)
-  example = train.example_batch(config.model.image_shape, preprocess)
-  variables = jax.jit(lambda k, b: family.init(k, b, net=net))(
-      jax.random.key(0), example)
-  return family, net, preprocess, variables
-
-
 def bench_train(name: str, config, steps: int, warmup: int) -> dict[str, Any]:
   """Images/s, FLOPs and GFLOP/s of a family's own train step, batch 64."""
   config.unlock()
   config.train.batch_size = BATCH
-  family, net, preprocess, variables = _setup(config)
+  family, net, preprocess, variables = bench_common.setup(config)
   tx = family.make_optimizer(config)
   step = family.make_train_step(net=net, tx=tx, preprocess=preprocess,
                                 config=config)
-  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
-                           opt_state=jax.jit(tx.init)(variables))
-  timing = machine.time_train_step(
-      step, state, machine.random_batch(config.model.image_shape, BATCH),
-      steps=steps, warmup=warmup)
+  timing = bench_common.time_step(step, tx, variables,
+                                  config.model.image_shape, BATCH,
+                                  steps=steps, warmup=warmup)
   del timing['metrics']
   return {
       'model': name, 'params': train.count_params(variables['params']),
@@ -104,7 +83,7 @@ def bench_train(name: str, config, steps: int, warmup: int) -> dict[str, Any]:
 def bench_sampling(methods, repeats: int) -> list[dict[str, Any]]:
   """Seconds to draw 16 two-stage samples (prior codes, then decoding)."""
   config = _prior_config()
-  family, net, _, variables = _setup(config)
+  family, net, _, variables = bench_common.setup(config)
   rows = []
   for method in methods:
     fn = jax.jit(lambda v, k, method=method: family.sample(
@@ -128,8 +107,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  mm = machine.print_header(_MATMUL_SIZE.value,
-                            _MATMUL_REPEATS.value)['matmul']
+  mm = bench_common.header()
 
   if _TRAIN_STEPS.value > 0:
     print(f'\ntrain step (family step, Adam, batch {BATCH}, 28x28x1 '

@@ -64,3 +64,23 @@ def test_gan_benchmark_runs_one_step_and_prints_its_ratios():
   for column in ('images/s', 'GFLOP/step', '/matmul', 'recomp'):
     assert column in out
   assert row.split()[-1] == '0'  # no recompilation after warm-up
+
+
+def test_autoregressive_benchmark_runs_one_step_and_a_timed_sample():
+  """bench_autoregressive's main on the reference PixelCNN (665,089
+  parameters): one train step, batch-1 sampling with the naive sampler
+  timed on 2 positions and scaled (about 20 s)."""
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.bench_autoregressive',
+       '--models=pixelcnn', '--train_steps=1', '--train_warmup=0',
+       '--sample_batch_sizes=1', '--naive_positions=2',
+       '--naive_full_max_batch=0', '--matmul_size=128', '--matmul_repeats=1'],
+      cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = proc.stdout
+  assert next(l for l in out.splitlines()
+              if l.startswith('pixelcnn')).split()[1] == '665,089'
+  sample_row = next(l for l in out.splitlines() if l.strip().startswith('1 '))
+  assert sample_row.rstrip().endswith('2 positions, x392')
+  assert 'x' in sample_row.split()[3]  # the speed-up column

@@ -1,0 +1,56 @@
+"""What the bench_* scripts share: the matmul flags and the timed-step setup.
+
+Imported only by the benchmark scripts (it defines absl flags, one script
+per process): ``--matmul_size`` / ``--matmul_repeats`` for the float32
+matmul yardstick that `machine.print_header` measures in the same run, and
+the init -> state -> `machine.time_train_step` sequence every timed step
+goes through.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from absl import flags
+import jax
+import jax.numpy as jnp
+
+from experiments import machine
+from jaxgen import data as data_lib
+from jaxgen import models
+from jaxgen import train
+
+MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 2048, 'N of the float32 '
+                                   'N x N @ N x N reference matmul.')
+MATMUL_REPEATS = flags.DEFINE_integer('matmul_repeats', 5, 'Timed reference '
+                                      'matmuls; the best is reported.')
+
+
+def header() -> dict[str, float]:
+  """Prints the machine line and the matmul rate; returns the matmul dict."""
+  return machine.print_header(MATMUL_SIZE.value,
+                              MATMUL_REPEATS.value)['matmul']
+
+
+def setup(config) -> tuple[Any, Any, Callable, Any]:
+  """(family, net, preprocess, variables initialised with key 0)."""
+  family = models.get_family(config.family)
+  net = train.make_net(family, config.model)
+  preprocess, _ = data_lib.make_preprocess(
+      binarize=config.data.binarize, dequantize=config.data.dequantize,
+      value_range=config.data.value_range)
+  example = train.example_batch(config.model.image_shape, preprocess)
+  variables = jax.jit(lambda k, b: family.init(k, b, net=net))(
+      jax.random.key(0), example)
+  return family, net, preprocess, variables
+
+
+def time_step(step: Callable, tx, variables, image_shape, batch_size: int, *,
+              steps: int, warmup: int) -> dict[str, Any]:
+  """`machine.time_train_step` from step 0 of `variables` with `tx`'s state,
+  on a random uint8 batch of `batch_size` images."""
+  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
+                           opt_state=jax.jit(tx.init)(variables))
+  return machine.time_train_step(
+      step, state, machine.random_batch(image_shape, batch_size),
+      steps=steps, warmup=warmup)
