@@ -119,6 +119,12 @@ def test_elbo_gap_is_kl_to_posterior():
   bound, gap, log_p = bound_gap_and_log_marginal(x, q_mean, q_log_var)
   np.testing.assert_allclose(bound + gap, log_p, rtol=1e-5, atol=1e-5)
   assert np.all(np.asarray(bound) < np.asarray(log_p))
+  # With the exact posterior as q the gap is 0 and the ELBO is log p(x).
+  exact_mean = x / (1 + _S2)
+  exact_log_var = jnp.full_like(x, np.log(_S2 / (1 + _S2)))
+  bound, gap, log_p = bound_gap_and_log_marginal(x, exact_mean, exact_log_var)
+  np.testing.assert_allclose(gap, 0.0, atol=1e-6)
+  np.testing.assert_allclose(bound, log_p, rtol=1e-6, atol=1e-5)
 
 
 def test_iwae_tightens_towards_log_marginal():
