@@ -1293,6 +1293,7 @@ def render(runs_dir: str, *, quick: bool,
               ] + ([f'- samples (seed {r["seed"]}, step {r["step"]}): '
                     f'[{r["samples_png"]}]({r["samples_png"]})']
                    if r.get('samples_png') else []) + (
+                       _quality_commands(r) if r.get('quality') else []) + (
                        [f'- codebook, the {len(r["codebook"]["sizes"])} '
                         'centres by training-set usage, largest first '
                         '(`python -m experiments.kmeans_codebook '
@@ -1304,6 +1305,18 @@ def render(runs_dir: str, *, quick: bool,
               f'Found in {source} but not among the listed experiments '
               '(not shown above): ' + ', '.join(f'`{e}`' for e in extra), '']
   return '\n'.join(lines)
+
+
+def _quality_commands(r: dict[str, Any]) -> list[str]:
+  """The Reproduce lines of a row's sample-quality scores."""
+  clf = r.get('classifier')
+  cmd = f'python -m experiments.sample_quality --workdir={r["workdir"]}'
+  if clf:
+    return [f'- classifier: `{clf["command"]}` (test accuracy '
+            f'{clf["test_accuracy"]:.3f})',
+            f'- sample quality (the same scores, standalone): '
+            f'`{cmd} --classifier={clf["workdir"]}`']
+  return [f'- sample quality (the same scores, standalone): `{cmd}`']
 
 
 def main(argv):

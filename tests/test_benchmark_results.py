@@ -218,6 +218,8 @@ def test_toy_quality_row(quick_other_tables):
   data = next(l for l in text.splitlines()
               if l.startswith('| data | real points'))
   assert f'{q["data/reference/modes_covered"]} / 8' in data
+  assert ('sample quality (the same scores, standalone): `python -m '
+          'experiments.sample_quality --workdir=') in text
 
 
 def test_overrides_may_name_the_runs_dir():
