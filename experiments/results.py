@@ -282,9 +282,11 @@ EXPERIMENTS = (
     _discrete('code_prior_mnist8k',
               'experiments/configs/code_prior.py:mnist8k',
               'Gated PixelCNN prior over the frozen codes of '
-              '`vqvae2_mnist8k` (top, then bottom given top)',
+              '`vqvae2_mnist8k` (top, then bottom given top), CPU budget of '
+              '2,000 steps',
               overrides=(('model.vqvae_workdir',
-                          '{runs_dir}/vqvae2_mnist8k'),),
+                          '{runs_dir}/vqvae2_mnist8k'),
+                         ('train.num_steps', 2000)),
               quality=True),
     _discrete('gmm_k10_mnist8k', 'experiments/configs/gmm.py:mnist8k,k10',
               'Gaussian mixture, K = 10, diagonal covariances, EM',
