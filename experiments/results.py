@@ -848,6 +848,7 @@ def _remove_workdir(workdir: str) -> None:
 # A record without such a field is not stale while the preset holds it.
 NEUTRAL_ADDED_FIELDS = {
     'model.d_dropout': 0.0,  # GAN discriminator dropout (jaxgen.models.gan)
+    'model.mask_unused_codes': False,  # code prior (jaxgen.models.code_prior)
 }
 
 

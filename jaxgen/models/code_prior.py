@@ -25,13 +25,13 @@ over positions in raster order:
 
 Codes k in [0, K), K <= 256, enter the PixelCNN as 8-bit pixels: the input
 is k / 255 and the output a 256-way softmax (the integer is recovered as
-round(255 x), exact in float32). The softmax learns to leave levels >= K
-empty. The sampler clips a draw >= K (rare after training) to K - 1
-before decoding, so it draws code K - 1 with probability
-P(K - 1) + P(>= K); the reported -log P(codes) uses P(K - 1) alone and is
-an upper bound on the sampler's NLL, exact when no mass is left on the
-levels >= K. (Masking those 256 - K logits would make it exact; it would
-also change every trained prior, so it is left for a deliberate rerun.)
+round(255 x), exact in float32). With ``mask_unused_codes`` the levels
+>= K get no probability and the code NLL is exact. Without it (the default,
+which the recorded rows ran with) the softmax learns to leave them empty;
+the sampler clips a draw >= K (rare after training) to K - 1, so it draws
+code K - 1 with probability P(K - 1) + P(>= K), and the reported
+-log P(codes), using P(K - 1) alone, is an upper bound on the sampler's
+NLL, exact when no mass is left on the levels >= K.
 
 As in VQ-VAE-2, the bottom prior is conditioned spatially: a conditioning
 stack over the top codes (each bottom position sees the embedding of the
@@ -204,7 +204,9 @@ def _level_fields(net) -> list[dict[str, Any]]:
                output_features=tuple(net.output_features), use_skip=True,
                num_classes=net.num_classes,
                cond_dim=net.cond_features if level else 0,
-               cond_spatial=bool(level))
+               cond_spatial=bool(level),
+               num_levels=(num_codes(net) if net.mask_unused_codes
+                           else ars.NUM_LEVELS))
           for level, (h, w) in enumerate(code_shapes(net))]
 
 
@@ -231,6 +233,10 @@ class Net(nn.Module):
     num_classes: > 0 makes every level class-conditional.
     cond_features: channels of the map c_l that carries the levels above
       into level l > 1.
+    mask_unused_codes: give the 256 - K softmax levels that are not codes
+      no probability (`gated_pixelcnn.Net.num_levels` = K), which makes the
+      code NLL exact for the sampler's distribution; False (the recorded
+      rows) leaves them to be learnt away and clips draws >= K.
   """
   image_shape: Sequence[int] = (28, 28, 1)
   vqvae_workdir: str = ''
@@ -242,6 +248,7 @@ class Net(nn.Module):
   output_features: Sequence[int] = (128,)
   num_classes: int = 0
   cond_features: int = 64
+  mask_unused_codes: bool = False
 
   def setup(self):
     fields = _level_fields(self)

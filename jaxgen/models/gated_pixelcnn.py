@@ -80,6 +80,9 @@ class Net(nn.Module):
       by a 1x1 convolution into every layer at every position (the paper's
       location-dependent conditioning, eq. 5: V * s with s = m(h)). It must
       not depend on the image being modelled (it is not masked).
+    num_levels: 'categorical' only: levels >= num_levels get the logit
+      `MASKED_LOGIT`, so they carry no probability and are never drawn (a
+      prior over K < 256 codes); 256 leaves the softmax whole.
   """
   image_shape: Sequence[int] = (28, 28, 1)
   likelihood: str = 'bernoulli'
@@ -92,6 +95,7 @@ class Net(nn.Module):
   num_classes: int = 0
   cond_dim: int = 0
   cond_spatial: bool = False
+  num_levels: int = ars.NUM_LEVELS
 
   def setup(self):
     c, p = self.image_shape[-1], self.features
@@ -163,7 +167,12 @@ class Net(nn.Module):
     out = skip if self.use_skip else h
     for layer in self.output_convs:
       out = layer(nn.relu(out))
-    return ars.split_logits(self.likelihood, out, groups)
+    logits = ars.split_logits(self.likelihood, out, groups)
+    if self.likelihood == 'categorical' and self.num_levels < ars.NUM_LEVELS:
+      # Here, so the full pass and the cached sampler both see it.
+      valid = jnp.arange(ars.NUM_LEVELS) < self.num_levels
+      logits = jnp.where(valid, logits, MASKED_LOGIT)
+    return logits
 
   def __call__(self, x: jax.Array, labels: jax.Array | None = None,
                cond: jax.Array | None = None) -> jax.Array:
@@ -205,10 +214,19 @@ class Net(nn.Module):
     return h_caches, ops.new_caches, pres
 
 
+# exp(MASKED_LOGIT - max) underflows to exactly 0 in float32: a masked level
+# has probability 0 (finite, unlike -inf, so 0 * logit stays 0).
+MASKED_LOGIT = -1e9
+
+
 def validate(config, dataset) -> None:
   """Checks ``config.model`` against itself and the loaded dataset."""
   m = config.model
   ars.check_likelihood(m.likelihood)
+  num_levels = m.get('num_levels', ars.NUM_LEVELS)
+  if not 2 <= num_levels <= ars.NUM_LEVELS:
+    raise ConfigError(f'config.model.num_levels={num_levels} must be in '
+                      f'[2, {ars.NUM_LEVELS}].')
   channels = m.image_shape[-1]
   if channels not in (1, 3):
     raise ConfigError(f'config.model.image_shape={tuple(m.image_shape)}: '

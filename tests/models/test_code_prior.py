@@ -217,3 +217,13 @@ def test_bottom_prior_is_conditioned_spatially(prior):
   changed = logits((top, codes[1]))
   np.testing.assert_array_equal(changed[:, 0, 0], base[:, 0, 0])
   assert float(jnp.abs(changed[:, 3, 3] - base[:, 3, 3]).max()) > 0
+
+
+def test_mask_unused_codes_gives_each_level_k_levels(prior):
+  config, net, _, _, _ = prior
+  k = code_prior.num_codes(net)
+  assert k < 256
+  assert [n.num_levels for n in code_prior.level_nets(net)] == [256, 256]
+  masked = net.clone(mask_unused_codes=True)
+  assert [n.num_levels for n in code_prior.level_nets(masked)] == [k, k]
+  assert config.model.mask_unused_codes is False  # the recorded rows' value

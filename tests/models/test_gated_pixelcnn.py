@@ -258,3 +258,24 @@ def test_spatial_conditioning_samplers_agree_and_follow_the_map(
   with pytest.raises(ConfigError, match=r'cond must have shape \(3, 5, 5, 2\)'):
     gated.sample(spatial_params, jax.random.key(24), 3, net=SPATIAL,
                  labels=labels, cond=COND_MAP[:, 0, 0])
+
+
+def test_num_levels_masks_the_softmax_in_both_samplers(rgb_params):
+  """num_levels = K: the 256 - K other levels get probability exactly 0 in
+  the full pass (float64 softmax of its logits) and are never drawn by
+  either sampler, which still agree bitwise; without it, these random
+  parameters draw levels >= K all the time."""
+  masked = RGB.clone(num_levels=5)
+  x = jax.random.uniform(jax.random.key(4), (2, 3, 3, 3))
+  logits = np.asarray(masked.apply({'params': rgb_params}, x, cond=COND[:2]),
+                      np.float64)
+  logits -= logits.max(-1, keepdims=True)
+  probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+  assert probs[..., 5:].max() == 0.0
+  np.testing.assert_allclose(probs[..., :5].sum(-1), 1.0, rtol=1e-12)
+  draws = [gated.sample(rgb_params, jax.random.key(9), 3, net=masked,
+                        cond=COND, method=m) for m in ('naive', 'cached')]
+  np.testing.assert_array_equal(draws[0], draws[1])
+  assert draws[1].max() < 5 and len(np.unique(draws[1])) == 5
+  whole = gated.sample(rgb_params, jax.random.key(9), 3, net=RGB, cond=COND)
+  assert whole.max() >= 5
