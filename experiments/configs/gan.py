@@ -32,7 +32,11 @@ Commands and what to expect (seed 0, 2 CPU cores):
     mnist8k training digits. RESULTS.md's `dcgan_mnist8k` (5,000 steps,
     22 minutes; results/dcgan_mnist8k.json): FID-style 307.5 in the
     in-project classifier's features (real training images: 135.6), all 10
-    classes.
+    classes; ``mnist8k,lsgan`` 359.0 and ``mnist8k,cond`` (class-
+    conditional, samples follow their labels) 159.4, also 5,000 steps
+    (results/lsgan_mnist8k.json, results/cgan_mnist8k.json; scored with a
+    classifier retrained on another machine: test accuracy 0.987 vs
+    0.984).
 
   python -m experiments.main --config=experiments/configs/gan.py:ring8 \
       --workdir=runs/gan_ring8
