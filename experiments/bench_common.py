@@ -16,8 +16,6 @@ import jax
 import jax.numpy as jnp
 
 from experiments import machine
-from jaxgen import data as data_lib
-from jaxgen import models
 from jaxgen import train
 
 MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 2048, 'N of the float32 '
@@ -34,12 +32,7 @@ def header() -> dict[str, float]:
 
 def setup(config) -> tuple[Any, Any, Callable, Any]:
   """(family, net, preprocess, variables initialised with key 0)."""
-  family = models.get_family(config.family)
-  net = train.make_net(family, config.model)
-  preprocess, _ = data_lib.make_preprocess(
-      binarize=config.data.binarize, dequantize=config.data.dequantize,
-      value_range=config.data.value_range)
-  example = train.example_batch(config.model.image_shape, preprocess)
+  family, net, preprocess, example = train.model_pieces(config)
   variables = jax.jit(lambda k, b: family.init(k, b, net=net))(
       jax.random.key(0), example)
   return family, net, preprocess, variables

@@ -49,8 +49,6 @@ from ml_collections import config_flags
 import numpy as np
 
 from experiments import machine
-from jaxgen import data as data_lib
-from jaxgen import models
 from jaxgen import parallel
 from jaxgen import train
 
@@ -82,12 +80,7 @@ def count_params(config: ml_collections.ConfigDict) -> int:
   ``config.model.image_shape``), so it needs neither the dataset nor a
   device computation.
   """
-  family = models.get_family(config.family)
-  net = train.make_net(family, config.model)
-  preprocess, _ = data_lib.make_preprocess(
-      binarize=config.data.binarize, dequantize=config.data.dequantize,
-      value_range=config.data.value_range)
-  batch = train.example_batch(config.model.image_shape, preprocess)
+  family, net, _, batch = train.model_pieces(config)
 
   def init(key):
     return family.init(key, batch, net=net)

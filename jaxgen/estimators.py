@@ -16,13 +16,17 @@ import jax.numpy as jnp
 from jaxgen.errors import ConfigError
 
 
-def _num_chunks(num_samples: int, chunk_size: int) -> int:
-  if num_samples <= 0 or chunk_size <= 0:
-    raise ConfigError(f'num_samples={num_samples} and chunk_size={chunk_size} '
-                      'must be positive.')
+def num_chunks(num_samples: int, chunk_size: int, field: str = '') -> int:
+  """k / chunk_size; a ConfigError unless both are positive ints and the
+  chunk divides k. `field` (e.g. ``config.eval.estimators.iwae``) prefixes
+  the names in the message."""
+  p = f'{field}.' if field else ''
+  for name, v in (('num_samples', num_samples), ('chunk_size', chunk_size)):
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+      raise ConfigError(f'{p}{name}={v!r} must be a positive int.')
   if num_samples % chunk_size:
-    raise ConfigError(f'num_samples={num_samples} must be a multiple of '
-                      f'chunk_size={chunk_size}.')
+    raise ConfigError(f'{p}num_samples={num_samples} must be a multiple of '
+                      f'{p}chunk_size={chunk_size}.')
   return num_samples // chunk_size
 
 
@@ -39,7 +43,7 @@ def chunked_log_mean_exp(fn, key, *, num_samples: int, chunk_size: int):
     [B] the log-mean-exp over all k samples (a running log-sum-exp over
     chunks in a `lax.scan`, so memory is that of one chunk).
   """
-  n = _num_chunks(num_samples, chunk_size)
+  n = num_chunks(num_samples, chunk_size)
 
   def body(carry, j):
     lw = fn(jax.random.fold_in(key, j), chunk_size)
@@ -52,7 +56,7 @@ def chunked_log_mean_exp(fn, key, *, num_samples: int, chunk_size: int):
 
 def chunked_mean(fn, key, *, num_samples: int, chunk_size: int):
   """(1/k) sum_i fn_i over k samples drawn `chunk_size` at a time: [B]."""
-  n = _num_chunks(num_samples, chunk_size)
+  n = num_chunks(num_samples, chunk_size)
 
   def body(carry, j):
     return carry + fn(jax.random.fold_in(key, j), chunk_size).sum(0), None

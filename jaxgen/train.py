@@ -47,6 +47,7 @@ import tqdm
 
 from jaxgen import checkpoint as ckpt_lib
 from jaxgen import data as data_lib
+from jaxgen import estimators as estimators_lib
 from jaxgen import evaluate as eval_lib
 from jaxgen import models
 from jaxgen import parallel
@@ -228,36 +229,44 @@ def check_estimators(family, estimators: ml_collections.ConfigDict,
                      used: tuple[str, ...]) -> None:
   """Each used estimator's arguments against ``family.log_likelihood``.
 
-  Unknown arguments, and k / chunk sizes the chunked estimators cannot use,
-  are a ConfigError naming ``config.eval.estimators.<name>.<field>`` here,
+  Unknown arguments, values outside ``family.ESTIMATOR_CHOICES`` (e.g. the
+  VAE's bound), and k / chunk sizes the chunked estimators cannot use
+  (`estimators.num_chunks`, the check they run when traced), are a
+  ConfigError naming ``config.eval.estimators.<name>.<field>`` here,
   before training, instead of an error when the final evaluation is traced.
   """
   params = inspect.signature(family.log_likelihood).parameters
   accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD
                     for p in params.values())
   allowed = sorted(n for n in params if n not in _LIKELIHOOD_POSITIONAL)
+  choices = getattr(family, 'ESTIMATOR_CHOICES', {})
   for name in dict.fromkeys(used):
     args = dict(estimators[name])
     field = f'config.eval.estimators.{name}'
-    for key in args:
+    for key, value in args.items():
       if key not in params and not accepts_any:
         raise ConfigError(f'{field}.{key}: {family.__name__.split(".")[-1]}'
                           f'.log_likelihood takes no argument {key!r}; its '
                           f'estimator arguments are {allowed}.')
-    k = args.get('num_samples')
-    if k is None:
-      continue
-    if not isinstance(k, int) or k <= 0:
-      raise ConfigError(f'{field}.num_samples={k!r} must be a positive int.')
-    chunk = args.get('chunk_size')
-    if chunk is None:
-      continue
-    if not isinstance(chunk, int) or chunk <= 0:
-      raise ConfigError(f'{field}.chunk_size={chunk!r} must be a positive '
-                        'int (or None: all samples at once).')
-    if k % min(chunk, k):
-      raise ConfigError(f'{field}.num_samples={k} must be a multiple of '
-                        f'{field}.chunk_size={chunk}.')
+      if key in choices and value not in choices[key]:
+        raise ConfigError(f'{field}.{key}={value!r} is not one of '
+                          f'{choices[key]}.')
+    k, chunk = args.get('num_samples'), args.get('chunk_size')
+    if k is not None and chunk is not None:  # as the chunked estimators do
+      estimators_lib.num_chunks(k, min(chunk, k) if isinstance(chunk, int)
+                                else chunk, field)
+
+
+def model_pieces(config: ml_collections.ConfigDict):
+  """(family, net, preprocess, one preprocessed example batch) of a config,
+  without loading data: what benchmarks and shape-only counts build on."""
+  family = models.get_family(config.family)
+  net = make_net(family, config.model)
+  preprocess, _ = data_lib.make_preprocess(
+      binarize=config.data.binarize, dequantize=config.data.dequantize,
+      value_range=config.data.value_range)
+  return family, net, preprocess, example_batch(config.model.image_shape,
+                                                preprocess)
 
 
 def make_net(family, model_config: ml_collections.ConfigDict):

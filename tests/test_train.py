@@ -219,16 +219,14 @@ def test_sigkill_resumes_from_last_complete_checkpoint(tmp_path):
   exp = train.Experiment(helpers.smoke_config(), str(workdir))
   restored, step = exp.restore()
   assert step == latest == int(restored.step)
-  logged = _train_steps(workdir)
   exp = train.Experiment(helpers.smoke_config(train__num_steps=latest + 2,
                                               train__log_every_steps=1),
                          str(workdir))
   state = exp.train()
   assert int(state.step) == latest + 2
-  # The killed run logged steps past its last checkpoint (typically: it is
-  # killed while training on); the resumed run's records replace them, so
-  # each step is in metrics.jsonl once, in order.
-  assert max(logged) >= latest
+  # The killed run may have logged steps past its last checkpoint; the
+  # resumed run's records replace them, so each step is in metrics.jsonl
+  # once, in order.
   assert _train_steps(workdir) == list(range(1, latest + 3))
 
 
