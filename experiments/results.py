@@ -1146,16 +1146,21 @@ def _reference_nats(reference: str) -> float | None:
 
 def ordering_lines(records: dict[str, Any], specs: list[Spec]) -> list[str]:
   """Our ranking by test NLL next to the papers', for the rows of a table
-  that carry a published nats figure and have run; [] when under 2."""
+  that carry a published nats figure and have run; [] when no pair of
+  them has two different published figures."""
   rows = [(s.name, records[s.name]['test_nll_nats'],
            _reference_nats(s.reference)) for s in specs
           if s.name in records and _reference_nats(s.reference) is not None
           and records[s.name].get('test_nll_nats') is not None]
   if len(rows) < 2:
     return []
+  # Pairs the papers give one figure (a shared reference) are not ranked.
+  pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1:]
+           if a[2] != b[2]]
+  if not pairs:
+    return []
   ours = [n for n, _, _ in sorted(rows, key=lambda r: r[1])]
   paper = [n for n, _, _ in sorted(rows, key=lambda r: r[2])]
-  pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1:]]
   discordant = [(a, b) for a, b in pairs
                 if (a[1] - b[1]) * (a[2] - b[2]) <= 0]
   agree = len(pairs) - len(discordant)

@@ -353,6 +353,12 @@ def test_ordering_line_ranks_ours_beside_the_papers():
   assert line.count(' vs `') == 1
   assert results.ordering_lines({'nade_mnist8k': {'test_nll_nats': 90.0}},
                                 specs) == []
+  # One published figure for both rows (the VAEs share Burda et al.'s):
+  # no ranking to compare with.
+  vaes = [results.BY_NAME[n] for n in ('vae_mlp_mnist8k', 'vae_conv_mnist8k')]
+  assert results.ordering_lines({'vae_mlp_mnist8k': {'test_nll_nats': 93.0},
+                                 'vae_conv_mnist8k': {'test_nll_nats': 88.0}},
+                                vaes) == []
 
 
 def test_a_run_stopped_early_writes_no_record(tmp_path, repo_cwd,

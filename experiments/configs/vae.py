@@ -28,8 +28,10 @@ measured rows, written by ``python -m experiments.results``):
 
   python -m experiments.main --config=experiments/configs/vae.py:mnist8k,conv \
       --workdir=runs/cvae_mnist8k
-    4 convolutions / 4 transposed convolutions, 10,000 steps: about an hour
-    on 2 CPU cores (a conv step costs ~10x an MLP step here).
+    4 convolutions / 4 transposed convolutions (534,977 parameters),
+    10,000 steps (25 min, then 27 min of IWAE evaluation): test NLL (IWAE
+    k=5000) 87.82 nats, -ELBO 95.16, with 7,000 training images
+    (results/vae_conv_mnist8k.json).
 """
 
 from experiments.configs import common
