@@ -29,6 +29,14 @@ Commands and expected results (CPU, seed 0):
     (h=64, 6 blocks, 4,000 steps; the overrides are in its command): 91.70
     nats in 18 minutes (results/pixelcnn_mnist8k.json).
 
+  python -m experiments.main \
+      --config=experiments/configs/pixelcnn.py:mnist8k,categorical \
+      --workdir=runs/pixelcnn_8bit_mnist8k
+    The 256-way softmax on the 8-bit digits. RESULTS.md's
+    `pixelcnn_8bit_mnist8k` row (the same h=64, 6-block cut, 2,500 steps):
+    exact test NLL 620.34 nats = 1.14 bits/dim in 11 minutes
+    (results/pixelcnn_8bit_mnist8k.json).
+
   Sampling 16 images of 28x28 from the reference model (random
   parameters), ``python -m experiments.bench_autoregressive
   --train_steps=0 --matmul_size=1024``: cached 0.44 s vs naive 136 s at
