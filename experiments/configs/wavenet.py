@@ -27,7 +27,10 @@ Argument: comma-separated options, e.g. ``wavenet.py:digits``,
   python -m experiments.main --config=experiments/configs/wavenet.py:mnist8k \\
       --workdir=runs/wavenet_mnist8k
     10 gated blocks, dilations 1..512 (receptive field 1025 >= 784), batch
-    32, 10,000 steps: hours on 2 CPU cores; meant for a GPU.
+    32, 10,000 steps: about 50 minutes on 2 CPU cores. RESULTS.md's
+    `wavenet_mnist8k` row stops at 2,500 steps (13 minutes): exact test
+    NLL 87.26 nats on the dynamically binarized digits, beside PixelCNN's
+    91.70 and Diagonal BiLSTM's 87.20 (results/wavenet_mnist8k.json).
 """
 
 from experiments.configs import common
