@@ -347,8 +347,9 @@ EXPERIMENTS = (
     _quality('cgan_mnist8k', 'experiments/configs/gan.py:mnist8k,cond',
              'DCGAN, class-conditional, 5,000 steps', classifier='mnist8k',
              overrides=(('train.num_steps', 5000),)),
-    _quality('began_mnist8k', 'experiments/configs/began.py:mnist8k', 'BEGAN',
-             classifier='mnist8k'),
+    _quality('began_mnist8k', 'experiments/configs/began.py:mnist8k',
+             'BEGAN, n = N_z = N_h = 64, CPU budget of 1,000 steps',
+             classifier='mnist8k', overrides=(('train.num_steps', 1000),)),
 )
 # Table id -> (heading, explanation). Rows of a table share their units.
 TABLES = {
