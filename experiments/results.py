@@ -1284,9 +1284,10 @@ def render(runs_dir: str, *, quick: bool,
               f'- preset `{r["preset"]}`, overrides: ' + (
                   ', '.join(f'`{k}={v}`' for k, v in r['overrides'])
                   or 'none'),
-              f'- {r["params"]:,} parameters; estimators: ' + ', '.join(
+              f'- {r["params"]:,} parameters; estimators: ' + (', '.join(
                   f'{n} {json.dumps(a, sort_keys=True)}'
-                  for n, a in r['estimators'].items()),
+                  for n, a in r['estimators'].items())
+                  or 'none (no likelihood)'),
               '- splits: ' + ', '.join(
                   f'{k} `{r["split_specs"][k]}` ({r["splits"][k]:,} rows)'
                   for k in _split_order(r['split_specs'])
@@ -1294,8 +1295,9 @@ def render(runs_dir: str, *, quick: bool,
                       ', rows shuffled with the split seed first'
                       if r['config']['data']['shuffle_before_split'] else
                       ', in file order'),
-              f'- test: {r["test_num_examples"]:,} images; -ELBO '
-              f'{_num(r["test_neg_elbo_bits_per_dim"], ".4f")} bits/dim',
+              f'- test: {r["test_num_examples"]:,} images' + (
+                  '' if r['test_neg_elbo_bits_per_dim'] is None else
+                  f'; -ELBO {r["test_neg_elbo_bits_per_dim"]:.4f} bits/dim'),
               f'- machine: {_machine(r["machine"])}',
               f'- code: git {r["git"] or "unknown"}; finished '
               f'{r["finished_utc"]}',
