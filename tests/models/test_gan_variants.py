@@ -86,6 +86,7 @@ def test_began_step_is_simultaneous_and_updates_k(tmp_path):
   config = began_config.get_config('smoke')
   config.model.k_init = 0.3
   config.model.lambda_k = 0.1
+  config.model.gamma = 0.5  # < 1, so the test sees gamma's factor
   exp = train.Experiment(config, str(tmp_path))
   state, final, metrics = _init_and_steps(exp, num_steps=1)
   net = exp.net
