@@ -26,6 +26,7 @@ from ml_collections import config_flags
 
 from jaxgen import evaluate as eval_lib
 from jaxgen import train
+from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
 
@@ -92,7 +93,7 @@ def main(argv):
   config = _CONFIG.value
   if config is None:
     try:
-      config = train.load_config(_WORKDIR.value)
+      config = workdir_lib.load_config(_WORKDIR.value)
     except FileNotFoundError as e:
       raise app.UsageError(f'--config is missing and {e}: pass --config for '
                            'a new workdir.') from e

@@ -65,6 +65,7 @@ from experiments.configs import classifier as classifier_config
 from jaxgen import evaluate as eval_lib
 from jaxgen import quality
 from jaxgen import train
+from jaxgen import workdir as workdir_lib
 
 BURDA = ('86.76 nats: Burda et al. 2016 (IWAE paper), Table 1, VAE with one '
          'stochastic layer, k=1 training, MNIST with 60,000 training images')
@@ -599,10 +600,7 @@ def load_result(runs_dir: str, name: str,
 
 
 def _write_json(path: str, obj: Any) -> None:
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+  workdir_lib.write_json(path, obj)
 
 
 def _config_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -20,7 +20,6 @@ zero for discrete likelihoods), so numbers compare with the papers'.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 from typing import Any, Callable, Mapping, Sequence
@@ -32,6 +31,7 @@ from PIL import Image
 
 from jaxgen import losses
 from jaxgen import parallel
+from jaxgen import workdir as workdir_lib
 
 
 def nll_report(log_likelihood, num_dims: int,
@@ -129,13 +129,8 @@ def write_eval_json(workdir: str, step: int, split: str,
                     results: Mapping[str, float]) -> str:
   """Writes ``<workdir>/eval/<split>_step<step>.json``; returns the path."""
   path = os.path.join(workdir, 'eval', f'{split}_step{step:07d}.json')
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump({'step': int(step), 'split': split, **results}, f, indent=2,
-              sort_keys=True)
-  os.replace(tmp, path)
-  return path
+  return workdir_lib.write_json(
+      path, {'step': int(step), 'split': split, **results})
 
 
 def image_grid(images: np.ndarray, num_cols: int | None = None,
@@ -169,12 +164,9 @@ def save_png(path: str, image: np.ndarray, scale: int = 1) -> str:
   image = np.asarray(image)
   if scale > 1:
     image = image.repeat(scale, axis=0).repeat(scale, axis=1)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-  tmp = path + '.tmp'
-  pil.save(tmp, format='PNG')
-  os.replace(tmp, path)
-  return path
+  return workdir_lib.atomic_write(path, lambda f: pil.save(f, format='PNG'),
+                                  binary=True)
 
 
 def signal_images(signals: np.ndarray, height: int = 64) -> np.ndarray:

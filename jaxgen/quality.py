@@ -68,6 +68,7 @@ import orbax.checkpoint as ocp
 
 from jaxgen import data as data_lib
 from jaxgen import train as train_lib
+from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
 from jaxgen.models import base
@@ -583,7 +584,7 @@ def load_classifier(workdir: str) -> FeatureClassifier:
     raise FileNotFoundError(
         f'{path} does not exist: train a classifier first with python -m '
         f'experiments.train_classifier --workdir={workdir}.')
-  config = train_lib.load_config(workdir)
+  config = workdir_lib.load_config(workdir)
   net = make_classifier(config.model)
   h, w, ch = config.model.image_shape
   abstract = jax.eval_shape(net.init, jax.random.key(0),
@@ -676,22 +677,7 @@ def reference_images(exp: train_lib.Experiment, split: str, view: str,
 
 def _write_json(path: str, payload: Mapping[str, Any]) -> str:
   """Atomic JSON write; non-finite floats become null (strict JSON)."""
-
-  def clean(v):
-    if isinstance(v, float) and not math.isfinite(v):
-      return None
-    if isinstance(v, dict):
-      return {k: clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-      return [clean(x) for x in v]
-    return v
-
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(clean(dict(payload)), f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
-  return path
+  return workdir_lib.write_json(path, dict(payload), strict=True)
 
 
 def quality_path(workdir: str, step: int, view: str = 'model') -> str:
@@ -739,7 +725,7 @@ def evaluate_workdir(workdir: str,
   Returns:
     The flat results dict (also written), with the scores at top level.
   """
-  config = train_lib.load_config(workdir)
+  config = workdir_lib.load_config(workdir)
   exp = train_lib.Experiment(config, workdir)
   if exp.family.sample is None:
     raise ConfigError(f'family {config.family!r} cannot sample: nothing to '

@@ -51,6 +51,7 @@ from jaxgen import estimators as estimators_lib
 from jaxgen import evaluate as eval_lib
 from jaxgen import models
 from jaxgen import parallel
+from jaxgen import workdir as workdir_lib
 from jaxgen import writers
 from jaxgen.errors import ConfigError
 
@@ -295,19 +296,6 @@ def count_params(tree: Any) -> int:
 
 def _config_json(config: ml_collections.ConfigDict) -> str:
   return config.to_json_best_effort(indent=2, sort_keys=True)
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a training run saved in ``<workdir>/config.json``, locked.
-
-  Raises:
-    FileNotFoundError: the workdir has no config.json (nothing trained there).
-  """
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} does not exist')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f)).lock()
 
 
 @dataclasses.dataclass
@@ -617,7 +605,7 @@ class Experiment:
     if not self.is_main:
       return
     os.makedirs(self.workdir, exist_ok=True)
-    path = os.path.join(self.workdir, 'config.json')
+    path = workdir_lib.config_path(self.workdir)
     text = _config_json(self.config)
     if os.path.exists(path):
       with open(path) as f:
@@ -625,8 +613,7 @@ class Experiment:
           return
       path = os.path.join(self.workdir,
                           f'config_{time.strftime("%Y%m%d-%H%M%S")}.json')
-    with open(path, 'w') as f:
-      f.write(text)
+    workdir_lib.atomic_write(path, text)
 
   def train(self) -> TrainState:
     """Trains to config.train.num_steps, resuming from the workdir.

@@ -17,6 +17,8 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
+from jaxgen import workdir as workdir_lib
+
 METRICS_FILE = 'metrics.jsonl'
 TENSORBOARD_DIR = 'tensorboard'
 
@@ -41,10 +43,7 @@ def _drop_records_after(path: str, step: int) -> None:
       kept.append(line if line.endswith('\n') else line + '\n')
   if len(kept) == len(lines):
     return
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    f.writelines(kept)
-  os.replace(tmp, path)
+  workdir_lib.atomic_write(path, ''.join(kept))
 
 
 class MetricWriter:

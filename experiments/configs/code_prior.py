@@ -47,7 +47,6 @@ Commands (seed 0, 2 CPU cores):
 """
 
 from experiments.configs import common
-from experiments.configs import vqvae as vqvae_config
 
 ALLOWED = {
     'dataset': common.DATASETS,

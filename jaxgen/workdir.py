@@ -1,0 +1,95 @@
+"""A workdir without the trainer: its config, and writes that never tear.
+
+A finished run leaves ``<workdir>/config.json`` (the locked config it ran
+with), orbax checkpoints, metrics and images. Code that only reads a run
+(a code prior over a frozen VQ-VAE, the sample-quality scorer, the results
+catalogue, notebooks) goes through this module instead of building a
+trainer. Every file the project writes goes through `atomic_write`, so a
+kill mid-write leaves the previous file or the new one, never half of each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Callable, IO
+
+import ml_collections
+
+CONFIG_FILE = 'config.json'
+
+
+def atomic_write(path: str, content: str | bytes | Callable[[IO], Any],
+                 *, binary: bool = False) -> str:
+  """Writes `path` through ``<path>.tmp`` and `os.replace`; returns `path`.
+
+  Args:
+    path: the file to (re)write; its folder is created when missing.
+    content: the text or bytes to write, or a function that writes into the
+      open temporary file (e.g. ``lambda f: image.save(f, format='PNG')``).
+    binary: open the temporary file in binary mode (implied by bytes).
+  """
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  binary = binary or isinstance(content, bytes)
+  tmp = path + '.tmp'
+  try:
+    with open(tmp, 'wb' if binary else 'w') as f:
+      if callable(content):
+        content(f)
+      else:
+        f.write(content)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+  return path
+
+
+def _strict(value: Any) -> Any:
+  """Non-finite floats to None, recursively (strict JSON has no NaN)."""
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  if isinstance(value, dict):
+    return {k: _strict(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_strict(v) for v in value]
+  return value
+
+
+def write_json(path: str, obj: Any, *, strict: bool = False) -> str:
+  """Atomic JSON write (indent 2, sorted keys); returns `path`.
+
+  With `strict`, NaN and infinities are written as null.
+  """
+  text = json.dumps(_strict(obj) if strict else obj, indent=2,
+                    sort_keys=True)
+  return atomic_write(path, text)
+
+
+def config_path(workdir: str) -> str:
+  return os.path.join(workdir, CONFIG_FILE)
+
+
+def read_config_dict(workdir: str) -> dict[str, Any]:
+  """``<workdir>/config.json`` as a plain dict.
+
+  Raises:
+    FileNotFoundError: the workdir has no config.json (nothing trained there).
+  """
+  path = config_path(workdir)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{path} does not exist')
+  with open(path) as f:
+    return json.load(f)
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run saved in ``<workdir>/config.json``, locked.
+
+  Raises:
+    FileNotFoundError: the workdir has no config.json (nothing trained there).
+  """
+  return ml_collections.ConfigDict(read_config_dict(workdir)).lock()
