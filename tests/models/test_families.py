@@ -5,9 +5,11 @@ The contract is the docstring of `jaxgen.models`; the calls below are made
 the way the trainer, the evaluator and the code prior make them.
 """
 
+import ast
 import dataclasses
 import importlib
 import inspect
+import os
 
 import numpy as np
 import pytest
@@ -141,6 +143,34 @@ def test_config_file_is_named_after_the_family(name):
                              tuple(config.eval.periodic_estimators))
     else:
       assert not len(config.eval.estimators)
+
+
+def _imported_modules(path):
+  """Every module a source file imports, at any depth (functions too)."""
+  with open(path) as f:
+    tree = ast.parse(f.read())
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      yield from (a.name for a in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      yield node.module
+      yield from (f'{node.module}.{a.name}' for a in node.names)
+
+
+MODELS_DIR = os.path.dirname(models.__file__)
+ABOVE_THE_MODELS = ('jaxgen.train', 'jaxgen.evaluate', 'jaxgen.quality',
+                    'experiments')
+
+
+@pytest.mark.parametrize('filename', sorted(
+    f for f in os.listdir(MODELS_DIR) if f.endswith('.py')))
+def test_models_import_nothing_above_them(filename):
+  """Imports point down: no module of jaxgen/models reaches the trainer,
+  the evaluator or the experiments, even inside a function."""
+  bad = sorted({m for m in _imported_modules(os.path.join(MODELS_DIR, filename))
+                if any(m == a or m.startswith(a + '.')
+                       for a in ABOVE_THE_MODELS)})
+  assert not bad, f'jaxgen/models/{filename} imports {bad}'
 
 
 @pytest.mark.parametrize('name', sorted(models.FAMILIES))
