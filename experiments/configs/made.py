@@ -24,7 +24,7 @@ rerun by ``python -m experiments.results --only=<name>``:
       --config=experiments/configs/made.py:mnist8k,agnostic \
       --workdir=runs/made_agnostic_mnist8k
     One hidden layer of 500 ReLUs (Germain et al. 2015), 20,000 steps:
-    about 10 minutes. Record `made_agnostic_mnist8k`; with ``mnist8k``
+    10 minutes or less. Record `made_agnostic_mnist8k`; with ``mnist8k``
     (one mask, natural order), `made_mnist8k`. The final 64-sample grid
     runs the 784-step sampler once per mask set (32 times), tens of
     seconds.
