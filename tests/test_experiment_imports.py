@@ -48,7 +48,7 @@ def test_benchmark_scripts_import_and_parse_their_flags(module, flag):
 
 def test_gan_benchmark_runs_one_step_and_prints_its_ratios():
   """bench_gan's main at the reference DCGAN size, one step of batch 8
-  (about 15 s): the parameter counts of the issue's reference nets, and
+  (about 15 s): the parameter counts of the reference nets, and
   the throughput, FLOP and matmul-ratio columns."""
   proc = subprocess.run(
       [sys.executable, '-m', 'experiments.bench_gan', '--steps=1',

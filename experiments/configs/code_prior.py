@@ -1,4 +1,4 @@
-"""Gated PixelCNN prior over the frozen codes of a VQ-VAE / VQ-VAE-2.
+r"""Gated PixelCNN prior over the frozen codes of a VQ-VAE / VQ-VAE-2.
 
 Argument: comma-separated options, e.g. ``code_prior.py:digits``,
 ``code_prior.py:mnist8k,vqvae``, ``code_prior.py:digits,cond``:
@@ -18,32 +18,27 @@ nats and bits/dim over the image's pixels ('bound'), next to the same bound
 with the uniform prior the VQ model trained with ('uniform'); the difference
 is what the learned prior buys.
 
-Commands (seed 0, 2 CPU cores):
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
 
   python -m experiments.main --config=experiments/configs/vqvae2.py:digits \
       --workdir=runs/vqvae2_digits
   python -m experiments.main --config=experiments/configs/code_prior.py:digits \
       --workdir=runs/code_prior_digits
     Gated PixelCNNs of 6 layers x 32 channels over the 2x2 top and 4x4
-    bottom maps, 3,000 steps of batch 128. Measured (`python -m
-    experiments.results --only=code_prior_digits`, record
-    results/code_prior_digits.json): two-stage bound 47.74 nats (1.08
-    bits/dim; top codes 10.48 + bottom codes 37.16 + reconstruction 0.10)
-    against 69.42 with the uniform prior; with `,cond` 42.83 nats for
-    -log p(x | label). About 7 minutes each on 2 loaded cores.
+    bottom maps, 3,000 steps of batch 128: under 10 minutes. Record
+    `code_prior_digits`; with ``digits,cond`` (a bound on
+    -log p(x | label)), `code_prior_cond_digits`.
 
   python -m experiments.main --config=experiments/configs/vqvae2.py:mnist8k \
       --workdir=runs/vqvae2_mnist8k
   python -m experiments.main --config=experiments/configs/code_prior.py:mnist8k \
       --workdir=runs/code_prior_mnist8k
     10 gated layers x 64 channels over the 4x4 top and 7x7 bottom maps,
-    10,000 steps of batch 64 (about 3.5 steps/s here). RESULTS.md's
-    `code_prior_mnist8k` row stops at 2,000 steps (--config.train.
-    num_steps=2000, 21 minutes on loaded cores; record
-    results/code_prior_mnist8k.json): two-stage bound 250.24 nats (0.46
-    bits/dim; top 63.28 + bottom 174.25 + reconstruction 12.71) against
-    283.04 with the uniform prior, 5.27 bits per code of 6: still far from
-    trained at that budget.
+    10,000 steps of batch 64: a couple of hours. Record
+    `code_prior_mnist8k` is a CPU budget of 2,000 steps
+    (``--config.train.num_steps=2000``), under half an hour.
 """
 
 from experiments.configs import common
@@ -75,7 +70,8 @@ def get_config(arg: str = 'digits'):
   m.num_classes = 10 if opts['cond'] else 0  # > 0: class-conditional priors
   m.cond_features = 32 if small else 64  # channels of the top-code map
   # True: no probability on the 256 - K softmax levels that are not codes
-  # (exact code NLL); False reproduces the rows recorded in RESULTS.md.
+  # (exact code NLL); False: the softmax learns to leave them empty and the
+  # sampler clips a draw >= K to K - 1.
   m.mask_unused_codes = False
   if dataset == 'smoke':
     m.features, m.num_layers, m.output_features, m.cond_features = (

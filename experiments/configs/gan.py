@@ -1,4 +1,4 @@
-"""GAN family: GAN (minimax / non-saturating), DCGAN, WGAN, WGAN-GP, LSGAN, cGAN.
+r"""GAN family: GAN (minimax / non-saturating), DCGAN, WGAN, WGAN-GP, LSGAN, cGAN.
 
 Argument: comma-separated options, e.g. ``gan.py:digits``,
 ``gan.py:mnist8k,wgan-gp``, ``gan.py:ring8,minimax``, ``gan.py:digits,cond``:
@@ -16,40 +16,44 @@ norm in the critic (layer norm in the DCGAN critic). ``train.batch_size``
 is d_steps x the minibatch of one update (64 for images, 256 for toy
 data). Images are scaled to [-1, 1] for the Tanh output.
 
-Commands and what to expect (seed 0, 2 CPU cores):
+No likelihood: the records hold sample-quality scores from
+``python -m experiments.sample_quality`` (Frechet distance and an IS-style
+score in an in-project classifier's features, classes covered; on the toy
+data, modes covered and the high-quality share).
+
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
 
   python -m experiments.main --config=experiments/configs/gan.py:digits \
       --workdir=runs/dcgan_digits
     DCGAN 8x8: z = 32, G 32 -> 2x2x128 -> 4x4x64 -> 8x8x1 (148,864
-    trainable parameters), D 64/128 (132,864), 5,000 steps; samples are
-    recognisable digits. No likelihood: score samples with
-    ``python -m experiments.sample_quality`` (jaxgen.quality).
+    trainable parameters), D 64/128 (132,864), 5,000 steps: a few minutes.
+    Record `dcgan_digits`; with ``digits,lsgan`` and ``digits,cond``
+    (a few minutes each), `lsgan_digits` and `cgan_digits`; with
+    ``digits,wgan-gp`` (5 critic steps per generator step, about 20
+    minutes), `wgan_gp_digits`.
 
   python -m experiments.main --config=experiments/configs/gan.py:mnist8k \
       --workdir=runs/dcgan_mnist8k
     DCGAN 28x28: z = 100, G 100 -> 7x7x128 -> 14x14x64 -> 28x28x1 (759,680
     trainable parameters), D 64/128 (138,624), 10,000 steps on the 7,000
-    mnist8k training digits. RESULTS.md's `dcgan_mnist8k` (5,000 steps,
-    22 minutes; results/dcgan_mnist8k.json): FID-style 307.5 in the
-    in-project classifier's features (real training images: 135.6), all 10
-    classes; ``mnist8k,lsgan`` 359.0 and ``mnist8k,cond`` (class-
-    conditional, samples follow their labels) 159.4, also 5,000 steps
-    (results/lsgan_mnist8k.json, results/cgan_mnist8k.json; scored with a
-    classifier retrained on another machine: test accuracy 0.987 vs
-    0.984). ``mnist8k,wgan-gp`` (5 critic steps each, ~1.4 s per generator
-    step here) at a CPU budget of 1,000 steps: 503.4, all 10 classes
-    (results/wgan_gp_mnist8k.json).
+    mnist8k training digits: under an hour. Records `dcgan_mnist8k`,
+    `lsgan_mnist8k` (``mnist8k,lsgan``) and `cgan_mnist8k`
+    (``mnist8k,cond``) are CPU budgets of 5,000 steps, about 20 minutes
+    each; `wgan_gp_mnist8k` (``mnist8k,wgan-gp``, 5 critic steps and the
+    penalty's double backward pass per generator step: hours for the
+    preset's 10,000) one of 1,000 steps, about half an hour. The
+    overrides are in each record's command.
 
   python -m experiments.main --config=experiments/configs/gan.py:ring8 \
       --workdir=runs/gan_ring8
     MLP GAN on the 8-Gaussian ring (3 x 128 units per net, z = 16), 10,000
-    generator steps; the sample PNG is a scatter plot over the data. Mode
-    coverage and high-quality share:
-    ``python -m experiments.sample_quality --workdir=runs/gan_ring8``.
-    Measured (RESULTS.md, seed 0), modes covered of 8 on ``ring8`` / of 25
-    on ``grid25``: non-saturating 2 / 13, minimax 3 / 14, LSGAN 3 / 12,
-    WGAN 5 / 19, WGAN-GP 8 / 16 (records results/*_ring8.json,
-    results/*_grid25.json).
+    generator steps: a few minutes (WGAN and WGAN-GP: about 5). The sample
+    PNG is a scatter plot over the data. Records `<objective>_ring8` and
+    `<objective>_grid25` for ``ring8`` / ``grid25`` with each objective:
+    `gan_*` (non-saturating), `gan_minimax_*`, `wgan_*`, `wgan_gp_*`,
+    `lsgan_*`.
 """
 
 from experiments.configs import common

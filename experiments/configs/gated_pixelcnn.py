@@ -1,4 +1,4 @@
-"""Gated PixelCNN (van den Oord et al., NeurIPS 2016), optionally conditional.
+r"""Gated PixelCNN (van den Oord et al., NeurIPS 2016), optionally conditional.
 
 Argument: comma-separated options, e.g. ``gated_pixelcnn.py:digits``,
 ``gated_pixelcnn.py:mnist8k,cond``, ``gated_pixelcnn.py:digits,categorical``:
@@ -11,27 +11,25 @@ Argument: comma-separated options, e.g. ``gated_pixelcnn.py:digits``,
 Vector conditioning (``model.cond_dim``) is a library feature: no dataset
 supplies ``batch['cond']``, so these presets keep cond_dim = 0.
 
-Commands and expected results (CPU, seed 0):
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
 
   python -m experiments.main \
       --config=experiments/configs/gated_pixelcnn.py:digits \
       --workdir=runs/gated_pixelcnn_digits
-    p=32, 6 gated layers, 3,000 steps of batch 128 on binarized 8x8 digits
-    Measured (`python -m experiments.results --only=gated_pixelcnn_digits`,
-    record results/gated_pixelcnn_digits.json): exact test NLL 22.18 nats
-    (PixelCNN preset: 23.17), 14 minutes on 2 loaded cores.
+    p=32, 6 gated layers, 3,000 steps of batch 128 on binarized 8x8
+    digits: about a quarter of an hour. Record `gated_pixelcnn_digits`.
 
   python -m experiments.main \
       --config=experiments/configs/gated_pixelcnn.py:mnist8k \
       --workdir=runs/gated_pixelcnn_mnist8k
     The reference model: 10 gated layers of 64 channels (7x7 first layer,
-    3x3 after), skip connections, 1x1 128 -> 1 output (853,249 parameters),
-    batch 32; the step time is in experiments/bench_autoregressive.py.
-    RESULTS.md's `gated_pixelcnn_mnist8k` row trains a CPU-sized cut (p=32,
-    8 layers, 1x1 64 -> 1, 170,113 parameters, 2,500 steps; overrides in
-    its command): exact test NLL 88.94 nats in 22 minutes
-    (results/gated_pixelcnn_mnist8k.json; the PixelCNN cut: 91.70). van
-    den Oord et al. report CIFAR-10 and ImageNet, not MNIST.
+    3x3 after), skip connections, 1x1 128 -> 1 output, batch 32, 20,000
+    steps: many hours on 2 CPU cores (the step cost is in
+    experiments/bench_autoregressive.py). Record `gated_pixelcnn_mnist8k`
+    trains a CPU-sized cut (p=32, 8 layers, 1x1 64 -> 1, 2,500 steps; the
+    overrides are in its command), about 20 minutes.
 """
 
 from experiments.configs import common

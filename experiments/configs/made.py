@@ -1,4 +1,4 @@
-"""MADE on binarized digits: one mask, or order-agnostic with a mask ensemble.
+r"""MADE on binarized digits: one mask, or order-agnostic with a mask ensemble.
 
 Argument: comma-separated options, e.g. ``made.py:digits``,
 ``made.py:mnist8k,agnostic``:
@@ -10,23 +10,24 @@ Argument: comma-separated options, e.g. ``made.py:digits``,
 Evaluation reports two exact estimators: 'single' (mask set 0 alone) and
 'ensemble' (log-mean-exp over the eval_masks sets: the mixture model).
 
-  python -m experiments.main --config=experiments/configs/made.py:digits \\
-      --workdir=runs/made_digits
-    256 hidden units, 3,000 steps. Measured (seed 0, 2 busy CPU cores,
-    27 s): exact test NLL 22.98 nats on dynamically binarized 8x8 digits.
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
 
-  python -m experiments.main \\
-      --config=experiments/configs/made.py:mnist8k,agnostic \\
-      --workdir=runs/made_mnist8k
-    one hidden layer of 500 ReLUs; Germain et al. 2015 report 88.40 nats
-    (1 mask) and 86.64 nats (32-mask ensemble) on the 60,000-image fixed
-    binarized MNIST. With 7,000 training images, 20,000 steps (seed 0,
-    2 CPU cores): 100.41 nats for one mask in natural order
-    (``mnist8k``, results/made_mnist8k.json, 12 min; it overfits: about 95
-    on the training set by step 11,000) and 103.92 for the order-agnostic
-    32-mask ensemble (results/made_agnostic_mnist8k.json).
-    About 15 ms per step on 2 CPU cores; the final 64-sample grid runs the
-    784-step sampler once per mask set (32 times), tens of seconds.
+  python -m experiments.main --config=experiments/configs/made.py:digits \
+      --workdir=runs/made_digits
+    256 hidden units, 3,000 steps on dynamically binarized 8x8 digits:
+    about a minute. Record `made_digits`; with ``digits,agnostic``,
+    `made_agnostic_digits`.
+
+  python -m experiments.main \
+      --config=experiments/configs/made.py:mnist8k,agnostic \
+      --workdir=runs/made_agnostic_mnist8k
+    One hidden layer of 500 ReLUs (Germain et al. 2015), 20,000 steps:
+    10 minutes or less. Record `made_agnostic_mnist8k`; with ``mnist8k``
+    (one mask, natural order), `made_mnist8k`. The final 64-sample grid
+    runs the 784-step sampler once per mask set (32 times), tens of
+    seconds.
 """
 
 from experiments.configs import common

@@ -1,23 +1,23 @@
-"""NADE on binarized digits or the shared MNIST subset.
+r"""NADE on binarized digits or the shared MNIST subset.
 
 Argument: ``nade.py:digits`` (default; bundled) | ``nade.py:mnist8k``
 (../shared) | ``nade.py:smoke`` (tests).
 
-  python -m experiments.main --config=experiments/configs/nade.py:digits \\
-      --workdir=runs/nade_digits
-    128 sigmoid hidden units, 3,000 steps. Measured (seed 0, 2 busy CPU
-    cores, under 2 minutes): exact test NLL 23.10 nats on dynamically
-    binarized 8x8 digits.
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
 
-  python -m experiments.main --config=experiments/configs/nade.py:mnist8k \\
+  python -m experiments.main --config=experiments/configs/nade.py:digits \
+      --workdir=runs/nade_digits
+    128 sigmoid hidden units, 3,000 steps on dynamically binarized 8x8
+    digits: a few minutes. Record `nade_digits`.
+
+  python -m experiments.main --config=experiments/configs/nade.py:mnist8k \
       --workdir=runs/nade_mnist8k
-    500 hidden units as in Larochelle & Murray 2011, who report 88.86 nats
-    on the 60,000-image fixed binarized MNIST; with 7,000 training images
-    expect a few nats more. Batch 64, 10,000 steps: each step touches
-    64 x 784 x 500 hidden pre-activations, about 0.8 s on 2 CPU cores.
-    Measured on a CPU budget of 3,000 steps (`python -m experiments.results
-    --only=nade_mnist8k`, record results/nade_mnist8k.json): exact test NLL
-    95.30 nats, 43 minutes of training; still improving when it stopped.
+    500 hidden units as in Larochelle & Murray 2011, batch 64, 10,000
+    steps: each step touches 64 x 784 x 500 hidden pre-activations, so the
+    full run takes hours. Record `nade_mnist8k` is a CPU budget of 3,000
+    steps (``--config.train.num_steps=3000``), under an hour.
 """
 
 from experiments.configs import common

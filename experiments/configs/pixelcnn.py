@@ -1,4 +1,4 @@
-"""PixelCNN (van den Oord et al., ICML 2016): binary or 256-way, conditional.
+r"""PixelCNN (van den Oord et al., ICML 2016): binary or 256-way, conditional.
 
 Argument: comma-separated options, e.g. ``pixelcnn.py:digits``,
 ``pixelcnn.py:mnist8k``, ``pixelcnn.py:digits,categorical,cond``:
@@ -8,41 +8,32 @@ Argument: comma-separated options, e.g. ``pixelcnn.py:digits``,
   (256-way softmax on the 8-bit pixels)
 - cond: class-conditional (a learned per-class bias in every layer)
 
-Commands and expected results (CPU, seed 0):
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
 
   python -m experiments.main --config=experiments/configs/pixelcnn.py:digits \
       --workdir=runs/pixelcnn_digits
     h=64, 4 residual blocks (5x5 mask-A input conv), 3,000 steps of batch
-    128. Measured (results/pixelcnn_digits.json): exact test NLL 23.17
-    nats (0.523 bits/dim) on the dynamically binarized 8x8 digits (the MLP
-    VAE's IWAE bound: 22.40), 5 minutes of training on 2 CPU cores.
+    128 on dynamically binarized 8x8 digits: a few minutes. Record
+    `pixelcnn_digits`; with ``digits,categorical``, `pixelcnn_8bit_digits`.
 
   python -m experiments.main --config=experiments/configs/pixelcnn.py:mnist8k \
       --workdir=runs/pixelcnn_mnist8k
-    The reference model: 7x7 mask-A conv to 128 channels, 12 residual blocks,
-    1x1 128 -> 128 -> 1 (665,089 parameters), batch 32: 75.6 GFLOP per
-    step, 3.7 s per step measured on a shared 2-core machine under load ~8
-    (experiments/bench_autoregressive.py; less on a quiet one): many hours
-    for the 20,000 steps. van den Oord et al. report 81.30 nats on
-    binarized MNIST trained on 60,000 images; with 7,000 expect a higher
-    test NLL. RESULTS.md's `pixelcnn_mnist8k` row trains a CPU-sized cut
-    (h=64, 6 blocks, 4,000 steps; the overrides are in its command): 91.70
-    nats in 18 minutes (results/pixelcnn_mnist8k.json).
+    The reference model: 7x7 mask-A conv to 128 channels, 12 residual
+    blocks, 1x1 128 -> 128 -> 1, batch 32, 20,000 steps: about a day on 2
+    CPU cores (the step cost is in experiments/bench_autoregressive.py).
+    Record `pixelcnn_mnist8k` trains a CPU-sized cut (h=64, 6 blocks,
+    4,000 steps; the overrides are in its command), about 20 minutes.
 
   python -m experiments.main \
       --config=experiments/configs/pixelcnn.py:mnist8k,categorical \
       --workdir=runs/pixelcnn_8bit_mnist8k
-    The 256-way softmax on the 8-bit digits. RESULTS.md's
-    `pixelcnn_8bit_mnist8k` row (the same h=64, 6-block cut, 2,500 steps):
-    exact test NLL 620.34 nats = 1.14 bits/dim in 11 minutes
-    (results/pixelcnn_8bit_mnist8k.json).
+    The 256-way softmax on the 8-bit digits. Record `pixelcnn_8bit_mnist8k`
+    trains the same h=64, 6-block cut for 2,500 steps, about 10 minutes.
 
-  Sampling 16 images of 28x28 from the reference model (random
-  parameters), ``python -m experiments.bench_autoregressive
-  --train_steps=0 --matmul_size=1024``: cached 0.44 s vs naive 136 s at
-  batch 16 (307x; batch 1: 0.077 s vs 9.0 s, samples bitwise equal; batch
-  64: 1.66 s vs 611 s), 2-core AMD EPYC under load 2-3, the naive sampler
-  timed on 28 of 784 positions and scaled.
+  ``python -m experiments.bench_autoregressive --train_steps=0`` times the
+  cached sampler against the naive one on the reference model.
 """
 
 from experiments.configs import common

@@ -1,4 +1,4 @@
-"""PixelCNN++: discretized logistic mixture on 8-bit images in [-1, 1].
+r"""PixelCNN++: discretized logistic mixture on 8-bit images in [-1, 1].
 
 Argument: comma-separated options, e.g. ``pixelcnnpp.py:digits``,
 ``pixelcnnpp.py:mnist8k,cond``:
@@ -7,31 +7,26 @@ Argument: comma-separated options, e.g. ``pixelcnnpp.py:digits``,
 
 The data are 8-bit (no binarization, no dequantization) scaled to [-1, 1];
 the likelihood is exact and discrete, reported in bits/dim ('exact'
-estimator; the 'nll' metric is in nats per image). Evaluation and samples
-use the EMA of the parameters.
+estimator; the 'nll' metric is in nats per image). A uniform model is 8
+bits/dim. Evaluation and samples use the EMA of the parameters.
 
-Commands and expected results (CPU, seed 0):
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
 
   python -m experiments.main --config=experiments/configs/pixelcnnpp.py:digits \
       --workdir=runs/pixelcnnpp_digits
     32 filters, 1 block per resolution, 3 resolutions (8, 4, 2), 5
-    components, dropout 0.5; 2,000 steps of batch 32, about 5 minutes on 2
-    shared CPU cores (7.5 steps/s). Measured: test 3.44 bits/dim (152.7
-    nats per 8x8 image, EMA parameters; validation 3.46). A uniform model
-    is 8 bits/dim; the digits use only 17 of the 256 levels. With dropout
-    0.1 it overfits: validation best 3.48 at step 1,000, 3.70 at 2,000.
+    components, dropout 0.5; 2,000 steps of batch 32: about 5 minutes.
+    Record `pixelcnnpp_digits`.
 
   python -m experiments.main --config=experiments/configs/pixelcnnpp.py:mnist8k \
       --workdir=runs/pixelcnnpp_mnist8k
     28x28 MNIST, 32 filters, 1 block per resolution (28, 14, 7), batch 32:
-    a CPU-sized model, far smaller than the paper's (2.92 bits/dim on
-    CIFAR-10; the paper reports no MNIST figure). Measured 0.57 steps/s on
-    2 shared CPU cores, so the 10,000 steps take about 5 hours: use a GPU
-    or reduce config.train.num_steps. No full-run figure measured yet;
-    RESULTS.md's `pixelcnnpp_mnist8k` row stops at 1,000 steps (EMA
-    0.995; 22 minutes beside other work): exact test NLL 645.94 nats =
-    1.19 bits/dim, against the 256-way PixelCNN cut's 1.14 at 2,500 steps
-    (results/pixelcnnpp_mnist8k.json, results/pixelcnn_8bit_mnist8k.json).
+    a CPU-sized model, far smaller than the paper's; its 10,000 steps take
+    hours on 2 CPU cores (use a GPU or reduce config.train.num_steps).
+    Record `pixelcnnpp_mnist8k` is a CPU budget of 1,000 steps with EMA
+    decay 0.995 (the overrides are in its command), under half an hour.
 """
 
 from experiments.configs import common

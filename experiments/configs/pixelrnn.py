@@ -1,4 +1,4 @@
-"""PixelRNN: Row LSTM or Diagonal BiLSTM, Bernoulli or 256-way softmax.
+r"""PixelRNN: Row LSTM or Diagonal BiLSTM, Bernoulli or 256-way softmax.
 
 Argument: comma-separated options, e.g. ``pixelrnn.py:digits``,
 ``pixelrnn.py:mnist8k,row``, ``pixelrnn.py:digits,categorical``:
@@ -10,28 +10,26 @@ Argument: comma-separated options, e.g. ``pixelrnn.py:digits``,
 The likelihood is exact: nats per image (binary data) or bits/dim (8-bit
 data), from the 'exact' estimator.
 
-Commands and expected results (CPU, seed 0):
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
 
   python -m experiments.main --config=experiments/configs/pixelrnn.py:digits \
-      --workdir=runs/pixelrnn_digits
+      --workdir=runs/diagonal_bilstm_digits
     Diagonal BiLSTM, 2 layers of 16 units, on dynamically binarized 8x8
-    digits; 3,000 steps of batch 64, about 5 minutes on 2 shared CPU cores
-    (11 steps/s). Measured: exact test NLL 22.61 nats per image
-    (results/diagonal_bilstm_digits.json). With ``digits,row`` (Row LSTM,
-    about 2 minutes): 23.20 nats (results/row_lstm_digits.json). Comparable with the other digits models (e.g. vae.py:digits,
-    whose IWAE figure bounds its NLL).
+    digits; 3,000 steps of batch 64: about 5 minutes. Record
+    `diagonal_bilstm_digits`; with ``digits,row`` (Row LSTM, a few
+    minutes), `row_lstm_digits`.
 
   python -m experiments.main --config=experiments/configs/pixelrnn.py:mnist8k \
-      --workdir=runs/pixelrnn_mnist8k
+      --workdir=runs/diagonal_bilstm_mnist8k
     28x28 binarized MNIST, 4 layers of 16 units: a CPU-sized cut of the
-    paper's 7-layer, h=16 Diagonal BiLSTM (79.20 nats with 60,000 training
-    images, Table 4). Measured 0.95 steps/s on 2 shared CPU cores (the scans
-    run 28 + 27 = 55 steps per direction and layer), so the 10,000 steps
-    take about 3 hours: use a GPU or reduce config.train.num_steps.
-    Measured on CPU budgets (RESULTS.md; seed 0): Diagonal BiLSTM 87.20
-    nats after 2,000 steps (20 min, results/diagonal_bilstm_mnist8k.json),
-    ``mnist8k,row`` Row LSTM 90.30 after 2,500 steps (11 min,
-    results/row_lstm_mnist8k.json): the paper's ordering.
+    paper's 7-layer, h=16 Diagonal BiLSTM. The scans run 28 + 27 = 55
+    steps per direction and layer, so the 10,000 steps take hours on 2 CPU
+    cores: use a GPU or reduce config.train.num_steps. Record
+    `diagonal_bilstm_mnist8k` is a CPU budget of 2,000 steps, and
+    `row_lstm_mnist8k` (``mnist8k,row``) one of 2,500 steps, each under
+    half an hour.
 """
 
 from experiments.configs import common

@@ -1,4 +1,4 @@
-"""VAE: MLP or convolutional, Bernoulli / Gaussian / discretized logistic.
+r"""VAE: MLP or convolutional, Bernoulli / Gaussian / discretized logistic.
 
 Argument: comma-separated options, e.g. ``vae.py:digits``,
 ``vae.py:mnist8k,conv``, ``vae.py:digits,logistic,cond``:
@@ -9,29 +9,33 @@ Argument: comma-separated options, e.g. ``vae.py:digits``,
   logistic on 8-bit data)
 - cond: class-conditional VAE
 
-Commands and expected results (seed 0, 2 CPU cores; RESULTS.md holds the
-measured rows, written by ``python -m experiments.results``):
+Evaluation reports the test ELBO and the IWAE bound with k=5000 (nats and
+bits/dim).
+
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
 
   python -m experiments.main --config=experiments/configs/vae.py:digits \
-      --workdir=runs/vae_digits
-    MLP 64-256-256, 8-d latent (171,088 parameters), 3,000 steps, under a
-    minute; test NLL (IWAE k=5000) 22.40 nats, -ELBO 23.01, on dynamically
-    binarized 8x8 digits (results/vae_mlp_digits.json).
+      --workdir=runs/vae_mlp_digits
+    MLP 64-256-256, 8-d latent, 3,000 steps on dynamically binarized 8x8
+    digits: about a minute. Record `vae_mlp_digits`.
+
+  python -m experiments.main --config=experiments/configs/vae.py:digits,conv \
+      --workdir=runs/vae_conv_digits
+    4 convolutions / 4 transposed convolutions, 3,000 steps: a few
+    minutes. Record `vae_conv_digits`.
 
   python -m experiments.main --config=experiments/configs/vae.py:mnist8k \
-      --workdir=runs/vae_mnist8k
-    MLP 784-512-512, 32-d latent (1,379,152 parameters), 20,000 steps
-    (7 min, then 2 min of IWAE evaluation); dynamically binarized mnist8k:
-    test NLL (IWAE k=5000) 93.76 nats, -ELBO 102.98, with 7,000 training
-    images (results/vae_mlp_mnist8k.json; Burda et al. 2016 report 86.76
-    with 60,000).
+      --workdir=runs/vae_mlp_mnist8k
+    MLP 784-512-512, 32-d latent, 20,000 steps on the 7,000 dynamically
+    binarized mnist8k training digits: about 10 minutes, IWAE evaluation
+    included. Record `vae_mlp_mnist8k`.
 
   python -m experiments.main --config=experiments/configs/vae.py:mnist8k,conv \
-      --workdir=runs/cvae_mnist8k
-    4 convolutions / 4 transposed convolutions (534,977 parameters),
-    10,000 steps (25 min, then 27 min of IWAE evaluation): test NLL (IWAE
-    k=5000) 87.82 nats, -ELBO 95.16, with 7,000 training images
-    (results/vae_conv_mnist8k.json).
+      --workdir=runs/vae_conv_mnist8k
+    4 convolutions / 4 transposed convolutions, 10,000 steps: about an
+    hour, half of it the IWAE evaluation. Record `vae_conv_mnist8k`.
 """
 
 from experiments.configs import common

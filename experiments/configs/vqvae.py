@@ -1,4 +1,4 @@
-"""VQ-VAE (van den Oord et al. 2017): EMA, gradient or Gumbel-softmax codes.
+r"""VQ-VAE (van den Oord et al. 2017): EMA, gradient or Gumbel-softmax codes.
 
 Argument: comma-separated options, e.g. ``vqvae.py:digits``,
 ``vqvae.py:mnist8k,vq``, ``vqvae.py:digits,gumbel,logistic``:
@@ -10,28 +10,24 @@ Argument: comma-separated options, e.g. ``vqvae.py:digits``,
   (discretized logistic on the 8-bit pixels)
 
 The reported likelihood is the uniform-prior bound log p(x | z_q(x)) -
-N log K (nats and bits/dim); the codebook's usage over the test split is
-`jaxgen.models.vqvae.split_code_usage`. Train the prior over the codes with
+N log K (nats and bits/dim); the records add the codebook's usage over the
+test split (codes used, perplexity). Train the prior over the codes with
 ``code_prior.py:<dataset>,vqvae`` on the workdir below.
 
-Commands and expected results (seed 0, 2 CPU cores):
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
 
   python -m experiments.main --config=experiments/configs/vqvae.py:digits \
       --workdir=runs/vqvae_digits
     4x4 map of K=32 codes (D=8), 32 hidden channels, 3,000 steps of
-    batch 128. Measured (`python -m experiments.results
-    --only=vqvae_digits`, record results/vqvae_digits.json): uniform-prior
-    bound 55.56 nats (1.25 bits/dim), reconstruction -log p(x | z_q) 0.10
-    nats, all 32 codes used, perplexity 24.7; about a minute.
+    batch 128: about a minute. Record `vqvae_digits`.
 
   python -m experiments.main --config=experiments/configs/vqvae.py:mnist8k \
       --workdir=runs/vqvae_mnist8k
     7x7 map of K=64 codes (D=16), 64 hidden channels, 2 residual blocks,
-    10,000 steps of batch 64; train-step images/s in
-    experiments/bench_vqvae.py. Measured (`python -m experiments.results
-    --only=vqvae_mnist8k`, record results/vqvae_mnist8k.json): bound
-    222.97 nats (0.41 bits/dim) = reconstruction 19.18 nats + 49 ln 64;
-    all 64 codes used, perplexity 54.9; 38 min on 2 loaded cores.
+    10,000 steps of batch 64 (train-step images/s in
+    experiments/bench_vqvae.py): under an hour. Record `vqvae_mnist8k`.
 """
 
 from experiments.configs import common

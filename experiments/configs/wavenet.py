@@ -1,4 +1,4 @@
-"""WaveNet on flattened images (raster order) or synthetic 8-bit signals.
+r"""WaveNet on flattened images (raster order) or synthetic 8-bit signals.
 
 Argument: comma-separated options, e.g. ``wavenet.py:digits``,
 ``wavenet.py:sines``, ``wavenet.py:mnist8k``, ``wavenet.py:digits,categorical,cond``:
@@ -10,27 +10,30 @@ Argument: comma-separated options, e.g. ``wavenet.py:digits``,
   categorical (256-way softmax on 8-bit values; always for signals)
 - cond: global conditioning on the label (digit class, or frequency band)
 
-  python -m experiments.main --config=experiments/configs/wavenet.py:digits \\
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
+
+  python -m experiments.main --config=experiments/configs/wavenet.py:digits \
       --workdir=runs/wavenet_digits
     6 gated blocks, dilations 1..32, receptive field 65 >= 64 pixels;
-    3,000 steps. Measured (seed 0, 2 CPU cores, 2 minutes): exact test
-    NLL 22.47 nats on dynamically binarized 8x8 digits
-    (results/wavenet_digits.json, one uninterrupted run).
+    3,000 steps on dynamically binarized 8x8 digits: a few minutes.
+    Record `wavenet_digits`.
 
-  python -m experiments.main --config=experiments/configs/wavenet.py:sines \\
+  python -m experiments.main --config=experiments/configs/wavenet.py:sines \
       --workdir=runs/wavenet_sines
     8 gated blocks, dilations 1..128 (receptive field 257 >= 256 samples),
-    3,000 steps; exact test NLL in bits per sample (bits_per_dim) far below
-    the 8 bits of a uniform model. Sample grids draw each (1, 256, 1)
-    signal as a 64-pixel-high waveform.
+    3,000 steps, on the order of 10 minutes; the exact test NLL is in bits
+    per sample (bits_per_dim), against the 8 bits of a uniform model.
+    Sample grids draw each (1, 256, 1) signal as a 64-pixel-high waveform.
+    No RESULTS.md row.
 
-  python -m experiments.main --config=experiments/configs/wavenet.py:mnist8k \\
+  python -m experiments.main --config=experiments/configs/wavenet.py:mnist8k \
       --workdir=runs/wavenet_mnist8k
     10 gated blocks, dilations 1..512 (receptive field 1025 >= 784), batch
-    32, 10,000 steps: about 50 minutes on 2 CPU cores. RESULTS.md's
-    `wavenet_mnist8k` row stops at 2,500 steps (13 minutes): exact test
-    NLL 87.26 nats on the dynamically binarized digits, beside PixelCNN's
-    91.70 and Diagonal BiLSTM's 87.20 (results/wavenet_mnist8k.json).
+    32, 10,000 steps: about an hour. Record `wavenet_mnist8k` is a CPU
+    budget of 2,500 steps (``--config.train.num_steps=2500``), about a
+    quarter of an hour.
 """
 
 from experiments.configs import common

@@ -1,41 +1,120 @@
 """Model families, each a module with the same contract.
 
-A family module exports:
+The trainer, the evaluator, the CLI and the tests loop over `FAMILIES`
+instead of special-casing models, so a new family is one module here, one
+line in `FAMILIES` and one config file. Its arguments are passed as below:
+positional where shown before ``*``, by keyword after it.
 
-- ``Net``: a `flax.linen.Module` whose fields are ``config.model``.
-- ``init(key, batch, *, net) -> params`` for a preprocessed example batch.
+Required names (`REQUIRED`):
+
+- ``Net``: a `flax.linen.Module`, built as ``Net(**config.model)`` (lists
+  become tuples): every key of ``config.model`` is a field, and fields the
+  config leaves out have defaults.
+- ``init(key, batch, *, net) -> params``: the initial parameters, the
+  pytree the trainer keeps in ``TrainState.params``, for one preprocessed
+  example batch.
 - ``loss_fn(params, batch, key, *, net, train) -> (scalar, {name: [B]})``:
-  the training objective (a mean over unmasked rows) and per-example metrics.
-- ``LIKELIHOOD``: 'exact', 'bound' or None, saying what
-  ``log_likelihood(params, batch, key, *, net, **kwargs) -> [B] nats``
-  returns (None: the family has no likelihood and ``log_likelihood`` is None).
-- ``sample(params, key, num, *, net, **cond) -> uint8 [num, H, W, C]``, or
-  None for a family that cannot generate (a plain autoencoder).
-- optional ``reconstruct(params, batch, key, *, net) -> uint8 [B, H, W, C]``.
-- optional ``validate(config, dataset)``: raises `ConfigError` naming the
-  field when ``config`` does not fit the family or the data; called before
-  anything is compiled.
-- optional ``make_train_step(*, net, tx, preprocess, config)`` returning
-  ``step(state, batch, train_key) -> (state, scalar metrics)``: families with
-  their own step (GANs, EM, EMA codebooks) keep the generic step's signature
-  and so the shared loop, checkpoints, sharding and logging.
-- optional ``DATA``: the kinds of data the family models, a tuple of
-  'images' (default) and 'points' (toy 2-D data: batches carry 'point'
-  float32 [B, D], ``config.model.image_shape`` is (D,), and ``sample``
-  returns float32 [num, D]).
-- optional ``make_optimizer(config) -> tx``: an optax-like object with
-  ``init(params)``; the trainer stores its state in ``TrainState.opt_state``
-  and hands ``tx`` to ``make_train_step`` (e.g. separate generator and
-  discriminator optimizers).
+  the training objective (a mean over the rows whose ``batch['mask']`` is
+  True) and per-example metrics; ``train=False`` in evaluation.
+- ``LIKELIHOOD``: 'exact', 'bound' (a lower bound on log p(x)) or None,
+  saying what ``log_likelihood`` returns.
+- ``log_likelihood(params, batch, key, *, net, **estimator) -> [B] nats``,
+  or None when ``LIKELIHOOD`` is None (then ``config.eval.estimators`` must
+  be empty and the family is scored by sample quality or reconstruction).
+  Each entry of ``config.eval.estimators`` is a dict of its keyword
+  arguments (e.g. ``{'bound': 'iwae', 'num_samples': 5000}``), checked
+  against its signature before training. A density of dequantized data
+  returns log p(y); the evaluator adds the dequantization offset.
+- ``sample(params, key, num, *, net, **cond) -> uint8 [num, H, W, C]``
+  (float32 [num, D] for points), or None for a family that cannot generate
+  (a plain autoencoder, which then provides ``reconstruct``). The trainer
+  calls ``sample(params, key, num=num, net=net)``: the count is named
+  ``num`` and conditioning arguments (labels, observed pixels) have
+  defaults.
 
-A family with non-trainable state (batch-norm statistics, EMA codebooks)
-keeps the whole Flax variables dict ({'params': ..., 'batch_stats': ...}) in
-``TrainState.params`` and brings its own ``make_train_step`` that updates
-only what should change; every contract function then receives that
-variables dict as ``params``.
+Optional names (`OPTIONAL`); the trainer uses each one a family defines:
 
-The trainer, evaluator, CLI and tests loop over `FAMILIES` instead of
-special-casing models.
+- ``reconstruct(params, batch, key, *, net) -> uint8 [B, H, W, C]``: drawn
+  beside the inputs in the image grids.
+- ``validate(config, dataset)``: raises `ConfigError` naming the field when
+  ``config`` does not fit the family or the loaded `jaxgen.data.Dataset`;
+  called before anything is compiled.
+- ``make_train_step(*, net, tx, preprocess, config)`` returning
+  ``step(state, batch, train_key) -> (state, {name: scalar})``: families
+  with their own step (GANs, EM, EMA codebooks, frozen sub-models) keep the
+  generic step's signature and so the shared loop, checkpoints, sharding
+  and logging. The step receives the raw batch and ``preprocess(batch,
+  key)``, the data config's transform, to apply (EM takes the
+  dequantization noise in expectation instead), and draws its keys from
+  ``fold_in(train_key, state.step)``.
+- ``make_optimizer(config) -> tx``: an optax-like object with
+  ``init(params)``, used instead of the generic optimizer built from
+  ``config.optimizer``; the trainer stores its state in
+  ``TrainState.opt_state`` and hands ``tx`` to ``make_train_step`` (e.g.
+  separate generator and discriminator optimizers).
+- ``DATA``: the kinds of data the family models, a tuple of 'images' (the
+  default) and 'points' (toy 2-D data: batches carry 'point' float32
+  [B, D], ``config.model.image_shape`` is (D,), and ``sample`` returns
+  float32 [num, D]).
+- ``ESTIMATOR_CHOICES``: {argument of ``log_likelihood``: tuple of allowed
+  values} for arguments with a closed set of values (the VAE's
+  ``{'bound': ('iwae', 'elbo')}``); a config value outside it is a
+  `ConfigError` naming ``config.eval.estimators.<name>.<argument>``, raised
+  before training.
+
+A family with non-trainable state (batch-norm statistics, EMA codebooks, a
+frozen sub-model) keeps the whole Flax variables dict ({'params': ...,
+'batch_stats': ...}) in ``TrainState.params`` and brings its own
+``make_train_step`` (`jaxgen.steps.make_variables_step`) that updates only
+what should change; every contract function then receives that variables
+dict as ``params``.
+
+Discrete codes (`CODES`). A family whose code maps the autoregressive prior
+(`code_prior`) can model exports, and is listed in
+`code_prior.VQ_FAMILIES`:
+
+- ``code_shapes(net) -> ((h, w), ...)``: the size of each code map, top
+  level first.
+- ``encode_codes(variables, batch, *, net) -> (int32 [B, h, w], ...)``: the
+  code maps of a preprocessed batch, deterministic, top first, each code in
+  [0, ``net.num_codes``).
+- ``decode_codes(variables, codes, *, net)``: the decoder's p(x | z)
+  parameters for those maps, read by `pixels.log_prob` and
+  `pixels.to_uint8` with ``net.likelihood``.
+
+Its ``Net`` has the fields ``num_codes`` (at most
+`vqvae.MAX_CODES_FOR_PRIOR`: the prior is a 256-way softmax),
+``likelihood`` and ``sample_mode``. The code prior restores a finished run
+of the family from its workdir and calls these on the frozen model.
+
+The config file. ``experiments/configs/<family>.py``, named after the
+`FAMILIES` key, defines ``get_config(arg)``: it starts from
+``common.base_config('<family>', dataset)`` (which sets ``config.family``
+and every common section), fills ``config.model``, and ends with
+``common.finalize(config, dataset)``, which locks it. It accepts the
+'smoke' dataset option: the tests train every registered family for a few
+steps from ``get_config('smoke')``. A family that needs settings outside
+``config.model`` adds top-level keys between the two calls (the GAN's and
+BEGAN's ``d_optimizer``, the discriminator's optimizer with the fields of
+``config.optimizer``) and reads them in its own ``validate``,
+``make_optimizer`` or ``make_train_step``, which receive the whole config;
+they are saved with it in the workdir's config.json.
+
+Imports. A family builds on what lies below the models: `jaxgen.losses`,
+`jaxgen.nn`, `jaxgen.data`, `jaxgen.estimators`, `jaxgen.errors`,
+`jaxgen.steps` (``TrainState``, ``make_optimizer``, ``make_train_step``,
+``make_variables_step``, ``ema_update``, ``masked_mean``) and
+`jaxgen.workdir` (``load_config`` and ``restore_params`` of another
+finished run); on the shared helpers of this package, `base` (label
+checks), `pixels` (pixel likelihoods) and `ar_sampling` (autoregressive
+samplers); and on other families' modules for pieces they share: `began`
+on `gan` (the two-player optimizer, uint8 output), `kmeans` on `gmm`
+(moments, seeding, the moments optimizer), `vqvae2` on `vqvae` (encoder,
+decoder, quantizers, step), `code_prior` on `gated_pixelcnn` (the priors),
+`vqvae` (frozen-model helpers) and `get_family` (the frozen family by
+name). It never imports `jaxgen.train`, `jaxgen.evaluate`,
+`jaxgen.quality` or `experiments`: the trainer imports the families, not
+the other way round.
 """
 
 from __future__ import annotations
@@ -67,6 +146,10 @@ FAMILIES: dict[str, str] = {
 }
 
 REQUIRED = ('Net', 'init', 'loss_fn', 'LIKELIHOOD', 'log_likelihood', 'sample')
+OPTIONAL = ('reconstruct', 'validate', 'make_train_step', 'make_optimizer',
+            'DATA', 'ESTIMATOR_CHOICES')
+# The discrete-code sub-contract: all three or none.
+CODES = ('code_shapes', 'encode_codes', 'decode_codes')
 
 
 def get_family(name: str) -> types.ModuleType:

@@ -26,8 +26,8 @@ over positions in raster order:
 Codes k in [0, K), K <= 256, enter the PixelCNN as 8-bit pixels: the input
 is k / 255 and the output a 256-way softmax (the integer is recovered as
 round(255 x), exact in float32). With ``mask_unused_codes`` the levels
->= K get no probability and the code NLL is exact. Without it (the default,
-which the recorded rows ran with) the softmax learns to leave them empty;
+>= K get no probability and the code NLL is exact. Without it (the
+default) the softmax learns to leave them empty;
 the sampler clips a draw >= K (rare after training) to K - 1, so it draws
 code K - 1 with probability P(K - 1) + P(>= K), and the reported
 -log P(codes), using P(K - 1) alone, is an upper bound on the sampler's
@@ -235,8 +235,8 @@ class Net(nn.Module):
       into level l > 1.
     mask_unused_codes: give the 256 - K softmax levels that are not codes
       no probability (`gated_pixelcnn.Net.num_levels` = K), which makes the
-      code NLL exact for the sampler's distribution; False (the recorded
-      rows) leaves them to be learnt away and clips draws >= K.
+      code NLL exact for the sampler's distribution; False leaves them to
+      be learnt away and clips draws >= K.
   """
   image_shape: Sequence[int] = (28, 28, 1)
   vqvae_workdir: str = ''

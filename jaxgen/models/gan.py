@@ -501,9 +501,8 @@ def make_train_step(*, net: Net, tx: 'TwoPlayerOptimizer',
 
     # k is static and small: a Python loop, unrolled into the jitted step.
     # Not a `lax.scan`: XLA:CPU leaves its fast convolution path for the
-    # kernel gradients of convolutions inside a loop body (measured 70-240x
-    # slower for a DCGAN discriminator), and unrolling k steps costs little
-    # compile time.
+    # kernel gradients of convolutions inside a loop body (far slower for a
+    # DCGAN discriminator), and unrolling k steps costs little compile time.
     d_vars = state.params['discriminator']
     d_opt = state.opt_state['discriminator']
     per_step = []

@@ -6,9 +6,9 @@ parameters (``kernel`` [kh, kw, Cin, Cout], ``bias`` [Cout]) drawn with the
 same initialisers, and the same output as ``lax.conv_transpose`` up to float
 rounding. It exists for speed: on XLA:CPU the gradient of
 ``lax.conv_transpose`` with respect to its kernel (a convolution whose input
-is dilated by the stride) takes a slow generic path, 30-40x slower than the
+is dilated by the stride) takes a slow generic path, much slower than the
 equivalent stride-1 convolutions for the reference DCGAN's 16x16 -> 32x32
-layer (measured by `experiments/bench_gan.py`).
+layer (`experiments/bench_gan.py` times that DCGAN).
 
 The identity used (one spatial dimension; both are treated alike). With
 stride s, kernel k and padding (lo, hi) of the dilated input,

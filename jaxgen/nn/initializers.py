@@ -7,8 +7,7 @@ tested in tests/nn/test_initializers.py) but asks the random-number
 generator for a vector instead of a tensor of the kernel's rank. On XLA:CPU
 the threefry counters of a rank-4 draw take seconds to compile where a
 vector takes a fraction of one, and the cost grows faster than linearly with
-the number of draws in one program (measured here: 8 rank-4 draws in one
-`jit`, 23 s; the same 8 flat, 1.7 s). A model's `init` makes one draw per
+the number of draws in one program. A model's `init` makes one draw per
 kernel, so this is most of its compile time.
 
 Under ``jax_threefry_partitionable=False`` the flat and shaped draws differ

@@ -226,4 +226,4 @@ def test_mask_unused_codes_gives_each_level_k_levels(prior):
   assert [n.num_levels for n in code_prior.level_nets(net)] == [256, 256]
   masked = net.clone(mask_unused_codes=True)
   assert [n.num_levels for n in code_prior.level_nets(masked)] == [k, k]
-  assert config.model.mask_unused_codes is False  # the recorded rows' value
+  assert config.model.mask_unused_codes is False  # the presets' default
