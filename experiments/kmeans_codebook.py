@@ -28,7 +28,7 @@ import numpy as np
 
 from experiments.configs import kmeans as kmeans_config
 from jaxgen import data as data_lib
-from jaxgen import evaluate as eval_lib
+from jaxgen import images as images_lib
 from jaxgen import train
 
 DEFAULT_CONFIG = 'experiments/configs/kmeans.py:mnist8k,k64'
@@ -72,9 +72,9 @@ def write_codebook(config: ml_collections.ConfigDict, workdir: str, *,
     perm = np.argsort(-sizes, kind='stable')
     images, sizes = images[perm], sizes[perm]
   height = exp.dataset.image_shape[0]
-  grid = eval_lib.image_grid(images, columns)
-  path = eval_lib.save_png(os.path.join(workdir, 'images', 'codebook.png'),
-                           grid, scale or max(1, 64 // height))
+  grid = images_lib.image_grid(images, columns)
+  path = images_lib.save_png(os.path.join(workdir, 'images', 'codebook.png'),
+                             grid, scale or max(1, 64 // height))
   return path, sizes
 
 

@@ -40,14 +40,13 @@ score of the test images (``data/reference/is_style``).
 Toy 2-D mixtures (``toy:ring8``, ``toy:grid25``) use the standard
 mode-collapse protocol of Metz et al. ("Unrolled Generative Adversarial
 Networks", ICLR 2017) and Srivastava et al. ("VEEGAN", NeurIPS 2017):
-`toy_mode_coverage` counts a sample as high quality when it lies within
-3 standard deviations of the nearest mode, and a mode as covered when at
-least ``min_count`` high-quality samples are nearest to it.
+`jaxgen.metrics.toy_mode_coverage` counts a sample as high quality when it
+lies within 3 standard deviations of the nearest mode, and a mode as
+covered when at least ``min_count`` high-quality samples are nearest to it.
 
-All statistics are computed in float64 NumPy on the host. The matrix square
-root is taken through a symmetric eigendecomposition rather than
-``scipy.linalg.sqrtm`` (see `frechet_distance_from_statistics`), so SciPy
-stays a test-only dependency.
+The scores themselves are the pure functions of `jaxgen.metrics` (float64
+NumPy on the host); this module trains and loads the classifier and scores
+a run's workdir.
 """
 
 from __future__ import annotations
@@ -55,7 +54,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
 import os
 import time
 from typing import Any, Callable, Mapping
@@ -67,6 +65,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgen import data as data_lib
+from jaxgen import metrics as metrics_lib
 from jaxgen import train as train_lib
 from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
@@ -83,218 +82,6 @@ TOY_NUM_SAMPLES = 2500  # samples scored on toy mixtures (VEEGAN, PacGAN)
 CHECKPOINT_DIR = 'checkpoint'
 CONFIG_FILE = 'config.json'
 ACCURACY_FILE = 'accuracy.json'
-
-# ------------------------------------------------------------ pure scores
-
-
-def _as_2d_float64(x: Any, name: str, min_rows: int = 1) -> np.ndarray:
-  x = np.asarray(x, np.float64)
-  if x.ndim != 2 or x.shape[0] < min_rows:
-    raise ValueError(f'{name} must be [N, D] with N >= {min_rows}, got shape '
-                     f'{x.shape}.')
-  if not np.all(np.isfinite(x)):
-    raise ValueError(f'{name} contains NaN or inf.')
-  return x
-
-
-def gaussian_statistics(features: Any) -> tuple[np.ndarray, np.ndarray]:
-  """Mean [F] and unbiased covariance [F, F] of features [N, F], float64."""
-  f = _as_2d_float64(features, 'features', min_rows=2)
-  return f.mean(axis=0), np.cov(f, rowvar=False).reshape(f.shape[1],
-                                                         f.shape[1])
-
-
-def _symmetric_sqrt(matrix: np.ndarray) -> np.ndarray:
-  """Principal square root of a symmetric PSD matrix (negative eigenvalues
-  from round-off clipped to 0): V diag(sqrt(max(w, 0))) V^T."""
-  w, v = np.linalg.eigh((matrix + matrix.T) / 2.0)
-  return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
-
-
-def frechet_distance_from_statistics(mu1: Any, cov1: Any, mu2: Any,
-                                     cov2: Any) -> float:
-  """Squared Fréchet distance between N(mu1, cov1) and N(mu2, cov2).
-
-      d^2 = |mu1 - mu2|^2 + Tr(C1) + Tr(C2) - 2 Tr((C1 C2)^{1/2})
-
-  The trace term is computed as Tr((S C2 S)^{1/2}) with S = C1^{1/2}:
-  S C2 S is similar to C1 C2 (S^{-1} (C1 C2) S when S is invertible, by
-  continuity otherwise), so it has the same eigenvalues, and it is
-  symmetric positive semi-definite, so `numpy.linalg.eigh` gives them real
-  and, up to round-off, non-negative. This avoids what makes
-  ``scipy.linalg.sqrtm(C1 @ C2)`` fragile on the rank-deficient covariances
-  of a few hundred samples (complex parts, the eps-offset retry of
-  pytorch-fid) and keeps SciPy out of the runtime dependencies. Float64.
-
-  Args:
-    mu1, mu2: means [F].
-    cov1, cov2: symmetric PSD covariances [F, F].
-
-  Returns:
-    d^2 >= 0 as a Python float (a round-off negative is returned as 0).
-  """
-  mu1, mu2 = (np.asarray(m, np.float64) for m in (mu1, mu2))
-  cov1, cov2 = (np.asarray(c, np.float64) for c in (cov1, cov2))
-  f = mu1.shape[0]
-  if (mu1.shape != (f,) or mu2.shape != (f,) or cov1.shape != (f, f)
-      or cov2.shape != (f, f)):
-    raise ValueError(f'shapes do not fit: mu1 {mu1.shape}, cov1 {cov1.shape}, '
-                     f'mu2 {mu2.shape}, cov2 {cov2.shape}.')
-  s1 = _symmetric_sqrt(cov1)
-  middle = s1 @ cov2 @ s1
-  eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2.0)
-  trace_sqrt = np.sqrt(np.clip(eigenvalues, 0.0, None)).sum()
-  diff = mu1 - mu2
-  d2 = diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_sqrt
-  return float(max(d2, 0.0))
-
-
-def frechet_distance(features1: Any, features2: Any) -> float:
-  """FID-style squared Fréchet distance of two feature sets [N1, F], [N2, F].
-
-  Gaussians are fitted with `gaussian_statistics` (float64, unbiased
-  covariance); see `frechet_distance_from_statistics`. Symmetric in its
-  arguments; 0 for identical sets.
-  """
-  mu1, cov1 = gaussian_statistics(features1)
-  mu2, cov2 = gaussian_statistics(features2)
-  if mu1.shape != mu2.shape:
-    raise ValueError(f'feature dimensions differ: {mu1.shape[0]} vs '
-                     f'{mu2.shape[0]}.')
-  return frechet_distance_from_statistics(mu1, cov1, mu2, cov2)
-
-
-def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
-  m = np.max(a, axis=axis, keepdims=True)
-  m = np.where(np.isfinite(m), m, 0.0)
-  with np.errstate(divide='ignore'):
-    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-  return np.squeeze(out, axis=axis)
-
-
-def inception_style_score(log_probs: Any) -> float:
-  """exp(E_x KL(p(y|x) || p(y))) from log p(y|x) [N, K] (float64).
-
-  p(y) = (1/N) sum_x p(y|x), computed as logsumexp over x minus log N. Terms
-  with p(y|x) = 0 contribute 0. One split over all N rows (Salimans et al.
-  average over 10 splits of 5,000). Equals K for confident predictions
-  spread evenly over K classes and 1 for a classifier whose prediction never
-  changes.
-
-  Args:
-    log_probs: [N, K] normalised log-probabilities (-inf allowed), e.g.
-      ``log_softmax(logits)``.
-
-  Returns:
-    The score, in [1, K], as a Python float.
-  """
-  lp = np.asarray(log_probs, np.float64)
-  if lp.ndim != 2 or lp.shape[0] < 1 or np.any(np.isnan(lp)) or np.any(
-      lp == np.inf):
-    raise ValueError(f'log_probs must be finite-or--inf [N, K], got shape '
-                     f'{lp.shape}.')
-  norms = _logsumexp(lp, axis=1)
-  if np.max(np.abs(norms)) > 1e-4:
-    raise ValueError('log_probs rows must be normalised (logsumexp = 0); '
-                     f'worst row has {norms[np.argmax(np.abs(norms))]:.3g}.')
-  log_py = _logsumexp(lp, axis=0) - math.log(lp.shape[0])
-  p = np.exp(lp)
-  with np.errstate(invalid='ignore'):
-    terms = np.where(p > 0.0, p * (lp - log_py[None, :]), 0.0)
-  kl = terms.sum(axis=1)
-  return float(np.exp(np.mean(kl)))
-
-
-def _histogram_kl(p: np.ndarray, q: np.ndarray) -> float:
-  """KL(p || q) of two distributions [K] in nats; inf where q = 0 < p."""
-  support = p > 0
-  if np.any(q[support] == 0):
-    return math.inf
-  return float(np.sum(p[support] * (np.log(p[support]) - np.log(q[support]))))
-
-
-def label_distribution(predicted: Any, num_classes: int,
-                       reference: Any | None = None, *,
-                       min_count: int = 1) -> dict[str, Any]:
-  """Class-histogram scores of predicted labels.
-
-  Args:
-    predicted: int [N], the classifier's argmax class of each sample.
-    num_classes: K.
-    reference: int [M], predicted classes of real reference images, or None.
-    min_count: samples a class needs to count as covered.
-
-  Returns:
-    {'label_kl_uniform': KL(h || U_K), 'classes_covered': #{k: n_k >=
-    min_count}, 'class_counts': [K] list, and with a reference
-    'label_kl_reference': KL(h || h_ref)} where h is the samples' normalised
-    histogram; KL in nats (inf when h puts mass on a class h_ref never
-    predicts).
-  """
-  predicted = np.asarray(predicted)
-  if predicted.ndim != 1 or predicted.size == 0:
-    raise ValueError(f'predicted must be a non-empty [N], got '
-                     f'{predicted.shape}.')
-  if predicted.min() < 0 or predicted.max() >= num_classes:
-    raise ValueError(f'predicted classes must lie in [0, {num_classes}).')
-  counts = np.bincount(predicted, minlength=num_classes)
-  h = counts / counts.sum()
-  out = {
-      'label_kl_uniform': _histogram_kl(h, np.full(num_classes,
-                                                   1.0 / num_classes)),
-      'classes_covered': int(np.sum(counts >= min_count)),
-      'class_counts': [int(c) for c in counts],
-  }
-  if reference is not None:
-    ref = np.bincount(np.asarray(reference), minlength=num_classes)
-    out['label_kl_reference'] = _histogram_kl(h, ref / ref.sum())
-  return out
-
-
-def toy_mode_coverage(points: Any, name: str, *, num_std: float = 3.0,
-                      min_count: int = 1) -> dict[str, Any]:
-  """Modes covered and the share of high-quality samples on a toy mixture.
-
-  The protocol of Metz et al. (2017) and Srivastava et al. (VEEGAN, 2017):
-  each point is assigned to its nearest mode centre; it is high quality when
-  its Euclidean distance to that centre is at most ``num_std`` standard
-  deviations; a mode is covered when at least ``min_count`` high-quality
-  points are assigned to it (1 as in VEEGAN; PacGAN, Lin et al. 2018, uses
-  20 of 2,500 on the 25-mode grid). For the isotropic 2-D Gaussians of the
-  data a real sample is within 3 sigma with probability 1 - e^{-9/2} ~ 0.989,
-  so data drawn from the mixture itself scores about 98.9%.
-
-  Args:
-    points: [N, 2] samples (any float dtype; computed in float64).
-    name: 'toy:ring8' or 'toy:grid25' (see `jaxgen.data.toy_modes`).
-    num_std: the quality radius in standard deviations.
-    min_count: high-quality points a mode needs to count as covered.
-
-  Returns:
-    {'modes_covered': int, 'num_modes': K, 'high_quality_share': float in
-    [0, 1], 'mode_counts': [K] high-quality points per mode,
-    'mode_kl_uniform': KL(high-quality mode histogram || uniform) in nats
-    (inf when no point is high quality)}.
-  """
-  centers, std = data_lib.toy_modes(name)
-  pts = _as_2d_float64(points, 'points')
-  if pts.shape[1] != 2:
-    raise ValueError(f'points must be [N, 2], got {pts.shape}.')
-  centers = np.asarray(centers, np.float64)
-  d2 = ((pts[:, None, :] - centers[None, :, :]) ** 2).sum(axis=-1)
-  nearest = np.argmin(d2, axis=1)
-  dist = np.sqrt(d2[np.arange(len(pts)), nearest])
-  good = dist <= num_std * std
-  k = len(centers)
-  counts = np.bincount(nearest[good], minlength=k)
-  kl = (_histogram_kl(counts / counts.sum(), np.full(k, 1.0 / k))
-        if counts.sum() else math.inf)
-  return {'modes_covered': int(np.sum(counts >= min_count)),
-          'num_modes': k,
-          'high_quality_share': float(good.mean()),
-          'mode_counts': [int(c) for c in counts],
-          'mode_kl_uniform': kl}
-
 
 # ------------------------------------------------------------- classifier
 
@@ -619,12 +406,12 @@ def image_scores(features: np.ndarray, log_probs: np.ndarray,
     'classes_covered', 'class_counts', 'num_samples'}.
   """
   k = log_probs.shape[1]
-  out = {'fid_style': frechet_distance(features, ref_features),
-         'is_style': inception_style_score(log_probs),
+  out = {'fid_style': metrics_lib.frechet_distance(features, ref_features),
+         'is_style': metrics_lib.inception_style_score(log_probs),
          'num_samples': int(len(features))}
-  out.update(label_distribution(np.argmax(log_probs, 1), k,
-                                np.argmax(ref_log_probs, 1),
-                                min_count=min_count))
+  out.update(metrics_lib.label_distribution(np.argmax(log_probs, 1), k,
+                                            np.argmax(ref_log_probs, 1),
+                                            min_count=min_count))
   return out
 
 
@@ -746,12 +533,13 @@ def evaluate_workdir(workdir: str,
       'split': split, 'num_samples': n}
   samples = exp.sample_images(state, n, step)
   if points:
-    results.update(toy_mode_coverage(samples, config.data.name,
-                                      min_count=min_count))
+    centers, std = data_lib.toy_modes(config.data.name)
+    results.update(metrics_lib.toy_mode_coverage(samples, centers, std,
+                                                 min_count=min_count))
     real = _whole_split(exp.dataset.splits[split])['point']
     rows = np.random.default_rng(seed).permutation(len(real))[:n]
-    for k, v in toy_mode_coverage(real[rows], config.data.name,
-                                  min_count=min_count).items():
+    for k, v in metrics_lib.toy_mode_coverage(real[rows], centers, std,
+                                              min_count=min_count).items():
       results[f'data/reference/{k}'] = v
     results['data/reference/num_samples'] = int(len(rows))
     if write:
@@ -781,10 +569,11 @@ def evaluate_workdir(workdir: str,
     results[f'data/train_vs_test/{k}'] = v
   halves = rng.permutation(num_ref)
   a, b = halves[:num_ref // 2], halves[num_ref // 2:]
-  results['data/half_vs_half/fid_style'] = frechet_distance(ref_f[a],
-                                                            ref_f[b])
+  results['data/half_vs_half/fid_style'] = metrics_lib.frechet_distance(
+      ref_f[a], ref_f[b])
   results['data/half_vs_half/num_samples'] = int(len(a))
-  results['data/reference/is_style'] = inception_style_score(ref_lp)
+  results['data/reference/is_style'] = metrics_lib.inception_style_score(
+      ref_lp)
   results.update({
       'view': view,
       'binarize': config.data.binarize,

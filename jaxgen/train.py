@@ -49,6 +49,7 @@ from jaxgen import checkpoint as ckpt_lib
 from jaxgen import data as data_lib
 from jaxgen import estimators as estimators_lib
 from jaxgen import evaluate as eval_lib
+from jaxgen import images as images_lib
 from jaxgen import models
 from jaxgen import parallel
 from jaxgen import workdir as workdir_lib
@@ -548,56 +549,37 @@ class Experiment:
     return np.concatenate([batch['image'], out])
 
   def write_images(self, state: TrainState, writer=None) -> list[str]:
-    """Sample and reconstruction grids as PNG under <workdir>/images.
+    """Sample and reconstruction figures as PNG under <workdir>/images.
 
-    For points: a scatter plot of config.eval.num_grid_samples samples over
-    as many points of the evaluation split (`evaluate.scatter_image`).
+    ``config.eval.num_grid_samples`` samples (points are drawn over as many
+    points of the evaluation split) and, for families that reconstruct, 16
+    evaluation inputs with their reconstructions; `jaxgen.images` chooses
+    the drawing from the arrays. Each figure also goes to `writer`.
     """
     step = int(state.step)
-    paths = []
+    num = self.config.eval.num_grid_samples
+    samples = self.sample_images(state, num, step)
     if not self.is_main:
       # Every process runs the computation (collectives); one writes.
-      self.sample_images(state, self.config.eval.num_grid_samples, step)
-      return paths
-    if self.points:
-      samples = self.sample_images(state, self.config.eval.num_grid_samples,
-                                   step)
-      if samples is None:
-        return paths
-      data = self.batch(num=self.config.eval.num_grid_samples,
-                        preprocess=False)['point']
-      image = eval_lib.scatter_image(samples, data)
-      paths.append(eval_lib.save_png(
-          os.path.join(self.workdir, 'images', f'samples_{step:07d}.png'),
-          image))
+      return []
+    paths = []
+
+    def save(name, figure, examples):
+      paths.append(images_lib.save_png(
+          os.path.join(self.workdir, 'images', f'{name}_{step:07d}.png'),
+          figure, images_lib.display_scale(examples)))
       if writer is not None:
-        writer.write_image(step, 'samples', image)
-      return paths
-    height = self.dataset.image_shape[0]
-    scale = max(1, 64 // height)
-    if height == 1:  # 1-D signals: draw waveforms, one per row
-      scale, as_image, cols = 1, eval_lib.signal_images, 1
-    else:
-      as_image, cols = (lambda x: x), None
-    images = self.sample_images(state, self.config.eval.num_grid_samples, step)
-    if images is not None:
-      grid = eval_lib.image_grid(as_image(images), cols)
-      paths.append(eval_lib.save_png(
-          os.path.join(self.workdir, 'images', f'samples_{step:07d}.png'),
-          grid, scale))
-      if writer is not None:
-        writer.write_image(step, 'samples', grid)
+        writer.write_image(step, name, figure)
+
+    if samples is not None:
+      real = self.batch(num=num, preprocess=False)
+      save('samples', images_lib.sample_figure(samples, real.get('point')),
+           samples)
     recon = self.reconstruction_images(state, 16)
     if recon is not None:
       n = len(recon) // 2
-      recon = as_image(recon)
-      grid = (eval_lib.image_grid(recon, 2) if height == 1 else
-              eval_lib.comparison_grid([recon[:n], recon[n:]]))
-      paths.append(eval_lib.save_png(
-          os.path.join(self.workdir, 'images',
-                       f'reconstructions_{step:07d}.png'), grid, scale))
-      if writer is not None:
-        writer.write_image(step, 'reconstructions', grid)
+      save('reconstructions',
+           images_lib.reconstruction_figure(recon[:n], recon[n:]), recon)
     return paths
 
   # -------------------------------------------------------------- training

@@ -1,4 +1,4 @@
-"""Evaluation: exact full-split means, the units, image grids."""
+"""Evaluation: exact full-split means and the units."""
 
 import math
 import types
@@ -7,7 +7,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from PIL import Image
 
 from jaxgen import data
 from jaxgen import evaluate
@@ -72,30 +71,3 @@ def test_nll_report_units():
                              rtol=1e-6)
   shifted = evaluate.nll_report(0.0, 10, offset_nats=10 * math.log(256))
   assert float(shifted['bits_per_dim']) == 8.0
-
-
-def test_image_grid_layout_and_png(tmp_path):
-  images = np.stack([np.full((2, 3, 1), i, np.uint8) for i in range(5)])
-  grid = evaluate.image_grid(images, num_cols=3, padding=1, pad_value=255)
-  assert grid.shape == (2 * 3 + 1, 3 * 4 + 1, 1)
-  assert grid[1, 1, 0] == 0 and grid[1, 5, 0] == 1 and grid[4, 1, 0] == 3
-  assert grid[4, 9, 0] == 255  # the empty sixth cell
-  path = evaluate.save_png(str(tmp_path / 'g.png'), grid, scale=2)
-  loaded = np.asarray(Image.open(path))
-  assert loaded.shape == (14, 26)
-  np.testing.assert_array_equal(loaded[::2, ::2], grid[..., 0])
-  with pytest.raises(ValueError, match='uint8'):
-    evaluate.image_grid(images.astype(np.float32))
-
-
-def test_signal_images_draw_connected_waveforms():
-  signals = np.array([0, 255, 255, 128], np.uint8).reshape(1, 1, 4, 1)
-  img = evaluate.signal_images(signals, height=5)
-  assert img.shape == (1, 5, 4, 1) and img.dtype == np.uint8
-  col = img[0, :, :, 0] > 0
-  np.testing.assert_array_equal(col[:, 0], [0, 0, 0, 0, 1])  # value 0: bottom
-  np.testing.assert_array_equal(col[:, 1], [1, 1, 1, 1, 1])  # the jump drawn
-  np.testing.assert_array_equal(col[:, 2], [1, 0, 0, 0, 0])  # value 255: top
-  np.testing.assert_array_equal(col[:, 3], [1, 1, 1, 0, 0])  # 255 -> 128
-  with pytest.raises(ValueError, match=r'\[N, 1, T, 1\]'):
-    evaluate.signal_images(np.zeros((2, 3, 4, 1), np.uint8))

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from experiments.configs import gan as gan_config
-from jaxgen import evaluate
 from jaxgen import train
 from jaxgen.errors import ConfigError
 from tests import helpers
@@ -84,20 +83,3 @@ def test_point_shape_mismatch_names_the_field(tmp_path):
   with pytest.raises(ConfigError, match=r'config.model.image_shape=\(3,\).*'
                      r'points are \(2,\)'):
     train.Experiment(_toy_config(model__image_shape=(3,)), str(tmp_path))
-
-
-def test_scatter_image_places_points():
-  points = np.array([[0.0, 0.0], [1.0, 1.0], [np.nan, 0.0], [5.0, 0.0]])
-  reference = np.array([[-1.0, -1.0]])
-  image = evaluate.scatter_image(points, reference, size=100, extent=2.0)
-  assert image.shape == (100, 100, 3) and image.dtype == np.uint8
-  blue, grey = (31, 90, 200), (150, 150, 150)
-  # (x, y) -> column floor((x + 2) / 4 * 100), row floor((2 - y) / 4 * 100).
-  np.testing.assert_array_equal(image[50, 50], blue)  # the origin
-  np.testing.assert_array_equal(image[25, 75], blue)  # (1, 1): up and right
-  np.testing.assert_array_equal(image[75, 25], grey)  # (-1, -1)
-  # NaN and out-of-view points draw nothing: 3 dots of 2x2 pixels.
-  ink = (image != 255).any(-1) & ~(image == 225).all(-1)
-  assert ink.sum() == 12
-  with pytest.raises(ValueError, match='points'):
-    evaluate.scatter_image(np.zeros((3,)))

@@ -1,4 +1,4 @@
-"""Sample-quality scores: references, limits, the classifier and the command."""
+"""Sample quality of a run: the classifier, image scores and the command."""
 
 import contextlib
 import json
@@ -10,139 +10,30 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
-import scipy.linalg
+import scipy.special
 
 from experiments.configs import classifier as classifier_config
 from experiments.configs import gan as gan_config
-from jaxgen import data as data_lib
+from jaxgen import metrics
 from jaxgen import quality
 from jaxgen import train
 from jaxgen.errors import ConfigError
 from tests import helpers
 
 
-# ------------------------------------------------------- Fréchet distance
-
-
-def _scipy_frechet(f1, f2):
-  """Independent float64 reference: scipy.linalg.sqrtm of C1 C2."""
-  f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
-  mu1, mu2 = f1.mean(0), f2.mean(0)
-  c1, c2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-  covmean = scipy.linalg.sqrtm(c1 @ c2)
-  assert np.abs(covmean.imag).max() < 1e-8
-  return (np.sum((mu1 - mu2) ** 2) + np.trace(c1) + np.trace(c2)
-          - 2.0 * np.trace(covmean.real))
-
-
-@pytest.mark.parametrize('dim,n1,n2', [(3, 50, 80), (16, 400, 300)])
-def test_frechet_distance_matches_scipy_sqrtm(dim, n1, n2):
-  rng = np.random.default_rng(dim)
-  a1, a2 = rng.normal(size=(dim, dim)), rng.normal(size=(dim, dim))
-  f1 = rng.normal(size=(n1, dim)) @ a1 + rng.normal(size=dim)
-  f2 = rng.normal(size=(n2, dim)) @ a2 + 0.5
-  got = quality.frechet_distance(f1, f2)
-  want = _scipy_frechet(f1, f2)
-  assert want > 1.0
-  np.testing.assert_allclose(got, want, rtol=1e-9)
-
-
-def test_frechet_distance_closed_form_for_diagonal_gaussians():
-  # d^2 = |mu1 - mu2|^2 + sum_i (sqrt(a_i) - sqrt(b_i))^2 for diagonal C.
-  a, b = np.array([1.0, 4.0, 0.25, 0.0]), np.array([9.0, 1.0, 0.25, 2.0])
-  mu1, mu2 = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 1.0, 0.0, 3.0])
-  got = quality.frechet_distance_from_statistics(mu1, np.diag(a), mu2,
-                                                 np.diag(b))
-  want = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-  np.testing.assert_allclose(got, want, rtol=1e-12)
-
-
-def test_frechet_distance_zero_for_identical_sets_and_symmetric():
+def test_image_scores_are_the_metrics_of_samples_against_reference():
   rng = np.random.default_rng(0)
-  f1 = rng.normal(size=(120, 10)) * 3.0 + 1.0
-  f2 = rng.normal(size=(90, 10)) @ rng.normal(size=(10, 10))
-  assert quality.frechet_distance(f1, f1) < 1e-9
-  assert quality.frechet_distance(f1, f1[::-1]) < 1e-9  # order is irrelevant
-  # Rank-deficient covariances (N < F) stay finite and zero on identity.
-  few = rng.normal(size=(6, 10))
-  assert quality.frechet_distance(few, few) < 1e-9
-  d12, d21 = quality.frechet_distance(f1, f2), quality.frechet_distance(f2, f1)
-  assert d12 > 1.0
-  np.testing.assert_allclose(d12, d21, rtol=1e-10)
-  with pytest.raises(ValueError, match='feature dimensions'):
-    quality.frechet_distance(f1, f2[:, :3])
-
-
-# ------------------------------------------------------------- IS-style
-
-
-def test_inception_style_score_limits_and_reference():
-  k = 10
-  one_hot = np.full((30, k), -np.inf)
-  one_hot[np.arange(30), np.arange(30) % k] = 0.0  # confident, uniform
-  assert quality.inception_style_score(one_hot) == pytest.approx(k, rel=1e-12)
-  rng = np.random.default_rng(1)
-  logits = rng.normal(size=k) * 3.0
-  constant = np.tile(logits - np.log(np.exp(logits).sum()), (25, 1))
-  assert quality.inception_style_score(constant) == pytest.approx(1.0,
-                                                                  abs=1e-12)
-  # A generic case against the textbook formula on probabilities.
-  logits = rng.normal(size=(40, k)) * 2.0
-  log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
-  p = np.exp(log_probs)
-  want = np.exp(np.mean(np.sum(p * (np.log(p) - np.log(p.mean(0))), 1)))
-  got = quality.inception_style_score(np.asarray(jax.nn.log_softmax(logits)))
-  np.testing.assert_allclose(got, want, rtol=1e-6)  # float32 log_softmax
-  with pytest.raises(ValueError, match='normalised'):
-    quality.inception_style_score(logits)
-
-
-def test_label_distribution_counts_kls_and_coverage():
-  predicted = np.array([0, 0, 0, 1, 2, 2])
-  reference = np.array([0, 1, 2, 3])
-  out = quality.label_distribution(predicted, 4, reference, min_count=2)
-  h = np.array([3, 1, 2, 0]) / 6
-  support = h > 0
-  assert out['class_counts'] == [3, 1, 2, 0]
-  assert out['classes_covered'] == 2  # classes 0 and 2 have >= 2 samples
-  np.testing.assert_allclose(out['label_kl_uniform'],
-                             np.sum(h[support] * np.log(h[support] * 4)))
-  np.testing.assert_allclose(out['label_kl_reference'],
-                             out['label_kl_uniform'])  # reference = uniform
-  even = quality.label_distribution(np.arange(8) % 4, 4, min_count=1)
-  assert even['label_kl_uniform'] == 0.0 and even['classes_covered'] == 4
-  missing = quality.label_distribution(np.array([3]), 4, np.array([0, 1]))
-  assert missing['label_kl_reference'] == math.inf
-
-
-# -------------------------------------------------------------- toy modes
-
-
-@pytest.mark.parametrize('name,num_modes', [('toy:ring8', 8),
-                                            ('toy:grid25', 25)])
-def test_toy_mode_coverage_on_data_one_mode_and_far_points(name, num_modes):
-  points = np.asarray(data_lib.sample_toy(name, jax.random.key(0), 20_000))
-  out = quality.toy_mode_coverage(points, name)
-  assert out['modes_covered'] == out['num_modes'] == num_modes
-  # P(|x - mu| <= 3 sigma) for an isotropic 2-D Gaussian: 1 - exp(-4.5).
-  assert out['high_quality_share'] == pytest.approx(1 - math.exp(-4.5),
-                                                    abs=0.003)
-  assert out['mode_kl_uniform'] < 0.01
-  centers, std = data_lib.toy_modes(name)
-  rng = np.random.default_rng(0)
-  one = centers[3] + std * rng.normal(size=(500, 2)) * 0.5
-  one_out = quality.toy_mode_coverage(one, name)
-  assert one_out['modes_covered'] == 1
-  assert one_out['mode_counts'][3] == 500
-  assert one_out['mode_kl_uniform'] == pytest.approx(math.log(num_modes))
-  far = quality.toy_mode_coverage(np.full((10, 2), 50.0), name)
-  assert far['modes_covered'] == 0 and far['high_quality_share'] == 0.0
-  # The 3-sigma radius is a Euclidean distance: in at 2.99, out at 3.01.
-  edge = centers[0] + std * np.array([[2.99, 0.0], [0.0, -3.01]])
-  edge_out = quality.toy_mode_coverage(edge, name)
-  assert edge_out['high_quality_share'] == 0.5
-  assert quality.toy_mode_coverage(edge, name, min_count=2)[
-      'modes_covered'] == 0
+  f, ref_f = rng.normal(size=(30, 4)), rng.normal(size=(40, 4)) + 1.0
+  lp = scipy.special.log_softmax(rng.normal(size=(30, 3)) * 3.0, axis=1)
+  ref_lp = scipy.special.log_softmax(rng.normal(size=(40, 3)), axis=1)
+  out = quality.image_scores(f, lp, ref_f, ref_lp, min_count=5)
+  assert out['fid_style'] == metrics.frechet_distance(f, ref_f)
+  assert out['is_style'] == metrics.inception_style_score(lp)
+  assert out['num_samples'] == 30
+  labels = metrics.label_distribution(lp.argmax(1), 3, ref_lp.argmax(1),
+                                      min_count=5)
+  assert {k: out[k] for k in labels} == labels
+  assert sum(out['class_counts']) == 30
 
 
 # ------------------------------------------------- classifier and command

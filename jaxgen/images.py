@@ -1,0 +1,215 @@
+"""Drawing: image grids, waveforms, scatter plots and PNG files.
+
+The one place that draws. `sample_figure` and `reconstruction_figure` take
+the arrays a family returns and decide from their shapes and dtypes how to
+show them, so the trainer only samples, draws, saves and logs:
+
+* points, float [N, D] (D >= 2): a scatter plot of the first two
+  coordinates over reference points (`scatter_image`);
+* 1-D signals, uint8 [N, 1, T, 1]: one waveform per grid cell
+  (`signal_images`);
+* images, uint8 [N, H, W, C]: a grid (`image_grid`).
+
+`display_scale` is the nearest-neighbour enlargement `save_png` applies to
+examples of that kind (small digits are enlarged, waveforms and scatter
+plots are not). Everything here is NumPy on the host; PNGs are written
+atomically (`jaxgen.workdir.atomic_write`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from jaxgen import workdir as workdir_lib
+
+DISPLAY_HEIGHT = 64  # images are enlarged to at least this many pixel rows
+
+
+def image_grid(images: np.ndarray, num_cols: int | None = None,
+               padding: int = 1, pad_value: int = 128) -> np.ndarray:
+  """Tiles uint8 images [N, H, W, C] into one uint8 image [H', W', C].
+
+  Rows are filled left to right; padding and missing cells are `pad_value`
+  (mid-grey by default, so borders read as neither ink nor paper). With
+  ``num_cols`` None the grid has ceil(sqrt(N)) columns.
+  """
+  images = np.asarray(images)
+  if images.ndim != 4 or images.dtype != np.uint8:
+    raise ValueError(f'image_grid expects uint8 [N, H, W, C], got '
+                     f'{images.dtype} {images.shape}.')
+  n, h, w, c = images.shape
+  cols = num_cols or int(math.ceil(math.sqrt(n)))
+  rows = int(math.ceil(n / cols))
+  grid = np.full((rows * (h + padding) + padding,
+                  cols * (w + padding) + padding, c), pad_value, np.uint8)
+  for i in range(n):
+    r, col = divmod(i, cols)
+    y, x = padding + r * (h + padding), padding + col * (w + padding)
+    grid[y:y + h, x:x + w] = images[i]
+  return grid
+
+
+def comparison_grid(rows: Sequence[np.ndarray], padding: int = 1,
+                    pad_value: int = 128) -> np.ndarray:
+  """Stacks equal-length image rows (e.g. inputs over reconstructions)."""
+  n = len(rows[0])
+  return image_grid(np.concatenate([np.asarray(r) for r in rows]), n, padding,
+                    pad_value)
+
+
+def save_png(path: str, image: np.ndarray, scale: int = 1) -> str:
+  """Writes a uint8 [H, W, C] image (C in {1, 3}) as PNG; returns the path.
+
+  `scale` enlarges it with nearest-neighbour sampling (small digits).
+  """
+  image = np.asarray(image)
+  if scale > 1:
+    image = image.repeat(scale, axis=0).repeat(scale, axis=1)
+  pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+  return workdir_lib.atomic_write(path, lambda f: pil.save(f, format='PNG'),
+                                  binary=True)
+
+
+def signal_images(signals: np.ndarray, height: int = 64) -> np.ndarray:
+  """Draws 8-bit 1-D signals [N, 1, T, 1] as waveforms: uint8 [N, height, T, 1].
+
+  Column t has ink (255) from the previous sample's row to this one's, so
+  the trace is connected; value 255 is the top row.
+  """
+  signals = np.asarray(signals)
+  if signals.ndim != 4 or signals.shape[1] != 1 or signals.shape[3] != 1:
+    raise ValueError(f'signal_images expects [N, 1, T, 1], got {signals.shape}.')
+  rows = (height - 1) - np.round(
+      signals[:, 0, :, 0].astype(np.float64) * (height - 1) / 255.0).astype(int)
+  prev = np.concatenate([rows[:, :1], rows[:, :-1]], axis=1)
+  lo, hi = np.minimum(rows, prev), np.maximum(rows, prev)
+  y = np.arange(height)[None, :, None]
+  ink = (y >= lo[:, None, :]) & (y <= hi[:, None, :])
+  return (ink * 255).astype(np.uint8)[..., None]
+
+
+def scatter_image(points: np.ndarray, reference: np.ndarray | None = None, *,
+                  size: int = 256, extent: float | None = None) -> np.ndarray:
+  """Draws 2-D points over reference points: uint8 [size, size, 3].
+
+  NumPy only (no plotting library): a white canvas, `reference` (e.g. data)
+  as grey dots, `points` (e.g. samples) as blue dots on top, and the axes
+  through the origin in light grey. The view is the square
+  [-extent, extent]^2 (default: 1.1 x the largest absolute coordinate of
+  both sets); points outside it are not drawn. Row 0 is the top (+y).
+
+  Args:
+    points: float [N, D] (the first two coordinates are drawn).
+    reference: float [M, D] or None.
+    size: the image's height and width in pixels.
+    extent: half-width of the view.
+  """
+  points = np.asarray(points, np.float64)
+  if points.ndim != 2 or points.shape[1] < 2:
+    raise ValueError(f'scatter_image expects [N, D >= 2] points, got '
+                     f'{points.shape}.')
+  sets = [points] + ([] if reference is None else
+                     [np.asarray(reference, np.float64)])
+  if extent is None:
+    finite = np.concatenate([s[:, :2][np.isfinite(s[:, :2]).all(1)]
+                             for s in sets])
+    extent = 1.1 * float(np.abs(finite).max()) if finite.size else 1.0
+    extent = extent or 1.0
+  image = np.full((size, size, 3), 255, np.uint8)
+  mid = size // 2
+  image[mid, :] = image[:, mid] = 225
+
+  def draw(xy, color):
+    xy = xy[np.isfinite(xy[:, :2]).all(1), :2]
+    cols = np.floor((xy[:, 0] + extent) / (2 * extent) * size).astype(int)
+    rows = np.floor((extent - xy[:, 1]) / (2 * extent) * size).astype(int)
+    for dy in (0, 1):  # 2x2 dots
+      for dx in (0, 1):
+        r, c = rows + dy, cols + dx
+        keep = (r >= 0) & (r < size) & (c >= 0) & (c < size)
+        image[r[keep], c[keep]] = color
+
+  if reference is not None:
+    draw(sets[1], (150, 150, 150))
+  draw(points, (31, 90, 200))
+  return image
+
+
+def _kind(examples: np.ndarray, name: str) -> str:
+  """'points', 'signals' or 'images', from an array's shape and dtype."""
+  if examples.ndim == 2 and examples.dtype != np.uint8:
+    return 'points'
+  if examples.ndim == 4 and examples.dtype == np.uint8:
+    return 'signals' if examples.shape[1] == 1 else 'images'
+  raise ValueError(f'{name} must be float points [N, D] or uint8 images '
+                   f'[N, H, W, C] (H = 1: 1-D signals), got {examples.dtype} '
+                   f'{examples.shape}.')
+
+
+def display_scale(examples: np.ndarray) -> int:
+  """The `save_png` enlargement for a figure of `examples`.
+
+  Images [N, H, W, C] with H > 1 are enlarged by max(1, DISPLAY_HEIGHT // H)
+  so small digits stay visible; scatter plots and waveforms, already drawn
+  at display size, are not (1).
+  """
+  examples = np.asarray(examples)
+  if _kind(examples, 'examples') != 'images':
+    return 1
+  return max(1, DISPLAY_HEIGHT // examples.shape[1])
+
+
+def sample_figure(samples: np.ndarray,
+                  reference: np.ndarray | None = None) -> np.ndarray:
+  """One uint8 image [H, W, C] showing samples, chosen by their kind.
+
+  Args:
+    samples: float [N, D] points, drawn as blue dots (`scatter_image`);
+      uint8 [N, 1, T, 1] signals, drawn as waveforms one per row
+      (`signal_images`); or uint8 [N, H, W, C] images, tiled into a square
+      grid (`image_grid`).
+    reference: real points [M, D], drawn in grey under point samples (and
+      setting the view with them); ignored for signals and images.
+
+  Returns:
+    The unscaled figure; `display_scale(samples)` is its enlargement.
+  """
+  samples = np.asarray(samples)
+  kind = _kind(samples, 'samples')
+  if kind == 'points':
+    return scatter_image(samples, reference)
+  if kind == 'signals':
+    return image_grid(signal_images(samples), 1)
+  return image_grid(samples)
+
+
+def reconstruction_figure(inputs: np.ndarray,
+                          outputs: np.ndarray) -> np.ndarray:
+  """One uint8 image [H, W, C] showing inputs and their reconstructions.
+
+  Images [N, H, W, C]: the inputs in one row over their reconstructions in
+  the next (`comparison_grid`). Signals [N, 1, T, 1]: waveforms in two
+  columns, in reading order the N inputs, then the N reconstructions.
+
+  Args:
+    inputs: uint8 [N, H, W, C].
+    outputs: uint8, the same shape as `inputs`.
+
+  Returns:
+    The unscaled figure; `display_scale(inputs)` is its enlargement.
+  """
+  inputs, outputs = np.asarray(inputs), np.asarray(outputs)
+  if inputs.shape != outputs.shape or inputs.dtype != outputs.dtype:
+    raise ValueError(f'outputs {outputs.dtype} {outputs.shape} must match '
+                     f'inputs {inputs.dtype} {inputs.shape}.')
+  kind = _kind(inputs, 'inputs')
+  if kind == 'points':
+    raise ValueError(f'inputs must be uint8 images [N, H, W, C], got points '
+                     f'{inputs.dtype} {inputs.shape}.')
+  if kind == 'signals':
+    return image_grid(signal_images(np.concatenate([inputs, outputs])), 2)
+  return comparison_grid([inputs, outputs])

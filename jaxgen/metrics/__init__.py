@@ -1,0 +1,14 @@
+"""Pure sample-quality metrics on features, class predictions and points.
+
+NumPy on the host, float64, no models and no files: the caller brings the
+features (`frechet`), a classifier's log-probabilities or predicted classes
+(`classes`) or 2-D samples and the modes of their mixture (`modes`).
+`jaxgen.quality` computes them for a trained run.
+"""
+
+from jaxgen.metrics.classes import inception_style_score
+from jaxgen.metrics.classes import label_distribution
+from jaxgen.metrics.frechet import frechet_distance
+from jaxgen.metrics.frechet import frechet_distance_from_statistics
+from jaxgen.metrics.frechet import gaussian_statistics
+from jaxgen.metrics.modes import toy_mode_coverage
