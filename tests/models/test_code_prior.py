@@ -11,6 +11,7 @@ import pytest
 
 from experiments.configs import code_prior as prior_config
 from experiments.configs import vqvae2 as vqvae2_config
+from jaxgen import steps
 from jaxgen import train
 from jaxgen.errors import ConfigError
 from jaxgen.models import code_prior
@@ -59,7 +60,7 @@ def test_training_moves_the_prior_only(prior):
   tx = code_prior.make_optimizer(config)
   step = jax.jit(code_prior.make_train_step(
       net=net, tx=tx, preprocess=lambda b, k: b, config=config))
-  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
+  state = steps.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
                            opt_state=tx.init(variables))
   for _ in range(2):
     state, metrics = step(state, batch, jax.random.key(2))
