@@ -2,6 +2,8 @@
 causality by Jacobian, two-stage sampler, config checks."""
 
 import math
+import os
+import shutil
 import types
 
 import jax
@@ -200,6 +202,21 @@ def test_validate_names_the_field(prior, vq_workdir):
   bad = prior_config.get_config('smoke')
   bad.model.vqvae_workdir = '/nonexistent/vq'
   with pytest.raises(ConfigError, match='config.model.vqvae_workdir'):
+    code_prior.validate(bad, dataset)
+
+
+def test_a_vq_workdir_without_checkpoints_is_named(prior, vq_workdir,
+                                                    tmp_path):
+  """config.json but no checkpoint (training never saved): a ConfigError
+  naming the field, from `validate`, before anything is compiled."""
+  config, _, _, _, _ = prior
+  shutil.copy(os.path.join(vq_workdir[0], 'config.json'), tmp_path)
+  bad = config.copy_and_resolve_references()
+  bad.model.vqvae_workdir = str(tmp_path)
+  dataset = types.SimpleNamespace(pixel_levels=256, num_classes=10,
+                                  name='digits')
+  with pytest.raises(ConfigError, match=r'config.model.vqvae_workdir=.*No '
+                     r'checkpoint'):
     code_prior.validate(bad, dataset)
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from jaxgen import steps
 from jaxgen.models import pixels
-from jaxgen.models import vqvae
 from jaxgen.models import vqvae2
 from jaxgen.nn import quantizers
 
