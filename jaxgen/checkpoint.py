@@ -29,6 +29,8 @@ import orbax.checkpoint as ocp
 
 from jaxgen.errors import ConfigError
 
+STATE, DATA = 'state', 'data'  # the two items of a step directory
+
 
 def _leaf_name(path) -> str:
   return jax.tree_util.keystr(path, simple=True, separator='/')
@@ -55,8 +57,8 @@ class Checkpointer:
         create=True)
     self._manager = ocp.CheckpointManager(
         self.directory, options=options,
-        item_handlers={'state': ocp.StandardCheckpointHandler(),
-                       'data': grain.checkpoint.CheckpointHandler()})
+        item_handlers={STATE: ocp.StandardCheckpointHandler(),
+                       DATA: grain.checkpoint.CheckpointHandler()})
 
   def latest_step(self) -> int | None:
     """The newest complete step, or None (partial saves are not listed)."""
@@ -74,9 +76,9 @@ class Checkpointer:
     """
     if step in self._manager.all_steps():
       return False
-    items = {'state': ocp.args.StandardSave(state)}
+    items = {STATE: ocp.args.StandardSave(state)}
     if data_iterator is not None:
-      items['data'] = grain.checkpoint.CheckpointSave(data_iterator)
+      items[DATA] = grain.checkpoint.CheckpointSave(data_iterator)
     saved = self._manager.save(step, args=ocp.args.Composite(**items),
                                force=force)
     if saved:
@@ -85,7 +87,7 @@ class Checkpointer:
 
   def check_compatible(self, step: int, abstract_state: Any) -> None:
     """Raises `ConfigError` naming each leaf whose saved shape differs."""
-    metadata = self._manager.item_metadata(step)['state']
+    metadata = self._manager.item_metadata(step)[STATE]
     tree = getattr(metadata, 'tree', metadata)
     saved = {_leaf_name(p): tuple(getattr(m, 'shape', ()))
              for p, m in jax.tree_util.tree_leaves_with_path(tree)}
@@ -113,13 +115,13 @@ class Checkpointer:
     When `data_iterator` is given its position is restored in place.
     """
     self.check_compatible(step, abstract_state)
-    items = {'state': ocp.args.StandardRestore(abstract_state)}
+    items = {STATE: ocp.args.StandardRestore(abstract_state)}
     if data_iterator is not None:
-      items['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
+      items[DATA] = grain.checkpoint.CheckpointRestore(data_iterator)
     restored = self._manager.restore(step, args=ocp.args.Composite(**items))
     logging.info('Restored checkpoint for step %d from %s', step,
                  self.directory)
-    return restored['state']
+    return restored[STATE]
 
   def wait_until_finished(self) -> None:
     self._manager.wait_until_finished()
@@ -159,8 +161,8 @@ def read_state_subtree(directory: str, name: str, *,
       read_only=True, create=False, save_interval_steps=0, max_to_keep=None)
   manager = ocp.CheckpointManager(
       directory, options=options,
-      item_handlers={'state': ocp.PyTreeCheckpointHandler(),
-                     'data': grain.checkpoint.CheckpointHandler()})
+      item_handlers={STATE: ocp.PyTreeCheckpointHandler(),
+                     DATA: grain.checkpoint.CheckpointHandler()})
   try:
     steps = list(manager.all_steps())
     if step is None:
@@ -170,7 +172,7 @@ def read_state_subtree(directory: str, name: str, *,
     elif step not in steps:
       raise FileNotFoundError(f'No checkpoint of step {step} in {directory}; '
                               f'its steps are {sorted(steps)}.')
-    metadata = manager.item_metadata(step)['state']
+    metadata = manager.item_metadata(step)[STATE]
     tree = getattr(metadata, 'tree', metadata)
     subtree = tree.get(name) if isinstance(tree, dict) else None
     if not jax.tree.leaves(subtree):
@@ -178,10 +180,10 @@ def read_state_subtree(directory: str, name: str, *,
                      f'{name!r}; it holds {sorted(tree)}.')
     restore_args = jax.tree.map(
         lambda _: ocp.RestoreArgs(restore_type=np.ndarray), subtree)
-    restored = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.PyTreeRestore(item={name: subtree},
-                                     restore_args={name: restore_args},
-                                     partial_restore=True)))
+    restored = manager.restore(step, args=ocp.args.Composite(**{
+        STATE: ocp.args.PyTreeRestore(item={name: subtree},
+                                      restore_args={name: restore_args},
+                                      partial_restore=True)}))
   finally:
     manager.close()
-  return restored['state'][name], step
+  return restored[STATE][name], step
