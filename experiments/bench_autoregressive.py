@@ -11,7 +11,7 @@ Run from the project root. Measured in one process, on one device:
   the float32 GFLOP/s of an N x N @ N x N jitted matmul
   (`experiments.machine.matmul_gflops`, flags ``--matmul_size`` and
   ``--matmul_repeats``);
-- train step (the shared trainer's generic step, `train.make_train_step`,
+- train step (the shared trainer's generic step, `steps.make_train_step`,
   with Adam and dynamic binarization, on a device batch of random pixels;
   batch 32) for the reference models of the ``mnist8k`` presets: PixelCNN
   (7x7 mask A to 128 channels, 12 residual blocks, 665,089 parameters) and
@@ -50,6 +50,7 @@ import numpy as np
 from experiments import bench_common
 from experiments.configs import gated_pixelcnn as gated_config
 from experiments.configs import pixelcnn as pixelcnn_config
+from jaxgen import steps as steps_lib
 from jaxgen import train
 from jaxgen.models import pixelcnn
 
@@ -87,8 +88,8 @@ def bench_train(name: str, steps: int, warmup: int) -> dict[str, Any]:
   """Images/s, FLOPs and GFLOP/s of a reference model's generic train step."""
   config = CONFIGS[name].get_config('mnist8k')
   family, net, preprocess, params = bench_common.setup(config)
-  tx = train.make_optimizer(config.optimizer, config.train.num_steps)
-  step = train.make_train_step(
+  tx = steps_lib.make_optimizer(config.optimizer, config.train.num_steps)
+  step = steps_lib.make_train_step(
       functools.partial(family.loss_fn, net=net, train=True), tx,
       preprocess=preprocess)
   b = config.train.batch_size

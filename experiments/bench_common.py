@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from experiments import machine
+from jaxgen import steps as steps_lib
 from jaxgen import train
 
 MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 2048, 'N of the float32 '
@@ -42,8 +43,9 @@ def time_step(step: Callable, tx, variables, image_shape, batch_size: int, *,
               steps: int, warmup: int) -> dict[str, Any]:
   """`machine.time_train_step` from step 0 of `variables` with `tx`'s state,
   on a random uint8 batch of `batch_size` images."""
-  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
-                           opt_state=jax.jit(tx.init)(variables))
+  state = steps_lib.TrainState(step=jnp.zeros((), jnp.int32),
+                               params=variables,
+                               opt_state=jax.jit(tx.init)(variables))
   return machine.time_train_step(
       step, state, machine.random_batch(image_shape, batch_size),
       steps=steps, warmup=warmup)

@@ -66,11 +66,11 @@ import orbax.checkpoint as ocp
 
 from jaxgen import data as data_lib
 from jaxgen import metrics as metrics_lib
+from jaxgen import steps
 from jaxgen import train as train_lib
 from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
-from jaxgen.models import base
 from jaxgen.nn import classifier as classifier_lib
 
 NOT_INCEPTION = (
@@ -137,13 +137,13 @@ def classifier_loss(params, batch, key, *, net: classifier_lib.Classifier,
   """Mean cross-entropy over unmasked rows and per-example 'nll', 'accuracy'.
 
   ``batch['image']`` float32 [B, H, W, C] in [0, 1]; the generic step's
-  loss signature, so `jaxgen.train.make_train_step` trains it.
+  loss signature, so `jaxgen.steps.make_train_step` trains it.
   """
   logits, _ = net.apply(params, batch['image'], train=train,
                         rngs={'dropout': key})
   nll = classifier_lib.cross_entropy(logits, batch['label'])
   accuracy = (jnp.argmax(logits, -1) == batch['label']).astype(jnp.float32)
-  return base.masked_mean(nll, batch['mask']), {'nll': nll,
+  return steps.masked_mean(nll, batch['mask']), {'nll': nll,
                                                 'accuracy': accuracy}
 
 
@@ -302,8 +302,8 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str, *,
       jax.random.key(c.seed), 4)
   h, w, ch = dataset.image_shape
   params = jax.jit(net.init)(init_key, jnp.zeros((1, h, w, ch), jnp.float32))
-  tx = train_lib.make_optimizer(c.optimizer, c.train.num_steps)
-  generic = train_lib.make_train_step(
+  tx = steps.make_optimizer(c.optimizer, c.train.num_steps)
+  generic = steps.make_train_step(
       functools.partial(classifier_loss, net=net, train=True), tx,
       preprocess=classifier_preprocess(c.train.binarize_prob))
   batch_size = c.train.batch_size
@@ -315,8 +315,8 @@ def train_classifier(config: ml_collections.ConfigDict, workdir: str, *,
     return generic(state, batch, train_key)
 
   step = jax.jit(step, donate_argnums=0)
-  state = train_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                               opt_state=tx.init(params))
+  state = steps.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                           opt_state=tx.init(params))
   start = time.perf_counter()
   pending, history = [], []
   for s in range(1, c.train.num_steps + 1):

@@ -1,4 +1,4 @@
-"""One trainer for every family: state, generic step, loop, checkpoints.
+"""One trainer for every family: the loop, checkpoints, evaluation.
 
 `Experiment` turns a locked ``ml_collections`` config into the pieces of a
 run and checks them before anything is compiled: the family, the dataset,
@@ -11,14 +11,15 @@ inside the jitted step, eval batch i uses ``fold_in(eval_key, i)``, the grid
 at step s uses ``fold_in(sample_key, s)``. No key is stored as state, so a
 resumed run reproduces an uninterrupted one bitwise.
 
-The step is generic: it knows nothing of any model. It preprocesses the
-uint8 batch on device (binarization, dequantization: keyed), calls
-``family.loss_fn`` and applies an optax update, optionally with an EMA of the
-parameters. A family whose update is not one gradient step on ``loss_fn``
-provides ``make_train_step`` with the same signature, and everything else
-(sharding, checkpoints, resume, logging, evaluation) stays the shared one:
-the GANs (two players, k discriminator updates), the VQ models and the code
-prior (`vqvae.make_variables_step`: the optax step on 'params', then the
+The step is generic (`jaxgen.steps.make_train_step`): it knows nothing of
+any model. It preprocesses the uint8 batch on device (binarization,
+dequantization: keyed), calls ``family.loss_fn`` and applies an optax
+update, optionally with an EMA of the parameters. A family whose update is
+not one gradient step on ``loss_fn`` provides ``make_train_step`` with the
+same signature, built from `jaxgen.steps`, and everything else (sharding,
+checkpoints, resume, logging, evaluation) stays the shared one: the GANs
+(two players, k discriminator updates), the VQ models and the code prior
+(`jaxgen.steps.make_variables_step`: the optax step on 'params', then the
 EMA-codebook and dead-code updates outside the gradient), and the Gaussian
 mixture and K-means (closed-form EM / Lloyd updates, no gradient).
 """
@@ -37,12 +38,10 @@ import time
 from typing import Any, Callable
 
 from absl import logging
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 import tqdm
 
 from jaxgen import checkpoint as ckpt_lib
@@ -52,28 +51,11 @@ from jaxgen import evaluate as eval_lib
 from jaxgen import images as images_lib
 from jaxgen import models
 from jaxgen import parallel
+from jaxgen import steps as steps_lib
 from jaxgen import workdir as workdir_lib
 from jaxgen import writers
 from jaxgen.errors import ConfigError
-
-OPTIMIZERS = ('adam', 'adamw', 'sgd', 'rmsprop')
-SCHEDULES = ('constant', 'cosine')
-
-
-@flax.struct.dataclass
-class TrainState:
-  """Everything that changes during training; checkpointed whole.
-
-  Attributes:
-    step: int32 scalar, the number of updates applied.
-    params: the model parameters.
-    opt_state: the optax state.
-    ema_params: exponential moving average of params, or None when off.
-  """
-  step: jax.Array
-  params: Any
-  opt_state: Any
-  ema_params: Any = None
+from jaxgen.steps import TrainState
 
 
 class NonFiniteError(FloatingPointError):
@@ -87,86 +69,6 @@ def non_finite_leaves(tree: Any) -> dict[str, jax.Array]:
           ~jnp.isfinite(leaf).all()
           for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
           if jnp.issubdtype(leaf.dtype, jnp.inexact)}
-
-
-def make_optimizer(opt: ml_collections.ConfigDict,
-                   num_steps: int) -> optax.GradientTransformation:
-  """An optax optimizer from ``config.optimizer``.
-
-  Fields: name ('adam', 'adamw', 'sgd', 'rmsprop'), learning_rate,
-  schedule ('constant' or 'cosine' decay to 0 over num_steps),
-  warmup_steps (linear warm-up from 0), b1, b2, eps, weight_decay (adamw),
-  momentum (sgd, rmsprop), grad_clip_norm (0 disables clipping).
-  """
-  if opt.name not in OPTIMIZERS:
-    raise ConfigError(f'config.optimizer.name={opt.name!r} is not one of '
-                      f'{OPTIMIZERS}.')
-  if opt.schedule not in SCHEDULES:
-    raise ConfigError(f'config.optimizer.schedule={opt.schedule!r} is not one '
-                      f'of {SCHEDULES}.')
-  if opt.learning_rate <= 0:
-    raise ConfigError(
-        f'config.optimizer.learning_rate={opt.learning_rate} must be > 0.')
-  lr = opt.learning_rate
-  if opt.schedule == 'cosine':
-    lr = optax.cosine_decay_schedule(lr, max(num_steps - opt.warmup_steps, 1))
-  if opt.warmup_steps:
-    warm = optax.linear_schedule(0.0, opt.learning_rate, opt.warmup_steps)
-    lr = optax.join_schedules(
-        [warm, lr if callable(lr) else optax.constant_schedule(lr)],
-        [opt.warmup_steps])
-  if opt.name == 'adam':
-    tx = optax.adam(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps)
-  elif opt.name == 'adamw':
-    tx = optax.adamw(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps,
-                     weight_decay=opt.weight_decay)
-  elif opt.name == 'sgd':
-    tx = optax.sgd(lr, momentum=opt.momentum or None)
-  else:
-    tx = optax.rmsprop(lr, momentum=opt.momentum)
-  if opt.grad_clip_norm:
-    tx = optax.chain(optax.clip_by_global_norm(opt.grad_clip_norm), tx)
-  return tx
-
-
-def make_train_step(loss_fn: Callable, tx: optax.GradientTransformation, *,
-                    preprocess: Callable, ema_decay: float = 0.0) -> Callable:
-  """The generic step ``(state, batch, train_key) -> (state, metrics)``.
-
-  Args:
-    loss_fn: ``(params, batch, key) -> (scalar, {name: [B]})`` with the
-      family's net and ``train=True`` already bound.
-    tx: the optax optimizer.
-    preprocess: ``(batch, key) -> batch``, the device-side data transform.
-    ema_decay: 0 disables the EMA; else ema <- d * ema + (1 - d) * params.
-
-  Returns:
-    A pure function to `jax.jit`. Its metrics are scalars: 'loss',
-    'grad_norm' and the mean of each per-example metric over unmasked rows.
-  """
-
-  def train_step(state: TrainState, batch, train_key):
-    key = jax.random.fold_in(train_key, state.step)
-    pre_key, loss_key = jax.random.split(key)
-    batch = preprocess(batch, pre_key)
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-    (loss, per_example), grads = grad_fn(state.params, batch, loss_key)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    ema = state.ema_params
-    if ema_decay:
-      ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p,
-                         ema, params)
-    mask = batch['mask'].astype(jnp.float32)
-    count = jnp.maximum(mask.sum(), 1.0)
-    metrics = {k: (v * mask).sum() / count for k, v in per_example.items()}
-    metrics['loss'] = loss
-    metrics['grad_norm'] = optax.tree.norm(grads)
-    new_state = state.replace(step=state.step + 1, params=params,
-                              opt_state=opt_state, ema_params=ema)
-    return new_state, metrics
-
-  return train_step
 
 
 class _TerminationFlag:
@@ -372,7 +274,7 @@ class Experiment:
     if hasattr(self.family, 'make_optimizer'):
       self.tx = self.family.make_optimizer(c)
     else:
-      self.tx = make_optimizer(c.optimizer, c.train.num_steps)
+      self.tx = steps_lib.make_optimizer(c.optimizer, c.train.num_steps)
     self.is_main = jax.process_index() == 0
     self._jitted: dict[str, Callable] = {}
 
@@ -410,7 +312,8 @@ class Experiment:
   def checkpointer(self) -> ckpt_lib.Checkpointer:
     t = self.config.train
     return ckpt_lib.Checkpointer(
-        os.path.join(self.workdir, 'checkpoints'), max_to_keep=t.max_to_keep,
+        os.path.join(self.workdir, workdir_lib.CHECKPOINT_DIR),
+        max_to_keep=t.max_to_keep,
         save_every=t.checkpoint_every_steps, async_save=t.async_checkpointing)
 
   def train_iterator(self):
@@ -446,8 +349,9 @@ class Experiment:
                        config=self.config)
       else:
         loss = functools.partial(self.family.loss_fn, net=self.net, train=True)
-        step = make_train_step(loss, self.tx, preprocess=self.preprocess,
-                               ema_decay=self.config.train.ema_decay)
+        step = steps_lib.make_train_step(
+            loss, self.tx, preprocess=self.preprocess,
+            ema_decay=self.config.train.ema_decay)
       rep = parallel.replicated(self.mesh)
       self._jitted['train'] = jax.jit(
           step, in_shardings=(rep, parallel.data_sharded(self.mesh), rep),
@@ -470,7 +374,7 @@ class Experiment:
   # ------------------------------------------------------------ evaluation
   def eval_params(self, state: TrainState):
     """The parameters to evaluate: the EMA when enabled, else the live ones."""
-    if self.config.train.ema_decay and self.config.eval.use_ema:
+    if workdir_lib.uses_ema(self.config):
       return state.ema_params
     return state.params
 

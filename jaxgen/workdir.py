@@ -1,11 +1,13 @@
-"""A workdir without the trainer: its config, and writes that never tear.
+"""A workdir without the trainer: its config and parameters, safe writes.
 
 A finished run leaves ``<workdir>/config.json`` (the locked config it ran
 with), orbax checkpoints, metrics and images. Code that only reads a run
 (a code prior over a frozen VQ-VAE, the sample-quality scorer, the results
 catalogue, notebooks) goes through this module instead of building a
-trainer. Every file the project writes goes through `atomic_write`, so a
-kill mid-write leaves the previous file or the new one, never half of each.
+trainer: `load_config` for its config, `restore_params` for the parameters
+it evaluates with. Every file the project writes goes through
+`atomic_write`, so a kill mid-write leaves the previous file or the new
+one, never half of each.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from typing import Any, Callable, IO
 
 import ml_collections
 
+from jaxgen import checkpoint as ckpt_lib
+
 CONFIG_FILE = 'config.json'
+CHECKPOINT_DIR = 'checkpoints'
 
 
 def atomic_write(path: str, content: str | bytes | Callable[[IO], Any],
@@ -93,3 +98,49 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     FileNotFoundError: the workdir has no config.json (nothing trained there).
   """
   return ml_collections.ConfigDict(read_config_dict(workdir)).lock()
+
+
+def uses_ema(config: dict[str, Any] | ml_collections.ConfigDict) -> bool:
+  """Whether a run evaluates its EMA parameters: ``config.train.ema_decay``
+  > 0 and ``config.eval.use_ema`` (as `jaxgen.train.Experiment.eval_params`
+  chooses)."""
+  return bool(config['train']['ema_decay'] and config['eval']['use_ema'])
+
+
+def restore_params(workdir: str, *, step: int | None = None,
+                   use_ema: bool | None = None) -> Any:
+  """A run's parameters from its newest (or given) checkpoint, as NumPy.
+
+  Reads ``<workdir>/config.json`` and only the parameter leaves of the saved
+  `jaxgen.steps.TrainState` (`checkpoint.read_state_subtree`): no trainer,
+  dataset, optimizer or device mesh is built, and the values are the saved
+  ones, bitwise equal to those of `jaxgen.train.Experiment.restore`.
+
+  Args:
+    workdir: a trained run's workdir.
+    step: the checkpoint step; None takes the newest.
+    use_ema: read the EMA of the parameters (True) or the live ones (False);
+      None chooses as the run evaluates (`uses_ema`).
+
+  Returns:
+    The ``TrainState.params`` (or ``ema_params``) pytree: nested dicts of
+    np.ndarray (a Flax variables dict for families that keep one).
+
+  Raises:
+    FileNotFoundError: no config.json, or no (such) checkpoint.
+    ValueError: `use_ema` is True but the run kept no EMA.
+  """
+  config = read_config_dict(workdir)
+  if use_ema is None:
+    use_ema = uses_ema(config)
+  elif use_ema and not config['train']['ema_decay']:
+    raise ValueError(f'use_ema=True but the run in {workdir} kept no EMA of '
+                     'its parameters (config.train.ema_decay = 0).')
+  name = 'ema_params' if use_ema else 'params'
+  directory = os.path.join(workdir, CHECKPOINT_DIR)
+  try:
+    params, _ = ckpt_lib.read_state_subtree(directory, name, step=step)
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f'{e} Train first with --workdir={workdir}.'
+                            ) from e
+  return params

@@ -18,6 +18,7 @@ import pytest
 
 from jaxgen import checkpoint as ckpt_lib
 from jaxgen import parallel
+from jaxgen import steps
 from jaxgen import train
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
@@ -74,7 +75,7 @@ def test_no_recompilation_after_warmup(tmp_path):
   assert exp.train_step._cache_size() == 1  # pylint: disable=protected-access
   # The raw step traced once under chex's guard, for several batches.
   loss = functools.partial(exp.family.loss_fn, net=exp.net, train=True)
-  step = train.make_train_step(loss, exp.tx, preprocess=exp.preprocess)
+  step = steps.make_train_step(loss, exp.tx, preprocess=exp.preprocess)
   step = jax.jit(chex.assert_max_traces(step, n=1))
   state = exp.init_state()
   it = exp.train_iterator()

@@ -1,12 +1,17 @@
-"""jaxgen.workdir: atomic writes and reading a run's config."""
+"""jaxgen.workdir: atomic writes, reading a run's config, restoring its
+parameters without the trainer."""
 
 import json
 import math
 import os
 
+import jax
 import ml_collections
+import numpy as np
 import pytest
 
+from experiments.configs import vqvae as vqvae_config
+from jaxgen import train
 from jaxgen import workdir
 
 
@@ -54,3 +59,61 @@ def test_load_config_locked_and_missing(tmp_path):
   assert loaded.family == 'vae' and loaded.train.n == 2
   with pytest.raises(AttributeError):
     loaded.train.num_stpes = 3  # locked: typos are errors
+
+
+@pytest.fixture(scope='module')
+def vq_run(tmp_path_factory):
+  """A tiny VQ-VAE (variables dict with an EMA codebook) with a parameter
+  EMA, trained 2 steps with a checkpoint after each."""
+  path = str(tmp_path_factory.mktemp('vq'))
+  config = vqvae_config.get_config('smoke')
+  config.train.num_steps = 2
+  config.train.checkpoint_every_steps = 1
+  config.train.ema_decay = 0.5
+  config.train.eval_every_steps = 0
+  config.train.image_every_steps = 0
+  exp = train.Experiment(config, path)
+  exp.train()
+  return exp
+
+
+def _assert_same_tree(restored, expected):
+  expected = jax.tree.map(np.asarray, jax.device_get(expected))
+  assert jax.tree.structure(restored) == jax.tree.structure(expected)
+  for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(expected),
+                  strict=True):
+    assert isinstance(a, np.ndarray) and a.dtype == b.dtype
+    np.testing.assert_array_equal(a, b)
+
+
+def test_restore_params_equals_the_trainers_restore(vq_run):
+  state, step = vq_run.restore()
+  assert step == 2
+  # By default: what the run evaluates (the EMA here, as eval.use_ema says).
+  _assert_same_tree(workdir.restore_params(vq_run.workdir),
+                    vq_run.eval_params(state))
+  _assert_same_tree(workdir.restore_params(vq_run.workdir, use_ema=True),
+                    state.ema_params)
+  _assert_same_tree(workdir.restore_params(vq_run.workdir, use_ema=False),
+                    state.params)
+  first, _ = vq_run.restore(step=1)
+  at_1 = workdir.restore_params(vq_run.workdir, step=1, use_ema=False)
+  _assert_same_tree(at_1, first.params)
+  moved = jax.tree.map(lambda a, b: bool(np.any(a != b)), at_1,
+                       jax.tree.map(np.asarray, state.params))
+  assert any(jax.tree.leaves(moved))
+
+
+def test_restore_params_errors(vq_run, tmp_path):
+  with pytest.raises(FileNotFoundError, match=r'step 7.*\[1, 2\]'):
+    workdir.restore_params(vq_run.workdir, step=7)
+  with pytest.raises(FileNotFoundError, match='config.json'):
+    workdir.restore_params(str(tmp_path))
+  config = vq_run.config.copy_and_resolve_references()
+  config.train.ema_decay = 0.0
+  workdir.atomic_write(workdir.config_path(str(tmp_path)),
+                       config.to_json_best_effort())
+  with pytest.raises(ValueError, match='ema_decay'):
+    workdir.restore_params(str(tmp_path), use_ema=True)
+  with pytest.raises(FileNotFoundError, match='No checkpoint in .*checkpoints'):
+    workdir.restore_params(str(tmp_path))

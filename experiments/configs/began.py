@@ -54,7 +54,7 @@ def get_config(arg: str = 'digits'):
   m.k_init = 0.0  # k_0
 
   # config.optimizer: the generator's; config.d_optimizer: the
-  # autoencoder's (same fields, built by jaxgen.train.make_optimizer).
+  # autoencoder's (same fields, built by jaxgen.steps.make_optimizer).
   c.optimizer.learning_rate = 1e-4
   c.optimizer.b1 = 0.5
   c.d_optimizer = c.optimizer.copy_and_resolve_references()

@@ -117,7 +117,7 @@ def get_config(arg: str = 'digits'):
   m.d_dropout = 0.0  # discriminator dropout rate (keyed; 0: none)
 
   # config.optimizer: the generator's; config.d_optimizer: the
-  # discriminator's (same fields, built by jaxgen.train.make_optimizer).
+  # discriminator's (same fields, built by jaxgen.steps.make_optimizer).
   o = c.optimizer
   if objective == 'wgan':
     o.name, o.learning_rate = 'rmsprop', 5e-5

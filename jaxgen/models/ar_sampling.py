@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
+from jaxgen import steps
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
 
@@ -385,7 +386,7 @@ def nll_loss(likelihood: str, logits: jax.Array, x: jax.Array,
   nll = -log_prob(likelihood, logits, x)
   metrics = {'nll': nll,
              'bits_per_dim': losses.nats_to_bits_per_dim(nll, x[0].size)}
-  return base.masked_mean(nll, mask), metrics
+  return steps.masked_mean(nll, mask), metrics
 
 
 def pixel_levels(x: jax.Array) -> jax.Array:

@@ -20,8 +20,8 @@ import jax.numpy as jnp
 
 from jaxgen import losses
 from jaxgen import nn as jnn
+from jaxgen import steps
 from jaxgen.errors import ConfigError
-from jaxgen.models import base
 from jaxgen.nn import initializers as inits
 
 LIKELIHOOD = None  # no density: evaluated by reconstruction error
@@ -141,7 +141,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   out = net.apply({'params': params}, noisy)
   loss, mse = _per_example_error(net, out, x)
   metrics = {'recon_loss': loss, 'recon_error': mse}
-  return base.masked_mean(loss, batch.get('mask')), metrics
+  return steps.masked_mean(loss, batch.get('mask')), metrics
 
 
 def _to_uint8(net: Net, out: jax.Array) -> jax.Array:

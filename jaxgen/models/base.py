@@ -1,4 +1,7 @@
-"""Small helpers the families share: masked means, label checks."""
+"""Small helpers the families share: label checks and default labels.
+
+The masked per-example mean lives in `jaxgen.steps` (`steps.masked_mean`).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +9,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen.errors import ConfigError
-
-
-def masked_mean(values: jax.Array, mask: jax.Array | None) -> jax.Array:
-  """Mean of per-example `values` [B] over rows where `mask` [B] is True.
-
-  Evaluation pads its last batch with masked rows; they must not count.
-  With no mask every row counts.
-  """
-  if mask is None:
-    return values.mean()
-  mask = mask.astype(values.dtype)
-  return (values * mask).sum() / jnp.maximum(mask.sum(), 1.0)
 
 
 def check_num_classes(num_classes: int, dataset) -> None:

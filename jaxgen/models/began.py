@@ -43,8 +43,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxgen import losses
+from jaxgen import steps
 from jaxgen.errors import ConfigError
-from jaxgen.models import base
 from jaxgen.models import gan
 from jaxgen.nn import adversarial as adv
 
@@ -178,7 +178,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
       'convergence': losses.began_convergence(real_loss, fake_loss,
                                               net.gamma),
   }
-  return base.masked_mean(d_loss, batch.get('mask')), metrics
+  return steps.masked_mean(d_loss, batch.get('mask')), metrics
 
 
 def make_optimizer(config) -> gan.TwoPlayerOptimizer:
@@ -216,7 +216,7 @@ def make_train_step(*, net: Net, tx: gan.TwoPlayerOptimizer,
       real_loss = autoencoder_loss(v, x, net=net)
       fake_loss = autoencoder_loss(v, fake_d, net=net)
       per = losses.began_discriminator_loss(real_loss, fake_loss, k)
-      return base.masked_mean(per, mask), base.masked_mean(real_loss, mask)
+      return steps.masked_mean(per, mask), steps.masked_mean(real_loss, mask)
 
     def g_objective(g_params):
       fake = gen.apply({**g_vars, 'params': g_params}, z_g)
@@ -242,8 +242,7 @@ def make_train_step(*, net: Net, tx: gan.TwoPlayerOptimizer,
     }
     ema = state.ema_params
     if ema_decay:
-      ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p,
-                         ema, params)
+      ema = steps.ema_update(ema, params, ema_decay)
     metrics = {
         'd_loss': d_loss, 'g_loss': g_loss, 'real_loss': real_loss,
         'fake_loss': g_loss, 'k': k,

@@ -60,20 +60,18 @@ are never updated (the step differentiates 'params' only).
 from __future__ import annotations
 
 import functools
-import json
-import os
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxgen import losses
 from jaxgen import models
+from jaxgen import steps
+from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
 from jaxgen.models import ar_sampling as ars
-from jaxgen.models import base
 from jaxgen.models import gated_pixelcnn
 from jaxgen.models import pixels
 from jaxgen.models import vqvae
@@ -98,14 +96,13 @@ def _tuples(tree):
 
 @functools.lru_cache(maxsize=16)
 def _workdir_config(workdir: str) -> dict[str, Any]:
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.isfile(path):
+  try:
+    return workdir_lib.read_config_dict(workdir)
+  except FileNotFoundError as e:
     raise ConfigError(
         f'config.model.vqvae_workdir={workdir!r}: no config.json there (train '
         "a 'vqvae' or 'vqvae2' experiment into that workdir first, or set "
-        "vqvae_workdir='' for a randomly initialised VQ-VAE).")
-  with open(path) as f:
-    return json.load(f)
+        "vqvae_workdir='' for a randomly initialised VQ-VAE).") from e
 
 
 def frozen_model(net) -> tuple[Any, nn.Module]:
@@ -133,19 +130,11 @@ def _frozen_model(workdir: str, family_name: str, image_shape):
 @functools.lru_cache(maxsize=4)
 def _restored_variables(workdir: str):
   """The VQ-VAE's evaluation variables from its newest checkpoint (NumPy)."""
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  from jaxgen import train  # pylint: disable=g-import-not-at-top
-  config = ml_collections.ConfigDict(_workdir_config(workdir))
-  config.parallel.num_processes = 1
-  config.parallel.process_id = 0
-  config.parallel.local_device_count = 0
-  with jax.ensure_compile_time_eval():
-    exp = train.Experiment(config, workdir)
-    try:
-      state, _ = exp.restore()
-    except FileNotFoundError as e:
-      raise ConfigError(f'config.model.vqvae_workdir={workdir!r}: {e}') from e
-    return jax.tree.map(np.asarray, jax.device_get(exp.eval_params(state)))
+  _workdir_config(workdir)  # a clear error when nothing was trained there
+  try:
+    return workdir_lib.restore_params(workdir)
+  except FileNotFoundError as e:
+    raise ConfigError(f'config.model.vqvae_workdir={workdir!r}: {e}') from e
 
 
 def frozen_variables(net, key: jax.Array, batch) -> Any:
@@ -396,7 +385,7 @@ def loss_fn(variables, batch, key, *, net: Net, train: bool = True):
     metrics['nll'] = recon + prior_nll
     metrics['bits_per_dim'] = losses.nats_to_bits_per_dim(
         metrics['nll'], batch['image'][0].size)
-  return base.masked_mean(prior_nll, batch.get('mask')), metrics
+  return steps.masked_mean(prior_nll, batch.get('mask')), metrics
 
 
 def _decoder_log_prob(variables, batch, codes, *, net: Net) -> jax.Array:
@@ -436,7 +425,7 @@ def make_train_step(*, net: Net, tx, preprocess, config) -> Callable:
     loss, metrics = loss_fn(variables, batch, key, net=net, train=True)
     return loss, (metrics, None)
 
-  return vqvae.make_variables_step(objective, tx, preprocess,
+  return steps.make_variables_step(objective, tx, preprocess,
                                    ema_decay=config.train.ema_decay)
 
 

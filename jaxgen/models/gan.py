@@ -77,7 +77,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgen import losses
-from jaxgen import train as train_lib
+from jaxgen import steps
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
 from jaxgen.nn import adversarial as adv
@@ -85,7 +85,7 @@ from jaxgen.nn import latent as latent_lib
 
 LIKELIHOOD = None  # no density: evaluated by sample quality
 log_likelihood = None
-DATA = ('images', 'points')  # `jaxgen.train` accepts toy 2-D datasets
+DATA = ('images', 'points')  # images, and toy 2-D point datasets
 
 OBJECTIVES = ('minimax', 'nonsaturating', 'wgan', 'wgan-gp', 'lsgan')
 ARCHITECTURES = ('mlp', 'dcgan')
@@ -379,11 +379,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   per, _, metrics = _discriminator_terms(net, params['discriminator'], real,
                                          fake, cond, gp_key, train=train)
   metrics['g_loss'] = generator_losses(net, metrics['d_fake'])
-  return base.masked_mean(per, batch.get('mask')), metrics
-
-
-def _mean(values: jax.Array, mask: jax.Array | None) -> jax.Array:
-  return base.masked_mean(values, mask)
+  return steps.masked_mean(per, batch.get('mask')), metrics
 
 
 def discriminator_step(g_vars, d_vars, d_opt_state, real, labels, mask, key,
@@ -412,7 +408,7 @@ def discriminator_step(g_vars, d_vars, d_opt_state, real, labels, mask, key,
     per, new_vars, metrics = _discriminator_terms(
         net, {**d_vars, 'params': d_params}, real, fake, cond, gp_key,
         train=True)
-    return _mean(per, mask), (new_vars, metrics)
+    return steps.masked_mean(per, mask), (new_vars, metrics)
 
   (_, (new_vars, metrics)), grads = jax.value_and_grad(
       objective, has_aux=True)(d_vars['params'])
@@ -422,7 +418,7 @@ def discriminator_step(g_vars, d_vars, d_opt_state, real, labels, mask, key,
   if net.objective == 'wgan':
     d_params = jax.tree.map(
         lambda p: jnp.clip(p, -net.clip_value, net.clip_value), d_params)
-  scalars = {k: _mean(v, mask) for k, v in metrics.items()}
+  scalars = {k: steps.masked_mean(v, mask) for k, v in metrics.items()}
   scalars['d_grad_norm'] = optax.tree.norm(grads)
   return {**new_vars, 'params': d_params}, d_opt_state, scalars
 
@@ -516,8 +512,7 @@ def make_train_step(*, net: Net, tx: 'TwoPlayerOptimizer',
     params = {**state.params, 'generator': g_vars, 'discriminator': d_vars}
     ema = state.ema_params
     if ema_decay:
-      ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p,
-                         ema, params)
+      ema = steps.ema_update(ema, params, ema_decay)
     metrics = {name: v.mean() for name, v in d_metrics.items()}
     metrics.update(g_metrics)
     metrics['loss'] = metrics['d_loss']
@@ -550,17 +545,17 @@ class TwoPlayerOptimizer:
 def make_optimizer(config, d_steps: int | None = None) -> TwoPlayerOptimizer:
   """``config.optimizer`` for G and ``config.d_optimizer`` for D.
 
-  Both are built by `jaxgen.train.make_optimizer` (same fields); the
+  Both are built by `jaxgen.steps.make_optimizer` (same fields); the
   discriminator's schedule spans its num_steps * d_steps updates.
   """
   if 'd_optimizer' not in config:
     raise ConfigError('config.d_optimizer is missing: the discriminator\'s '
                       'optimizer (same fields as config.optimizer).')
-  steps = config.train.num_steps
+  num_steps = config.train.num_steps
   k = config.model.d_steps if d_steps is None else d_steps
   return TwoPlayerOptimizer(
-      generator=train_lib.make_optimizer(config.optimizer, steps),
-      discriminator=train_lib.make_optimizer(config.d_optimizer, steps * k))
+      generator=steps.make_optimizer(config.optimizer, num_steps),
+      discriminator=steps.make_optimizer(config.d_optimizer, num_steps * k))
 
 
 def to_uint8(x: jax.Array) -> jax.Array:

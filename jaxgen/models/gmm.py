@@ -98,8 +98,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxgen import losses
+from jaxgen import steps
 from jaxgen.errors import ConfigError
-from jaxgen.models import base
 
 LIKELIHOOD = 'exact'  # density of the dequantized data (+ D ln 256 by eval)
 COVARIANCES = ('diag', 'full')
@@ -556,7 +556,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   nll = -log_p + y.shape[-1] * _LOG_256
   metrics = {'nll': nll, 'log_density': log_p,
              'recon_error': jnp.mean(jnp.square(y - recon), -1)}
-  return base.masked_mean(nll, batch.get('mask')), metrics
+  return steps.masked_mean(nll, batch.get('mask')), metrics
 
 
 def _to_uint8(y: jax.Array, image_shape) -> jax.Array:
@@ -668,17 +668,15 @@ def make_train_step(*, net: Net, tx, preprocess, config):
     new_params, moments, log_resp, obj = em_step(
         params, y, mask, net=net, stats=stats,
         rho=step_size(net, state.step))
-    maskf = mask.astype(jnp.float32)
-    count = jnp.maximum(maskf.sum(), 1.0)
-    loss = -(obj * maskf).sum() / count
+    loss = -steps.masked_mean(obj, mask)
     nll = loss + y.shape[-1] * _LOG_256
     recon = params['means'][jnp.argmax(log_resp, -1)]
     metrics = {
         'loss': loss,
         'nll': nll,
         'bits_per_dim': losses.nats_to_bits_per_dim(nll, y.shape[-1]),
-        'recon_error': (jnp.mean(jnp.square(y - recon), -1) * maskf).sum()
-                       / count,
+        'recon_error': steps.masked_mean(
+            jnp.mean(jnp.square(y - recon), -1), mask),
         'empty_components': jnp.sum(moments.weight <= _MIN_WEIGHT).astype(
             jnp.float32),
     }

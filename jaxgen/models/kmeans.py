@@ -50,8 +50,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgen import steps
 from jaxgen.errors import ConfigError
-from jaxgen.models import base
 from jaxgen.models import gmm
 
 LIKELIHOOD = None  # no density: evaluated by the objective / reconstruction
@@ -187,7 +187,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   x = _flat(batch['image'])
   _, d2 = assign(params['centres'], x, chunk_size=net.chunk_size)
   metrics = {'objective': d2, 'recon_error': d2 / x.shape[-1]}
-  return base.masked_mean(d2, batch.get('mask')), metrics
+  return steps.masked_mean(d2, batch.get('mask')), metrics
 
 
 def encode(params, batch, *, net: Net) -> jax.Array:
@@ -259,8 +259,7 @@ def make_train_step(*, net: Net, tx, preprocess, config):
     new, moments, _, d2 = lloyd_step(
         centres, x, mask, chunk_size=net.chunk_size,
         stats=state.opt_state if online else None, rho=rho)
-    maskf = mask.astype(jnp.float32)
-    loss = (d2 * maskf).sum() / jnp.maximum(maskf.sum(), 1.0)
+    loss = steps.masked_mean(d2, mask)
     metrics = {
         'loss': loss,
         'recon_error': loss / x.shape[-1],

@@ -53,8 +53,8 @@ import jax.numpy as jnp
 
 from jaxgen import losses
 from jaxgen import nn as jnn
+from jaxgen import steps
 from jaxgen.errors import ConfigError
-from jaxgen.models import base
 from jaxgen.models import pixels
 from jaxgen.nn import initializers as inits
 
@@ -228,7 +228,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   """
   index = _train_index(net, key) if train else 0
   nll = -log_prob(params, _flat(batch), index, net=net)
-  return base.masked_mean(nll, batch.get('mask')), {'nll': nll}
+  return steps.masked_mean(nll, batch.get('mask')), {'nll': nll}
 
 
 def log_likelihood(params, batch, key, *, net: Net,

@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
+from jaxgen import steps
 from jaxgen.errors import ConfigError
-from jaxgen.models import base
 from jaxgen.models import pixels
 from jaxgen.nn import initializers as inits
 
@@ -136,7 +136,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   """Negative log-likelihood, mean over unmasked rows; {'nll': [B]}."""
   del train
   nll = -log_likelihood(params, batch, key, net=net)
-  return base.masked_mean(nll, batch.get('mask')), {'nll': nll}
+  return steps.masked_mean(nll, batch.get('mask')), {'nll': nll}
 
 
 def sample(params, key, num: int, *, net: Net) -> jax.Array:

@@ -58,6 +58,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
+from jaxgen import steps
 from jaxgen.errors import ConfigError
 from jaxgen.models import ar_sampling as ars
 from jaxgen.models import base
@@ -335,7 +336,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   num_dims = math.prod(net.image_shape)
   metrics = {'nll': nll,
              'bits_per_dim': losses.nats_to_bits_per_dim(nll, num_dims)}
-  return base.masked_mean(nll, batch.get('mask')), metrics
+  return steps.masked_mean(nll, batch.get('mask')), metrics
 
 
 def log_likelihood(params, batch, key, *, net: Net) -> jax.Array:

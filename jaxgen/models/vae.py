@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from jaxgen import estimators
 from jaxgen import losses
 from jaxgen import nn as jnn
+from jaxgen import steps
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
 from jaxgen.models import pixels
@@ -190,7 +191,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
       'log_px_z': log_px_z,
       'recon_error': pixels.recon_error(net.likelihood, dec, x),
   }
-  return base.masked_mean(per_example, batch.get('mask')), metrics
+  return steps.masked_mean(per_example, batch.get('mask')), metrics
 
 
 def _log_weights(params, x, labels, mean, log_var, key, num, *, net):

@@ -55,8 +55,8 @@ import optax
 
 from jaxgen import losses
 from jaxgen import nn as jnn
+from jaxgen import steps
 from jaxgen.errors import ConfigError
-from jaxgen.models import base
 from jaxgen.models import pixels
 from jaxgen.nn import conv_transpose
 from jaxgen.nn import initializers as inits
@@ -363,81 +363,14 @@ def apply_variables(variables) -> dict[str, Any]:
           if k in ('params', quantizers.STATE)}
 
 
-def params_optimizer(tx: optax.GradientTransformation
-                     ) -> optax.GradientTransformation:
-  """`tx` acting on ``variables['params']`` only.
-
-  ``init(variables)`` initialises on the 'params' subtree; ``update`` takes
-  that subtree's gradients and values, as the families' own steps pass them.
-  The trainer calls ``tx.init(state.params)`` with the whole variables dict.
-  """
-  return optax.GradientTransformation(lambda v: tx.init(v['params']),
-                                      tx.update)
-
-
 def make_optimizer(config) -> optax.GradientTransformation:
   """``config.optimizer`` applied to 'params' (not the codebook state)."""
-  from jaxgen import train  # pylint: disable=g-import-not-at-top
-  return params_optimizer(train.make_optimizer(config.optimizer,
-                                               config.train.num_steps))
-
-
-def make_variables_step(objective: Callable, tx, preprocess: Callable, *,
-                        ema_decay: float = 0.0,
-                        update_state: Callable | None = None) -> Callable:
-  """A train step over a variables dict: optax on 'params', then `update_state`.
-
-  Args:
-    objective: (variables, batch, key) -> (scalar loss, (per-example
-      metrics {name: [B]}, aux)); differentiated w.r.t. variables['params'].
-    tx: an optimizer on the 'params' subtree (`params_optimizer`).
-    preprocess: the device-side data transform (batch, key) -> batch.
-    ema_decay: config.train.ema_decay (EMA of the whole variables dict).
-    update_state: optional (variables, aux, batch, key) -> (variables,
-      {name: scalar}) applied after the optimizer step (EMA codebooks,
-      restarts).
-
-  Returns:
-    step(state, batch, train_key) -> (state, scalar metrics), the generic
-    step's signature; key ``fold_in(train_key, step)`` split into
-    (preprocess, loss, state update).
-  """
-
-  def step(state, batch, train_key):
-    key = jax.random.fold_in(train_key, state.step)
-    pre_key, loss_key, state_key = jax.random.split(key, 3)
-    batch = preprocess(batch, pre_key)
-    variables = state.params
-
-    def f(params):
-      return objective({**variables, 'params': params}, batch, loss_key)
-
-    (loss, (per_example, aux)), grads = jax.value_and_grad(f, has_aux=True)(
-        variables['params'])
-    updates, opt_state = tx.update(grads, state.opt_state, variables['params'])
-    variables = {**variables,
-                 'params': optax.apply_updates(variables['params'], updates)}
-    extra = {}
-    if update_state is not None:
-      variables, extra = update_state(variables, aux, batch, state_key)
-    ema = state.ema_params
-    if ema_decay:
-      ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p,
-                         ema, variables)
-    mask = batch['mask'].astype(jnp.float32)
-    count = jnp.maximum(mask.sum(), 1.0)
-    metrics = {k: (v * mask).sum() / count for k, v in per_example.items()}
-    metrics.update(extra)
-    metrics['loss'] = loss
-    metrics['grad_norm'] = optax.tree.norm(grads)
-    return state.replace(step=state.step + 1, params=variables,
-                         opt_state=opt_state, ema_params=ema), metrics
-
-  return step
+  return steps.params_optimizer(steps.make_optimizer(config.optimizer,
+                                                     config.train.num_steps))
 
 
 def codebook_update(net, levels: Sequence[str]) -> Callable:
-  """update_state for `make_variables_step`: EMA/restarts of every level.
+  """`steps.make_variables_step`'s update_state: EMA/restarts of each level.
 
   Also reports, per level, the batch's codebook perplexity and the number
   of codes used ('perplexity', 'codes_used', 'restarts', suffixed by the
@@ -521,7 +454,7 @@ def loss_fn(variables, batch, key, *, net: Net, train: bool = True):
   per_example, metrics, _ = forward(variables, batch, key, net=net,
                                     levels=LEVELS, shapes=code_shapes(net),
                                     train=train)
-  return base.masked_mean(per_example, batch.get('mask')), metrics
+  return steps.masked_mean(per_example, batch.get('mask')), metrics
 
 
 def make_train_step(*, net: Net, tx, preprocess, config) -> Callable:
@@ -537,11 +470,11 @@ def make_family_step(net, tx, preprocess, config, levels, shapes) -> Callable:
     per_example, metrics, out = forward(variables, batch, key, net=net,
                                         levels=levels, shapes=shapes,
                                         train=True)
-    return base.masked_mean(per_example, batch['mask']), (metrics, out)
+    return steps.masked_mean(per_example, batch['mask']), (metrics, out)
 
-  return make_variables_step(objective, tx, preprocess,
-                             ema_decay=config.train.ema_decay,
-                             update_state=codebook_update(net, levels))
+  return steps.make_variables_step(objective, tx, preprocess,
+                                   ema_decay=config.train.ema_decay,
+                                   update_state=codebook_update(net, levels))
 
 
 def encode_codes(variables, batch, *, net: Net) -> tuple[jax.Array, ...]:

@@ -33,8 +33,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import nn as jnn
+from jaxgen import steps
 from jaxgen.errors import ConfigError
-from jaxgen.models import base
 from jaxgen.models import pixels
 from jaxgen.models import vqvae
 from jaxgen.models.vqvae import check_quantizer_fields
@@ -165,7 +165,7 @@ def loss_fn(variables, batch, key, *, net: Net, train: bool = True):
   per_example, metrics, _ = vqvae.forward(
       variables, batch, key, net=net, levels=LEVELS, shapes=code_shapes(net),
       train=train)
-  return base.masked_mean(per_example, batch.get('mask')), metrics
+  return steps.masked_mean(per_example, batch.get('mask')), metrics
 
 
 make_optimizer = vqvae.make_optimizer

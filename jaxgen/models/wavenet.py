@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import losses
+from jaxgen import steps
 from jaxgen.errors import ConfigError
 from jaxgen.models import base
 from jaxgen.models import pixels
@@ -271,7 +272,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   """
   del train
   nll = -log_likelihood(params, batch, key, net=net)
-  return base.masked_mean(nll, batch.get('mask')), {'nll': nll}
+  return steps.masked_mean(nll, batch.get('mask')), {'nll': nll}
 
 
 def _draw(net: Net, key: jax.Array, logits: jax.Array) -> jax.Array:

@@ -2,6 +2,8 @@
 causality by Jacobian, two-stage sampler, config checks."""
 
 import math
+import os
+import shutil
 import types
 
 import jax
@@ -11,6 +13,7 @@ import pytest
 
 from experiments.configs import code_prior as prior_config
 from experiments.configs import vqvae2 as vqvae2_config
+from jaxgen import steps
 from jaxgen import train
 from jaxgen.errors import ConfigError
 from jaxgen.models import code_prior
@@ -59,7 +62,7 @@ def test_training_moves_the_prior_only(prior):
   tx = code_prior.make_optimizer(config)
   step = jax.jit(code_prior.make_train_step(
       net=net, tx=tx, preprocess=lambda b, k: b, config=config))
-  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
+  state = steps.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
                            opt_state=tx.init(variables))
   for _ in range(2):
     state, metrics = step(state, batch, jax.random.key(2))
@@ -199,6 +202,21 @@ def test_validate_names_the_field(prior, vq_workdir):
   bad = prior_config.get_config('smoke')
   bad.model.vqvae_workdir = '/nonexistent/vq'
   with pytest.raises(ConfigError, match='config.model.vqvae_workdir'):
+    code_prior.validate(bad, dataset)
+
+
+def test_a_vq_workdir_without_checkpoints_is_named(prior, vq_workdir,
+                                                    tmp_path):
+  """config.json but no checkpoint (training never saved): a ConfigError
+  naming the field, from `validate`, before anything is compiled."""
+  config, _, _, _, _ = prior
+  shutil.copy(os.path.join(vq_workdir[0], 'config.json'), tmp_path)
+  bad = config.copy_and_resolve_references()
+  bad.model.vqvae_workdir = str(tmp_path)
+  dataset = types.SimpleNamespace(pixel_levels=256, num_classes=10,
+                                  name='digits')
+  with pytest.raises(ConfigError, match=r'config.model.vqvae_workdir=.*No '
+                     r'checkpoint'):
     code_prior.validate(bad, dataset)
 
 

@@ -12,6 +12,7 @@ import optax
 import pytest
 
 from experiments.configs import gan as gan_config
+from jaxgen import steps
 from jaxgen import train
 from jaxgen.errors import ConfigError
 from jaxgen.models import gan
@@ -38,7 +39,7 @@ def _state(net, tx, batch, key=jax.random.key(0)):
   @jax.jit  # eager Flax init of conv nets costs seconds of op compilation
   def fresh(key, batch):
     params = gan.init(key, batch, net=net)
-    return train.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+    return steps.TrainState(step=jnp.zeros((), jnp.int32), params=params,
                             opt_state=tx.init(params))
   return fresh(key, batch)
 

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from experiments.configs import vqvae as vqvae_config
-from jaxgen import train
+from jaxgen import steps
 from jaxgen.errors import ConfigError
 from jaxgen.models import vqvae
 from jaxgen.nn import quantizers
@@ -105,13 +105,13 @@ def _step_config(ema_decay=0.0):
 def test_train_step_ema_codebook_equals_numpy_and_is_deterministic(model):
   net, variables, batch = model
   inner = optax.adam(1e-3)
-  tx = vqvae.params_optimizer(inner)
+  tx = steps.params_optimizer(inner)
   opt_state = tx.init(variables)
   assert (jax.tree.structure(opt_state)
           == jax.tree.structure(inner.init(variables['params'])))
   step = jax.jit(vqvae.make_train_step(
       net=net, tx=tx, preprocess=lambda b, k: b, config=_step_config()))
-  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
+  state = steps.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
                            opt_state=opt_state)
   new, metrics = step(state, batch, jax.random.key(2))
 
@@ -149,14 +149,14 @@ def test_train_step_ema_codebook_equals_numpy_and_is_deterministic(model):
 
 def test_gradient_codebook_and_gumbel_quantizers_train():
   batch = _batch(4, seed=3)
-  tx = vqvae.params_optimizer(optax.adam(1e-2))
+  tx = steps.params_optimizer(optax.adam(1e-2))
   for quantizer in ('vq', 'gumbel'):
     net = _net(quantizer=quantizer, dead_code_threshold=0.5)
     variables = vqvae.init(jax.random.key(4), batch, net=net)
     assert quantizers.STATE in variables or quantizer == 'gumbel'
     step = jax.jit(vqvae.make_train_step(
         net=net, tx=tx, preprocess=lambda b, k: b, config=_step_config()))
-    state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
+    state = steps.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
                              opt_state=tx.init(variables))
     for _ in range(3):
       state, metrics = step(state, batch, jax.random.key(5))

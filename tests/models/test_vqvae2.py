@@ -7,9 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgen import train
+from jaxgen import steps
 from jaxgen.models import pixels
-from jaxgen.models import vqvae
 from jaxgen.models import vqvae2
 from jaxgen.nn import quantizers
 
@@ -87,12 +86,12 @@ def test_straight_through_reaches_both_encoders(model):
 
 def test_train_step_updates_both_codebooks(model):
   net, variables, batch = model
-  tx = vqvae.params_optimizer(optax.adam(1e-3))
+  tx = steps.params_optimizer(optax.adam(1e-3))
   config = ml_collections.ConfigDict({'train': {'ema_decay': 0.0}})
   step = jax.jit(vqvae2.make_train_step(net=net, tx=tx,
                                         preprocess=lambda b, k: b,
                                         config=config))
-  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
+  state = steps.TrainState(step=jnp.zeros((), jnp.int32), params=variables,
                            opt_state=tx.init(variables))
   new, metrics = step(state, batch, jax.random.key(2))
   for level in vqvae2.LEVELS:

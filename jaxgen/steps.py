@@ -1,0 +1,247 @@
+"""The step toolkit: train state, optimizers, the generic step, EMA, means.
+
+Everything a train step is made of, below the families so that they build
+their own steps from it and none of them imports the trainer:
+
+- `TrainState`: what changes during training, checkpointed whole;
+- `make_optimizer`: an optax optimizer from ``config.optimizer``;
+- `make_train_step`: the generic step, one optax update on a family's
+  ``loss_fn`` over the whole parameter pytree;
+- `make_variables_step`: the same step over a Flax variables dict, the
+  optimizer on ``variables['params']`` and any other collection left to the
+  family (EMA codebooks, frozen sub-models);
+- `ema_update` and `masked_mean`: the parameter EMA and the per-example
+  mean over unmasked rows that every step (generic or a family's own)
+  shares.
+
+Both steps share the key schedule ``fold_in(train_key, state.step)``, the
+gradient update (`apply_gradients`) and the bookkeeping after it
+(`finish_step`: EMA, metric means, the next state), so the step is written
+once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from jaxgen.errors import ConfigError
+
+OPTIMIZERS = ('adam', 'adamw', 'sgd', 'rmsprop')
+SCHEDULES = ('constant', 'cosine')
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything that changes during training; checkpointed whole.
+
+  Attributes:
+    step: int32 scalar, the number of updates applied.
+    params: the model parameters.
+    opt_state: the optax state.
+    ema_params: exponential moving average of params, or None when off.
+  """
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  ema_params: Any = None
+
+
+def make_optimizer(opt: ml_collections.ConfigDict,
+                   num_steps: int) -> optax.GradientTransformation:
+  """An optax optimizer from ``config.optimizer``.
+
+  Fields: name ('adam', 'adamw', 'sgd', 'rmsprop'), learning_rate,
+  schedule ('constant' or 'cosine' decay to 0 over num_steps),
+  warmup_steps (linear warm-up from 0), b1, b2, eps, weight_decay (adamw),
+  momentum (sgd, rmsprop), grad_clip_norm (0 disables clipping).
+  """
+  if opt.name not in OPTIMIZERS:
+    raise ConfigError(f'config.optimizer.name={opt.name!r} is not one of '
+                      f'{OPTIMIZERS}.')
+  if opt.schedule not in SCHEDULES:
+    raise ConfigError(f'config.optimizer.schedule={opt.schedule!r} is not one '
+                      f'of {SCHEDULES}.')
+  if opt.learning_rate <= 0:
+    raise ConfigError(
+        f'config.optimizer.learning_rate={opt.learning_rate} must be > 0.')
+  lr = opt.learning_rate
+  if opt.schedule == 'cosine':
+    lr = optax.cosine_decay_schedule(lr, max(num_steps - opt.warmup_steps, 1))
+  if opt.warmup_steps:
+    warm = optax.linear_schedule(0.0, opt.learning_rate, opt.warmup_steps)
+    lr = optax.join_schedules(
+        [warm, lr if callable(lr) else optax.constant_schedule(lr)],
+        [opt.warmup_steps])
+  if opt.name == 'adam':
+    tx = optax.adam(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps)
+  elif opt.name == 'adamw':
+    tx = optax.adamw(lr, b1=opt.b1, b2=opt.b2, eps=opt.eps,
+                     weight_decay=opt.weight_decay)
+  elif opt.name == 'sgd':
+    tx = optax.sgd(lr, momentum=opt.momentum or None)
+  else:
+    tx = optax.rmsprop(lr, momentum=opt.momentum)
+  if opt.grad_clip_norm:
+    tx = optax.chain(optax.clip_by_global_norm(opt.grad_clip_norm), tx)
+  return tx
+
+
+def masked_mean(values: jax.Array, mask: jax.Array | None) -> jax.Array:
+  """Mean of per-example `values` [B] over rows where `mask` [B] is True.
+
+  Padded rows (the last evaluation batch, a partial training batch) carry
+  mask False and do not count; a batch with no unmasked row gives 0. With
+  no mask every row counts.
+  """
+  if mask is None:
+    return values.mean()
+  mask = mask.astype(values.dtype)
+  return (values * mask).sum() / jnp.maximum(mask.sum(), 1.0)
+
+
+def ema_update(ema: Any, params: Any, decay: float) -> Any:
+  """One step of the exponential moving average of a pytree.
+
+  Returns ``decay * ema + (1 - decay) * params``, leaf by leaf (`ema` and
+  `params` have the same structure).
+  """
+  return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
+
+
+def apply_gradients(objective: Callable, tx: optax.GradientTransformation,
+                    params: Any, opt_state: Any):
+  """One optax update of `params` on ``objective(params) -> (loss, aux)``.
+
+  Returns:
+    ((loss, aux), grads, new params, new optimizer state).
+  """
+  (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(params)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return (loss, aux), grads, optax.apply_updates(params, updates), opt_state
+
+
+def finish_step(state: TrainState, params: Any, opt_state: Any, *,
+                loss: jax.Array, per_example: dict[str, jax.Array],
+                grads: Any, mask: jax.Array, ema_decay: float = 0.0,
+                extra: dict[str, jax.Array] | None = None):
+  """The next state and the step's scalar metrics after an update.
+
+  Args:
+    state: the incoming state.
+    params: the updated parameters (what `TrainState.params` holds next).
+    opt_state: the updated optimizer state.
+    loss: the scalar the gradients were taken of.
+    per_example: {name: [B]} metrics, averaged over the rows where `mask`
+      [B] is True (`masked_mean`).
+    grads: the gradients, reported as their global norm 'grad_norm'.
+    mask: bool [B], the batch's real rows.
+    ema_decay: 0 keeps ``state.ema_params`` as is; else it moves by
+      `ema_update` towards the new `params`.
+    extra: scalar metrics passed through unchanged.
+
+  Returns:
+    (state with step + 1, {per-example means, extra, 'loss', 'grad_norm'}).
+  """
+  ema = state.ema_params
+  if ema_decay:
+    ema = ema_update(ema, params, ema_decay)
+  metrics = {k: masked_mean(v, mask) for k, v in per_example.items()}
+  metrics.update(extra or {})
+  metrics['loss'] = loss
+  metrics['grad_norm'] = optax.tree.norm(grads)
+  new_state = state.replace(step=state.step + 1, params=params,
+                            opt_state=opt_state, ema_params=ema)
+  return new_state, metrics
+
+
+def make_train_step(loss_fn: Callable, tx: optax.GradientTransformation, *,
+                    preprocess: Callable, ema_decay: float = 0.0) -> Callable:
+  """The generic step ``(state, batch, train_key) -> (state, metrics)``.
+
+  Args:
+    loss_fn: ``(params, batch, key) -> (scalar, {name: [B]})`` with the
+      family's net and ``train=True`` already bound.
+    tx: the optax optimizer.
+    preprocess: ``(batch, key) -> batch``, the device-side data transform.
+    ema_decay: 0 disables the EMA; else ema <- d * ema + (1 - d) * params.
+
+  Returns:
+    A pure function to `jax.jit`. The key ``fold_in(train_key, state.step)``
+    is split into (preprocess, loss). Its metrics are scalars: 'loss',
+    'grad_norm' and the mean of each per-example metric over unmasked rows.
+  """
+
+  def train_step(state: TrainState, batch, train_key):
+    key = jax.random.fold_in(train_key, state.step)
+    pre_key, loss_key = jax.random.split(key)
+    batch = preprocess(batch, pre_key)
+    (loss, per_example), grads, params, opt_state = apply_gradients(
+        lambda p: loss_fn(p, batch, loss_key), tx, state.params,
+        state.opt_state)
+    return finish_step(state, params, opt_state, loss=loss,
+                       per_example=per_example, grads=grads,
+                       mask=batch['mask'], ema_decay=ema_decay)
+
+  return train_step
+
+
+def params_optimizer(tx: optax.GradientTransformation
+                     ) -> optax.GradientTransformation:
+  """`tx` acting on ``variables['params']`` only.
+
+  ``init(variables)`` initialises on the 'params' subtree; ``update`` takes
+  that subtree's gradients and values, as `make_variables_step` passes them.
+  The trainer calls ``tx.init(state.params)`` with the whole variables dict.
+  """
+  return optax.GradientTransformation(lambda v: tx.init(v['params']),
+                                      tx.update)
+
+
+def make_variables_step(objective: Callable, tx, preprocess: Callable, *,
+                        ema_decay: float = 0.0,
+                        update_state: Callable | None = None) -> Callable:
+  """The generic step over a variables dict: optax on 'params' only.
+
+  ``TrainState.params`` holds a Flax variables dict; the gradient step
+  moves ``variables['params']`` and leaves every other collection as it
+  is, for `update_state` (the family's) to change outside the gradient.
+
+  Args:
+    objective: (variables, batch, key) -> (scalar loss, (per-example
+      metrics {name: [B]}, aux)); differentiated w.r.t. variables['params'].
+    tx: an optimizer on the 'params' subtree (`params_optimizer`).
+    preprocess: the device-side data transform (batch, key) -> batch.
+    ema_decay: config.train.ema_decay (EMA of the whole variables dict).
+    update_state: optional (variables, aux, batch, key) -> (variables,
+      {name: scalar}) applied after the optimizer step; its metrics join
+      the step's.
+
+  Returns:
+    step(state, batch, train_key) -> (state, scalar metrics), the generic
+    step's signature; key ``fold_in(train_key, step)`` split into
+    (preprocess, loss, state update).
+  """
+
+  def step(state: TrainState, batch, train_key):
+    key = jax.random.fold_in(train_key, state.step)
+    pre_key, loss_key, state_key = jax.random.split(key, 3)
+    batch = preprocess(batch, pre_key)
+    variables = state.params
+    (loss, (per_example, aux)), grads, params, opt_state = apply_gradients(
+        lambda p: objective({**variables, 'params': p}, batch, loss_key), tx,
+        variables['params'], state.opt_state)
+    variables = {**variables, 'params': params}
+    extra = {}
+    if update_state is not None:
+      variables, extra = update_state(variables, aux, batch, state_key)
+    return finish_step(state, variables, opt_state, loss=loss,
+                       per_example=per_example, grads=grads,
+                       mask=batch['mask'], ema_decay=ema_decay, extra=extra)
+
+  return step
