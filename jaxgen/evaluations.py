@@ -225,6 +225,12 @@ EVALUATIONS: Mapping[str, Evaluation] = {
     'codebook_figure': codebook_figure,
     'sample_quality': sample_quality,
 }
+# The record field whose presence shows that an evaluation has run.
+FIELDS: Mapping[str, str] = {
+    'code_usage': 'code_usage',
+    'codebook_figure': 'codebook',
+    'sample_quality': 'quality',
+}
 
 
 def get(name: str) -> Evaluation:
