@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from absl import app
 from absl import flags
@@ -55,8 +56,8 @@ def _load_config(workdir: str) -> ml_collections.ConfigDict:
   return kmeans_config.get_config(DEFAULT_ARG)
 
 
-def _define_flags():
-  """The command line's flags, defined only when run as a script."""
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
   return dict(
       config=config_flags.DEFINE_config_file(
           'config', None, f'Config file and argument (default: '
@@ -72,7 +73,7 @@ def _define_flags():
                                  '~64 px per image).'))
 
 
-def main(argv, flag_values):
+def main(argv, flag_values: dict[str, Any]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
@@ -86,5 +87,5 @@ def main(argv, flag_values):
 
 
 if __name__ == '__main__':
-  _FLAGS = _define_flags()
+  _FLAGS = define_flags()
   sys.exit(app.run(lambda argv: main(argv, _FLAGS)))
