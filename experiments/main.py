@@ -46,6 +46,7 @@ class Trained:
   Attributes:
     state: the trained state.
     start_step: the checkpoint step training resumed from (0: fresh).
+    num_steps: the steps training was asked to reach.
     train_seconds: wall time of `Experiment.train`.
     split: the split to evaluate.
     results: its evaluation (`Experiment.evaluate`), None when training
@@ -55,6 +56,7 @@ class Trained:
   """
   state: Any
   start_step: int
+  num_steps: int
   train_seconds: float
   split: str
   results: dict[str, float] | None = None
@@ -76,8 +78,8 @@ def train_and_evaluate(exp: train.Experiment,
   trainer has saved that step and nothing is evaluated (``results`` is
   None).
   """
-  config = exp.config
-  split = split or config.eval.split
+  split = split or exp.config.eval.split
+  num_steps = exp.config.train.num_steps
   ckpt = exp.checkpointer()
   try:
     start_step = ckpt.latest_step() or 0
@@ -85,9 +87,9 @@ def train_and_evaluate(exp: train.Experiment,
     ckpt.close()
   start = time.perf_counter()
   state = exp.train()
-  trained = Trained(state=state, start_step=start_step, split=split,
-                    train_seconds=time.perf_counter() - start)
-  if trained.step < config.train.num_steps:
+  trained = Trained(state=state, start_step=start_step, num_steps=num_steps,
+                    split=split, train_seconds=time.perf_counter() - start)
+  if trained.step < num_steps:
     return trained
   start = time.perf_counter()
   trained.results = exp.evaluate(state, split=split, progress=True)
@@ -116,7 +118,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
     trained = train_and_evaluate(exp, split)
     if trained.results is None:
       if exp.is_main:
-        print(f'stopped at step {trained.step} of {config.train.num_steps} '
+        print(f'stopped at step {trained.step} of {trained.num_steps} '
               '(SIGTERM): checkpoint saved, not evaluated; the same command '
               'resumes.', flush=True)
       return None
