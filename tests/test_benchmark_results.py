@@ -6,9 +6,11 @@ CLI runs on the smoke config; experiments.results runs the digits rows in
 what it finished instead of training again.
 """
 
+import ast
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from experiments.results import records as records_lib
 from experiments.results import render as render_lib
 from experiments.results import run as run_lib
 from experiments.results import specs as specs_lib
+from jaxgen import models
 from jaxgen import train
 from tests import helpers
 
@@ -163,8 +166,8 @@ def test_finished_workdir_is_evaluated_not_retrained(quick_runs, repo_cwd):
   assert 'training not timed (checkpoint reused)' in text
 
 
-def test_missing_extras_are_measured_from_the_checkpoint(quick_runs,
-                                                        repo_cwd):
+def test_missing_evaluations_are_measured_from_the_checkpoint(quick_runs,
+                                                             repo_cwd):
   runs_dir, _, _ = quick_runs
   path = runs_dir / 'vae_mlp_digits' / 'result.json'
   old = json.loads(path.read_text())
@@ -202,7 +205,7 @@ def test_discrete_table_row(quick_other_tables):
   assert '| no density | - |' in row
   assert f'| {r["test_metrics"]["recon_error"]:.4f} |' in row
   assert '## Discrete latents and mixtures' in text
-  # The codebook extra: all K = 10 centres in one grid, with the number of
+  # The codebook figure: all K = 10 centres in one grid, with the number of
   # training images each encodes (every one of them counted once).
   sizes = r['codebook']['sizes']
   assert len(sizes) == 10 and sum(sizes) == r['splits']['train']
@@ -414,3 +417,61 @@ def test_a_neutral_field_added_later_does_not_stale_old_records(monkeypatch):
   monkeypatch.setitem(catalogue.NEUTRAL_ADDED_FIELDS, 'model.d_dropout', 0.5)
   assert 'model.d_dropout' in records_lib.stale_reason(spec, {'config': old},
                                                    False)
+
+
+def test_a_new_kind_of_row_fits_the_table_of_what_it_measures(
+    tmp_path, repo_cwd, monkeypatch):
+  """Tables are keyed by what a row measures, not by family: a bound on
+  8-bit data (say, of a future family) is one catalogue entry in the 8-bit
+  table, rendered by the same layout."""
+  base = catalogue.BY_NAME['pixelcnnpp_digits']
+  spec = dataclasses.replace(base, name='new_bound_digits', label='A bound',
+                             nll_estimator='bound')
+  monkeypatch.setattr(catalogue, 'EXPERIMENTS',
+                      catalogue.EXPERIMENTS + (spec,))
+  monkeypatch.setitem(catalogue.BY_NAME, spec.name, spec)
+  with open(f'results/{base.name}.json') as f:
+    record = json.load(f)
+  record.update(name=spec.name, nll_estimator='bound',
+                estimators={'bound': {'num_samples': 4}},
+                test_nll_nats=123.456)
+  records_dir = tmp_path / 'records'
+  records_dir.mkdir()
+  (records_dir / f'{spec.name}.json').write_text(json.dumps(record))
+  text = render_lib.render(str(tmp_path / 'runs'), quick=False,
+                           records_dir=str(records_dir))
+  eight_bit = catalogue.TABLES[catalogue.EIGHT_BIT].heading
+  section = text.split(f'## {eight_bit}', 1)[1].split('\n## ', 1)[0]
+  row = next(l for l in section.splitlines()
+             if l.startswith('| `new_bound_digits` |'))
+  assert '| A bound (572,847 params) |' in row
+  assert '| **123.46** (BOUND k=4) |' in row
+  assert 'STALE' not in text and 'Other result files' not in text
+  for key, table in catalogue.TABLES.items():  # listed in its table only
+    if key != catalogue.EIGHT_BIT:
+      assert '`new_bound_digits`' not in text.split(
+          f'## {table.heading}', 1)[1].split('\n## ', 1)[0]
+
+
+def test_the_results_package_names_no_family():
+  """What a row shows comes from the catalogue and its record: the code of
+  experiments.results (docstrings aside) names no family."""
+  package = helpers.REPO_ROOT / 'experiments' / 'results'
+  family = re.compile(r'\b(' + '|'.join(models.FAMILIES) + r')\b',
+                      re.IGNORECASE)
+  for path in sorted(package.glob('*.py')):
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.FunctionDef,
+                                       ast.ClassDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+      if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if id(node) not in docstrings:
+          assert not family.search(node.value), (path.name, node.value)
+      elif isinstance(node, (ast.Name, ast.Attribute, ast.alias,
+                             ast.FunctionDef, ast.arg)):
+        name = (getattr(node, 'id', None) or getattr(node, 'attr', None) or
+                getattr(node, 'name', None) or getattr(node, 'arg', None))
+        assert not family.search(name.replace('_', ' ')), (path.name, name)
