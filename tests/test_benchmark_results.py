@@ -8,6 +8,7 @@ what it finished instead of training again.
 
 import ast
 import dataclasses
+import inspect
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from experiments.results import records as records_lib
 from experiments.results import render as render_lib
 from experiments.results import run as run_lib
 from experiments.results import specs as specs_lib
+from jaxgen import evaluations
 from jaxgen import models
 from jaxgen import train
 from tests import helpers
@@ -475,3 +477,19 @@ def test_the_results_package_names_no_family():
         name = (getattr(node, 'id', None) or getattr(node, 'attr', None) or
                 getattr(node, 'name', None) or getattr(node, 'arg', None))
         assert not family.search(name.replace('_', ' ')), (path.name, name)
+
+
+def test_the_catalogue_names_known_tables_layouts_and_evaluations():
+  names = [spec.name for spec in catalogue.EXPERIMENTS]
+  assert len(set(names)) == len(names) == len(catalogue.BY_NAME)
+  for table in catalogue.TABLES.values():
+    assert table.layout in render_lib.LAYOUTS
+    assert not table.evaluation or table.evaluation in evaluations.FIELDS
+  for spec in catalogue.EXPERIMENTS:
+    assert spec.table in catalogue.TABLES, spec.name
+    for ev in spec.evaluations:
+      fn = evaluations.get(ev.name)
+      assert ev.name in evaluations.FIELDS
+      # The options are the evaluation's keyword arguments (a classifier
+      # named by its dataset is passed in as the trained classifier).
+      inspect.signature(fn).bind(None, None, out_dir='', **dict(ev.options))
