@@ -412,7 +412,8 @@ def test_a_neutral_field_added_later_does_not_stale_old_records(monkeypatch):
   del old['model']['d_dropout']  # a record from before the field existed
   assert records_lib.stale_reason(spec, {'config': old}, False) is None
   old['model']['d_steps'] = 7
-  assert 'model.d_steps' in records_lib.stale_reason(spec, {'config': old}, False)
+  assert 'model.d_steps' in records_lib.stale_reason(spec, {'config': old},
+                                                      False)
   del old['model']['d_steps']
   old['model']['d_steps'] = current['model']['d_steps']
   # Once the preset sets the added field to another value, the record is.

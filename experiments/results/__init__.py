@@ -11,10 +11,10 @@ What runs is `experiments.catalogue`: each experiment is a config preset
 plus overrides, trained in its own workdir ``<runs_dir>/<name>`` and
 evaluated on the test split exactly as `experiments.main` does
 (`main.train_and_evaluate`, with the config's final estimators, e.g. the
-ELBO and the IWAE bound with k = 5000), then measured by the evaluations its entry names
-(`jaxgen.evaluations`: codebook usage of VQ models, the codebook figure,
-sample-quality scores, whose classifier is trained once into
-``<runs_dir>/classifier_<dataset>``). Its numbers are saved as
+ELBO and the IWAE bound with k = 5000), then measured by the evaluations
+its entry names (`jaxgen.evaluations`: codebook usage of VQ models, the
+codebook figure, sample-quality scores, whose classifier is trained once
+into ``<runs_dir>/classifier_<dataset>``). Its numbers are saved as
 ``<runs_dir>/<name>/result.json`` and, for full runs, copied to
 ``results/<name>.json`` (tracked in git: workdirs are not, so the records
 are what RESULTS.md is rendered from and what survives a fresh clone); a

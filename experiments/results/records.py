@@ -76,7 +76,8 @@ def keep_figure(path: str, records_dir: str, name: str,
         os.path.join(records_dir, f'{name}_{kind}.png'), f.read())
 
 
-def record_names(runs_dir: str, records_dir: str | None) -> tuple[str, list[str]]:
+def record_names(runs_dir: str,
+                 records_dir: str | None) -> tuple[str, list[str]]:
   """(the glob the records come from, the experiment names found there)."""
   if records_dir:
     return (f'{records_dir}/*.json',
