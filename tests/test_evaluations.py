@@ -1,5 +1,9 @@
 """Evaluations by name: code usage, the codebook figure, the registry."""
 
+import json
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +17,7 @@ from jaxgen import evaluations
 from jaxgen import train
 from jaxgen.errors import ConfigError
 from jaxgen.models import vqvae
+from tests import helpers
 
 
 @pytest.fixture(scope='module')
@@ -77,6 +82,52 @@ def test_code_usage_names_the_split(vq_run, tmp_path):
   with pytest.raises(ConfigError, match="split 'nosuch'"):
     evaluations.run('code_usage', exp, state, out_dir=str(tmp_path),
                     split='nosuch')
+
+
+_TWO_PROCESSES = """
+import json, sys
+from experiments.configs import vqvae as vqvae_config
+from jaxgen import evaluations, train
+pid, port, workdir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+config = vqvae_config.get_config('smoke')
+config.train.num_steps = 1
+config.train.eval_every_steps = 0
+config.eval.batch_size = 24
+config.parallel.num_processes = 2
+config.parallel.process_id = pid
+config.parallel.coordinator_address = f'localhost:{port}'
+config.parallel.local_device_count = 2
+exp = train.Experiment(config, workdir)
+(level,) = evaluations.split_code_usage(exp, exp.train(), 'test')
+print(json.dumps({'counts': level['counts'].tolist(),
+                  'perplexity': level['perplexity'],
+                  'rows': len(exp.dataset.splits['test']),
+                  'eval_batch': exp.local_eval_batch_size}))
+"""
+
+
+def test_code_usage_over_two_processes_counts_each_example_once(tmp_path):
+  """Each process reads its share of the split: over the global batches
+  every test example is counted exactly once (not once per process), and
+  both processes get the same usage."""
+  port = helpers.free_port()
+  procs = [subprocess.Popen(
+      [sys.executable, '-c', _TWO_PROCESSES, str(pid), str(port),
+       str(tmp_path)], cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for pid in range(2)]
+  outputs = [p.communicate(timeout=300) for p in procs]
+  for p, (out, err) in zip(procs, outputs):
+    assert p.returncode == 0, f'{out[-2000:]}\n{err[-4000:]}'
+  results = [json.loads(out.splitlines()[-1]) for out, _ in outputs]
+  assert results[0] == results[1]
+  r = results[0]
+  assert r['eval_batch'] == 12  # each process reads half of a global batch
+  config = vqvae_config.get_config('smoke')
+  net = train.make_net(vqvae, config.model)
+  (h, w), = vqvae.code_shapes(net)
+  assert sum(r['counts']) == r['rows'] * h * w
+  assert len(r['counts']) == net.num_codes
 
 
 @pytest.fixture(scope='module')
