@@ -20,7 +20,7 @@ name instead of knowing which family provides what:
   ``encode`` (K-means, the GMM) as one PNG grid, sorted by how many training
   examples each encodes (`cluster_sizes`): ``{'codebook': {'png', 'sizes'}}``.
 - ``'sample_quality'``: sample-quality scores of the run's samples against
-  the real test images (`jaxgen.quality.evaluate_workdir`):
+  the real images of a split (`jaxgen.quality.evaluate_workdir`):
   ``{'quality': {...}, 'quality_seconds': float}``.
 
 Evaluations are collective like `Experiment.evaluate`: every process calls

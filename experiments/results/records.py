@@ -63,7 +63,6 @@ def save(runs_dir: str, name: str, record: dict[str, Any],
   """Writes the record beside the workdir and, given `records_dir`, there."""
   workdir_lib.write_json(result_path(runs_dir, name), record)
   if records_dir:
-    os.makedirs(records_dir, exist_ok=True)
     workdir_lib.write_json(result_path(runs_dir, name, records_dir), record)
 
 
