@@ -54,22 +54,6 @@ from jaxgen import steps as steps_lib
 from jaxgen import train
 from jaxgen.models import pixelcnn
 
-_MODELS = flags.DEFINE_list('models', ['pixelcnn', 'gated_pixelcnn'],
-                            'Families whose train step is timed.')
-_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 10, 'Timed train steps '
-                                    'per model (0 skips training).')
-_TRAIN_WARMUP = flags.DEFINE_integer('train_warmup', 2, 'Untimed steps after '
-                                     'compilation.')
-_SAMPLE_BATCH_SIZES = flags.DEFINE_list(
-    'sample_batch_sizes', ['1', '16', '64'], 'Sampler batch sizes (empty '
-    'skips sampling).')
-_NAIVE_POSITIONS = flags.DEFINE_integer(
-    'naive_positions', 28, 'Positions the naive sampler is timed on, scaled '
-    'to all 784 (0: all of them).')
-_NAIVE_FULL_MAX_BATCH = flags.DEFINE_integer(
-    'naive_full_max_batch', 1, 'Batch sizes up to this run the naive sampler '
-    'over every position (and compare samples with the cached one).')
-
 CONFIGS = {'pixelcnn': pixelcnn_config, 'gated_pixelcnn': gated_config}
 SAMPLED_IMAGES = 16
 
@@ -140,34 +124,57 @@ def bench_sampling(batch_sizes, naive_positions: int,
   return rows
 
 
-def main(argv):
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
+  return dict(
+      models=flags.DEFINE_list('models', ['pixelcnn', 'gated_pixelcnn'],
+                               'Families whose train step is timed.'),
+      train_steps=flags.DEFINE_integer('train_steps', 10, 'Timed train steps '
+                                       'per model (0 skips training).'),
+      train_warmup=flags.DEFINE_integer('train_warmup', 2, 'Untimed steps '
+                                        'after compilation.'),
+      sample_batch_sizes=flags.DEFINE_list(
+          'sample_batch_sizes', ['1', '16', '64'], 'Sampler batch sizes '
+          '(empty skips sampling).'),
+      naive_positions=flags.DEFINE_integer(
+          'naive_positions', 28, 'Positions the naive sampler is timed on, '
+          'scaled to all 784 (0: all of them).'),
+      naive_full_max_batch=flags.DEFINE_integer(
+          'naive_full_max_batch', 1, 'Batch sizes up to this run the naive '
+          'sampler over every position (and compare samples with the cached '
+          'one).'),
+      **bench_common.define_matmul_flags())
+
+
+def main(argv, flag_values: dict[str, Any]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  mm = bench_common.header()
+  f = {name: holder.value for name, holder in flag_values.items()}
+  mm = bench_common.header(f['matmul_size'], f['matmul_repeats'])
 
-  if _TRAIN_STEPS.value > 0:
+  if f['train_steps'] > 0:
     print('\ntrain step (generic trainer step, Adam, batch 32, 28x28x1 '
           'binarized):')
     print(f"{'model':16s} {'params':>9s} {'compile s':>9s} {'s/step':>8s} "
           f"{'images/s':>9s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} "
           f"{'/matmul':>7s}")
-    for name in _MODELS.value:
-      r = bench_train(name, _TRAIN_STEPS.value, _TRAIN_WARMUP.value)
+    for name in f['models']:
+      r = bench_train(name, f['train_steps'], f['train_warmup'])
       gf = r['gflops_per_s']
       print(f"{name:16s} {r['params']:9,d} {r['compile_s']:9.1f} "
             f"{r['step_s']:8.3f} {r['images_per_s']:9.1f} "
             f"{r['flops_per_step'] / 1e9:10.1f} {gf:8.1f} "
             f"{gf / mm['gflops']:7.2f}", flush=True)
 
-  sizes = [int(s) for s in _SAMPLE_BATCH_SIZES.value]
+  sizes = [int(s) for s in f['sample_batch_sizes']]
   if sizes:
     print('\nsampling 28x28 binary images, reference PixelCNN (784 '
           'positions; compile excluded):')
     print(f"{'batch':>5s} {'cached s':>9s} {'naive s':>9s} {'speed-up':>8s} "
           f"{'cached s/16 img':>15s} {'naive s/16 img':>14s}  naive timed on")
-    for r in bench_sampling(sizes, _NAIVE_POSITIONS.value,
-                            _NAIVE_FULL_MAX_BATCH.value):
+    for r in bench_sampling(sizes, f['naive_positions'],
+                            f['naive_full_max_batch']):
       n = r['calls_for_16']
       note = (f"all 784 (samples bitwise equal: {r['bitwise_equal']})"
               if 'bitwise_equal' in r else
@@ -180,4 +187,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  _FLAGS = define_flags()
+  app.run(lambda argv: main(argv, _FLAGS))

@@ -1,10 +1,10 @@
 """What the bench_* scripts share: the matmul flags and the timed-step setup.
 
-Imported only by the benchmark scripts (it defines absl flags, one script
-per process): ``--matmul_size`` / ``--matmul_repeats`` for the float32
-matmul yardstick that `machine.print_header` measures in the same run, and
-the init -> state -> `machine.time_train_step` sequence every timed step
-goes through.
+``--matmul_size`` / ``--matmul_repeats`` for the float32 matmul yardstick
+that `machine.print_header` measures in the same run (defined by
+`define_matmul_flags`, which only a script's own flag definitions call:
+importing this module defines no flag), and the init -> state ->
+`machine.time_train_step` sequence every timed step goes through.
 """
 
 from __future__ import annotations
@@ -19,16 +19,21 @@ from experiments import machine
 from jaxgen import steps as steps_lib
 from jaxgen import train
 
-MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 2048, 'N of the float32 '
-                                   'N x N @ N x N reference matmul.')
-MATMUL_REPEATS = flags.DEFINE_integer('matmul_repeats', 5, 'Timed reference '
-                                      'matmuls; the best is reported.')
+def define_matmul_flags() -> dict[str, Any]:
+  """Defines ``--matmul_size`` and ``--matmul_repeats``; for a script's
+  flag definitions (see `header`)."""
+  return dict(
+      matmul_size=flags.DEFINE_integer('matmul_size', 2048, 'N of the '
+                                       'float32 N x N @ N x N reference '
+                                       'matmul.'),
+      matmul_repeats=flags.DEFINE_integer('matmul_repeats', 5, 'Timed '
+                                          'reference matmuls; the best is '
+                                          'reported.'))
 
 
-def header() -> dict[str, float]:
+def header(matmul_size: int, matmul_repeats: int) -> dict[str, float]:
   """Prints the machine line and the matmul rate; returns the matmul dict."""
-  return machine.print_header(MATMUL_SIZE.value,
-                              MATMUL_REPEATS.value)['matmul']
+  return machine.print_header(matmul_size, matmul_repeats)['matmul']
 
 
 def setup(config) -> tuple[Any, Any, Callable, Any]:

@@ -39,12 +39,6 @@ from experiments.configs import gan as gan_config
 from jaxgen import train
 from jaxgen.models import gan
 
-_OBJECTIVES = flags.DEFINE_list('objectives', ['nonsaturating', 'wgan-gp'],
-                                'Objectives whose step is timed.')
-_STEPS = flags.DEFINE_integer('steps', 10, 'Timed train steps per objective.')
-_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
-_BATCH = flags.DEFINE_integer('batch_size', 64, 'Real images per step.')
-
 REFERENCE = dict(image_shape=(32, 32, 1), latent_dim=100,
                  g_channels=(256, 128, 64), d_channels=(64, 128, 256),
                  kernel_size=4, use_bias=False, g_norm='batch', d_steps=1)
@@ -80,18 +74,33 @@ def bench_step(objective: str, steps: int, warmup: int,
   }
 
 
-def main(argv):
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
+  return dict(
+      objectives=flags.DEFINE_list('objectives', ['nonsaturating', 'wgan-gp'],
+                                   'Objectives whose step is timed.'),
+      steps=flags.DEFINE_integer('steps', 10, 'Timed train steps per '
+                                 'objective.'),
+      warmup=flags.DEFINE_integer('warmup', 2, 'Untimed steps after '
+                                  'compilation.'),
+      batch_size=flags.DEFINE_integer('batch_size', 64, 'Real images per '
+                                      'step.'),
+      **bench_common.define_matmul_flags())
+
+
+def main(argv, flag_values: dict[str, Any]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  mm = bench_common.header()
+  f = {name: holder.value for name, holder in flag_values.items()}
+  mm = bench_common.header(f['matmul_size'], f['matmul_repeats'])
   print(f'\nreference DCGAN 32x32x1, one D step + one G step per train step, '
-        f'batch {_BATCH.value}, {_STEPS.value} timed steps:')
+        f'batch {f["batch_size"]}, {f["steps"]} timed steps:')
   print(f"{'objective':14s} {'G params':>9s} {'D params':>9s} "
         f"{'compile s':>9s} {'s/step':>7s} {'images/s':>9s} "
         f"{'GFLOP/step':>10s} {'GFLOP/s':>8s} {'/matmul':>7s} {'recomp':>6s}")
-  for objective in _OBJECTIVES.value:
-    r = bench_step(objective, _STEPS.value, _WARMUP.value, _BATCH.value)
+  for objective in f['objectives']:
+    r = bench_step(objective, f['steps'], f['warmup'], f['batch_size'])
     gf = r['gflops_per_s']
     print(f"{objective:14s} {r['g_params']:9,d} {r['d_params']:9,d} "
           f"{r['compile_s']:9.1f} {r['step_s']:7.3f} "
@@ -102,4 +111,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  _FLAGS = define_flags()
+  app.run(lambda argv: main(argv, _FLAGS))

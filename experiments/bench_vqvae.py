@@ -41,15 +41,6 @@ from experiments.configs import vqvae as vqvae_config
 from experiments.configs import vqvae2 as vqvae2_config
 from jaxgen import train
 
-_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 10, 'Timed train steps '
-                                    'per model (0 skips training).')
-_TRAIN_WARMUP = flags.DEFINE_integer('train_warmup', 2, 'Untimed steps after '
-                                     'compilation.')
-_SAMPLE_METHODS = flags.DEFINE_list('sample_methods', ['cached', 'naive'],
-                                    'Prior samplers to time (empty skips).')
-_SAMPLE_REPEATS = flags.DEFINE_integer('sample_repeats', 3, 'Timed sampling '
-                                       'calls; the best is reported.')
-
 BATCH = 64
 NUM_SAMPLES = 16
 
@@ -103,13 +94,30 @@ def bench_sampling(methods, repeats: int) -> list[dict[str, Any]]:
   return rows
 
 
-def main(argv):
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
+  return dict(
+      train_steps=flags.DEFINE_integer('train_steps', 10, 'Timed train steps '
+                                       'per model (0 skips training).'),
+      train_warmup=flags.DEFINE_integer('train_warmup', 2, 'Untimed steps '
+                                        'after compilation.'),
+      sample_methods=flags.DEFINE_list('sample_methods', ['cached', 'naive'],
+                                       'Prior samplers to time (empty '
+                                       'skips).'),
+      sample_repeats=flags.DEFINE_integer('sample_repeats', 3, 'Timed '
+                                          'sampling calls; the best is '
+                                          'reported.'),
+      **bench_common.define_matmul_flags())
+
+
+def main(argv, flag_values: dict[str, Any]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  mm = bench_common.header()
+  f = {name: holder.value for name, holder in flag_values.items()}
+  mm = bench_common.header(f['matmul_size'], f['matmul_repeats'])
 
-  if _TRAIN_STEPS.value > 0:
+  if f['train_steps'] > 0:
     print(f'\ntrain step (family step, Adam, batch {BATCH}, 28x28x1 '
           'binarized):')
     print(f"{'model':12s} {'params':>9s} {'compile s':>9s} {'s/step':>8s} "
@@ -118,17 +126,17 @@ def main(argv):
     for name, config in (('vqvae', vqvae_config.get_config('mnist8k')),
                          ('vqvae2', vqvae2_config.get_config('mnist8k')),
                          ('code_prior', _prior_config())):
-      r = bench_train(name, config, _TRAIN_STEPS.value, _TRAIN_WARMUP.value)
+      r = bench_train(name, config, f['train_steps'], f['train_warmup'])
       gf = r['gflops_per_s'] or float('nan')
       print(f"{name:12s} {r['params']:9,d} {r['compile_s']:9.1f} "
             f"{r['step_s']:8.3f} {r['images_per_s']:9.1f} "
             f"{(r['flops_per_step'] or 0) / 1e9:10.2f} {gf:8.1f} "
             f"{gf / mm['gflops']:7.2f}", flush=True)
 
-  if _SAMPLE_METHODS.value:
+  if f['sample_methods']:
     print(f'\ntwo-stage sampling of {NUM_SAMPLES} images (4x4 top + 7x7 '
           'bottom codes, then the VQ-VAE-2 decoder; compile excluded):')
-    for r in bench_sampling(_SAMPLE_METHODS.value, _SAMPLE_REPEATS.value):
+    for r in bench_sampling(f['sample_methods'], f['sample_repeats']):
       print(f"{r['method']:7s} {r['seconds']:8.3f} s  (first call with "
             f"compilation {r['first_call_s']:.1f} s; images {r['shape']} "
             f"{r['dtype']})", flush=True)
@@ -136,4 +144,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  _FLAGS = define_flags()
+  app.run(lambda argv: main(argv, _FLAGS))

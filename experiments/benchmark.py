@@ -33,7 +33,6 @@ Timings are wall-clock; on a shared machine take the best of a few runs.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -51,27 +50,9 @@ import numpy as np
 from experiments import machine
 from jaxgen import parallel
 from jaxgen import train
+from jaxgen import workdir as workdir_lib
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', 'experiments/configs/vae.py:mnist8k',
-    'Config file and argument, e.g. experiments/configs/vae.py:mnist8k.',
-    lock_config=True)
-_STEPS = flags.DEFINE_integer('steps', 200, 'Timed train steps (device-only '
-                              'and end-to-end each).')
-_WARMUP = flags.DEFINE_integer('warmup', 5, 'Untimed steps before each timed '
-                               'loop.')
-_NUM_BATCHES = flags.DEFINE_integer(
-    'num_batches', 32, 'Distinct device batches built before the device-only '
-    'loop (cycled through).')
-_MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 2048, 'N of the float32 '
-                                    'N x N @ N x N reference matmul.')
-_MATMUL_REPEATS = flags.DEFINE_integer('matmul_repeats', 5, 'Timed matmuls; '
-                                       'the best is reported.')
-_REPEATS = flags.DEFINE_integer(
-    'repeats', 3, 'Rounds of the timed loops (device-only, pipeline, end to '
-    'end, interleaved); the best round of each is reported.')
-_JSON = flags.DEFINE_string('json', None, 'Also write the numbers as JSON to '
-                            'this path.')
+DEFAULT_CONFIG = 'experiments/configs/vae.py:mnist8k'
 
 def count_params(config: ml_collections.ConfigDict) -> int:
   """Number of model parameters for `config`, without data or computation.
@@ -282,29 +263,50 @@ def format_table(r: dict[str, Any], config_name: str = '') -> str:
   return '\n'.join(f'{k:<{width}}  {v}' for k, v in rows)
 
 
-def main(argv):
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
+  return dict(
+      config=config_flags.DEFINE_config_file(
+          'config', DEFAULT_CONFIG, 'Config file and argument, e.g. '
+          'experiments/configs/vae.py:mnist8k.', lock_config=True),
+      steps=flags.DEFINE_integer('steps', 200, 'Timed train steps '
+                                 '(device-only and end-to-end each).'),
+      warmup=flags.DEFINE_integer('warmup', 5, 'Untimed steps before each '
+                                  'timed loop.'),
+      num_batches=flags.DEFINE_integer(
+          'num_batches', 32, 'Distinct device batches built before the '
+          'device-only loop (cycled through).'),
+      matmul_size=flags.DEFINE_integer('matmul_size', 2048, 'N of the '
+                                       'float32 N x N @ N x N reference '
+                                       'matmul.'),
+      matmul_repeats=flags.DEFINE_integer('matmul_repeats', 5, 'Timed '
+                                          'matmuls; the best is reported.'),
+      repeats=flags.DEFINE_integer(
+          'repeats', 3, 'Rounds of the timed loops (device-only, pipeline, '
+          'end to end, interleaved); the best round of each is reported.'),
+      json=flags.DEFINE_string('json', None, 'Also write the numbers as JSON '
+                               'to this path.'))
+
+
+def main(argv, flag_values: dict[str, Any]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  config = _CONFIG.value
+  f = {name: holder.value for name, holder in flag_values.items()}
   # The config as given, with any --config.* overrides, for the record.
   config_name = ' '.join(a for a in sys.argv[1:] if a.startswith('--config'))
-  config_name = config_name or f'--config={flags.FLAGS["config"].default}'
-  results = run(config, steps=_STEPS.value, warmup=_WARMUP.value,
-                num_batches=_NUM_BATCHES.value,
-                matmul_size=_MATMUL_SIZE.value,
-                matmul_repeats=_MATMUL_REPEATS.value,
-                repeats=_REPEATS.value)
+  config_name = config_name or f'--config={DEFAULT_CONFIG}'
+  results = run(f['config'], steps=f['steps'], warmup=f['warmup'],
+                num_batches=f['num_batches'], matmul_size=f['matmul_size'],
+                matmul_repeats=f['matmul_repeats'], repeats=f['repeats'])
   results['config'] = config_name
-  if _JSON.value:
-    directory = os.path.dirname(os.path.abspath(_JSON.value))
-    os.makedirs(directory, exist_ok=True)
-    with open(_JSON.value, 'w') as f:
-      json.dump(results, f, indent=2, sort_keys=True)
+  if f['json']:
+    workdir_lib.write_json(f['json'], results)
   print(format_table(results, config_name), flush=True)
-  if _JSON.value:
-    print(f'wrote {_JSON.value}', flush=True)
+  if f['json']:
+    print(f'wrote {f["json"]}', flush=True)
 
 
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  _FLAGS = define_flags()
+  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))

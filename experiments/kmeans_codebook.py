@@ -14,82 +14,50 @@ Without --config, an existing workdir's config.json is used.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from typing import Any
 
 from absl import app
 from absl import flags
 from absl import logging
-import jax
 import ml_collections
 from ml_collections import config_flags
 import numpy as np
 
 from experiments.configs import kmeans as kmeans_config
-from jaxgen import data as data_lib
-from jaxgen import images as images_lib
+from jaxgen import evaluations
 from jaxgen import train
+from jaxgen import workdir as workdir_lib
 
 DEFAULT_CONFIG = 'experiments/configs/kmeans.py:mnist8k,k64'
 DEFAULT_ARG = 'mnist8k,k64'
 
 
-def cluster_sizes(exp: train.Experiment, params, split: str = 'train',
-                  batch_size: int = 1000) -> np.ndarray:
-  """Training images per code: hard counts (K-means) or summed posteriors.
-
-  Uses the family's ``encode(params, batch, *, net) -> [B, K]`` (one-hot
-  for K-means, responsibilities for the GMM) on the preprocessed split.
-  """
-  encode = jax.jit(lambda p, b: exp.family.encode(p, b, net=exp.net))
-  source = exp.dataset.splits[split]
-  total = None
-  for i, batch in enumerate(data_lib.eval_batches(source,
-                                                  batch_size=batch_size)):
-    key = jax.random.fold_in(exp.eval_key, i)
-    pre = exp.preprocess(jax.tree.map(np.asarray, batch), key)
-    codes = np.asarray(encode(params, pre), np.float64)
-    codes = codes * np.asarray(batch['mask'], np.float64)[:, None]
-    total = codes.sum(0) if total is None else total + codes.sum(0)
-  return total
-
-
 def write_codebook(config: ml_collections.ConfigDict, workdir: str, *,
                    order: str = 'size', columns: int = 8,
                    scale: int = 0) -> tuple[str, np.ndarray]:
-  """Trains (or resumes) to num_steps, then writes the codebook PNG.
+  """Trains (or resumes) to num_steps, then writes the codebook PNG
+  (`jaxgen.evaluations.codebook_grid`).
 
   Returns:
     (path of ``<workdir>/images/codebook.png``, sizes [K] in grid order).
   """
   exp = train.Experiment(config, workdir)
   state = exp.train()
-  params = jax.device_get(exp.eval_params(state))
-  images = np.asarray(exp.family.codebook(params, net=exp.net))
-  sizes = cluster_sizes(exp, params)
-  if order == 'size':
-    perm = np.argsort(-sizes, kind='stable')
-    images, sizes = images[perm], sizes[perm]
-  height = exp.dataset.image_shape[0]
-  grid = images_lib.image_grid(images, columns)
-  path = images_lib.save_png(os.path.join(workdir, 'images', 'codebook.png'),
-                             grid, scale or max(1, 64 // height))
-  return path, sizes
+  return evaluations.codebook_grid(
+      exp, state, out_dir=os.path.join(workdir, 'images'), order=order,
+      columns=columns, scale=scale)
 
 
 def _load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, 'config.json')
-  if os.path.exists(path):
-    with open(path) as f:
-      return ml_collections.ConfigDict(json.load(f)).lock()
+  if os.path.exists(workdir_lib.config_path(workdir)):
+    return workdir_lib.load_config(workdir)
   return kmeans_config.get_config(DEFAULT_ARG)
 
 
-def _define_flags():
-  """The command line's flags, defined only when run as a script: the
-  functions above are imported (by tests) beside other experiment modules
-  that own the same flag names."""
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
   return dict(
       config=config_flags.DEFINE_config_file(
           'config', None, f'Config file and argument (default: '
@@ -105,7 +73,7 @@ def _define_flags():
                                  '~64 px per image).'))
 
 
-def main(argv, flag_values):
+def main(argv, flag_values: dict[str, Any]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
@@ -119,5 +87,5 @@ def main(argv, flag_values):
 
 
 if __name__ == '__main__':
-  _FLAGS = _define_flags()
+  _FLAGS = define_flags()
   sys.exit(app.run(lambda argv: main(argv, _FLAGS)))

@@ -18,6 +18,7 @@ project root (data paths in configs are relative to it).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from absl import app
 from absl import flags
@@ -25,38 +26,42 @@ from absl import logging
 
 from jaxgen import quality
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'A trained run.',
-                               required=True)
-_CLASSIFIER = flags.DEFINE_string(
-    'classifier', None, 'Workdir of experiments.train_classifier on the same '
-    'dataset (not needed for toy 2-D runs).')
-_NUM_SAMPLES = flags.DEFINE_integer(
-    'num_samples', None, 'Samples to score (default: the size of the '
-    'reference split; compare rows with equal counts).')
-_VIEW = flags.DEFINE_enum(
-    'view', 'model', list(quality.VIEWS), "Reference images: 'model' = the "
-    "data as the model sees it (binarized when it trains on binarized "
-    "data), 'raw' = the 8-bit images.")
-_SPLIT = flags.DEFINE_string('split', None, 'Reference split (default: '
-                             'config.eval.split).')
-_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the reference binarization '
-                             'and the data subsets.')
-_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: the '
-                             'newest).')
-
 _SHOWN = ('fid_style', 'is_style', 'label_kl_uniform', 'label_kl_reference',
           'classes_covered', 'modes_covered', 'high_quality_share')
 
 
-def main(argv):
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
+  return dict(
+      workdir=flags.DEFINE_string('workdir', None, 'A trained run.',
+                                  required=True),
+      classifier=flags.DEFINE_string(
+          'classifier', None, 'Workdir of experiments.train_classifier on '
+          'the same dataset (not needed for toy 2-D runs).'),
+      num_samples=flags.DEFINE_integer(
+          'num_samples', None, 'Samples to score (default: the size of the '
+          'reference split; compare rows with equal counts).'),
+      view=flags.DEFINE_enum(
+          'view', 'model', list(quality.VIEWS), "Reference images: 'model' "
+          '= the data as the model sees it (binarized when it trains on '
+          "binarized data), 'raw' = the 8-bit images."),
+      split=flags.DEFINE_string('split', None, 'Reference split (default: '
+                                'config.eval.split).'),
+      seed=flags.DEFINE_integer('seed', 0, 'Seed of the reference '
+                                'binarization and the data subsets.'),
+      step=flags.DEFINE_integer('step', None, 'Checkpoint step (default: '
+                                'the newest).'))
+
+
+def main(argv, flag_values: dict[str, Any]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
+  f = {name: holder.value for name, holder in flag_values.items()}
   try:
     results = quality.evaluate_workdir(
-        _WORKDIR.value, _CLASSIFIER.value, num_samples=_NUM_SAMPLES.value,
-        view=_VIEW.value, split=_SPLIT.value, seed=_SEED.value,
-        step=_STEP.value)
+        f['workdir'], f['classifier'], num_samples=f['num_samples'],
+        view=f['view'], split=f['split'], seed=f['seed'], step=f['step'])
   except FileNotFoundError as e:
     raise app.UsageError(str(e)) from e
   rows = (('samples', ''), ('data: train vs reference', 'data/train_vs_test/'),
@@ -73,4 +78,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  _FLAGS = define_flags()
+  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))

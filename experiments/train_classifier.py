@@ -17,6 +17,7 @@ project root (mnist8k is read from ``../shared``).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from absl import app
 from absl import flags
@@ -26,31 +27,36 @@ from ml_collections import config_flags
 from experiments.configs import classifier as classifier_config
 from jaxgen import quality
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Classifier config file and argument, e.g. '
-    'experiments/configs/classifier.py:digits (default: from --dataset).',
-    lock_config=True)
-_DATASET = flags.DEFINE_string(
-    'dataset', None, 'digits | mnist8k | smoke: picks '
-    'experiments/configs/classifier.py:<dataset> when --config is absent.')
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Where to save the classifier.',
-                               required=True)
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
+  return dict(
+      config=config_flags.DEFINE_config_file(
+          'config', None, 'Classifier config file and argument, e.g. '
+          'experiments/configs/classifier.py:digits (default: from '
+          '--dataset).', lock_config=True),
+      dataset=flags.DEFINE_string(
+          'dataset', None, 'digits | mnist8k | smoke: picks '
+          'experiments/configs/classifier.py:<dataset> when --config is '
+          'absent.'),
+      workdir=flags.DEFINE_string('workdir', None, 'Where to save the '
+                                  'classifier.', required=True))
 
 
-def main(argv):
+def main(argv, flag_values: dict[str, Any]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
-  config = _CONFIG.value
+  f = {name: holder.value for name, holder in flag_values.items()}
+  config = f['config']
   if config is None:
-    if _DATASET.value is None:
+    if f['dataset'] is None:
       raise app.UsageError('pass --dataset (digits | mnist8k | smoke) or '
                            '--config.')
-    config = classifier_config.get_config(_DATASET.value)
-  elif _DATASET.value is not None:
+    config = classifier_config.get_config(f['dataset'])
+  elif f['dataset'] is not None:
     raise app.UsageError('pass --dataset or --config, not both.')
   clf = quality.train_classifier(
-      config, _WORKDIR.value, log=lambda s: print(s, flush=True))
+      config, f['workdir'], log=lambda s: print(s, flush=True))
   info = clf.info
   print(f'{config.data.name}: test accuracy {info["test_accuracy"]:.4f} '
         f'(binarized {info["test_accuracy_binarized"]:.4f}) over '
@@ -59,4 +65,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  sys.exit(app.run(main))
+  _FLAGS = define_flags()
+  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))

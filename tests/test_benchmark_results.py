@@ -1,14 +1,17 @@
-"""experiments/benchmark.py and experiments/results.py, with tiny settings.
+"""experiments/benchmark.py and experiments.results, with tiny settings.
 
 The benchmark's parameter count is checked for the reference MLP VAE, its
-CLI runs on the smoke config; results.py runs the digits rows in --quick
-mode into a tmp dir (never the project's RESULTS.md) and must reuse what it
-finished instead of training again.
+CLI runs on the smoke config; experiments.results runs the digits rows in
+--quick mode into a tmp dir (never the project's RESULTS.md) and must reuse
+what it finished instead of training again.
 """
 
+import ast
 import dataclasses
+import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,9 +21,16 @@ import jax.numpy as jnp
 import pytest
 
 from experiments import benchmark
+from experiments import catalogue
 from experiments import machine
-from experiments import results
 from experiments.configs import vae as vae_config
+from experiments.results import records as records_lib
+from experiments.results import render as render_lib
+from experiments.results import run as run_lib
+from experiments.results import specs as specs_lib
+from jaxgen import evaluations
+from jaxgen import models
+from jaxgen import train
 from tests import helpers
 
 DIGITS = ('vae_mlp_digits', 'vae_conv_digits')
@@ -82,7 +92,7 @@ def quick_runs(tmp_path_factory):
   cwd = os.getcwd()
   os.chdir(helpers.REPO_ROOT)
   try:
-    text = results.run_all(list(DIGITS), runs_dir=str(runs_dir), out=str(out),
+    text = run_lib.run_all(list(DIGITS), runs_dir=str(runs_dir), out=str(out),
                            quick=True)
   finally:
     os.chdir(cwd)
@@ -97,8 +107,8 @@ def test_quick_results_write_the_table_and_warning(quick_runs):
   assert '| Experiment | Model | Data |' in text
   for name in DIGITS:
     r = json.loads((runs_dir / name / 'result.json').read_text())
-    assert r['quick'] is True and r['step'] == results.QUICK_STEPS
-    assert r['trained_steps_this_run'] == results.QUICK_STEPS
+    assert r['quick'] is True and r['step'] == specs_lib.QUICK_STEPS
+    assert r['trained_steps_this_run'] == specs_lib.QUICK_STEPS
     assert r['splits'] == {'train': 1258, 'validation': 180, 'test': 359}
     assert 0 < r['test_nll_nats'] <= r['test_neg_elbo_nats'] + 1.0
     assert r['test_bits_per_dim'] == pytest.approx(
@@ -145,27 +155,27 @@ def test_finished_workdir_is_evaluated_not_retrained(quick_runs, repo_cwd):
   old = json.loads((workdir / 'result.json').read_text())
   metrics_lines = (workdir / 'metrics.jsonl').read_text()
   (workdir / 'result.json').unlink()
-  text = results.run_all([name], runs_dir=str(runs_dir),
+  text = run_lib.run_all([name], runs_dir=str(runs_dir),
                          out=str(runs_dir.parent / 'R3.md'), quick=True)
   new = json.loads((workdir / 'result.json').read_text())
-  assert new['start_step'] == new['step'] == results.QUICK_STEPS
+  assert new['start_step'] == new['step'] == specs_lib.QUICK_STEPS
   assert new['trained_steps_this_run'] == 0
   assert (workdir / 'metrics.jsonl').read_text() == metrics_lines
   assert sorted(os.listdir(workdir / 'checkpoints')) == [
-      str(results.QUICK_STEPS)]
+      str(specs_lib.QUICK_STEPS)]
   # Same checkpoint, same evaluation keys: the same numbers, bitwise.
   assert new['test_metrics'] == old['test_metrics']
   assert 'training not timed (checkpoint reused)' in text
 
 
-def test_missing_extras_are_measured_from_the_checkpoint(quick_runs,
-                                                        repo_cwd):
+def test_missing_evaluations_are_measured_from_the_checkpoint(quick_runs,
+                                                             repo_cwd):
   runs_dir, _, _ = quick_runs
   path = runs_dir / 'vae_mlp_digits' / 'result.json'
   old = json.loads(path.read_text())
   stripped = {k: v for k, v in old.items() if k != 'quality'}
   path.write_text(json.dumps(stripped))
-  results.run_all(['vae_mlp_digits'], runs_dir=str(runs_dir),
+  run_lib.run_all(['vae_mlp_digits'], runs_dir=str(runs_dir),
                   out=str(runs_dir.parent / 'R5.md'), quick=True)
   new = json.loads(path.read_text())
   # Same checkpoint, same sample and reference keys: the same scores.
@@ -180,7 +190,7 @@ def quick_other_tables(tmp_path_factory):
   cwd = os.getcwd()
   os.chdir(helpers.REPO_ROOT)
   try:
-    text = results.run_all(['kmeans_digits', 'gan_ring8'],
+    text = run_lib.run_all(['kmeans_digits', 'gan_ring8'],
                            runs_dir=str(root / 'runs'),
                            out=str(root / 'R.md'), quick=True)
   finally:
@@ -197,7 +207,7 @@ def test_discrete_table_row(quick_other_tables):
   assert '| no density | - |' in row
   assert f'| {r["test_metrics"]["recon_error"]:.4f} |' in row
   assert '## Discrete latents and mixtures' in text
-  # The codebook extra: all K = 10 centres in one grid, with the number of
+  # The codebook figure: all K = 10 centres in one grid, with the number of
   # training images each encodes (every one of them counted once).
   sizes = r['codebook']['sizes']
   assert len(sizes) == 10 and sum(sizes) == r['splits']['train']
@@ -223,10 +233,10 @@ def test_toy_quality_row(quick_other_tables):
 
 
 def test_overrides_may_name_the_runs_dir():
-  spec = results.BY_NAME['code_prior_digits']
-  cmd = results.command(spec, 'runs/results/code_prior_digits', quick=False)
+  spec = catalogue.BY_NAME['code_prior_digits']
+  cmd = specs_lib.command(spec, 'runs/results/code_prior_digits', quick=False)
   assert cmd.endswith('--config.model.vqvae_workdir=runs/results/vqvae2_digits')
-  config = results.build_config(spec, quick=True, runs_dir='/tmp/elsewhere')
+  config = specs_lib.build_config(spec, quick=True, runs_dir='/tmp/elsewhere')
   assert config.model.vqvae_workdir == '/tmp/elsewhere/vqvae2_digits'
 
 
@@ -234,14 +244,14 @@ def test_quick_and_full_results_do_not_mix(quick_runs, repo_cwd):
   runs_dir, _, _ = quick_runs
   with pytest.raises(app.UsageError,
                      match='quick and full results do not mix'):
-    results.run_all(['vae_mlp_digits'], runs_dir=str(runs_dir),
+    run_lib.run_all(['vae_mlp_digits'], runs_dir=str(runs_dir),
                     out=str(runs_dir.parent / 'R4.md'), quick=False)
 
 
 def test_mnist8k_rows_are_skipped_without_the_data(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)  # ../shared/data/mnist/mnist8k.npz is absent
   out = tmp_path / 'R.md'
-  text = results.run_all(['vae_mlp_mnist8k', 'vae_conv_mnist8k'],
+  text = run_lib.run_all(['vae_mlp_mnist8k', 'vae_conv_mnist8k'],
                          runs_dir=str(tmp_path / 'runs'), out=str(out),
                          quick=True)
   assert 'skipped: data file `../shared/data/mnist/mnist8k.npz` not found' in (
@@ -250,13 +260,13 @@ def test_mnist8k_rows_are_skipped_without_the_data(tmp_path, monkeypatch):
 
 
 def test_reproduce_command_names_the_overrides():
-  spec = results.BY_NAME['vae_mlp_mnist8k']
-  cmd = results.command(spec, 'runs/results/vae_mlp_mnist8k', quick=False)
+  spec = catalogue.BY_NAME['vae_mlp_mnist8k']
+  cmd = specs_lib.command(spec, 'runs/results/vae_mlp_mnist8k', quick=False)
   assert cmd == ('python -m experiments.main '
                  '--config=experiments/configs/vae.py:mnist8k '
                  '--workdir=runs/results/vae_mlp_mnist8k')
-  config = results.build_config(spec, quick=True)
-  assert config.train.num_steps == results.QUICK_STEPS
+  config = specs_lib.build_config(spec, quick=True)
+  assert config.train.num_steps == specs_lib.QUICK_STEPS
   assert config.eval.estimators.iwae.num_samples == 16
 
 
@@ -265,11 +275,11 @@ def test_fresh_deletes_only_workdirs(tmp_path):
   stranger.mkdir()
   (stranger / 'notes.txt').write_text('keep me')
   with pytest.raises(app.UsageError, match='does not look like a workdir'):
-    results._remove_workdir(str(stranger))  # pylint: disable=protected-access
+    run_lib.remove_workdir(str(stranger))
   assert (stranger / 'notes.txt').exists()
   workdir = tmp_path / 'run'
   (workdir / 'checkpoints').mkdir(parents=True)
-  results._remove_workdir(str(workdir))  # pylint: disable=protected-access
+  run_lib.remove_workdir(str(workdir))
   assert not workdir.exists()
 
 
@@ -297,9 +307,9 @@ def test_full_records_outlive_the_workdirs(tmp_path, repo_cwd, monkeypatch):
   name = 'kmeans_digits'  # the cheapest full experiment (100 Lloyd steps)
   # Without its sample-quality extra (a classifier trained for it: tested
   # with the quick runs above).
-  monkeypatch.setitem(results.BY_NAME, name, dataclasses.replace(
-      results.BY_NAME[name], extras=(), classifier=''))
-  text = results.run_all([name], runs_dir=str(runs_dir),
+  monkeypatch.setitem(catalogue.BY_NAME, name, dataclasses.replace(
+      catalogue.BY_NAME[name], evaluations=()))
+  text = run_lib.run_all([name], runs_dir=str(runs_dir),
                          out=str(tmp_path / 'R.md'), quick=False,
                          records_dir=str(records))
   record = json.loads((records / f'{name}.json').read_text())
@@ -316,12 +326,12 @@ def test_full_records_outlive_the_workdirs(tmp_path, repo_cwd, monkeypatch):
   stripped = {k: v for k, v in record.items() if k != 'samples_png'}
   (records / f'{name}.json').write_text(json.dumps(stripped))
   grid.unlink()
-  results.run_all([name], runs_dir=str(runs_dir), out=str(tmp_path / 'R1.md'),
+  run_lib.run_all([name], runs_dir=str(runs_dir), out=str(tmp_path / 'R1.md'),
                   quick=False, records_dir=str(records))
   assert json.loads((records / f'{name}.json').read_text()) == record
   assert grid.exists()
   shutil.rmtree(runs_dir)
-  again = results.run_all([name], runs_dir=str(runs_dir),
+  again = run_lib.run_all([name], runs_dir=str(runs_dir),
                           out=str(tmp_path / 'R2.md'), quick=False,
                           records_dir=str(records))
   assert not runs_dir.joinpath(name).exists()  # reused, not retrained
@@ -330,18 +340,18 @@ def test_full_records_outlive_the_workdirs(tmp_path, repo_cwd, monkeypatch):
 
 def test_quick_runs_keep_no_separate_records(tmp_path):
   with pytest.raises(app.UsageError, match='--records_dir'):
-    results.run_all(['kmeans_digits'], runs_dir=str(tmp_path / 'runs'),
+    run_lib.run_all(['kmeans_digits'], runs_dir=str(tmp_path / 'runs'),
                     out=str(tmp_path / 'R.md'), quick=True,
                     records_dir=str(tmp_path / 'records'))
 
 
 def test_ordering_line_ranks_ours_beside_the_papers():
-  specs = [results.BY_NAME[n] for n in
+  specs = [catalogue.BY_NAME[n] for n in
            ('nade_mnist8k', 'pixelcnn_mnist8k', 'diagonal_bilstm_mnist8k')]
   records = {'nade_mnist8k': {'test_nll_nats': 90.0},
              'pixelcnn_mnist8k': {'test_nll_nats': 95.0},
              'diagonal_bilstm_mnist8k': {'test_nll_nats': 85.0}}
-  (line, _) = results.ordering_lines(records, specs)
+  (line, _) = render_lib.ordering_lines(records, specs)
   assert ('ours: `diagonal_bilstm_mnist8k` < `nade_mnist8k` < '
           '`pixelcnn_mnist8k`') in line
   assert ("papers': `diagonal_bilstm_mnist8k` < `pixelcnn_mnist8k` < "
@@ -351,12 +361,12 @@ def test_ordering_line_ranks_ours_beside_the_papers():
   assert ('Out of order: `nade_mnist8k` vs `pixelcnn_mnist8k` (ours 90.00 '
           "vs 95.00, the papers' 88.33 vs 81.30)") in line
   assert line.count(' vs `') == 1
-  assert results.ordering_lines({'nade_mnist8k': {'test_nll_nats': 90.0}},
+  assert render_lib.ordering_lines({'nade_mnist8k': {'test_nll_nats': 90.0}},
                                 specs) == []
   # One published figure for both rows (the VAEs share Burda et al.'s):
   # no ranking to compare with.
-  vaes = [results.BY_NAME[n] for n in ('vae_mlp_mnist8k', 'vae_conv_mnist8k')]
-  assert results.ordering_lines({'vae_mlp_mnist8k': {'test_nll_nats': 93.0},
+  vaes = [catalogue.BY_NAME[n] for n in ('vae_mlp_mnist8k', 'vae_conv_mnist8k')]
+  assert render_lib.ordering_lines({'vae_mlp_mnist8k': {'test_nll_nats': 93.0},
                                  'vae_conv_mnist8k': {'test_nll_nats': 88.0}},
                                 vaes) == []
 
@@ -365,16 +375,16 @@ def test_a_run_stopped_early_writes_no_record(tmp_path, repo_cwd,
                                               monkeypatch):
   """SIGTERM makes the trainer save and return before num_steps: that run
   must not be evaluated and recorded as if it had finished."""
-  original = results.train.Experiment.train
+  original = train.Experiment.train
 
   def stopped_early(self):
     self.config.train.num_steps = 2  # where the signal stopped it
     return original(self)
 
-  monkeypatch.setattr(results.train.Experiment, 'train', stopped_early)
+  monkeypatch.setattr(train.Experiment, 'train', stopped_early)
   runs_dir, records = tmp_path / 'runs', tmp_path / 'records'
-  with pytest.raises(results.Interrupted, match='stopped at step 2 of 100'):
-    results.run_all(['kmeans_digits'], runs_dir=str(runs_dir),
+  with pytest.raises(run_lib.Interrupted, match='stopped at step 2 of 100'):
+    run_lib.run_all(['kmeans_digits'], runs_dir=str(runs_dir),
                     out=str(tmp_path / 'R.md'), quick=False,
                     records_dir=str(records))
   assert not (runs_dir / 'kmeans_digits' / 'result.json').exists()
@@ -385,8 +395,8 @@ def test_a_run_stopped_early_writes_no_record(tmp_path, repo_cwd,
 def test_committed_results_md_is_the_rendering_of_the_records(repo_cwd):
   # RESULTS.md is written by the script, never by hand: it must be exactly
   # what `python -m experiments.results --render_only` makes of results/.
-  text = results.render(results.DEFAULT_RUNS_DIR, quick=False,
-                        records_dir=results.DEFAULT_RECORDS_DIR)
+  text = render_lib.render(specs_lib.DEFAULT_RUNS_DIR, quick=False,
+                        records_dir=records_lib.DEFAULT_RECORDS_DIR)
   with open('RESULTS.md') as f:
     committed = f.read()
   assert committed == text, (
@@ -395,17 +405,92 @@ def test_committed_results_md_is_the_rendering_of_the_records(repo_cwd):
 
 
 def test_a_neutral_field_added_later_does_not_stale_old_records(monkeypatch):
-  spec = results.BY_NAME['gan_ring8']
-  current = results._config_dict(  # pylint: disable=protected-access
-      results.build_config(spec, False, results.DEFAULT_RUNS_DIR))
+  spec = catalogue.BY_NAME['gan_ring8']
+  current = specs_lib.config_dict(
+      specs_lib.build_config(spec, False, specs_lib.DEFAULT_RUNS_DIR))
   old = json.loads(json.dumps(current))
   del old['model']['d_dropout']  # a record from before the field existed
-  assert results.stale_reason(spec, {'config': old}, False) is None
+  assert records_lib.stale_reason(spec, {'config': old}, False) is None
   old['model']['d_steps'] = 7
-  assert 'model.d_steps' in results.stale_reason(spec, {'config': old}, False)
+  assert 'model.d_steps' in records_lib.stale_reason(spec, {'config': old},
+                                                      False)
   del old['model']['d_steps']
   old['model']['d_steps'] = current['model']['d_steps']
   # Once the preset sets the added field to another value, the record is.
-  monkeypatch.setitem(results.NEUTRAL_ADDED_FIELDS, 'model.d_dropout', 0.5)
-  assert 'model.d_dropout' in results.stale_reason(spec, {'config': old},
+  monkeypatch.setitem(catalogue.NEUTRAL_ADDED_FIELDS, 'model.d_dropout', 0.5)
+  assert 'model.d_dropout' in records_lib.stale_reason(spec, {'config': old},
                                                    False)
+
+
+def test_a_new_kind_of_row_fits_the_table_of_what_it_measures(
+    tmp_path, repo_cwd, monkeypatch):
+  """Tables are keyed by what a row measures, not by family: a bound on
+  8-bit data (say, of a future family) is one catalogue entry in the 8-bit
+  table, rendered by the same layout."""
+  base = catalogue.BY_NAME['pixelcnnpp_digits']
+  spec = dataclasses.replace(base, name='new_bound_digits', label='A bound',
+                             nll_estimator='bound')
+  monkeypatch.setattr(catalogue, 'EXPERIMENTS',
+                      catalogue.EXPERIMENTS + (spec,))
+  monkeypatch.setitem(catalogue.BY_NAME, spec.name, spec)
+  with open(f'results/{base.name}.json') as f:
+    record = json.load(f)
+  record.update(name=spec.name, nll_estimator='bound',
+                estimators={'bound': {'num_samples': 4}},
+                test_nll_nats=123.456)
+  records_dir = tmp_path / 'records'
+  records_dir.mkdir()
+  (records_dir / f'{spec.name}.json').write_text(json.dumps(record))
+  text = render_lib.render(str(tmp_path / 'runs'), quick=False,
+                           records_dir=str(records_dir))
+  eight_bit = catalogue.TABLES[catalogue.EIGHT_BIT].heading
+  section = text.split(f'## {eight_bit}', 1)[1].split('\n## ', 1)[0]
+  row = next(l for l in section.splitlines()
+             if l.startswith('| `new_bound_digits` |'))
+  assert '| A bound (572,847 params) |' in row
+  assert '| **123.46** (BOUND k=4) |' in row
+  assert 'STALE' not in text and 'Other result files' not in text
+  for key, table in catalogue.TABLES.items():  # listed in its table only
+    if key != catalogue.EIGHT_BIT:
+      assert '`new_bound_digits`' not in text.split(
+          f'## {table.heading}', 1)[1].split('\n## ', 1)[0]
+
+
+def test_the_results_package_names_no_family():
+  """What a row shows comes from the catalogue and its record: the code of
+  experiments.results (docstrings aside) names no family."""
+  package = helpers.REPO_ROOT / 'experiments' / 'results'
+  family = re.compile(r'\b(' + '|'.join(models.FAMILIES) + r')\b',
+                      re.IGNORECASE)
+  for path in sorted(package.glob('*.py')):
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.FunctionDef,
+                                       ast.ClassDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+      if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if id(node) not in docstrings:
+          assert not family.search(node.value), (path.name, node.value)
+      elif isinstance(node, (ast.Name, ast.Attribute, ast.alias,
+                             ast.FunctionDef, ast.arg)):
+        name = (getattr(node, 'id', None) or getattr(node, 'attr', None) or
+                getattr(node, 'name', None) or getattr(node, 'arg', None))
+        assert not family.search(name.replace('_', ' ')), (path.name, name)
+
+
+def test_the_catalogue_names_known_tables_layouts_and_evaluations():
+  names = [spec.name for spec in catalogue.EXPERIMENTS]
+  assert len(set(names)) == len(names) == len(catalogue.BY_NAME)
+  for table in catalogue.TABLES.values():
+    assert table.layout in render_lib.LAYOUTS
+    assert not table.evaluation or table.evaluation in evaluations.FIELDS
+  for spec in catalogue.EXPERIMENTS:
+    assert spec.table in catalogue.TABLES, spec.name
+    for ev in spec.evaluations:
+      fn = evaluations.get(ev.name)
+      assert ev.name in evaluations.FIELDS
+      # The options are the evaluation's keyword arguments (a classifier
+      # named by its dataset is passed in as the trained classifier).
+      inspect.signature(fn).bind(None, None, out_dir='', **dict(ev.options))

@@ -1,4 +1,5 @@
-"""Experiment modules that others import must not collide on absl flags."""
+"""Experiment modules: importing them defines no flag; each script parses its
+own; the reference-size benchmarks run one step."""
 
 import subprocess
 import sys
@@ -7,38 +8,50 @@ import pytest
 
 from tests import helpers
 
-# Modules imported as libraries by tests or notebooks (their functions), in
-# one process; a flag defined twice raises DuplicateFlagError at import.
-_IMPORTED_TOGETHER = ('experiments.benchmark', 'experiments.results',
-                      'experiments.kmeans_codebook')
-
-
-def test_imported_experiment_modules_share_one_process():
-  code = ''.join(f'import {m}\n' for m in _IMPORTED_TOGETHER)
-  proc = subprocess.run([sys.executable, '-c', code], cwd=helpers.REPO_ROOT,
-                        env=helpers.subprocess_env(), capture_output=True,
-                        text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-
-
-def test_kmeans_codebook_command_line_parses_its_flags():
-  proc = subprocess.run(
-      [sys.executable, '-m', 'experiments.kmeans_codebook', '--helpfull'],
-      cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
-      capture_output=True, text=True, timeout=300)
-  assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]  # absl's help
-  for flag in ('--config', '--workdir', '--order', '--columns', '--scale'):
-    assert flag in proc.stdout, flag
-
-
-@pytest.mark.parametrize('module, flag', [
+# Every script under experiments/ with one flag it defines.
+_SCRIPTS = (
+    ('experiments.main', '--mode'),
+    ('experiments.results', '--records_dir'),
+    ('experiments.kmeans_codebook', '--order'),
+    ('experiments.sample_quality', '--view'),
+    ('experiments.train_classifier', '--dataset'),
+    ('experiments.benchmark', '--num_batches'),
     ('experiments.bench_autoregressive', '--sample_batch_sizes'),
     ('experiments.bench_gan', '--objectives'),
     ('experiments.bench_vqvae', '--sample_methods'),
-])
-def test_benchmark_scripts_import_and_parse_their_flags(module, flag):
-  """The reference-size benchmarks are too slow for the suite; at least
-  each imports and parses its flags (absl's --helpfull exits before main)."""
+)
+
+_IMPORT_ALL = '''
+import pkgutil, importlib
+from absl import flags
+import experiments
+names = [m.name for m in pkgutil.walk_packages(experiments.__path__,
+                                               'experiments.')
+         if not m.name.endswith('__main__')]
+for name in names:
+  importlib.import_module(name)
+owners = sorted(m for m in flags.FLAGS.flags_by_module_dict()
+                if m.split('.')[0] == 'experiments')
+print(len(names), owners)
+'''
+
+
+def test_importing_every_experiments_module_defines_no_flag():
+  """Flags belong to the command lines: a module imported as a library
+  (by tests, notebooks, another script) defines none, so any of them can
+  share one process."""
+  proc = subprocess.run([sys.executable, '-c', _IMPORT_ALL],
+                        cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  count, owners = proc.stdout.split(' ', 1)
+  assert int(count) >= len(_SCRIPTS) + 5  # the scripts, libraries, configs
+  assert owners.strip() == '[]', owners
+
+
+@pytest.mark.parametrize('module, flag', _SCRIPTS)
+def test_each_script_parses_its_flags(module, flag):
+  """absl's --helpfull lists the script's flags and exits before main."""
   proc = subprocess.run([sys.executable, '-m', module, '--helpfull'],
                         cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
                         capture_output=True, text=True, timeout=300)
@@ -48,8 +61,8 @@ def test_benchmark_scripts_import_and_parse_their_flags(module, flag):
 
 def test_gan_benchmark_runs_one_step_and_prints_its_ratios():
   """bench_gan's main at the reference DCGAN size, one step of batch 8
-  (about 15 s): the parameter counts of the reference nets, and
-  the throughput, FLOP and matmul-ratio columns."""
+  (about 15 s): the parameter counts of the reference nets, and the
+  throughput, FLOP and matmul-ratio columns."""
   proc = subprocess.run(
       [sys.executable, '-m', 'experiments.bench_gan', '--steps=1',
        '--warmup=0', '--batch_size=8', '--objectives=nonsaturating',

@@ -534,32 +534,3 @@ def code_counts(variables, batch, *, family, net) -> tuple[jax.Array, ...]:
       (jax.nn.one_hot(c, net.num_codes) * mask[:, None, None, None]).sum(
           (0, 1, 2)) for c in codes)
 
-
-def split_code_usage(exp, state, split: str | None = None) -> list[dict]:
-  """Codebook usage over a whole split of an `Experiment` of a VQ family.
-
-  Returns, per level (top first), {'counts': [K] numpy, 'perplexity': float,
-  'codes_used': int}: the perplexity exp(H(p)) of the split's code
-  frequencies p, the issue's codebook-usage metric.
-  """
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from jaxgen import data as data_lib  # pylint: disable=g-import-not-at-top
-  split = split or exp.config.eval.split
-  source = exp.dataset.splits[split]
-  variables = exp.eval_params(state)
-  totals = None
-  for i, local in enumerate(data_lib.eval_batches(
-      source, batch_size=exp.local_eval_batch_size)):
-    batch = exp.preprocess({k: jnp.asarray(v) for k, v in local.items()},
-                           jax.random.fold_in(exp.eval_key, i))
-    counts = code_counts(variables, batch, family=exp.family, net=exp.net)
-    counts = [np.asarray(c, np.float64) for c in counts]
-    totals = counts if totals is None else [t + c for t, c in
-                                            zip(totals, counts)]
-  out = []
-  for t in totals:
-    p = t / t.sum()
-    nz = p[p > 0]
-    out.append({'counts': t, 'perplexity': float(np.exp(-(nz * np.log(nz)).sum())),
-                'codes_used': int((t > 0).sum())})
-  return out

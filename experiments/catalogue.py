@@ -1,0 +1,451 @@
+"""The catalogue of RESULTS.md: named experiments, their tables, references.
+
+Data only: each `Spec` names a config preset, the overrides that cut it to
+a CPU budget, the published figure beside it, the table its row belongs to
+and the evaluations measured beyond the likelihood (names of
+`jaxgen.evaluations.EVALUATIONS`, with their options). `experiments.results`
+runs and renders whatever is listed here; adding an experiment, or a family,
+is an entry in `EXPERIMENTS` (and a `Table` when a row measures something no
+table holds yet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+  """One evaluation of `jaxgen.evaluations.EVALUATIONS`, with its options.
+
+  An option named 'classifier' names the dataset of the sample-quality
+  feature classifier: the runner trains it once per runs directory
+  (``<runs_dir>/classifier_<dataset>``) and passes it in.
+  """
+  name: str
+  options: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+  """A table of RESULTS.md. Its rows share what they measure and its units.
+
+  Attributes:
+    heading: the section heading.
+    text: the paragraph under it.
+    layout: the columns, a key of `experiments.results.render.LAYOUTS`.
+    evaluation: when set, the table lists every experiment that runs this
+      evaluation, whatever its own table.
+  """
+  heading: str
+  text: str
+  layout: str
+  evaluation: str = ''
+
+
+# Table keys: what a row measures.
+BOUND_BINARY = 'bound, binary data'
+EXACT_BINARY = 'exact NLL, binary data'
+EIGHT_BIT = 'bits/dim, 8-bit data'
+CODES = 'discrete codes'
+SAMPLE_QUALITY = 'sample quality'
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """One named experiment: a config preset plus overrides.
+
+  Attributes:
+    name: the workdir name under --runs_dir and the --only key.
+    config: 'path/to/config.py:arg', as for `experiments.main --config`.
+    overrides: (dotted field, value) pairs applied after the preset, exactly
+      as ``--config.<field>=<value>`` would.
+    reference: the published number to show beside ours ('' = none).
+    nll_estimator: estimator whose NLL is the headline (test NLL).
+    bound_estimator: estimator shown as the ELBO column ('' = none).
+    table: which table of RESULTS.md the row belongs to (a key of `TABLES`).
+    label: short model name for the table ('' = the record's description).
+    evaluations: measurements beyond `Experiment.evaluate`, run after it on
+      the trained state, their fields kept in the record (a figure also
+      as ``results/<name>_<field>.png``).
+
+  Override values may name ``{runs_dir}`` (e.g. a frozen VQ run that
+  another experiment trains).
+  """
+  name: str
+  config: str
+  overrides: tuple[tuple[str, Any], ...] = ()
+  reference: str = ''
+  nll_estimator: str = 'iwae'
+  bound_estimator: str = 'elbo'
+  table: str = BOUND_BINARY
+  label: str = ''
+  evaluations: tuple[Evaluation, ...] = ()
+
+
+def sample_quality(classifier: str = '') -> Evaluation:
+  """Sample-quality scores; `classifier`: the dataset of the feature
+  classifier for images, '' for toy 2-D points (no classifier)."""
+  return Evaluation('sample_quality', (('classifier', classifier),)
+                    if classifier else ())
+
+
+# Codebook usage on the test split.
+CODE_USAGE = Evaluation('code_usage', (('split', 'test'),))
+# The centres as one grid, by training-set usage.
+CODEBOOK = Evaluation('codebook_figure')
+
+BURDA = ('86.76 nats: Burda et al. 2016 (IWAE paper), Table 1, VAE with one '
+         'stochastic layer, k=1 training, MNIST with 60,000 training images')
+MADE_ONE_MASK = ('88.40 nats: Germain et al. 2015 (MADE paper), one hidden '
+                 'layer, one mask, binarized MNIST with 50,000 training '
+                 'images')
+# The reference PixelCNN (h=128, 12 blocks) narrowed and shortened for CPU.
+PIXELCNN_CPU = (('model.features', 64), ('model.num_blocks', 6),
+                ('model.output_features', (64,)))
+VQVAE = ('for scale only: 4.67 bits/dim, van den Oord et al. 2017 '
+         '(VQ-VAE paper), section 4.1, CIFAR-10 (other data)')
+NO_REFERENCE_DIGITS = ('none: sklearn 8x8 digits (1,797 images) is not a '
+                       'published likelihood benchmark')
+
+
+def _pixelrnn_table4(model: str, nats: str) -> str:
+  return (f'{nats} nats: van den Oord et al. 2016 (PixelRNN paper), Table 4, '
+          f'{model} on binarized MNIST with 50,000 training images')
+
+
+def _exact(name: str, config: str, label: str, table: str = EXACT_BINARY,
+           nll_estimator: str = 'exact', classifier: str = '',
+           reference: str = '',
+           overrides: tuple[tuple[str, Any], ...] = ()) -> Spec:
+  if not reference and name.endswith('_digits'):
+    reference = NO_REFERENCE_DIGITS
+  return Spec(name, config, overrides=overrides, reference=reference,
+              nll_estimator=nll_estimator, bound_estimator='', table=table,
+              label=label, evaluations=(sample_quality(classifier),)
+              if classifier else ())
+
+
+def _discrete(name: str, config: str, label: str, *,
+              nll_estimator: str = 'bound',
+              evaluations: tuple[Evaluation, ...] = (),
+              overrides: tuple[tuple[str, Any], ...] = (),
+              reference: str = '', quality: bool = False) -> Spec:
+  """A discrete-latent or mixture row; `quality` also scores its samples
+  with the classifier of its dataset."""
+  dataset = name.rsplit('_', 1)[-1]
+  return Spec(name, config, overrides=overrides,
+              reference=reference or (NO_REFERENCE_DIGITS
+                                      if name.endswith('_digits') else ''),
+              nll_estimator=nll_estimator, bound_estimator='', table=CODES,
+              label=label, evaluations=evaluations + (
+                  (sample_quality(dataset),) if quality else ()))
+
+
+def _quality(name: str, config: str, label: str, classifier: str = '',
+             overrides: tuple[tuple[str, Any], ...] = ()) -> Spec:
+  return Spec(name, config, overrides=overrides, reference='',
+              nll_estimator='', bound_estimator='', table=SAMPLE_QUALITY,
+              label=label, evaluations=(sample_quality(classifier),))
+
+
+EXPERIMENTS = (
+    Spec('vae_mlp_mnist8k', 'experiments/configs/vae.py:mnist8k',
+         reference=BURDA,
+         label='VAE, MLP 784-512-512, 32-d latent, bernoulli decoder',
+         evaluations=(sample_quality('mnist8k'),)),
+    Spec('vae_conv_mnist8k', 'experiments/configs/vae.py:mnist8k,conv',
+         reference=BURDA,
+         label='VAE, conv 32-32-64-64 channels, strides 2,2,1,1, 4x4 '
+         'kernels, 32-d latent, bernoulli decoder'),
+    Spec('vae_mlp_digits', 'experiments/configs/vae.py:digits',
+         reference=NO_REFERENCE_DIGITS,
+         label='VAE, MLP 64-256-256, 8-d latent, bernoulli decoder',
+         evaluations=(sample_quality('digits'),)),
+    Spec('vae_conv_digits', 'experiments/configs/vae.py:digits,conv',
+         reference=NO_REFERENCE_DIGITS,
+         label='VAE, conv 32-32-64-64 channels, strides 2,1,2,1, 3x3 '
+         'kernels, 8-d latent, bernoulli decoder'),
+    _exact('nade_digits', 'experiments/configs/nade.py:digits', 'NADE'),
+    _exact('made_digits', 'experiments/configs/made.py:digits',
+           'MADE, one mask, natural order', nll_estimator='single'),
+    _exact('made_agnostic_digits',
+           'experiments/configs/made.py:digits,agnostic',
+           'MADE, order-agnostic, ensemble of its 16 masks',
+           nll_estimator='ensemble'),
+    _exact('pixelcnn_digits', 'experiments/configs/pixelcnn.py:digits',
+           'PixelCNN'),
+    _exact('gated_pixelcnn_digits',
+           'experiments/configs/gated_pixelcnn.py:digits', 'Gated PixelCNN',
+           classifier='digits'),
+    _exact('row_lstm_digits', 'experiments/configs/pixelrnn.py:digits,row',
+           'PixelRNN, Row LSTM'),
+    _exact('diagonal_bilstm_digits',
+           'experiments/configs/pixelrnn.py:digits,diagonal',
+           'PixelRNN, Diagonal BiLSTM'),
+    _exact('wavenet_digits', 'experiments/configs/wavenet.py:digits',
+           'WaveNet on raster-order pixels'),
+    _exact('pixelcnn_8bit_digits',
+           'experiments/configs/pixelcnn.py:digits,categorical',
+           'PixelCNN, 256-way softmax', table=EIGHT_BIT),
+    _exact('pixelcnnpp_digits', 'experiments/configs/pixelcnnpp.py:digits',
+           'PixelCNN++', table=EIGHT_BIT),
+    # mnist8k, beside the PixelRNN paper's Table 4.
+    # The convolutional and recurrent presets are the papers' sizes, days
+    # of training on 2 CPU cores; these rows run CPU-sized cuts (fewer
+    # steps, narrower or shallower nets: the overrides are in each row's
+    # command) of about half an hour each, and say so in their label.
+    _exact('nade_mnist8k', 'experiments/configs/nade.py:mnist8k',
+           'NADE, 500 hidden units, CPU budget of 3,000 steps',
+           reference=_pixelrnn_table4('NADE', '88.33'),
+           overrides=(('train.num_steps', 3000),)),
+    _exact('made_mnist8k', 'experiments/configs/made.py:mnist8k',
+           'MADE, 500 hidden units, one mask, natural order',
+           nll_estimator='single', reference=MADE_ONE_MASK),
+    _exact('made_agnostic_mnist8k',
+           'experiments/configs/made.py:mnist8k,agnostic',
+           'MADE, 500 hidden units, order-agnostic, ensemble of its 32 '
+           'masks', nll_estimator='ensemble',
+           reference=_pixelrnn_table4('MADE (32-mask ensemble)', '86.64')),
+    _exact('pixelcnn_mnist8k', 'experiments/configs/pixelcnn.py:mnist8k',
+           'PixelCNN, CPU-sized: h=64, 6 residual blocks, 4,000 steps',
+           reference=_pixelrnn_table4('PixelCNN', '81.30'),
+           overrides=PIXELCNN_CPU + (('train.num_steps', 4000),)),
+    _exact('gated_pixelcnn_mnist8k',
+           'experiments/configs/gated_pixelcnn.py:mnist8k',
+           'Gated PixelCNN, CPU-sized: p=32, 8 layers, 2,500 steps',
+           classifier='mnist8k',
+           overrides=(('model.features', 32), ('model.num_layers', 8),
+                      ('model.output_features', (64,)),
+                      ('train.num_steps', 2500))),
+    _exact('row_lstm_mnist8k', 'experiments/configs/pixelrnn.py:mnist8k,row',
+           'PixelRNN, Row LSTM, 4 layers of 16 units, CPU budget of 2,500 '
+           'steps', reference=_pixelrnn_table4('Row LSTM', '80.54'),
+           overrides=(('train.num_steps', 2500),)),
+    _exact('diagonal_bilstm_mnist8k',
+           'experiments/configs/pixelrnn.py:mnist8k,diagonal',
+           'PixelRNN, Diagonal BiLSTM, 4 layers of 16 units, CPU budget of '
+           '2,000 steps',
+           reference=_pixelrnn_table4('Diagonal BiLSTM', '79.20'),
+           overrides=(('train.num_steps', 2000),)),
+    _exact('wavenet_mnist8k', 'experiments/configs/wavenet.py:mnist8k',
+           'WaveNet on raster-order pixels, 10 blocks, CPU budget of 2,500 '
+           'steps', overrides=(('train.num_steps', 2500),)),
+    _exact('pixelcnn_8bit_mnist8k',
+           'experiments/configs/pixelcnn.py:mnist8k,categorical',
+           'PixelCNN, 256-way softmax, CPU-sized: h=64, 6 residual blocks, '
+           '2,500 steps', table=EIGHT_BIT,
+           overrides=PIXELCNN_CPU + (('train.num_steps', 2500),)),
+    _exact('pixelcnnpp_mnist8k', 'experiments/configs/pixelcnnpp.py:mnist8k',
+           'PixelCNN++, 32 filters, CPU budget of 1,000 steps (EMA 0.995)',
+           table=EIGHT_BIT,
+           overrides=(('train.num_steps', 1000), ('train.ema_decay', 0.995),
+                      ('train.eval_every_steps', 1000))),
+    # Discrete latents and mixtures.
+    _discrete('vqvae_digits', 'experiments/configs/vqvae.py:digits',
+              'VQ-VAE, EMA codebook, uniform prior over codes',
+              evaluations=(CODE_USAGE,)),
+    _discrete('vqvae2_digits', 'experiments/configs/vqvae2.py:digits',
+              'VQ-VAE-2-style two levels, EMA codebooks, uniform prior',
+              evaluations=(CODE_USAGE,)),
+    _discrete('code_prior_digits', 'experiments/configs/code_prior.py:digits',
+              'Gated PixelCNN prior over the frozen codes of '
+              '`vqvae2_digits` (top, then bottom given top)',
+              overrides=(('model.vqvae_workdir', '{runs_dir}/vqvae2_digits'),),
+              quality=True),
+    _discrete('code_prior_cond_digits',
+              'experiments/configs/code_prior.py:digits,cond',
+              'Class-conditional Gated PixelCNN prior over the frozen codes '
+              'of `vqvae2_digits`: a bound on -log p(x | label), up to '
+              'ln 10 = 2.30 nats below an unconditional one',
+              overrides=(('model.vqvae_workdir', '{runs_dir}/vqvae2_digits'),),
+              quality=True),
+    _discrete('gmm_digits', 'experiments/configs/gmm.py:digits',
+              'Gaussian mixture, K = 10, diagonal covariances, EM',
+              nll_estimator='exact',
+              quality=True),
+    _discrete('kmeans_digits', 'experiments/configs/kmeans.py:digits',
+              'K-means, K = 10 (Lloyd, k-means++ seeding)', nll_estimator='',
+              evaluations=(CODEBOOK,), quality=True),
+    _discrete('vqvae_mnist8k', 'experiments/configs/vqvae.py:mnist8k',
+              'VQ-VAE, EMA codebook, uniform prior over codes',
+              evaluations=(CODE_USAGE,), reference=VQVAE),
+    _discrete('vqvae2_mnist8k', 'experiments/configs/vqvae2.py:mnist8k',
+              'VQ-VAE-2-style two levels, EMA codebooks, uniform prior',
+              evaluations=(CODE_USAGE,)),
+    _discrete('code_prior_mnist8k',
+              'experiments/configs/code_prior.py:mnist8k',
+              'Gated PixelCNN prior over the frozen codes of '
+              '`vqvae2_mnist8k` (top, then bottom given top), CPU budget of '
+              '2,000 steps',
+              overrides=(('model.vqvae_workdir',
+                          '{runs_dir}/vqvae2_mnist8k'),
+                         ('train.num_steps', 2000)),
+              quality=True),
+    _discrete('gmm_k10_mnist8k', 'experiments/configs/gmm.py:mnist8k,k10',
+              'Gaussian mixture, K = 10, diagonal covariances, EM',
+              nll_estimator='exact'),
+    _discrete('gmm_mnist8k', 'experiments/configs/gmm.py:mnist8k,k64',
+              'Gaussian mixture, K = 64, diagonal covariances, EM',
+              nll_estimator='exact',
+              quality=True),
+    _discrete('kmeans_k10_mnist8k',
+              'experiments/configs/kmeans.py:mnist8k,k10',
+              'K-means, K = 10 (Lloyd, k-means++ seeding)', nll_estimator=''),
+    _discrete('kmeans_mnist8k', 'experiments/configs/kmeans.py:mnist8k,k64',
+              'K-means, K = 64 (Lloyd, k-means++ seeding)', nll_estimator='',
+              evaluations=(CODEBOOK,), quality=True),
+    # Models without a likelihood: sample quality only.
+    _quality('gan_ring8', 'experiments/configs/gan.py:ring8',
+             'GAN, non-saturating, MLP'),
+    _quality('gan_minimax_ring8', 'experiments/configs/gan.py:ring8,minimax',
+             'GAN, minimax, MLP'),
+    _quality('wgan_ring8', 'experiments/configs/gan.py:ring8,wgan',
+             'WGAN (weight clipping), MLP'),
+    _quality('wgan_gp_ring8', 'experiments/configs/gan.py:ring8,wgan-gp',
+             'WGAN-GP, MLP'),
+    _quality('lsgan_ring8', 'experiments/configs/gan.py:ring8,lsgan',
+             'LSGAN, MLP'),
+    _quality('gan_grid25', 'experiments/configs/gan.py:grid25',
+             'GAN, non-saturating, MLP'),
+    _quality('gan_minimax_grid25',
+             'experiments/configs/gan.py:grid25,minimax', 'GAN, minimax, MLP'),
+    _quality('wgan_grid25', 'experiments/configs/gan.py:grid25,wgan',
+             'WGAN (weight clipping), MLP'),
+    _quality('lsgan_grid25', 'experiments/configs/gan.py:grid25,lsgan',
+             'LSGAN, MLP'),
+    _quality('wgan_gp_grid25', 'experiments/configs/gan.py:grid25,wgan-gp',
+             'WGAN-GP, MLP'),
+    _quality('dcgan_digits', 'experiments/configs/gan.py:digits',
+             'DCGAN, non-saturating', classifier='digits'),
+    _quality('wgan_gp_digits', 'experiments/configs/gan.py:digits,wgan-gp',
+             'DCGAN nets, WGAN-GP', classifier='digits'),
+    _quality('lsgan_digits', 'experiments/configs/gan.py:digits,lsgan',
+             'DCGAN nets, LSGAN', classifier='digits'),
+    _quality('cgan_digits', 'experiments/configs/gan.py:digits,cond',
+             'DCGAN, class-conditional', classifier='digits'),
+    _quality('began_digits', 'experiments/configs/began.py:digits', 'BEGAN',
+             classifier='digits'),
+    # 28x28 GANs on a CPU budget: half the preset's 10,000 generator steps
+    # (WGAN-GP: 1,000, each with 5 critic steps and the penalty's double
+    # backward pass, about 5x the others' cost per step).
+    _quality('dcgan_mnist8k', 'experiments/configs/gan.py:mnist8k',
+             'DCGAN, non-saturating, 5,000 steps', classifier='mnist8k',
+             overrides=(('train.num_steps', 5000),)),
+    _quality('wgan_gp_mnist8k', 'experiments/configs/gan.py:mnist8k,wgan-gp',
+             'DCGAN nets, WGAN-GP, 1,000 steps', classifier='mnist8k',
+             overrides=(('train.num_steps', 1000),)),
+    _quality('lsgan_mnist8k', 'experiments/configs/gan.py:mnist8k,lsgan',
+             'DCGAN nets, LSGAN, 5,000 steps', classifier='mnist8k',
+             overrides=(('train.num_steps', 5000),)),
+    _quality('cgan_mnist8k', 'experiments/configs/gan.py:mnist8k,cond',
+             'DCGAN, class-conditional, 5,000 steps', classifier='mnist8k',
+             overrides=(('train.num_steps', 5000),)),
+    _quality('began_mnist8k', 'experiments/configs/began.py:mnist8k',
+             'BEGAN, n = N_z = N_h = 64, CPU budget of 1,000 steps',
+             classifier='mnist8k', overrides=(('train.num_steps', 1000),)),
+)
+
+TABLES = {
+    BOUND_BINARY: Table(
+        'Latent-variable models on binarized data: bounds on the NLL',
+        'Test-split negative log-likelihood in nats per image (lower is '
+        'better): the IWAE bound with k importance samples (an upper bound '
+        'on the NLL, tight as k grows), the negative ELBO (a looser upper '
+        'bound), and bits/dim = NLL / (D ln 2) from the IWAE number.',
+        'likelihood and bound'),
+    EXACT_BINARY: Table(
+        'Autoregressive models on binarized data: exact NLL',
+        'Test-split negative log-likelihood in nats per image, exact (each '
+        'model defines a normalised distribution over binary images), and '
+        'bits/dim = NLL / (D ln 2). Comparable with the bounds above on the '
+        'same data.',
+        'likelihood'),
+    EIGHT_BIT: Table(
+        'Models of 8-bit pixels: exact NLL',
+        'Test-split negative log-likelihood of the 8-bit images (256 levels '
+        'per sub-pixel, no binarization), exact, in nats per image and in '
+        'bits/dim. Not comparable with the binarized tables.',
+        'likelihood'),
+    CODES: Table(
+        'Discrete latents and mixtures',
+        'VQ-VAE rows: the test NLL is the bound -log p(x | z_q(x)) + '
+        'log K per code position (a uniform prior over codes, as the VQ-VAE '
+        'paper reports it); the code-prior row replaces the uniform prior by '
+        'the trained autoregressive prior (the two-stage bound). Those models '
+        'see dynamically binarized images, so their numbers compare with the '
+        'binarized tables. GMM rows: exact NLL of the 8-bit images (the '
+        'density of the uniformly dequantized pixels (x + u) / 256, plus '
+        'D ln 256). '
+        'K-means defines no density. Recon. MSE / pixel: squared error of '
+        'the reconstruction on the [0, 1] scale (for binarized models, '
+        'against the binarized image). Code perplexity: exp of the entropy '
+        'of the test split\'s code frequencies (K when every code is equally '
+        'used).',
+        'codes'),
+    SAMPLE_QUALITY: Table(
+        'Sample quality (models with and without a likelihood)',
+        'Scores of samples against the real test split. Images: FID-style = '
+        'Fréchet distance of the penultimate features of a small classifier '
+        'trained in this project (`experiments.train_classifier`; lower is '
+        'better), IS-style = exp E KL(p(y|x) || p(y)) of its predictions, '
+        'classes covered by the samples\' predicted labels and the KL of '
+        'their label histogram to the test split\'s. **These are not '
+        'Inception-based FID or IS and are not comparable with published '
+        'values.** Toy 2-D mixtures: modes covered by at least one sample '
+        'within 3 standard deviations, and the share of such samples '
+        '(Srivastava et al. 2017). The data rows score real images (or '
+        'points) the same way. "Training images vs the test split" is what '
+        'a model reproducing its training set exactly would score; "one '
+        'half of the test split vs the other" compares two samples of the '
+        'same unseen distribution, at half the sample size (which biases a '
+        'Fréchet distance upwards). Where the first is well above the '
+        'second (mnist8k), the classifier, trained on those training '
+        'images, sets them apart from unseen ones in its features; where it '
+        'is below (digits), the half-size bias dominates. The classifier '
+        'is trained once per machine and runs directory by its command '
+        '(seed 0); XLA:CPU numerics differ across CPUs, so rows whose '
+        'classifier column shows another test accuracy were scored in a '
+        'slightly different feature space: compare those with care.',
+        'sample quality', evaluation='sample_quality'),
+}
+BY_NAME = {s.name: s for s in EXPERIMENTS}
+
+# Config fields added after some records ran, with the value that reproduces
+# the behaviour those records ran with (bitwise: tested with the field).
+# A record without such a field is not stale while the preset holds it.
+NEUTRAL_ADDED_FIELDS = {
+    'model.d_dropout': 0.0,  # discriminator dropout
+    'model.mask_unused_codes': False,  # the prior's mask of unused codes
+}
+
+# The standalone command of each figure a record keeps (record field -> the
+# `python -m` module that writes it from a workdir).
+FIGURE_COMMANDS = {'codebook': 'experiments.kmeans_codebook'}
+
+# RESULTS.md's "How to read these numbers" section.
+READING_NOTES = (
+    '**mnist8k** is 8,000 real MNIST digits (the first 8,000 images '
+    'of the MNIST test set; see ../shared/data/mnist/README.md). Our '
+    'models train on its 7,000 canonical training rows (0-6,999) and '
+    'are tested on its 1,000 test rows (7,000-7,999). '
+    '**Burda et al. (2016) train on the full 60,000-image MNIST '
+    'training set and test on all 10,000 test images**, with their '
+    'own network and schedule; their 86.76 nats is shown for scale, '
+    'not as a like-for-like comparison. The same holds for the '
+    'PixelRNN paper\'s Table 4 (statically binarized MNIST, 50,000 '
+    'training images) beside the autoregressive rows.',
+    '**digits** is scikit-learn\'s 1,797 8x8 digits (pixels 0..16 '
+    'rescaled to 0..255), shuffled with the split seed and split '
+    '70/10/20. It is a different, much smaller dataset with no '
+    'published likelihood; its numbers only compare with each other.',
+    'Dynamic binarization: each pixel is a Bernoulli draw with p = '
+    'pixel/255, redrawn every training step; test images are drawn '
+    'with the evaluation key (`fold_in(eval_key, batch)`), so a '
+    'given seed always sees the same binarized test set.',
+    'Wall time is measured on the machine named in the row; a run '
+    'that reused a finished checkpoint only times its evaluation. '
+    'It includes contention from anything else running there (the '
+    'load average is recorded where available).',
+)

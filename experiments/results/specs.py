@@ -1,0 +1,114 @@
+"""A catalogue entry as a run: its config, command line and descriptions."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shlex
+from typing import Any
+
+import ml_collections
+
+from experiments.catalogue import Spec
+
+DEFAULT_RUNS_DIR = 'runs/results'
+
+# --quick: applied after each experiment's own overrides (only the fields a
+# config has); small enough that every row runs in seconds.
+QUICK_STEPS = 20
+QUICK_OVERRIDES = (
+    ('train.num_steps', QUICK_STEPS),
+    ('train.log_every_steps', 10),
+    ('train.eval_every_steps', 0),
+    ('train.checkpoint_every_steps', QUICK_STEPS),
+    ('eval.estimators.iwae.num_samples', 16),
+    ('eval.estimators.iwae.chunk_size', 8),
+    ('eval.num_grid_samples', 16),
+)
+
+
+def _config_module(path: str):
+  """'experiments/configs/<name>.py' -> the imported module."""
+  module = os.path.splitext(os.path.normpath(path))[0].replace(os.sep, '.')
+  return importlib.import_module(module)
+
+
+def _preset(spec: Spec) -> ml_collections.ConfigDict:
+  path, _, arg = spec.config.partition(':')
+  return _config_module(path).get_config(arg)
+
+
+def _has_field(config: ml_collections.ConfigDict, dotted: str) -> bool:
+  node = config
+  for part in dotted.split('.'):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      return False
+    node = node[part]
+  return True
+
+
+def overrides_for(spec: Spec, quick: bool,
+                  runs_dir: str = DEFAULT_RUNS_DIR) -> list[tuple[str, Any]]:
+  """The (dotted field, value) pairs for `spec`, quick ones last."""
+  pairs = [(k, v.format(runs_dir=runs_dir) if isinstance(v, str) else v)
+           for k, v in spec.overrides]
+  if quick:
+    config = _preset(spec)
+    pairs += [(k, v) for k, v in QUICK_OVERRIDES if _has_field(config, k)]
+  return pairs
+
+
+def build_config(spec: Spec, quick: bool,
+                 runs_dir: str = DEFAULT_RUNS_DIR) -> ml_collections.ConfigDict:
+  """The locked config of `spec` (preset, then overrides)."""
+  config = _preset(spec)
+  config.update_from_flattened_dict(dict(overrides_for(spec, quick,
+                                                       runs_dir)))
+  return config
+
+
+def config_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config as plain JSON data (what a record stores)."""
+  return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def command(spec: Spec, workdir: str, quick: bool) -> str:
+  """The `experiments.main` command line that reproduces the row."""
+  parts = ['python', '-m', 'experiments.main', f'--config={spec.config}',
+           f'--workdir={workdir}']
+  runs_dir = os.path.dirname(workdir)
+  parts += [f'--config.{k}={v}'
+            for k, v in overrides_for(spec, quick, runs_dir)]
+  return ' '.join(shlex.quote(p) for p in parts)
+
+
+def missing_data(config: ml_collections.ConfigDict) -> str | None:
+  """The path of a file-backed dataset that does not exist, else None."""
+  name = config.data.name
+  if name.startswith('npz:') and not os.path.exists(name[len('npz:'):]):
+    return name[len('npz:'):]
+  return None
+
+
+def describe_model(config: ml_collections.ConfigDict, num_params: int) -> str:
+  """'<family> (<N> params)'; tables show `Spec.label` instead."""
+  return f'{config.family} ({num_params:,} params)'
+
+
+def describe_data(config: ml_collections.ConfigDict) -> str:
+  d = config.data
+  name = d.name
+  if name.startswith('npz:'):
+    name = os.path.splitext(os.path.basename(name))[0]
+  if name.startswith('toy:'):
+    return f'{name}, 2-D points'
+  if d.binarize == 'dynamic':
+    pixels = 'dynamically binarized (Bernoulli, p = pixel/255, redrawn each use)'
+  elif d.binarize == 'fixed':
+    pixels = f'binarized once (fixed, seed {d.binarize_seed})'
+  elif d.dequantize:
+    pixels = '8-bit, uniformly dequantized'
+  else:
+    pixels = '8-bit'
+  return f'{name}, {pixels}'

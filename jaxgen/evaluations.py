@@ -1,0 +1,247 @@
+"""Evaluations by name: measurements of a trained run beyond its likelihood.
+
+`Experiment.evaluate` gives every family's per-example metrics and
+likelihood estimates. What some families can measure besides lives here,
+one function per measurement, all with the same signature::
+
+    fn(exp, state, *, out_dir, **options) -> dict of record fields
+
+`exp` is a built `jaxgen.train.Experiment`, `state` its trained state,
+`out_dir` the directory a figure is written to (created when needed);
+`options` are the evaluation's own keyword arguments. The returned dict
+holds JSON-able values, ready to be merged into a run's record. Callers (the
+results runner, scripts, tests) look an evaluation up in `EVALUATIONS` by
+name instead of knowing which family provides what:
+
+- ``'code_usage'``: codebook usage of a VQ family over a split
+  (`split_code_usage`): ``{'code_usage': [{'perplexity', 'codes_used',
+  'num_codes'} per level, top first]}``.
+- ``'codebook_figure'``: the centres of a family with ``codebook`` and
+  ``encode`` (K-means, the GMM) as one PNG grid, sorted by how many training
+  examples each encodes (`cluster_sizes`): ``{'codebook': {'png', 'sizes'}}``.
+- ``'sample_quality'``: sample-quality scores of the run's samples against
+  the real images of a split (`jaxgen.quality.evaluate_workdir`):
+  ``{'quality': {...}, 'quality_seconds': float}``.
+
+Evaluations are collective like `Experiment.evaluate`: every process calls
+them and gets the same fields; only process 0 writes files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgen import data as data_lib
+from jaxgen import images as images_lib
+from jaxgen import parallel
+from jaxgen import quality
+from jaxgen.errors import ConfigError
+
+Evaluation = Callable[..., dict[str, Any]]
+
+
+def _split_source(exp, split: str | None):
+  split = split or exp.config.eval.split
+  if split not in exp.dataset.splits:
+    raise ConfigError(f'split {split!r} is not among config.data.splits '
+                      f'{sorted(exp.dataset.splits)}.')
+  return exp.dataset.splits[split]
+
+
+# --------------------------------------------------------------- code usage
+def _code_count_fn(exp) -> Callable:
+  """Jitted ``(variables, global batch, key) -> per-level code counts``:
+  the batch preprocessed with `key`, then the family's ``encode_codes``
+  one-hot summed over unmasked rows and positions, replicated."""
+
+  def counts(variables, batch, key):
+    batch = exp.preprocess(batch, key)
+    codes = exp.family.encode_codes(variables, batch, net=exp.net)
+    mask = batch['mask'].astype(jnp.float32)
+    return tuple(
+        (jax.nn.one_hot(c, exp.net.num_codes) *
+         mask[:, None, None, None]).sum((0, 1, 2)) for c in codes)
+
+  rep = parallel.replicated(exp.mesh)
+  return jax.jit(counts,
+                 in_shardings=(rep, parallel.data_sharded(exp.mesh), rep),
+                 out_shardings=rep)
+
+
+def split_code_usage(exp, state, split: str | None = None) -> list[dict]:
+  """Codebook usage over a whole split of an `Experiment` of a VQ family.
+
+  The family must provide ``encode_codes(variables, batch, *, net)`` (one
+  [B, h, w] int map per level) and its net ``num_codes``. Like
+  `Experiment.evaluate`, each process reads its share of the split
+  (`jaxgen.data.eval_batches`), batches are assembled on the mesh, and eval
+  batch i is preprocessed with ``fold_in(eval_key, i)``; per-batch counts
+  are summed in float64 on the host.
+
+  Returns:
+    Per level (top first), {'counts': [K] float64 numpy, 'perplexity':
+    float, 'codes_used': int}: the perplexity exp(H(p)) of the split's code
+    frequencies p (K when every code is used equally often).
+  """
+  if not hasattr(exp.family, 'encode_codes'):
+    raise ConfigError(f'family {exp.config.family!r} has no encode_codes: '
+                      'code usage needs a vector-quantized family.')
+  source = _split_source(exp, split)
+  fn = _code_count_fn(exp)
+  variables = exp.eval_params(state)
+  totals = None
+  for i, local in enumerate(data_lib.eval_batches(
+      source, batch_size=exp.local_eval_batch_size,
+      process_index=jax.process_index(), process_count=jax.process_count())):
+    batch = parallel.global_batch(local, exp.mesh)
+    counts = jax.device_get(fn(variables, batch,
+                               jax.random.fold_in(exp.eval_key, i)))
+    counts = [np.asarray(c, np.float64) for c in counts]
+    totals = counts if totals is None else [t + c for t, c in
+                                            zip(totals, counts)]
+  out = []
+  for t in totals:
+    p = t / t.sum()
+    nz = p[p > 0]
+    out.append({'counts': t,
+                'perplexity': float(np.exp(-(nz * np.log(nz)).sum())),
+                'codes_used': int((t > 0).sum())})
+  return out
+
+
+def code_usage(exp, state, *, out_dir: str,
+               split: str | None = None) -> dict[str, Any]:
+  """``{'code_usage': [...]}``: `split_code_usage` per level, without the
+  counts (perplexity, codes used, codebook size K)."""
+  del out_dir  # writes nothing
+  return {'code_usage': [
+      {'perplexity': level['perplexity'], 'codes_used': level['codes_used'],
+       'num_codes': int(len(level['counts']))}
+      for level in split_code_usage(exp, state, split)]}
+
+
+# ----------------------------------------------------------- codebook figure
+def cluster_sizes(exp, params, split: str = 'train',
+                  batch_size: int = 1000) -> np.ndarray:
+  """Examples per code: hard counts (K-means) or summed posteriors (GMM).
+
+  Uses the family's ``encode(params, batch, *, net) -> [B, K]`` (one-hot
+  for K-means, responsibilities for the GMM) on the preprocessed split,
+  batch i preprocessed with ``fold_in(eval_key, i)``; summed in float64.
+  """
+  encode = jax.jit(lambda p, b: exp.family.encode(p, b, net=exp.net))
+  source = _split_source(exp, split)
+  total = None
+  for i, batch in enumerate(data_lib.eval_batches(source,
+                                                  batch_size=batch_size)):
+    key = jax.random.fold_in(exp.eval_key, i)
+    pre = exp.preprocess(jax.tree.map(np.asarray, batch), key)
+    codes = np.asarray(encode(params, pre), np.float64)
+    codes = codes * np.asarray(batch['mask'], np.float64)[:, None]
+    total = codes.sum(0) if total is None else total + codes.sum(0)
+  return total
+
+
+def codebook_grid(exp, state, *, out_dir: str, order: str = 'size',
+                  columns: int = 8, scale: int = 0) -> tuple[str, np.ndarray]:
+  """Writes ``<out_dir>/codebook.png``: the family's ``codebook`` images.
+
+  Args:
+    exp: an `Experiment` of a family with ``codebook(params, *, net)`` ->
+      uint8 [K, H, W, C] and ``encode``.
+    state: its trained state (the evaluated parameters are drawn).
+    out_dir: where the PNG goes.
+    order: 'size' sorts the codes by `cluster_sizes` on the training split
+      (largest first, ties in index order); 'index' keeps their order.
+    columns: grid columns.
+    scale: pixel enlargement (0: to about 64 pixels per image).
+
+  Returns:
+    (the PNG's path, sizes [K] in grid order).
+  """
+  if order not in ('size', 'index'):
+    raise ConfigError(f"order={order!r} must be 'size' or 'index'.")
+  for name in ('codebook', 'encode'):
+    if not hasattr(exp.family, name):
+      raise ConfigError(f'family {exp.config.family!r} has no {name}: the '
+                        'codebook figure needs a family with a codebook.')
+  params = jax.device_get(exp.eval_params(state))
+  images = np.asarray(exp.family.codebook(params, net=exp.net))
+  sizes = cluster_sizes(exp, params)
+  if order == 'size':
+    perm = np.argsort(-sizes, kind='stable')
+    images, sizes = images[perm], sizes[perm]
+  height = exp.dataset.image_shape[0]
+  path = os.path.join(out_dir, 'codebook.png')
+  if exp.is_main:
+    grid = images_lib.image_grid(images, columns)
+    images_lib.save_png(path, grid, scale or max(1, 64 // height))
+  return path, sizes
+
+
+def codebook_figure(exp, state, *, out_dir: str,
+                    **options) -> dict[str, Any]:
+  """``{'codebook': {'png': path, 'sizes': [K] rounded ints}}`` of
+  `codebook_grid` (same options)."""
+  path, sizes = codebook_grid(exp, state, out_dir=out_dir, **options)
+  return {'codebook': {'png': path,
+                       'sizes': [int(round(float(v))) for v in sizes]}}
+
+
+# ------------------------------------------------------------ sample quality
+def sample_quality(exp, state, *, out_dir: str,
+                   classifier: quality.FeatureClassifier | str | None = None,
+                   **options) -> dict[str, Any]:
+  """Sample-quality scores of the run in ``exp.workdir`` (its newest
+  checkpoint, which `state` is), by `jaxgen.quality.evaluate_workdir`.
+
+  Args:
+    exp: the run.
+    state: its trained state.
+    out_dir: unused (the scores are written to ``<workdir>/eval/``).
+    classifier: the feature classifier (or its workdir) of image data; None
+      for toy 2-D points.
+    **options: further keyword arguments of `quality.evaluate_workdir`.
+
+  Returns:
+    {'quality': the scalar and list scores, 'quality_seconds': seconds}.
+  """
+  del state, out_dir  # evaluate_workdir restores the newest checkpoint
+  start = time.perf_counter()
+  scores = quality.evaluate_workdir(exp.workdir, classifier, **options)
+  return {'quality': {k: v for k, v in scores.items()
+                      if isinstance(v, (int, float, str, list))},
+          'quality_seconds': time.perf_counter() - start}
+
+
+EVALUATIONS: Mapping[str, Evaluation] = {
+    'code_usage': code_usage,
+    'codebook_figure': codebook_figure,
+    'sample_quality': sample_quality,
+}
+# The record field whose presence shows that an evaluation has run.
+FIELDS: Mapping[str, str] = {
+    'code_usage': 'code_usage',
+    'codebook_figure': 'codebook',
+    'sample_quality': 'quality',
+}
+
+
+def get(name: str) -> Evaluation:
+  """The evaluation called `name`; a ConfigError lists the known ones."""
+  if name not in EVALUATIONS:
+    raise ConfigError(f'evaluation {name!r} is unknown; known: '
+                      f'{", ".join(sorted(EVALUATIONS))}.')
+  return EVALUATIONS[name]
+
+
+def run(name: str, exp, state, *, out_dir: str,
+        **options) -> dict[str, Any]:
+  """Runs the evaluation called `name`; returns its record fields."""
+  return get(name)(exp, state, out_dir=out_dir, **options)
