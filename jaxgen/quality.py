@@ -171,7 +171,8 @@ class FeatureClassifier:
     return float(np.mean(np.argmax(lp, axis=1) == np.asarray(labels)))
 
 
-def classifier_net(config: ml_collections.ConfigDict) -> classifier_lib.Classifier:
+def classifier_net(config: ml_collections.ConfigDict
+                   ) -> classifier_lib.Classifier:
   """The classifier family's `Net` from a classifier config (checked)."""
   family = models.get_family(CLASSIFIER_FAMILY)
   net = family.Net(**{k: tuple(v) if isinstance(v, (list, tuple)) else v

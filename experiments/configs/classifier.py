@@ -1,4 +1,6 @@
-r"""The feature classifier of the sample-quality scores (`jaxgen.models.classifier`).
+r"""The feature classifier of the sample-quality scores: family 'classifier'.
+
+The model, its loss and its checks are `jaxgen.models.classifier`.
 
 Argument: the dataset, ``digits`` (default), ``mnist8k`` or ``smoke``
 (tests). The data splits are exactly those of every family's config
