@@ -3,11 +3,12 @@ r"""Sample-quality scores of a trained run, against the real test images.
   python -m experiments.sample_quality --workdir=runs/vae_digits \
       --classifier=runs/classifier_digits [--num_samples=N] [--view=raw]
 
-Restores the run's newest checkpoint through `jaxgen.train.Experiment`,
-draws samples and scores them with the in-project classifier
-(`jaxgen.quality`): FID-style Fréchet distance of its penultimate features,
-Inception-Score-style score, label-distribution KL and classes covered,
-plus the same scores for real training images (the data reference row).
+Builds the run (`jaxgen.train.Experiment` from its config.json), restores
+its newest (or --step) checkpoint, draws samples and scores them with the
+in-project classifier (`jaxgen.quality.evaluate_workdir`): FID-style
+Fréchet distance of its penultimate features, Inception-Score-style score,
+label-distribution KL and classes covered, plus the same scores for real
+training images (the data reference row).
 Writes ``<workdir>/eval/quality_step<step>[_raw].json``. Toy 2-D runs get
 modes covered and the high-quality share instead (no classifier needed).
 
@@ -25,6 +26,10 @@ from absl import flags
 from absl import logging
 
 from jaxgen import quality
+from jaxgen import train
+from jaxgen import workdir as workdir_lib
+from jaxgen.errors import ConfigError
+from jaxgen.errors import DataError
 
 _SHOWN = ('fid_style', 'is_style', 'label_kl_uniform', 'label_kl_reference',
           'classes_covered', 'modes_covered', 'high_quality_share')
@@ -59,11 +64,16 @@ def main(argv, flag_values: dict[str, Any]):
   logging.set_verbosity(logging.WARNING)
   f = {name: holder.value for name, holder in flag_values.items()}
   try:
+    exp = train.Experiment(workdir_lib.load_config(f['workdir']),
+                           f['workdir'])
+    state, _ = exp.restore(f['step'])
     results = quality.evaluate_workdir(
-        f['workdir'], f['classifier'], num_samples=f['num_samples'],
-        view=f['view'], split=f['split'], seed=f['seed'], step=f['step'])
-  except FileNotFoundError as e:
-    raise app.UsageError(str(e)) from e
+        exp, state, f['classifier'], num_samples=f['num_samples'],
+        view=f['view'], split=f['split'], seed=f['seed'])
+  except (ConfigError, DataError, FileNotFoundError) as e:
+    # Bad input or nothing to restore: one line naming it, no traceback.
+    print(f'error: {e}', file=sys.stderr, flush=True)
+    sys.exit(2)
   rows = (('samples', ''), ('data: train vs reference', 'data/train_vs_test/'),
           ('data: reference split', 'data/reference/'),
           ('data: reference half vs half', 'data/half_vs_half/'))

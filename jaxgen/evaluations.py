@@ -22,6 +22,10 @@ name instead of knowing which family provides what:
 - ``'sample_quality'``: sample-quality scores of the run's samples against
   the real images of a split (`jaxgen.quality.evaluate_workdir`):
   ``{'quality': {...}, 'quality_seconds': float}``.
+- ``'classifier_accuracy'``: of the feature classifier behind those scores
+  (the 'classifier' family), its accuracy on a split's 8-bit images and on
+  one binarization of them, also written as ``<workdir>/accuracy.json``:
+  ``{'classifier_accuracy': {...}}``.
 
 Evaluations are collective like `Experiment.evaluate`: every process calls
 them and gets the same fields; only process 0 writes files.
@@ -41,6 +45,8 @@ from jaxgen import data as data_lib
 from jaxgen import images as images_lib
 from jaxgen import parallel
 from jaxgen import quality
+from jaxgen import workdir as workdir_lib
+from jaxgen import writers
 from jaxgen.errors import ConfigError
 
 Evaluation = Callable[..., dict[str, Any]]
@@ -198,8 +204,8 @@ def codebook_figure(exp, state, *, out_dir: str,
 def sample_quality(exp, state, *, out_dir: str,
                    classifier: quality.FeatureClassifier | str | None = None,
                    **options) -> dict[str, Any]:
-  """Sample-quality scores of the run in ``exp.workdir`` (its newest
-  checkpoint, which `state` is), by `jaxgen.quality.evaluate_workdir`.
+  """Sample-quality scores of `state`'s samples, by
+  `jaxgen.quality.evaluate_workdir` (written to ``<workdir>/eval/``).
 
   Args:
     exp: the run.
@@ -212,21 +218,88 @@ def sample_quality(exp, state, *, out_dir: str,
   Returns:
     {'quality': the scalar and list scores, 'quality_seconds': seconds}.
   """
-  del state, out_dir  # evaluate_workdir restores the newest checkpoint
+  del out_dir  # evaluate_workdir writes under the workdir
   start = time.perf_counter()
-  scores = quality.evaluate_workdir(exp.workdir, classifier, **options)
+  scores = quality.evaluate_workdir(exp, state, classifier, **options)
   return {'quality': {k: v for k, v in scores.items()
                       if isinstance(v, (int, float, str, list))},
           'quality_seconds': time.perf_counter() - start}
 
 
+# ------------------------------------------------------- classifier accuracy
+def _train_log(workdir: str) -> list[dict[str, float]]:
+  """The logged training loss and accuracy (``metrics.jsonl``); [] when
+  nothing was logged in `workdir`."""
+  if not os.path.exists(os.path.join(workdir, writers.METRICS_FILE)):
+    return []
+  return [{k: r[k] for k in ('step', 'loss', 'accuracy') if k in r}
+          for r in writers.read_metrics(workdir, 'train')]
+
+
+def classifier_accuracy(exp, state, *, out_dir: str, split: str | None = None,
+                        seed: int = 0, train_seconds: float | None = None
+                        ) -> dict[str, Any]:
+  """Accuracy of a trained feature classifier; writes ``accuracy.json``.
+
+  For a run of the 'classifier' family (`jaxgen.models.classifier`): the
+  evaluated parameters as a `quality.FeatureClassifier`, its accuracy on
+  the 8-bit images of `split` and on one dynamic binarization of them
+  (keyed by `seed`), the parameter count and the logged training curve
+  (``metrics.jsonl``), written to ``<workdir>/accuracy.json``
+  (`quality.accuracy_path`), which `quality.load_classifier` reads.
+
+  Args:
+    exp: a run of the classifier family.
+    state: its trained state.
+    out_dir: unused (accuracy.json goes to the workdir).
+    split: the split measured (default ``config.eval.split``).
+    seed: seed of the binarization.
+    train_seconds: the training's wall time, recorded when given.
+
+  Returns:
+    {'classifier_accuracy': {'test_accuracy', 'test_accuracy_binarized',
+    'num_test', 'num_params', 'step', 'num_steps', 'split', 'dataset',
+    'train_log', 'note'[, 'train_seconds']}}: 'test_*' are on `split`.
+  """
+  del out_dir  # accuracy.json goes to the workdir
+  family = exp.config.family
+  if family != quality.CLASSIFIER_FAMILY:
+    raise ConfigError(f"config.family={family!r}: 'classifier_accuracy' "
+                      f'measures a {quality.CLASSIFIER_FAMILY!r} run.')
+  split = split or exp.config.eval.split
+  data = quality.whole_split(_split_source(exp, split))
+  params = jax.device_get(exp.eval_params(state))
+  clf = quality.FeatureClassifier(exp.net, params, exp.config)
+  binarized = quality.binarized_uint8(data['image'], jax.random.key(seed))
+  info = {
+      'test_accuracy': clf.accuracy(data['image'], data['label']),
+      'test_accuracy_binarized': clf.accuracy(binarized, data['label']),
+      'num_test': int(len(data['label'])),
+      'num_params': int(sum(np.size(x) for x in jax.tree.leaves(params))),
+      'step': int(state.step),
+      'num_steps': int(exp.config.train.num_steps),
+      'split': split,
+      'dataset': exp.config.data.name,
+      'train_log': _train_log(exp.workdir),
+      'note': quality.NOT_INCEPTION,
+  }
+  if train_seconds is not None:
+    info['train_seconds'] = float(train_seconds)
+  if exp.is_main:
+    workdir_lib.write_json(quality.accuracy_path(exp.workdir), info,
+                           strict=True)
+  return {'classifier_accuracy': info}
+
+
 EVALUATIONS: Mapping[str, Evaluation] = {
+    'classifier_accuracy': classifier_accuracy,
     'code_usage': code_usage,
     'codebook_figure': codebook_figure,
     'sample_quality': sample_quality,
 }
 # The record field whose presence shows that an evaluation has run.
 FIELDS: Mapping[str, str] = {
+    'classifier_accuracy': 'classifier_accuracy',
     'code_usage': 'code_usage',
     'codebook_figure': 'codebook',
     'sample_quality': 'quality',

@@ -458,10 +458,12 @@ def test_a_new_kind_of_row_fits_the_table_of_what_it_measures(
 
 def test_the_results_package_names_no_family():
   """What a row shows comes from the catalogue and its record: the code of
-  experiments.results (docstrings aside) names no family."""
+  experiments.results (docstrings aside) names no family. The feature
+  classifier is the exception: the runner trains it for the sample-quality
+  evaluation and records it as that evaluation's 'classifier'."""
   package = helpers.REPO_ROOT / 'experiments' / 'results'
-  family = re.compile(r'\b(' + '|'.join(models.FAMILIES) + r')\b',
-                      re.IGNORECASE)
+  names = [n for n in models.FAMILIES if n != 'classifier']
+  family = re.compile(r'\b(' + '|'.join(names) + r')\b', re.IGNORECASE)
   for path in sorted(package.glob('*.py')):
     tree = ast.parse(path.read_text())
     docstrings = {id(node.body[0].value) for node in ast.walk(tree)

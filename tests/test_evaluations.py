@@ -1,6 +1,8 @@
-"""Evaluations by name: code usage, the codebook figure, the registry."""
+"""Evaluations by name: code usage, the codebook figure, the classifier's
+accuracy (tested with the classifier in test_quality), the registry."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -170,7 +172,17 @@ def test_a_family_without_codes_is_refused_by_name(kmeans_run, tmp_path):
                     order='largest')
 
 
+def test_classifier_accuracy_measures_only_the_classifier(kmeans_run,
+                                                         tmp_path):
+  exp, state = kmeans_run
+  with pytest.raises(ConfigError, match="config.family='kmeans'.*"
+                     "'classifier'"):
+    evaluations.run('classifier_accuracy', exp, state, out_dir=str(tmp_path))
+  assert not (tmp_path / 'accuracy.json').exists()
+  assert not os.path.exists(os.path.join(exp.workdir, 'accuracy.json'))
+
+
 def test_unknown_evaluation_lists_the_known_ones():
-  with pytest.raises(ConfigError, match="'fid'.*code_usage, "
-                     'codebook_figure, sample_quality'):
+  with pytest.raises(ConfigError, match="'fid'.*classifier_accuracy, "
+                     'code_usage, codebook_figure, sample_quality'):
     evaluations.get('fid')

@@ -1,27 +1,35 @@
-r"""The feature classifier of the sample-quality scores (not a model family).
+r"""The feature classifier of the sample-quality scores: family 'classifier'.
+
+The model, its loss and its checks are `jaxgen.models.classifier`.
 
 Argument: the dataset, ``digits`` (default), ``mnist8k`` or ``smoke``
 (tests). The data splits are exactly those of every family's config
 (`common.data_config`), so the classifier never sees the test images that
-generative models are scored against.
+generative models are scored against. The images are read 8-bit, scaled
+to [0, 1]; the loss binarizes a share of the training rows itself
+(``model.binarize_prob``).
 
-Commands and their cost (seed 0, 2 CPU cores); the classifier's test
-accuracy is stored with the scores in every record that has sample-quality
-scores:
+Commands and their cost (seed 0, 2 CPU cores); no results record of its
+own: every record with sample-quality scores stores, under 'classifier',
+the command and test accuracy of the classifier it was scored with:
 
   python -m experiments.train_classifier --dataset=digits \
       --workdir=runs/classifier_digits
-    3 convolutions 32/64/64 (strides 1/2/2) + 64 features (72,842
-    parameters), 3,000 steps of 64: under a minute.
+    3 convolutions 32/64/64 (strides 1/2/2) + 64 features, 3,000 steps of
+    64: about a minute. Writes ``<workdir>/accuracy.json`` (test accuracy
+    on the 8-bit images and on one dynamic binarization of them).
 
   python -m experiments.train_classifier --dataset=mnist8k \
       --workdir=runs/classifier_mnist8k
-    3 convolutions 32/64/64 (strides 1/2/2) + 128 features (458,570
-    parameters), 2,000 steps of 128: a few minutes.
+    3 convolutions 32/64/64 (strides 1/2/2) + 128 features, 2,000 steps of
+    128: a few minutes.
 
-Then ``python -m experiments.sample_quality --workdir=<run>
---classifier=runs/classifier_<dataset>`` scores a run's samples; the scores
-are not comparable to Inception-based FID / IS.
+``python -m experiments.main --config=experiments/configs/classifier.py:digits
+--workdir=runs/classifier_digits`` trains the same classifier without
+accuracy.json; ``experiments.train_classifier`` on that workdir adds it
+without training again. Then ``python -m experiments.sample_quality
+--workdir=<run> --classifier=runs/classifier_<dataset>`` scores a run's
+samples.
 """
 
 import ml_collections
@@ -34,12 +42,11 @@ def get_config(arg: str = 'digits') -> ml_collections.ConfigDict:
                           {'dataset': 'digits'})
   dataset = opts['dataset']
   small = dataset in ('digits', 'smoke')
-  c = ml_collections.ConfigDict()
-  c.seed = 0  # root key: split into init / train / data / test keys
-  c.data = common.data_config(dataset)  # the families' splits, unchanged
-  c.data.binarize = 'none'  # 8-bit images; train.binarize_prob binarizes some
+  c = common.base_config('classifier', dataset)
+  c.data.binarize = 'none'  # 8-bit images; model.binarize_prob binarizes some
+  c.data.value_range = 'unit'  # pixel / 255, as the scores read uint8 images
 
-  m = c.model = ml_collections.ConfigDict()
+  m = c.model
   m.image_shape = (8, 8, 1) if small else (28, 28, 1)
   m.channels = (32, 64, 64)  # 3x3 convolutions, ReLU
   m.strides = (1, 2, 2)
@@ -48,19 +55,13 @@ def get_config(arg: str = 'digits') -> ml_collections.ConfigDict:
   m.num_classes = 10
   m.dropout_rate = 0.3  # on the features, before the logits; training only
   m.pool = 'flatten'  # 'flatten' | 'mean' (global average pooling)
+  m.binarize_prob = 0.5  # share of training examples dynamically binarized
 
-  c.optimizer = common.base_config('classifier', dataset).optimizer
   c.optimizer.name = 'adamw'
   c.optimizer.weight_decay = 1e-4
   c.optimizer.schedule = 'cosine'  # to 0 over train.num_steps
 
-  c.train = ml_collections.ConfigDict()
   c.train.batch_size = 64 if small else 128
   c.train.num_steps = 3000 if small else 2000
   c.train.log_every_steps = 250
-  c.train.binarize_prob = 0.5  # share of examples dynamically binarized
-  if dataset == 'smoke':
-    c.train.batch_size = 32
-    c.train.num_steps = 4
-    c.train.log_every_steps = 2
-  return c.lock()
+  return common.finalize(c, dataset)

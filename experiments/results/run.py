@@ -4,6 +4,7 @@ the entry's named evaluations, and keep one record per experiment."""
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import shutil
 import time
@@ -15,13 +16,13 @@ import jax
 from experiments import catalogue
 from experiments import machine
 from experiments import main as main_lib
+from experiments import train_classifier
 from experiments.catalogue import Spec
 from experiments.configs import classifier as classifier_config
 from experiments.results import records
 from experiments.results import render
 from experiments.results import specs
 from jaxgen import evaluations
-from jaxgen import quality
 from jaxgen import train
 from jaxgen import workdir as workdir_lib
 
@@ -30,22 +31,45 @@ class Interrupted(RuntimeError):
   """Training stopped before num_steps (SIGTERM): nothing is recorded."""
 
 
+def _has_field(config, dotted: str) -> bool:
+  try:
+    functools.reduce(lambda node, part: node[part], dotted.split('.'), config)
+  except (KeyError, TypeError):
+    return False
+  return True
+
+
 def ensure_classifier(dataset: str, runs_dir: str,
                       quick: bool) -> tuple[Any, dict[str, Any]]:
   """The sample-quality classifier of `dataset`, trained once per runs_dir.
 
+  Trained through the shared trainer (`experiments.train_classifier`) into
+  ``<runs_dir>/classifier_<dataset>``, with the quick overrides the
+  classifier config has when `quick`; a workdir that already holds it is
+  only loaded. An old-format classifier workdir there is a `ConfigError`
+  (`quality.check_classifier_workdir`), never read.
+
   Returns (the `quality.FeatureClassifier`, a record of how it was made).
+
+  Raises:
+    Interrupted: its training stopped before num_steps (SIGTERM).
   """
   config = classifier_config.get_config(dataset)
-  if quick:
-    config.train.num_steps = specs.QUICK_STEPS
+  preset = f'experiments/configs/classifier.py:{dataset}'
+  overrides = ([(k, v) for k, v in specs.QUICK_OVERRIDES
+                if _has_field(config, k)] if quick else [])
+  config.update_from_flattened_dict(dict(overrides))
   workdir = os.path.join(runs_dir, f'classifier_{dataset}')
-  clf = quality.train_classifier(config, workdir,
-                                 log=lambda s: print(s, flush=True))
-  cmd = ['python', '-m', 'experiments.train_classifier',
-         f'--dataset={dataset}', f'--workdir={workdir}']
-  if quick:
-    cmd.append(f'--config.train.num_steps={specs.QUICK_STEPS}')
+  clf = train_classifier.train_classifier(config, workdir,
+                                          log=lambda s: print(s, flush=True))
+  if clf is None:
+    raise Interrupted(f'the classifier in {workdir} stopped before '
+                      f'{config.train.num_steps} steps (SIGTERM); run again to '
+                      'resume.')
+  cmd = ['python', '-m', 'experiments.train_classifier']
+  cmd += ([f'--config={preset}'] + [f'--config.{k}={v}' for k, v in overrides]
+          if overrides else [f'--dataset={dataset}'])
+  cmd.append(f'--workdir={workdir}')
   info = {k: v for k, v in clf.info.items()
           if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
   return clf, {'command': ' '.join(cmd), 'workdir': workdir, **info}

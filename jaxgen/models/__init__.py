@@ -27,7 +27,9 @@ Required names (`REQUIRED`):
   returns log p(y); the evaluator adds the dequantization offset.
 - ``sample(params, key, num, *, net, **cond) -> uint8 [num, H, W, C]``
   (float32 [num, D] for points), or None for a family that cannot generate
-  (a plain autoencoder, which then provides ``reconstruct``). The trainer
+  (a plain autoencoder, which then provides ``reconstruct``; the feature
+  classifier of `jaxgen.quality`, which neither draws nor reconstructs and
+  is measured by its per-example metrics alone). The trainer
   calls ``sample(params, key, num=num, net=net)``: the count is named
   ``num`` and conditioning arguments (labels, observed pixels) have
   defaults.
@@ -129,6 +131,7 @@ from jaxgen.errors import ConfigError
 FAMILIES: dict[str, str] = {
     'autoencoder': 'jaxgen.models.autoencoder',
     'began': 'jaxgen.models.began',
+    'classifier': 'jaxgen.models.classifier',
     'code_prior': 'jaxgen.models.code_prior',
     'gan': 'jaxgen.models.gan',
     'gated_pixelcnn': 'jaxgen.models.gated_pixelcnn',

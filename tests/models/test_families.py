@@ -18,6 +18,9 @@ from jaxgen import models
 from jaxgen import train
 
 NAMES = sorted(models.FAMILIES)
+# Families that neither sample nor reconstruct: measured by their loss
+# metrics alone (the feature classifier of jaxgen.quality).
+DISCRIMINATIVE = ('classifier',)
 
 # name -> (positional arguments, keyword arguments) of the contract's calls.
 CALLS = {
@@ -69,9 +72,11 @@ def test_family_has_the_contract(name):
   for attr in ('init', 'loss_fn', 'log_likelihood', 'sample'):
     if getattr(family, attr) is not None:
       _check_call(family, attr)
-  if family.sample is None:
-    assert getattr(family, 'reconstruct', None) is not None, (
-        f'{name} neither samples nor reconstructs')
+  draws = (family.sample is not None or
+           getattr(family, 'reconstruct', None) is not None)
+  assert draws != (name in DISCRIMINATIVE), (
+      f'{name} neither samples nor reconstructs' if not draws else
+      f'{name} is listed as discriminative but draws images')
 
 
 @pytest.mark.parametrize('name', NAMES)
@@ -185,7 +190,10 @@ def test_family_trains_with_its_smoke_config(name, tmp_path):
   assert results['num_examples'] == len(exp.dataset.splits['test'])
   assert all(np.isfinite(v) for v in results.values())
   paths = exp.write_images(state)
-  assert paths, 'a family writes samples or reconstructions'
+  if name in DISCRIMINATIVE:
+    assert not paths
+  else:
+    assert paths, 'a family writes samples or reconstructions'
   if exp.family.sample is not None:
     # The grid's sample count: the sampler write_images compiled is reused.
     num = config.eval.num_grid_samples
