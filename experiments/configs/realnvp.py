@@ -77,7 +77,6 @@ def get_config(arg: str = 'digits'):
   m.logit_alpha = 0.0 if toy else 0.05  # logit(alpha + (1 - 2 alpha) y)
 
   c.optimizer.learning_rate = 1e-3
-  c.optimizer.grad_clip_norm = 100.0  # guards the first steps of a deep flow
   c.train.batch_size = 256 if toy else 64
   c.train.num_steps = 5000
   c.train.eval_every_steps = 1000
