@@ -14,7 +14,9 @@ from jaxgen.errors import ConfigError
 from jaxgen.models import nice
 from tests.nn.test_flows import check_flow
 from tests.nn.test_flows import flow_program
+from tests.nn.test_flows import normal
 from tests.nn.test_flows import perturb
+from tests.nn.test_flows import uniform
 
 
 def flow_apply(net):
@@ -24,19 +26,20 @@ def flow_apply(net):
 
 @pytest.fixture(scope='module')
 def images():
-  return jax.random.uniform(jax.random.key(0), (3, 2, 3, 1))
+  return uniform(0, (3, 2, 3, 1))
 
 
-def random_params(net, batch, key):
-  params = jax.jit(lambda k: nice.init(k, batch, net=net))(key)
-  return perturb(params, jax.random.fold_in(key, 1), scale=0.3)
+def random_params(net, batch, seed):
+  params = jax.jit(lambda k: nice.init(k, batch, net=net))(
+      jax.random.key(seed))
+  return perturb(params, seed, scale=0.3)
 
 
 @pytest.mark.parametrize('logit_alpha', [0.0, 0.05])
 def test_flow_inverts_and_its_logdet_is_the_jacobians(images, logit_alpha):
   net = nice.Net(image_shape=(2, 3, 1), num_couplings=3, hidden=8, depth=1,
                  logit_alpha=logit_alpha)
-  params = random_params(net, {'image': images}, jax.random.key(1))
+  params = random_params(net, {'image': images}, 1)
   _, logdet = check_flow(flow_program(flow_apply(net)), params, images)
   scaling = float(params['scaling']['log_scale'].sum())
   if logit_alpha:
@@ -50,14 +53,14 @@ def test_flow_inverts_and_its_logdet_is_the_jacobians(images, logit_alpha):
 def points_model():
   net = nice.Net(image_shape=(2,), num_couplings=4, hidden=8, depth=2,
                  prior='logistic')
-  params = random_params(net, {'point': jnp.zeros((1, 2))}, jax.random.key(2))
+  params = random_params(net, {'point': jnp.zeros((1, 2))}, 2)
   return net, params
 
 
 def test_log_likelihood_is_the_logistic_prior_of_forward_plus_logdet(
     points_model):
   net, params = points_model
-  x = jax.random.normal(jax.random.key(3), (5, 2)) * 2.0
+  x = normal(3, (5, 2), 2.0)
   ll = jax.jit(lambda p, b: nice.log_likelihood(p, b, None, net=net))(
       params, {'point': x})
   z, logdet = jax.jit(lambda p, v: nice.forward(p, v, net=net))(params, x)
@@ -68,23 +71,23 @@ def test_log_likelihood_is_the_logistic_prior_of_forward_plus_logdet(
                              rtol=1e-5)
   # The logistic prior's sample draws are inverted exactly.
   key = jax.random.key(4)
-  points = jax.jit(lambda p, k: nice.sample(p, k, 5, net=net,
-                                            temperature=0.8))(params, key)
+  points, prior_draw = jax.jit(lambda p, k: (
+      nice.sample(p, k, 5, net=net, temperature=0.8),
+      0.8 * jax.random.logistic(k, (5, 2))))(params, key)
   assert points.shape == (5, 2) and points.dtype == jnp.float32
   z_back = jax.jit(lambda p, v: nice.forward(p, v, net=net))(params, points)[0]
-  np.testing.assert_allclose(z_back, 0.8 * jax.random.logistic(key, (5, 2)),
-                             atol=1e-5)
+  np.testing.assert_allclose(z_back, prior_draw, atol=1e-5)
 
 
 def test_image_samples_are_uint8_of_the_inverse(images):
   net = nice.Net(image_shape=(2, 3, 1), num_couplings=2, hidden=4, depth=1,
                  prior='gaussian')
-  params = random_params(net, {'image': images}, jax.random.key(5))
+  params = random_params(net, {'image': images}, 5)
   key = jax.random.key(6)
-  out = jax.jit(lambda p, k: nice.sample(p, k, 3, net=net))(params, key)
+  out, x = jax.jit(lambda p, k: (
+      nice.sample(p, k, 3, net=net),
+      nice.inverse(p, jax.random.normal(k, (3, 6)), net=net)[0]))(params, key)
   assert out.shape == (3, 2, 3, 1) and out.dtype == jnp.uint8
-  x, _ = jax.jit(lambda p, z: nice.inverse(p, z, net=net))(
-      params, jax.random.normal(key, (3, 6)))
   expected = np.clip(np.floor(np.asarray(x) * 256), 0, 255).astype(np.uint8)
   np.testing.assert_array_equal(out, expected)
 
