@@ -23,13 +23,13 @@ rerun by ``python -m experiments.results --only=<name>``:
   python -m experiments.main --config=experiments/configs/nice.py:mnist8k \
       --workdir=runs/nice_mnist8k
     The paper's MNIST layout (4 couplings, MLPs of 5 x 1000 units, about
-    19 million parameters), 10,000 steps of batch 64: about an hour.
+    19 million parameters), 10,000 steps of batch 64: under an hour.
     Record `nice_mnist8k`.
 
   python -m experiments.main --config=experiments/configs/nice.py:moons \
       --workdir=runs/nice_moons
-    4 couplings with MLPs of 3 x 64 units, 5,000 steps of batch 256: a few
-    minutes; the sample PNG is a scatter plot over the data. Records
+    4 couplings with MLPs of 3 x 64 units, 5,000 steps of batch 256: about
+    a minute; the sample PNG is a scatter plot over the data. Records
     `nice_moons`, `nice_ring8` and `nice_checkerboard` for the three toy
     options.
 """

@@ -30,8 +30,8 @@ rerun by ``python -m experiments.results --only=<name>``:
 
   python -m experiments.main --config=experiments/configs/realnvp.py:moons \
       --workdir=runs/realnvp_moons
-    8 couplings with MLPs of 2 x 64 units, 5,000 steps of batch 256: a few
-    minutes; the sample PNG is a scatter plot over the data. Records
+    8 couplings with MLPs of 2 x 64 units, 5,000 steps of batch 256: about
+    a minute; the sample PNG is a scatter plot over the data. Records
     `realnvp_moons`, `realnvp_ring8` and `realnvp_checkerboard` for the
     three toy options.
 """
