@@ -148,7 +148,7 @@ def squeeze(x: jax.Array) -> jax.Array:
 
 
 def unsqueeze(x: jax.Array) -> jax.Array:
-  """Depth-to-space, the inverse of `squeeze`: [B, H, W, 4C] -> [B, 2H, 2W, C]."""
+  """Depth-to-space, `squeeze`'s inverse: [B, H, W, 4C] -> [B, 2H, 2W, C]."""
   b, h, w, c4 = x.shape
   c = c4 // 4
   x = x.reshape(b, h, w, c, 2, 2).transpose(0, 1, 4, 2, 5, 3)
