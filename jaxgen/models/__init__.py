@@ -112,11 +112,11 @@ checks), `pixels` (pixel likelihoods) and `ar_sampling` (autoregressive
 samplers); and on other families' modules for pieces they share: `began`
 on `gan` (the two-player optimizer, uint8 output), `kmeans` on `gmm`
 (moments, seeding, the moments optimizer), `vqvae2` on `vqvae` (encoder,
-decoder, quantizers, step), `code_prior` on `gated_pixelcnn` (the priors),
-`vqvae` (frozen-model helpers) and `get_family` (the frozen family by
-name). It never imports `jaxgen.train`, `jaxgen.evaluate`,
-`jaxgen.quality` or `experiments`: the trainer imports the families, not
-the other way round.
+decoder, quantizers, step), `nice` on `realnvp` (the flow helpers),
+`code_prior` on `gated_pixelcnn` (the priors), `vqvae` (frozen-model
+helpers) and `get_family` (the frozen family by name). It never imports
+`jaxgen.train`, `jaxgen.evaluate`, `jaxgen.quality` or `experiments`: the
+trainer imports the families, not the other way round.
 """
 
 from __future__ import annotations
@@ -139,9 +139,11 @@ FAMILIES: dict[str, str] = {
     'kmeans': 'jaxgen.models.kmeans',
     'made': 'jaxgen.models.made',
     'nade': 'jaxgen.models.nade',
+    'nice': 'jaxgen.models.nice',
     'pixelcnn': 'jaxgen.models.pixelcnn',
     'pixelcnnpp': 'jaxgen.models.pixelcnnpp',
     'pixelrnn': 'jaxgen.models.pixelrnn',
+    'realnvp': 'jaxgen.models.realnvp',
     'vae': 'jaxgen.models.vae',
     'vqvae': 'jaxgen.models.vqvae',
     'vqvae2': 'jaxgen.models.vqvae2',
