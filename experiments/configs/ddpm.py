@@ -87,7 +87,7 @@ def get_config(arg: str = 'digits'):
   c.eval.final_estimators = ('bound',)
   c.eval.periodic_estimators = ('bound20',)
   if dataset == 'smoke':
-    m.channels = (8, 16)
+    m.channels = (8,)
     m.sinusoid_dim = 8
     m.time_embed_dim = 16
     m.num_timesteps = 20
@@ -95,5 +95,4 @@ def get_config(arg: str = 'digits'):
     c.eval.estimators.bound.chunk_size = 10
     c.eval.estimators.bound20.num_timesteps = 4
     c.eval.estimators.bound20.chunk_size = 4
-    c.eval.final_estimators = ('bound', 'bound20')
   return common.finalize(c, dataset)

@@ -184,7 +184,8 @@ def q_mean_variance(sched: Schedule, x_start: ArrayLike, t: ArrayLike):
   """
   x_start = jnp.asarray(x_start)
   mean = _take(sched.sqrt_alphas_cumprod, t, x_start) * x_start
-  var = 1.0 - _take(sched.alphas_cumprod, t, x_start)
+  # From the float64 table: 1 - abar_t in float32 loses small t.
+  var = jnp.square(_take(sched.sqrt_one_minus_alphas_cumprod, t, x_start))
   return mean, var, _take(sched.log_one_minus_alphas_cumprod, t, x_start)
 
 
