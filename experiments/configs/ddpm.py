@@ -88,6 +88,7 @@ def get_config(arg: str = 'digits'):
   c.eval.periodic_estimators = ('bound20',)
   if dataset == 'smoke':
     m.channels = (8,)
+    m.num_groups = 4
     m.sinusoid_dim = 8
     m.time_embed_dim = 16
     m.num_timesteps = 20

@@ -128,10 +128,13 @@ def validate(config, dataset) -> None:
         f'config.model.sinusoid_dim={m.sinusoid_dim} must be even.')
   channels = tuple(m.channels)
   if not channels or not all(_is_int(c, 1) and c % m.num_groups == 0
-                             for c in channels):
+                             and c // m.num_groups >= 2 for c in channels):
+    # With one channel per group, the group norm after the time-embedding
+    # injection removes the embedding (a per-channel constant).
     raise ConfigError(
         f'config.model.channels={channels} must be integers divisible by '
-        f'config.model.num_groups={m.num_groups}.')
+        f'config.model.num_groups={m.num_groups}, with at least 2 channels '
+        'per group.')
   h, w, _ = m.image_shape
   factor = 2 ** len(channels)
   if h % factor or w % factor:
@@ -248,6 +251,21 @@ def log_likelihood(params, batch, key, *, net: Net, num_timesteps: int = 0,
   return -total
 
 
+def guided_eps(params, x_t: jax.Array, t: jax.Array,
+               labels: jax.Array | None, *, net: Net,
+               guidance: float = 0.0) -> jax.Array:
+  """eps_theta(x_t, t [, labels]), [B, H, W, C], with classifier-free
+  guidance when `guidance` w > 0: (1 + w) eps(x, y) - w eps(x, null)
+  (Ho & Salimans 2022, eq. 6), both from one network call on 2B images."""
+  if labels is None or not guidance:
+    return net.apply({'params': params}, x_t, t, labels)
+  null = jnp.full_like(labels, net.num_classes)
+  both = net.apply({'params': params}, jnp.concatenate([x_t, x_t]),
+                   jnp.concatenate([t, t]), jnp.concatenate([labels, null]))
+  cond, uncond = jnp.split(both, 2)
+  return (1.0 + guidance) * cond - guidance * uncond
+
+
 def timestep_sequence(num_timesteps: int, num_steps: int) -> np.ndarray:
   """The DDIM sub-sequence: `num_steps` evenly spaced indices of [0, T),
   first 0 and last T - 1 (all of them when num_steps == T), descending."""
@@ -277,7 +295,7 @@ def sample(params, key, num: int, *, net: Net, method: str | None = None,
   predicted x_0 is clipped to [-1, 1] when ``net.clip_denoised``. A
   conditional model draws `labels` int [num] (default cycling through the
   classes); `guidance` w > 0 uses classifier-free guidance,
-  eps = (1 + w) eps(x, y) - w eps(x, null) (Ho & Salimans 2022, eq. 6).
+  eps = (1 + w) eps(x, y) - w eps(x, null) (`guided_eps`).
   Final values map to round(127.5 (x + 1)), clipped to [0, 255].
   """
   method = method or net.sampler
@@ -300,17 +318,8 @@ def sample(params, key, num: int, *, net: Net, method: str | None = None,
   start_key, loop_key = jax.random.split(key)
 
   def eps_at(x, t):
-    tt = jnp.full((num,), t)
-    if labels is None:
-      return net.apply({'params': params}, x, tt)
-    if not guidance:
-      return net.apply({'params': params}, x, tt, labels)
-    null = jnp.full_like(labels, net.num_classes)
-    both = net.apply({'params': params}, jnp.concatenate([x, x]),
-                     jnp.concatenate([tt, tt]),
-                     jnp.concatenate([labels, null]))
-    cond, uncond = jnp.split(both, 2)
-    return (1.0 + guidance) * cond - guidance * uncond
+    return guided_eps(params, x, jnp.full((num,), t), labels, net=net,
+                      guidance=guidance)
 
   def step(x, inputs):
     i, t, t_prev = inputs

@@ -94,7 +94,9 @@ class UNet(nn.Module):
       on the way up).
     sinusoid_dim: size of the sinusoidal timestep embedding.
     time_embed_dim: size of the time embedding after its 2-layer MLP.
-    num_groups: groups of every GroupNorm (divides every channel count).
+    num_groups: groups of every GroupNorm (divides every channel count;
+      with one channel per group the norm after the time-embedding
+      injection would remove the embedding).
     num_classes: > 0 adds a learned label embedding to the time embedding;
       label index num_classes is the 'null' label (classifier-free
       guidance).
