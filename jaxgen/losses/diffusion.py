@@ -462,7 +462,8 @@ def variational_bound(eps_fn: EpsFn, sched: Schedule, x_start: ArrayLike,
     noise = jax.random.normal(jax.random.fold_in(noise_key, i),
                               (chunk,) + x_start.shape, x_start.dtype)
     terms = jax.vmap(one)(t, noise)  # [c, B]
-    return (w * terms).sum(0), jnp.where(t == 0, terms, 0.0).sum(0)
+    first = (t == 0) & (w > 0)  # padding repeats index 0 with weight 0
+    return (w * terms).sum(0), jnp.where(first, terms, 0.0).sum(0)
 
   sums, decoder = jax.lax.map(
       chunk_terms, (jnp.arange(num_chunks), ts, weights))
