@@ -297,6 +297,8 @@ def sample(params, key, num: int, *, net: Net, method: str | None = None,
   classes); `guidance` w > 0 uses classifier-free guidance,
   eps = (1 + w) eps(x, y) - w eps(x, null) (`guided_eps`).
   Final values map to round(127.5 (x + 1)), clipped to [0, 255].
+  `method`, `num_steps` and `guidance` are Python values (fixed
+  when jitted); `eta` and `labels` may be traced.
   """
   method = method or net.sampler
   if method not in SAMPLERS:
