@@ -338,10 +338,12 @@ def prior_kl(sched: Schedule, x_start: ArrayLike) -> jax.Array:
 def bound_terms(sched: Schedule, x_start: ArrayLike, x_t: ArrayLike,
                 t: ArrayLike, eps_pred: ArrayLike, *, variance: str = 'beta',
                 clip: bool = False, num_bins: int = 256) -> jax.Array:
-  r"""L_{t-1} for t >= 1 and L_0 at t = 0, per example, [B] nats (eq. 5).
+  r"""The bound's term of index t, per example, [B] nats (eq. 5).
 
+  Index t is the paper's step t + 1, so this is its L_t (L_0 the decoder).
   With the model p(x_{t-1} | x_t) = N(mu_theta(x_t, t), sigma_t^2 I)
-  (`p_mean_from_eps`, sigma_t^2 from `model_log_variance`):
+  (`p_mean_from_eps`, sigma_t^2 from `model_log_variance`), x_{t-1}
+  meaning the latent one step before x_t:
 
   * index t >= 1: KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) summed
     over dimensions, in log-variance form (`gaussian_kl`);
