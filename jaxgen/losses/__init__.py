@@ -24,6 +24,7 @@ from jaxgen.losses.adversarial import wasserstein_generator_loss
 from jaxgen.losses.bounds import elbo
 from jaxgen.losses.bounds import iwae_bound
 from jaxgen.losses.bounds import log_mean_exp
+from jaxgen.losses import diffusion
 from jaxgen.losses.divergences import gaussian_kl
 from jaxgen.losses.likelihoods import bernoulli_log_prob
 from jaxgen.losses.likelihoods import categorical_log_prob
@@ -67,6 +68,7 @@ __all__ = [
     "bernoulli_log_prob",
     "categorical_log_prob",
     "dequantization_offset_nats",
+    "diffusion",
     "discretized_logistic_log_prob",
     "discretized_logistic_mixture_log_prob",
     "elbo",

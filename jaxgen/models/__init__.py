@@ -133,6 +133,7 @@ FAMILIES: dict[str, str] = {
     'began': 'jaxgen.models.began',
     'classifier': 'jaxgen.models.classifier',
     'code_prior': 'jaxgen.models.code_prior',
+    'ddpm': 'jaxgen.models.ddpm',
     'gan': 'jaxgen.models.gan',
     'gated_pixelcnn': 'jaxgen.models.gated_pixelcnn',
     'gmm': 'jaxgen.models.gmm',

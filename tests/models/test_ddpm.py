@@ -1,0 +1,179 @@
+"""The DDPM family: loss, bound, samplers, guidance, config checks.
+
+The bound's arithmetic and the update rules are tested against float64
+references in tests/losses/test_diffusion.py; here the family's wiring.
+"""
+
+import functools
+import types
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from experiments.configs import ddpm as config_lib
+from jaxgen.errors import ConfigError
+from jaxgen.models import ddpm
+
+
+def _net(config):
+  return ddpm.Net(**{k: tuple(v) if isinstance(v, list) else v
+                     for k, v in config.model.items()})
+
+
+def _batch(num=6, seed=0):
+  rng = np.random.default_rng(seed)
+  pixels = rng.integers(0, 256, (num, 8, 8, 1))
+  return {'image': jnp.asarray(pixels / 127.5 - 1, jnp.float32),
+          'label': jnp.asarray(rng.integers(0, 10, num), jnp.int32),
+          'mask': jnp.ones(num, bool)}
+
+
+@pytest.fixture(scope='module')
+def model():
+  config = config_lib.get_config('smoke,cond')
+  net = _net(config)
+  params = jax.jit(functools.partial(ddpm.init, net=net))(
+      jax.random.key(0), _batch())
+  return net, params
+
+
+def test_loss_is_finite_per_example_and_keyed(model):
+  net, params = model
+  loss = jax.jit(functools.partial(ddpm.loss_fn, net=net, train=True))
+  value, metrics = loss(params, _batch(), jax.random.key(1))
+  again, _ = loss(params, _batch(), jax.random.key(1))
+  other, _ = loss(params, _batch(), jax.random.key(2))
+  assert metrics['simple'].shape == (6,) and np.isfinite(value)
+  np.testing.assert_allclose(value, metrics['simple'].mean(), rtol=1e-6)
+  assert value == again and value != other
+
+
+def test_stratified_bound_with_all_timesteps_is_the_full_bound(model):
+  net, params = model
+  big_t = net.num_timesteps
+  ll = jax.jit(functools.partial(ddpm.log_likelihood, net=net,
+                                 chunk_size=8), static_argnames='num_timesteps')
+  full = ll(params, _batch(), jax.random.key(3), num_timesteps=0)
+  every = ll(params, _batch(), jax.random.key(3), num_timesteps=big_t)
+  assert full.shape == (6,) and np.isfinite(full).all() and (full < 0).all()
+  np.testing.assert_allclose(every, full, rtol=1e-5)
+
+
+@pytest.fixture(scope='module')
+def draw(model):
+  """sample(params, key, 4, labels, **static), one compilation per static
+  arguments."""
+  net, params = model
+  compiled = {}
+
+  def run(key, labels=None, **static):
+    static.setdefault('net', net)
+    name = tuple(sorted(static.items(), key=lambda kv: kv[0]))
+    if name not in compiled:
+      compiled[name] = jax.jit(
+          lambda p, k, y: ddpm.sample(p, k, 4, labels=y, **static))
+    return np.asarray(compiled[name](params, key, labels))
+  return run
+
+
+def test_ddim_eta_one_over_all_steps_is_ancestral_with_posterior_variance(
+    model, draw):
+  net, _ = model
+  key = jax.random.key(4)
+  posterior = net.clone(variance='posterior')
+  ancestral = draw(key, net=posterior, method='ancestral')
+  ddim = draw(key, net=posterior, method='ddim', eta=1.0)
+  assert ancestral.shape == (4, 8, 8, 1) and ancestral.dtype == np.uint8
+  assert np.abs(ancestral.astype(int) - ddim).max() <= 1
+  # A fresh key draws other images; the same key the same ones.
+  np.testing.assert_array_equal(
+      draw(key, net=posterior, method='ancestral'), ancestral)
+  assert (draw(jax.random.key(5), net=posterior,
+               method='ancestral') != ancestral).any()
+
+
+def test_guided_eps_is_the_classifier_free_combination(model):
+  net, params = model
+  batch = _batch(4)
+  x, y = batch['image'], batch['label']
+  t = jnp.array([0, 3, 10, 19])
+  fn = jax.jit(functools.partial(ddpm.guided_eps, net=net, guidance=2.5))
+  guided = fn(params, x, t, y)
+  apply = jax.jit(lambda p, x, t, y: net.apply({'params': p}, x, t, y))
+  cond = apply(params, x, t, y)
+  uncond = apply(params, x, t, jnp.full_like(y, net.num_classes))
+  assert np.abs(cond - uncond).max() > 1e-3  # the label matters
+  np.testing.assert_allclose(guided, 3.5 * cond - 2.5 * uncond, atol=1e-5)
+
+
+def test_ddim_on_a_subsequence_with_guidance_runs(draw):
+  labels = jnp.array([0, 1, 2, 3])
+  images = draw(jax.random.key(6), labels, method='ddim', num_steps=5,
+                guidance=3.0)
+  assert images.shape == (4, 8, 8, 1) and images.dtype == np.uint8
+
+
+def test_timestep_sequence_is_evenly_spaced_and_complete():
+  np.testing.assert_array_equal(ddpm.timestep_sequence(10, 10),
+                                np.arange(9, -1, -1))
+  seq = ddpm.timestep_sequence(1000, 50)
+  assert seq[0] == 999 and seq[-1] == 0 and len(seq) == 50
+  assert np.ptp(np.diff(seq)) <= 1
+  with pytest.raises(ValueError, match='num_steps'):
+    ddpm.timestep_sequence(10, 11)
+
+
+def test_sample_refuses_bad_arguments(model):
+  net, params = model
+  with pytest.raises(ValueError, match='ancestral'):
+    ddpm.sample(params, jax.random.key(0), 2, net=net, method='ancestral',
+                num_steps=3)
+  with pytest.raises(ValueError, match='method'):
+    ddpm.sample(params, jax.random.key(0), 2, net=net, method='euler')
+  with pytest.raises(ValueError, match='guidance'):
+    ddpm.sample(params, jax.random.key(0), 2, net=net.clone(num_classes=0),
+                guidance=1.0)
+
+
+def _dataset(pixel_levels=256, num_classes=10):
+  return types.SimpleNamespace(name='digits', pixel_levels=pixel_levels,
+                               num_classes=num_classes)
+
+
+def test_validate_names_the_field():
+  config = config_lib.get_config('smoke')
+  ddpm.validate(config, _dataset())
+  ddpm.validate(config_lib.get_config('mnist8k'), _dataset())
+  cases = [
+      ('data', 'binarize', 'dynamic', 'config.data.binarize'),
+      ('data', 'value_range', 'unit', 'config.data.value_range'),
+      ('data', 'dequantize', True, 'config.data.dequantize'),
+      ('model', 'channels', (8, 10), 'config.model.channels'),
+      ('model', 'num_groups', 8, 'config.model.channels'),
+      ('model', 'channels', (8, 8, 8, 8), 'config.model.image_shape'),
+      ('model', 'schedule', 'quadratic', 'config.model.schedule'),
+      ('model', 'variance', 'learned', 'config.model.variance'),
+      ('model', 'sampler', 'euler', 'config.model.sampler'),
+      ('model', 'sample_steps', 5, 'config.model.sample_steps'),
+      ('model', 'num_timesteps', 1, 'config.model.num_timesteps'),
+      ('model', 'sinusoid_dim', 7, 'config.model.sinusoid_dim'),
+      ('model', 'label_dropout', 1.0, 'config.model.label_dropout'),
+  ]
+  for group, field, value, message in cases:
+    bad = ml_collections.ConfigDict(config.to_dict())
+    bad[group][field] = value
+    with pytest.raises(ConfigError, match=message.replace('.', r'\.')):
+      ddpm.validate(bad, _dataset())
+  bad = ml_collections.ConfigDict(config.to_dict())
+  bad.eval.estimators.bound20.num_timesteps = 1
+  with pytest.raises(ConfigError,
+                     match=r'config\.eval\.estimators\.bound20\.num_timesteps'):
+    ddpm.validate(bad, _dataset())
+  with pytest.raises(ConfigError, match=r'config\.data\.binarize'):
+    ddpm.validate(config, _dataset(pixel_levels=2))
+  cond = config_lib.get_config('smoke,cond')
+  with pytest.raises(ConfigError, match=r'config\.model\.num_classes'):
+    ddpm.validate(cond, _dataset(num_classes=None))
