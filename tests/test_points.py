@@ -35,6 +35,7 @@ def _toy_config(**overrides):
   return c
 
 
+@pytest.mark.slow
 def test_a_points_family_trains_evaluates_and_draws(tmp_path):
   exp = train.Experiment(_toy_config(), str(tmp_path))
   assert exp.points and exp.example_shape == (2,) and exp.num_dims == 2

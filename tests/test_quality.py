@@ -56,6 +56,7 @@ def classifier_dir(tmp_path_factory):
   return workdir, clf
 
 
+@pytest.mark.slow
 def test_classifier_trains_saves_and_restores(classifier_dir):
   workdir, clf = classifier_dir
   log = clf.info['train_log']
@@ -80,6 +81,7 @@ def test_classifier_trains_saves_and_restores(classifier_dir):
     quality.train_classifier(_smoke_classifier_config(11), str(workdir))
 
 
+@pytest.mark.slow
 def test_classifier_training_is_deterministic(classifier_dir, tmp_path):
   _, clf = classifier_dir
   with contextlib.chdir(helpers.REPO_ROOT):
@@ -120,6 +122,7 @@ def test_data_mismatch_names_the_field():
     quality.check_same_data(a, b, 'test')
 
 
+@pytest.mark.slow
 def test_sample_quality_command_end_to_end(classifier_dir, tmp_path):
   clf_dir, clf = classifier_dir
   vae_dir = tmp_path / 'vae'
@@ -154,6 +157,7 @@ def test_sample_quality_command_end_to_end(classifier_dir, tmp_path):
     assert again[key] == pytest.approx(out[key], rel=1e-6), key
 
 
+@pytest.mark.slow
 def test_toy_run_gets_mode_coverage_without_a_classifier(tmp_path):
   c = gan_config.get_config('ring8')
   c.data.num_points = 2000

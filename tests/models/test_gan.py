@@ -257,6 +257,7 @@ def test_wgan_clips_the_critic_and_gp_reports_its_penalty():
   assert np.isfinite(metrics['wasserstein'])
 
 
+@pytest.mark.slow
 def test_trainer_is_deterministic_and_resumes_bitwise(tmp_path):
   """Smoke DCGAN (batch norm in both nets, EMA on): 4 steps == 2 steps,
   checkpoint, restore into a fresh state, 2 more; the batch statistics,
