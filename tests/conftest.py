@@ -9,6 +9,18 @@ xdist workers and the processes they start (they inherit the environment
 variable), and removes it at the end. A cached executable is the same
 compiled program, so results are bitwise those of a fresh compile. A
 ``JAX_COMPILATION_CACHE_DIR`` set by the caller is left alone.
+
+The tests' programs are small and most run a handful of times, so LLVM's
+optimisation of the generated CPU code costs far more than it saves: the
+session compiles with ``--xla_backend_optimization_level=0``
+(`helpers.COMPILE_XLA_FLAGS`, added to ``XLA_FLAGS`` before any backend
+starts and passed on to the processes the tests start, so the test process
+and its subprocesses compile alike). The HLO passes (fusion, layout) still
+run; only the backend's machine-code optimisation is skipped, which changes
+speed, not the semantics the tests check. A caller's ``XLA_FLAGS`` that
+already sets the level is left alone. The notebooks' kernels start without
+the added flags: they train hundreds of steps and time the samplers, so
+they run as a reader runs them.
 """
 
 import os
@@ -21,16 +33,24 @@ import pytest
 from tests import helpers
 
 _CACHE_ENV = 'JAX_COMPILATION_CACHE_DIR'
+_ADDED_FLAGS_ENV = 'JAXGEN_TEST_ADDED_XLA_FLAGS'  # what pytest_configure added
 _OWNED_CACHE = None
 
 
 def pytest_configure(config):
   global _OWNED_CACHE
+  config.pluginmanager.register(_NotebookFlags(), 'jaxgen_notebook_flags')
   if hasattr(config, 'workerinput'):  # an xdist worker: inherits the env
     return
   if not os.environ.get(_CACHE_ENV):
     _OWNED_CACHE = tempfile.mkdtemp(prefix='jaxgen-test-xla-cache-')
     os.environ[_CACHE_ENV] = _OWNED_CACHE
+  flags = os.environ.get('XLA_FLAGS', '')
+  os.environ.pop(_ADDED_FLAGS_ENV, None)
+  if 'xla_backend_optimization_level' not in flags:
+    os.environ['XLA_FLAGS'] = ' '.join(
+        (flags,) + helpers.COMPILE_XLA_FLAGS).strip()
+    os.environ[_ADDED_FLAGS_ENV] = ' '.join(helpers.COMPILE_XLA_FLAGS)
   # This process may have imported jax before the variable was set.
   jax.config.update('jax_compilation_cache_dir', os.environ[_CACHE_ENV])
 
@@ -39,6 +59,31 @@ def pytest_unconfigure(config):
   if hasattr(config, 'workerinput') or _OWNED_CACHE is None:
     return
   shutil.rmtree(_OWNED_CACHE, ignore_errors=True)
+
+
+class _NotebookFlags:
+  """A notebook's kernel inherits XLA_FLAGS without the session's additions.
+
+  Registered as a plugin, not a conftest hook: this conftest's own hooks
+  reach only the items under tests/.
+  """
+
+  @pytest.hookimpl(hookwrapper=True)
+  def pytest_runtest_call(self, item):
+    added = os.environ.get(_ADDED_FLAGS_ENV, '').split()
+    if item.path.suffix != '.ipynb' or not added:
+      yield
+      return
+    flags = os.environ['XLA_FLAGS']
+    kept = ' '.join(f for f in flags.split() if f not in added)
+    if kept:
+      os.environ['XLA_FLAGS'] = kept
+    else:
+      del os.environ['XLA_FLAGS']
+    try:
+      yield
+    finally:
+      os.environ['XLA_FLAGS'] = flags
 
 
 @pytest.fixture

@@ -11,6 +11,10 @@ import numpy as np
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+# Compile-time settings the session adds to XLA_FLAGS (tests/conftest.py):
+# they change how fast XLA compiles, not what the programs compute.
+COMPILE_XLA_FLAGS = ('--xla_backend_optimization_level=0',)
+
 
 def smoke_config(arg='smoke', **overrides):
   """The VAE smoke config with dotted overrides, e.g. train__num_steps=6."""
@@ -26,8 +30,18 @@ def smoke_config(arg='smoke', **overrides):
 
 
 def subprocess_env(**extra):
+  """This environment for a child process: CPU only, unbuffered output.
+
+  Of ``XLA_FLAGS`` only the session's compile settings pass on, so a child
+  compiles as the test process does; a device count or other flag comes
+  from ``extra['XLA_FLAGS']`` alone.
+  """
   env = dict(os.environ)
-  env.pop('XLA_FLAGS', None)
+  inherited = [f for f in env.pop('XLA_FLAGS', '').split()
+               if f.startswith('--xla_backend_optimization_level')]
+  flags = inherited + extra.pop('XLA_FLAGS', '').split()
+  if flags:
+    env['XLA_FLAGS'] = ' '.join(flags)
   env['PYTHONUNBUFFERED'] = '1'
   env['JAX_PLATFORMS'] = 'cpu'
   env.update(extra)

@@ -33,6 +33,9 @@ from jaxgen import models
 from jaxgen import train
 from tests import helpers
 
+# They train through the trainer or start processes.
+pytestmark = pytest.mark.slow
+
 DIGITS = ('vae_mlp_digits', 'vae_conv_digits')
 
 

@@ -21,6 +21,9 @@ from jaxgen.errors import ConfigError
 from jaxgen.models import vqvae
 from tests import helpers
 
+# They train through the trainer or start processes.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def vq_run(tmp_path_factory):

@@ -49,6 +49,7 @@ def test_importing_every_experiments_module_defines_no_flag():
   assert owners.strip() == '[]', owners
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('module, flag', _SCRIPTS)
 def test_each_script_parses_its_flags(module, flag):
   """absl's --helpfull lists the script's flags and exits before main."""
@@ -59,6 +60,7 @@ def test_each_script_parses_its_flags(module, flag):
   assert flag in proc.stdout
 
 
+@pytest.mark.slow
 def test_gan_benchmark_runs_one_step_and_prints_its_ratios():
   """bench_gan's main at the reference DCGAN size, one step of batch 8
   (about 15 s): the parameter counts of the reference nets, and the
@@ -79,6 +81,7 @@ def test_gan_benchmark_runs_one_step_and_prints_its_ratios():
   assert row.split()[-1] == '0'  # no recompilation after warm-up
 
 
+@pytest.mark.slow
 def test_autoregressive_benchmark_runs_one_step_and_a_timed_sample():
   """bench_autoregressive's main on the reference PixelCNN (665,089
   parameters): one train step, batch-1 sampling with the naive sampler

@@ -6,6 +6,9 @@ import pytest
 
 from tests import helpers
 
+# They train through the trainer or start processes.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):

@@ -34,6 +34,7 @@ def _restored_params(exp, workdir):
   return helpers.params_of(state)
 
 
+@pytest.mark.slow
 def test_eight_virtual_devices_match_one(single_device, tmp_path):
   exp, expected = single_device
   env = helpers.subprocess_env(
@@ -46,6 +47,7 @@ def test_eight_virtual_devices_match_one(single_device, tmp_path):
                              atol=1e-5)
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(single_device, tmp_path):
   exp, expected = single_device
   port = helpers.free_port()
@@ -77,6 +79,7 @@ def test_batch_must_divide_over_devices():
     parallel.local_batch_size(-2, mesh, 'config.eval.batch_size')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config', ['gan.py:smoke', 'vqvae.py:smoke'])
 def test_family_steps_on_eight_devices_match_one(config, tmp_path):
   """The two-player step (batch norm in both nets, the batch dealt into k

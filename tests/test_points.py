@@ -13,6 +13,9 @@ from jaxgen import train
 from jaxgen.errors import ConfigError
 from tests import helpers
 
+# They train through the trainer or start processes.
+pytestmark = pytest.mark.slow
+
 
 def _toy_config(**overrides):
   c = gan_config.get_config('ring8')
@@ -35,6 +38,7 @@ def _toy_config(**overrides):
   return c
 
 
+@pytest.mark.slow
 def test_a_points_family_trains_evaluates_and_draws(tmp_path):
   exp = train.Experiment(_toy_config(), str(tmp_path))
   assert exp.points and exp.example_shape == (2,) and exp.num_dims == 2

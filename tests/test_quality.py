@@ -66,6 +66,7 @@ def classifier_dir(tmp_path_factory):
   return workdir, clf
 
 
+@pytest.mark.slow
 def test_classifier_trains_through_the_trainer(classifier_dir):
   workdir, clf = classifier_dir
   # The trainer's files: checkpoints of steps 5 and 10, the train log and
@@ -95,6 +96,7 @@ def test_classifier_trains_through_the_trainer(classifier_dir):
   assert 'not comparable to Inception' in saved['note']
 
 
+@pytest.mark.slow
 def test_load_classifier_gives_the_trained_parameters(classifier_dir):
   workdir, clf = classifier_dir
   with contextlib.chdir(helpers.REPO_ROOT):
@@ -120,6 +122,7 @@ def test_load_classifier_gives_the_trained_parameters(classifier_dir):
                              atol=1e-5)
 
 
+@pytest.mark.slow
 def test_classifier_training_is_deterministic(classifier_dir, tmp_path):
   """Same seed twice through the trainer: bitwise the same parameters."""
   workdir, _ = classifier_dir
@@ -130,6 +133,7 @@ def test_classifier_training_is_deterministic(classifier_dir, tmp_path):
                              quality.load_classifier(str(workdir)).params)
 
 
+@pytest.mark.slow
 def test_a_trained_classifier_is_loaded_not_retrained(classifier_dir):
   workdir, clf = classifier_dir
   before = sorted(os.listdir(workdir / 'checkpoints'))
@@ -246,6 +250,7 @@ def test_data_mismatch_names_the_field():
     quality.check_same_data(a, b, 'test')
 
 
+@pytest.mark.slow
 def test_sample_quality_command_end_to_end(classifier_dir, tmp_path):
   clf_dir, clf = classifier_dir
   vae_dir = tmp_path / 'vae'
@@ -292,6 +297,7 @@ def test_sample_quality_command_end_to_end(classifier_dir, tmp_path):
         clf, config=other), num_samples=50, write=False)
 
 
+@pytest.mark.slow
 def test_toy_run_gets_mode_coverage_without_a_classifier(tmp_path):
   c = gan_config.get_config('ring8')
   c.data.num_points = 2000

@@ -30,6 +30,7 @@ def _train(workdir, **overrides):
   return exp, exp.train()
 
 
+@pytest.mark.slow
 def test_same_seed_is_bitwise_and_seed_matters(tmp_path):
   _, a = _train(tmp_path / 'a', train__num_steps=3)
   _, b = _train(tmp_path / 'b', train__num_steps=3)
@@ -41,6 +42,7 @@ def test_same_seed_is_bitwise_and_seed_matters(tmp_path):
   assert max(diff) > 0
 
 
+@pytest.mark.slow
 def test_resume_in_a_new_process_is_bitwise(tmp_path):
   """2N steps == N steps, checkpoint, restore in a new process, N steps."""
   _, full = _train(tmp_path / 'full', train__num_steps=6)
@@ -60,6 +62,7 @@ def test_resume_in_a_new_process_is_bitwise(tmp_path):
   assert [r['step'] for r in records if r['split'] == 'train'] == [2, 3, 4, 6]
 
 
+@pytest.mark.slow
 def test_data_position_is_restored(tmp_path):
   """The iterator in the checkpoint continues where training stopped."""
   exp, _ = _train(tmp_path / 'run', train__num_steps=3)
@@ -70,6 +73,7 @@ def test_data_position_is_restored(tmp_path):
   np.testing.assert_array_equal(next(it)['label'], expected)
 
 
+@pytest.mark.slow
 def test_no_recompilation_after_warmup(tmp_path):
   exp, _ = _train(tmp_path / 'run', train__num_steps=5)
   assert exp.train_step._cache_size() == 1  # pylint: disable=protected-access
@@ -85,6 +89,7 @@ def test_no_recompilation_after_warmup(tmp_path):
   assert int(state.step) == 3
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_without_checkpoint(tmp_path):
   workdir = tmp_path / 'nan'
   with pytest.raises(train.NonFiniteError,
@@ -96,6 +101,7 @@ def test_non_finite_loss_stops_without_checkpoint(tmp_path):
   ckpt.close()
 
 
+@pytest.mark.slow
 def test_non_finite_parameters_are_never_checkpointed(tmp_path):
   """Step 1's metrics (loss and gradients at the initial parameters) are
   finite, but its update is not: the state must not be saved."""
@@ -109,6 +115,7 @@ def test_non_finite_parameters_are_never_checkpointed(tmp_path):
   ckpt.close()
 
 
+@pytest.mark.slow
 def test_keeps_the_newest_checkpoints_and_never_overwrites_one(tmp_path):
   workdir = tmp_path / 'run'
   exp, state = _train(workdir, train__num_steps=5,
@@ -129,6 +136,7 @@ def test_keeps_the_newest_checkpoints_and_never_overwrites_one(tmp_path):
                              helpers.params_of(restored))
 
 
+@pytest.mark.slow
 def test_partial_checkpoint_is_ignored_and_resume_continues(tmp_path):
   workdir = tmp_path / 'run'
   exp, _ = _train(workdir, train__num_steps=2)
@@ -146,6 +154,7 @@ def test_partial_checkpoint_is_ignored_and_resume_continues(tmp_path):
   assert '2' in saved and (ckpts / '4').is_dir()
 
 
+@pytest.mark.slow
 def test_changed_model_config_names_the_leaf(tmp_path):
   workdir = tmp_path / 'run'
   _train(workdir, train__num_steps=2)
@@ -192,6 +201,7 @@ def _train_steps(workdir):
           if l.strip() and json.loads(l)['split'] == 'train']
 
 
+@pytest.mark.slow
 def test_sigterm_saves_the_current_step(tmp_path):
   workdir = tmp_path / 'term'
   proc = _long_run(workdir, '--config.train.checkpoint_every_steps=1000000')
@@ -208,6 +218,7 @@ def test_sigterm_saves_the_current_step(tmp_path):
   assert not (workdir / 'eval').exists()
 
 
+@pytest.mark.slow
 def test_sigkill_resumes_from_last_complete_checkpoint(tmp_path):
   workdir = tmp_path / 'kill'
   proc = _long_run(workdir, '--config.train.checkpoint_every_steps=3',
@@ -273,6 +284,7 @@ def test_config_is_locked():
     config.train.num_stepz = 3
 
 
+@pytest.mark.slow
 def test_workdir_contents(tmp_path):
   workdir = tmp_path / 'run'
   _train(workdir, train__num_steps=2, train__image_every_steps=2)
@@ -286,6 +298,7 @@ def test_workdir_contents(tmp_path):
   assert configs[0] == 'config.json' and len(configs) == 2
 
 
+@pytest.mark.slow
 def test_trains_on_a_tfds_dataset(tmp_path):
   """The TFDS path end to end, offline, through tfds.testing.mock_data."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
@@ -304,6 +317,7 @@ def test_trains_on_a_tfds_dataset(tmp_path):
   assert np.isfinite(results['elbo/bits_per_dim'])
 
 
+@pytest.mark.slow
 def test_ema_follows_its_recursion_and_is_evaluated(tmp_path):
   exp, state = _train(tmp_path / 'ema', train__num_steps=1,
                       train__ema_decay=0.75)

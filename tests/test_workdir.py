@@ -86,6 +86,7 @@ def _assert_same_tree(restored, expected):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_restore_params_equals_the_trainers_restore(vq_run):
   state, step = vq_run.restore()
   assert step == 2
@@ -104,6 +105,7 @@ def test_restore_params_equals_the_trainers_restore(vq_run):
   assert any(jax.tree.leaves(moved))
 
 
+@pytest.mark.slow
 def test_restore_params_errors(vq_run, tmp_path):
   with pytest.raises(FileNotFoundError, match=r'step 7.*\[1, 2\]'):
     workdir.restore_params(vq_run.workdir, step=7)

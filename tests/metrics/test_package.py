@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests import helpers
 
 _CHECK = '''
@@ -21,6 +23,7 @@ print(loaded)
 '''
 
 
+@pytest.mark.slow
 def test_metrics_import_no_model_trainer_data_or_jax():
   proc = subprocess.run([sys.executable, '-c', _CHECK], cwd=helpers.REPO_ROOT,
                         env=helpers.subprocess_env(), capture_output=True,

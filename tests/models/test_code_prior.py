@@ -19,6 +19,9 @@ from jaxgen.errors import ConfigError
 from jaxgen.models import code_prior
 from jaxgen.models import vqvae2
 
+# Every test stands on a VQ-VAE-2 trained through the trainer (vq_workdir).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def vq_workdir(tmp_path_factory):

@@ -178,6 +178,7 @@ def test_models_import_nothing_above_them(filename):
   assert not bad, f'jaxgen/models/{filename} imports {bad}'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(models.FAMILIES))
 def test_family_trains_with_its_smoke_config(name, tmp_path):
   config_module = importlib.import_module(f'experiments.configs.{name}')

@@ -91,9 +91,10 @@ def test_step_is_k_discriminator_updates_then_one_generator_update():
                              config=_config())
   new, metrics = jax.jit(step)(state, batch, train_key)
 
+  @jax.jit  # one program: the k D updates and the G update inlined
   def by_hand(state):
-    d_step = jax.jit(functools.partial(gan.discriminator_step, net=net, tx=tx))
-    g_step = jax.jit(functools.partial(gan.generator_step, net=net, tx=tx))
+    d_step = functools.partial(gan.discriminator_step, net=net, tx=tx)
+    g_step = functools.partial(gan.generator_step, net=net, tx=tx)
     key = jax.random.fold_in(train_key, state.step)
     _, d_key, g_key = jax.random.split(key, 3)
     g_vars, d_vars = state.params['generator'], state.params['discriminator']
@@ -257,6 +258,7 @@ def test_wgan_clips_the_critic_and_gp_reports_its_penalty():
   assert np.isfinite(metrics['wasserstein'])
 
 
+@pytest.mark.slow
 def test_trainer_is_deterministic_and_resumes_bitwise(tmp_path):
   """Smoke DCGAN (batch norm in both nets, EMA on): 4 steps == 2 steps,
   checkpoint, restore into a fresh state, 2 more; the batch statistics,

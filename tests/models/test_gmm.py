@@ -321,6 +321,7 @@ def test_validate_names_the_field(field, value, config_field, tmp_path):
     train.Experiment(config, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_batch_em_through_the_trainer(tmp_path):
   """The shared loop: logged objective never worse, eval nll == exact nll."""
   config = _config(covariance='full', num_components=3)
@@ -340,6 +341,7 @@ def test_batch_em_through_the_trainer(tmp_path):
                              results['nll'] / (64 * math.log(2)), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_stepwise_em_resumes_bitwise(tmp_path):
   """Moments in opt_state survive a checkpoint: 2 + 2 steps == 4 steps."""
   config = gmm_config.get_config('smoke')  # stepwise EM, batches of 32

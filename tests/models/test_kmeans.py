@@ -196,6 +196,7 @@ def trained(tmp_path_factory):
   return exp, exp.train(), workdir, config
 
 
+@pytest.mark.slow
 def test_lloyd_through_the_trainer(trained):
   exp, state, workdir, _ = trained
   with open(workdir / 'metrics.jsonl') as f:
@@ -208,6 +209,7 @@ def test_lloyd_through_the_trainer(trained):
                              results['objective'] / 64, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_codebook_figure(trained):
   _, _, workdir, config = trained
   path, sizes = kmeans_codebook.write_codebook(config, str(workdir),
@@ -217,6 +219,7 @@ def test_codebook_figure(trained):
   assert grid.shape == (2 * 9 + 1, 2 * 9 + 1)  # 4 centres of 8x8, padding 1
 
 
+@pytest.mark.slow
 def test_random_initialization_through_the_trainer(tmp_path):
   """'random' seeding trains: the trainer's init sees a one-image batch."""
   np.testing.assert_array_equal(  # fewer rows than seeds: with replacement

@@ -326,6 +326,7 @@ def test_validate_names_the_field():
     pixelrnn.validate(bad, _dataset(256))
 
 
+@pytest.mark.slow
 def test_row_lstm_trains_through_the_shared_trainer(tmp_path):
   """The registry test trains the default (Diagonal BiLSTM, Bernoulli)
   smoke config; this one the Row LSTM with the 256-way softmax."""

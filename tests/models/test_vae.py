@@ -86,15 +86,17 @@ def _perturbed(params):
 
 def test_exact_posterior_makes_elbo_equal_log_px(linear_gaussian):
   net, params, x, exact, _ = linear_gaussian
+  fn = jax.jit(vae.log_likelihood, static_argnames=(
+      'net', 'bound', 'num_samples', 'chunk_size'))
   # With q = p(z|x) every importance weight equals p(x): IWAE is exact for
   # any k, sample by sample.
-  ll = vae.log_likelihood(params, _batch(x), jax.random.key(1), net=net,
-                          bound='iwae', num_samples=8, chunk_size=4)
+  ll = fn(params, _batch(x), jax.random.key(1), net=net,
+          bound='iwae', num_samples=8, chunk_size=4)
   np.testing.assert_allclose(np.asarray(ll), exact, rtol=0, atol=2e-4)
   # The analytic-KL ELBO equals log p(x) in expectation (KL(q||p(z|x)) = 0);
   # its reconstruction term is a Monte Carlo mean over 4,000 samples.
-  ll = vae.log_likelihood(params, _batch(x), jax.random.key(1), net=net,
-                          bound='elbo', num_samples=4000, chunk_size=1000)
+  ll = fn(params, _batch(x), jax.random.key(1), net=net,
+          bound='elbo', num_samples=4000, chunk_size=1000)
   np.testing.assert_allclose(np.asarray(ll), exact, rtol=0, atol=0.15)
   np.testing.assert_allclose(np.mean(ll), np.mean(exact), rtol=0, atol=0.01)
 
@@ -175,16 +177,15 @@ def test_mask_excludes_padding(linear_gaussian):
   net, params, x, _, _ = linear_gaussian
   batch = _batch(x[:4])
   key = jax.random.key(6)
-  full, _ = vae.loss_fn(params, _batch(x[:2]), key, net=net)
+  loss_fn = jax.jit(lambda p, b, k: vae.loss_fn(p, b, k, net=net))
   batch['mask'] = jnp.array([True, True, False, False])
-  masked, _ = vae.loss_fn(params, batch, key, net=net)
+  masked, _ = loss_fn(params, batch, key)
   # Rows are independent given the key's per-row noise only if the noise
   # for the first rows is the same: compare with the unmasked per-example.
-  _, per = vae.loss_fn(params, _batch(x[:4]), key, net=net)
+  _, per = loss_fn(params, _batch(x[:4]), key)
   expect = np.mean(-(np.asarray(per['log_px_z'][:2]) - np.asarray(
       per['kl'][:2])))
   np.testing.assert_allclose(masked, expect, rtol=1e-6)
-  del full
 
 
 @pytest.fixture(scope='module')
@@ -192,7 +193,8 @@ def mnist_mlp():
   net = vae.Net(image_shape=(28, 28, 1), architecture='mlp',
                 hidden_dims=(512, 512), latent_dim=32, likelihood='bernoulli')
   x = jnp.zeros((2, 28, 28, 1))
-  params = vae.init(jax.random.key(0), {'image': x}, net=net)
+  params = jax.jit(lambda k: vae.init(k, {'image': x}, net=net))(
+      jax.random.key(0))
   return net, params
 
 
@@ -205,8 +207,8 @@ def test_reference_mlp_parameter_count(mnist_mlp):
 def test_gradients_finite_at_extreme_pixels(mnist_mlp):
   net, params = mnist_mlp
   x = jnp.concatenate([jnp.zeros((1, 28, 28, 1)), jnp.ones((1, 28, 28, 1))])
-  grads = jax.grad(lambda p: vae.loss_fn(p, {'image': x}, jax.random.key(0),
-                                         net=net)[0])(params)
+  grads = jax.jit(jax.grad(lambda p: vae.loss_fn(
+      p, {'image': x}, jax.random.key(0), net=net)[0]))(params)
   assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
 
 

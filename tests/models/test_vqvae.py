@@ -152,7 +152,8 @@ def test_gradient_codebook_and_gumbel_quantizers_train():
   tx = steps.params_optimizer(optax.adam(1e-2))
   for quantizer in ('vq', 'gumbel'):
     net = _net(quantizer=quantizer, dead_code_threshold=0.5)
-    variables = vqvae.init(jax.random.key(4), batch, net=net)
+    variables = jax.jit(lambda k, b: vqvae.init(k, b, net=net))(
+        jax.random.key(4), batch)
     assert quantizers.STATE in variables or quantizer == 'gumbel'
     step = jax.jit(vqvae.make_train_step(
         net=net, tx=tx, preprocess=lambda b, k: b, config=_step_config()))

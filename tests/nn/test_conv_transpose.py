@@ -24,31 +24,47 @@ def test_values_and_gradients_match_lax_conv_transpose():
   """Every phase case: kernel smaller than, equal to and larger than the
   stride, outputs not divisible by the stride, negative input offsets."""
   rng = np.random.default_rng(0)
-  checked = 0
+  cases, args = [], []
   with jax.enable_x64(True):
     for n, k, s, pad in _cases():
       x = rng.normal(size=(2, n, n + 1, 3))
       w = rng.normal(size=(k, k + 1, 3, 2))
-      # One compiled program per case (op-by-op dispatch compiles every
-      # primitive of the phase decomposition separately, per shape).
-      ref_fn = jax.jit(lambda x, w: lax.conv_transpose(x, w, (s, s), pad,
-                                                       dimension_numbers=DN))
-      ref = ref_fn(x, w)
-      if 0 in ref.shape:
+      shape = jax.eval_shape(
+          lambda x, w, s=s, pad=pad: lax.conv_transpose(
+              x, w, (s, s), pad, dimension_numbers=DN), x, w).shape
+      if 0 in shape:
         continue
-      ours = jax.jit(lambda x, w: ct.conv_transpose(x, w, (s, s), pad))
-      got = ours(jnp.asarray(x), jnp.asarray(w))
-      assert got.shape == ref.shape, (n, k, s, pad)
-      np.testing.assert_allclose(got, ref, atol=1e-12, err_msg=str((n, k, s,
-                                                                    pad)))
-      if s == 2 and isinstance(pad, str):  # gradients through the slicing and interleaving
-        cot = rng.normal(size=ref.shape)
-        g_ref = jax.vjp(ref_fn, x, w)[1](cot)
-        g_got = jax.vjp(ours, jnp.asarray(x), jnp.asarray(w))[1](cot)
-        for a, b in zip(g_got, g_ref):
-          np.testing.assert_allclose(a, b, atol=1e-11)
-      checked += 1
-  assert checked >= 30
+      cases.append((n, k, s, pad))
+      args.append((x, w, rng.normal(size=shape)))
+
+    def ref_fn(x, w, s, pad):
+      return lax.conv_transpose(x, w, (s, s), pad, dimension_numbers=DN)
+
+    def ours(x, w, s, pad):
+      return ct.conv_transpose(x, w, (s, s), pad)
+
+    # One compiled program for all cases (a program per case, or op-by-op
+    # dispatch, compiles every primitive of each decomposition separately).
+    @jax.jit
+    def run(args):
+      out = []
+      for (_, _, s, pad), (x, w, cot) in zip(cases, args):
+        ref, got = ref_fn(x, w, s, pad), ours(x, w, s, pad)
+        if s == 2 and isinstance(pad, str):  # gradients through the slicing and interleaving
+          g_ref = jax.vjp(lambda x, w: ref_fn(x, w, s, pad), x, w)[1](cot)
+          g_got = jax.vjp(lambda x, w: ours(x, w, s, pad), x, w)[1](cot)
+        else:
+          g_ref = g_got = ()
+        out.append((ref, got, g_ref, g_got))
+      return out
+
+    for case, (ref, got, g_ref, g_got) in zip(cases, run(args)):
+      assert got.shape == ref.shape, case
+      np.testing.assert_allclose(got, ref, atol=1e-12, err_msg=str(case))
+      for a, b in zip(g_got, g_ref, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-11, err_msg=str(case))
+  assert len(cases) >= 30
+  assert sum(s == 2 and isinstance(pad, str) for _, _, s, pad in cases) >= 4
 
 
 @pytest.mark.parametrize('kwargs', [
@@ -61,13 +77,14 @@ def test_values_and_gradients_match_lax_conv_transpose():
 def test_module_is_a_drop_in_for_flax(kwargs):
   x = jax.random.normal(jax.random.key(1), (2, 5, 6, 7))
   ours, theirs = ct.ConvTranspose(**kwargs), nn.ConvTranspose(**kwargs)
-  params = ours.init(jax.random.key(0), x)
-  flax_params = theirs.init(jax.random.key(0), x)
+  params = jax.jit(ours.init)(jax.random.key(0), x)
+  flax_params = jax.jit(theirs.init)(jax.random.key(0), x)
   assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape,
                                                          flax_params)
   for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(flax_params)):
     np.testing.assert_array_equal(a, b)  # identical initial values
-  np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x),
+  np.testing.assert_allclose(jax.jit(ours.apply)(params, x),
+                             jax.jit(theirs.apply)(params, x),
                              atol=1e-5, rtol=1e-5)
 
 
