@@ -45,6 +45,14 @@ residual blocks of ReLU-conv-ReLU-conv, ReLU and a zero-initialised 3x3
 conv out) for images and `CouplingMLP` (``depth`` ReLU layers of width
 ``hidden``, zero-initialised linear output) for vectors; a coupling picks
 the conv net for [B, H, W, C] inputs and the MLP for [B, D] inputs.
+
+Glow (Kingma & Dhariwal 2018), on images and vectors alike: `ActNorm`
+(per-channel affine, data-dependent initialisation through the
+`ACTNORM_INIT` collection and `actnorm_data_init`), `InvConv1x1` (the
+invertible 1x1 convolution in LU form, constants from `rotation_lu`),
+`GlowCoupling` (affine, scale ``sigmoid(h + 2)``, net `GlowNet`),
+`FlowStep` (actnorm -> 1x1 conv -> coupling) and `ZeroConv` (the split
+prior's zero-initialised conv).
 """
 
 from __future__ import annotations
