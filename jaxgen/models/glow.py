@@ -56,6 +56,7 @@ import jax.numpy as jnp
 
 from jaxgen import steps
 from jaxgen.errors import ConfigError
+from jaxgen.models import base
 from jaxgen.models import realnvp
 from jaxgen.nn import flows
 
@@ -249,17 +250,16 @@ def sample(params, key: jax.Array, num: int, *, net: nn.Module,
 
   Args:
     labels: int [num] classes of a class-conditional model; None cycles
-      through 0, 1, ..., num_classes - 1. Ignored otherwise.
+      through 0, 1, ..., num_classes - 1 (`base.default_labels`). Ignored
+      by an unconditional model.
 
   Returns uint8 [num, H, W, C] (``floor(256 x)``, clipped), or float32
   [num, D] points.
   """
-  if net.num_classes and labels is None:
-    labels = jnp.arange(num) % net.num_classes
+  labels = base.default_labels(net.num_classes, num, labels)
   d = math.prod(net.image_shape)
   eps = flows.sample_prior(key, (num, d), 'gaussian', temperature)
-  x, _ = inverse(params, eps, net=net,
-                 labels=labels if net.num_classes else None)
+  x, _ = inverse(params, eps, net=net, labels=labels)
   return x if realnvp.is_points(net) else realnvp.to_uint8(x)
 
 
@@ -270,6 +270,7 @@ def validate(config, dataset) -> None:
   realnvp._check_int(m.levels, 'config.model.levels', 1)  # pylint: disable=protected-access
   realnvp._check_int(m.steps_per_level, 'config.model.steps_per_level', 1)  # pylint: disable=protected-access
   realnvp._check_int(m.get('num_classes', 0), 'config.model.num_classes', 0)  # pylint: disable=protected-access
+  base.check_num_classes(m.get('num_classes', 0), dataset)
   if dataset.image_shape is None:
     if m.levels != 1:
       raise ConfigError(

@@ -210,9 +210,10 @@ def test_class_conditional_prior_depends_on_the_label(images):
 def _dataset(image_shape=(8, 8, 1)):
   if len(image_shape) == 1:
     return types.SimpleNamespace(image_shape=None, point_dim=image_shape[0],
-                                 pixel_levels=None)
+                                 pixel_levels=None, num_classes=0, name='toy')
   return types.SimpleNamespace(image_shape=image_shape, point_dim=None,
-                               pixel_levels=256)
+                               pixel_levels=256, num_classes=10,
+                               name='digits')
 
 
 @pytest.mark.parametrize('arg,field,value,dataset,match', [
@@ -221,6 +222,8 @@ def _dataset(image_shape=(8, 8, 1)):
     ('smoke', 'model.steps_per_level', 0, (8, 8, 1),
      'config.model.steps_per_level'),
     ('smoke', 'model.num_classes', -1, (8, 8, 1), 'config.model.num_classes'),
+    ('smoke', 'model.num_classes', 5, (8, 8, 1), 'config.model.num_classes'),
+    ('moons', 'model.num_classes', 2, (2,), 'config.model.num_classes'),
     ('smoke', 'model.hidden', 0, (8, 8, 1), 'config.model.hidden'),
     ('smoke', 'data.dequantize', False, (8, 8, 1), 'config.data.dequantize'),
     ('moons', 'model.levels', 2, (2,), 'config.model.levels'),
