@@ -297,10 +297,39 @@ class Experiment:
                       opt_state=self.tx.init(params), ema_params=ema)
 
   def init_state(self) -> TrainState:
-    """Fresh state from the init key, replicated over the mesh."""
-    init = jax.jit(self._init_state,
-                   out_shardings=parallel.replicated(self.mesh))
-    return init(self.init_key)
+    """Fresh state from the init key, replicated over the mesh.
+
+    A family with ``data_init`` then has its parameters set from the first
+    training batch (a fresh iterator's: the loop's own is not advanced),
+    preprocessed with ``fold_in(init_key, 1)`` and passed
+    ``fold_in(init_key, 2)``; the optimizer state (and EMA) are rebuilt
+    from the result. Deterministic in the seed; a resumed run restores
+    these values from its checkpoint instead.
+    """
+    rep = parallel.replicated(self.mesh)
+    init = jax.jit(self._init_state, out_shardings=rep)
+    state = init(self.init_key)
+    data_init = getattr(self.family, 'data_init', None)
+    if data_init is None:
+      return state
+
+    def with_data(state, batch, key):
+      batch = self.preprocess(batch, jax.random.fold_in(key, 1))
+      params = data_init(state.params, batch, jax.random.fold_in(key, 2),
+                         net=self.net)
+      ema = params if state.ema_params is not None else None
+      return state.replace(params=params, opt_state=self.tx.init(params),
+                           ema_params=ema)
+
+    first = next(data_lib.train_iterator(
+        self.dataset.splits['train'], batch_size=self.local_batch_size,
+        seed=self.config.seed, process_index=jax.process_index(),
+        process_count=jax.process_count(), num_threads=0,
+        prefetch_buffer_size=0))
+    batch = parallel.global_batch(first, self.mesh)
+    step = jax.jit(with_data, in_shardings=(
+        rep, parallel.data_sharded(self.mesh), rep), out_shardings=rep)
+    return step(state, batch, self.init_key)
 
   def abstract_state(self) -> TrainState:
     shapes = jax.eval_shape(self._init_state, self.init_key)

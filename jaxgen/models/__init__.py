@@ -58,6 +58,11 @@ Optional names (`OPTIONAL`); the trainer uses each one a family defines:
   default) and 'points' (toy 2-D data: batches carry 'point' float32
   [B, D], ``config.model.image_shape`` is (D,), and ``sample`` returns
   float32 [num, D]).
+- ``data_init(params, batch, key, *, net) -> params``: a data-dependent
+  initialisation (Glow's actnorm): the trainer calls it once, on the first
+  preprocessed training batch, when it starts a fresh run (never on
+  resume: the values are in the checkpoint), with a key folded from the
+  init key, and builds the optimizer state from what it returns.
 - ``ESTIMATOR_CHOICES``: {argument of ``log_likelihood``: tuple of allowed
   values} for arguments with a closed set of values (the VAE's
   ``{'bound': ('iwae', 'elbo')}``); a config value outside it is a
@@ -136,6 +141,7 @@ FAMILIES: dict[str, str] = {
     'ddpm': 'jaxgen.models.ddpm',
     'gan': 'jaxgen.models.gan',
     'gated_pixelcnn': 'jaxgen.models.gated_pixelcnn',
+    'glow': 'jaxgen.models.glow',
     'gmm': 'jaxgen.models.gmm',
     'kmeans': 'jaxgen.models.kmeans',
     'made': 'jaxgen.models.made',
@@ -153,7 +159,7 @@ FAMILIES: dict[str, str] = {
 
 REQUIRED = ('Net', 'init', 'loss_fn', 'LIKELIHOOD', 'log_likelihood', 'sample')
 OPTIONAL = ('reconstruct', 'validate', 'make_train_step', 'make_optimizer',
-            'DATA', 'ESTIMATOR_CHOICES')
+            'DATA', 'ESTIMATOR_CHOICES', 'data_init')
 # The discrete-code sub-contract: all three or none.
 CODES = ('code_shapes', 'encode_codes', 'decode_codes')
 

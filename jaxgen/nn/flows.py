@@ -45,13 +45,23 @@ residual blocks of ReLU-conv-ReLU-conv, ReLU and a zero-initialised 3x3
 conv out) for images and `CouplingMLP` (``depth`` ReLU layers of width
 ``hidden``, zero-initialised linear output) for vectors; a coupling picks
 the conv net for [B, H, W, C] inputs and the MLP for [B, D] inputs.
+
+Glow (Kingma & Dhariwal 2018), on images and vectors alike: `ActNorm`
+(per-channel affine, data-dependent initialisation through the
+`ACTNORM_INIT` collection and `actnorm_data_init`), `InvConv1x1` (the
+invertible 1x1 convolution in LU form, constants from `rotation_lu`),
+`GlowCoupling` (affine, scale ``sigmoid(h + 2)``, net `GlowNet`),
+`FlowStep` (actnorm -> 1x1 conv -> coupling) and `ZeroConv` (the split
+prior's zero-initialised conv).
 """
 
 from __future__ import annotations
 
 import math
 
+import flax
 import flax.linen as nn
+import flax.traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -311,3 +321,203 @@ class Scaling(nn.Module):
     if inverse:
       return x * jnp.exp(-s), -ld
     return x * jnp.exp(s), ld
+
+
+# --------------------------------------------------------------- Glow layers
+# Kingma & Dhariwal, "Glow: Generative Flow with Invertible 1x1
+# Convolutions", NeurIPS 2018. Each layer works on images [B, H, W, C] and
+# on vectors [B, D] (one "pixel" of D channels).
+ACTNORM_INIT = 'actnorm_init'  # the collection data-dependent init sows into
+
+
+def _pixels(x: jax.Array) -> int:
+  """Spatial positions per example: H * W for [B, H, W, C], 1 for [B, D]."""
+  return math.prod(x.shape[1:-1])
+
+
+class ActNorm(nn.Module):
+  """Activation normalisation (Glow section 3.1, Table 1 row 1).
+
+  ``y = (x + bias) * exp(log_scale)`` per channel, log-det
+  ``H * W * sum(log_scale)``. The scale is kept as its log (positive, no
+  division on inverse). Parameters start at 0 (the identity) and are set
+  from data once before training: called with ``init=True`` the layer
+  computes ``bias = -mean``, ``log_scale = -log(std)`` per channel from its
+  input batch (so its output there has zero mean and unit variance per
+  channel), uses them, and sows them into the `ACTNORM_INIT` collection;
+  `actnorm_data_init` writes them into the parameters.
+
+  Attributes:
+    eps: added to the variance in the data-dependent initialisation.
+  """
+  eps: float = 1e-6
+
+  @nn.compact
+  def __call__(self, x: jax.Array, inverse: bool = False, init: bool = False):
+    c = x.shape[-1]
+    bias = self.param('bias', nn.initializers.zeros, (c,))
+    log_scale = self.param('log_scale', nn.initializers.zeros, (c,))
+    if init:
+      axes = tuple(range(x.ndim - 1))
+      mean = x.mean(axes)
+      var = jnp.square(x - mean).mean(axes)
+      bias, log_scale = -mean, -0.5 * jnp.log(var + self.eps)
+      self.sow(ACTNORM_INIT, 'bias', bias)
+      self.sow(ACTNORM_INIT, 'log_scale', log_scale)
+    ld = jnp.broadcast_to(_pixels(x) * log_scale.sum(), x.shape[:1])
+    if inverse:
+      return x * jnp.exp(-log_scale) - bias, -ld
+    return (x + bias) * jnp.exp(log_scale), ld
+
+
+def actnorm_data_init(params, sown):
+  """`params` with every ActNorm's bias and log-scale replaced by the values
+  it sowed (the `ACTNORM_INIT` collection of an ``init=True`` apply)."""
+  flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
+  for path, value in flax.traverse_util.flatten_dict(
+      flax.core.unfreeze(sown)).items():
+    assert path in flat, path
+    flat[path] = value[0]  # sow keeps a tuple of the values sown
+  return flax.traverse_util.unflatten_dict(flat)
+
+
+def rotation_lu(channels: int, seed: int):
+  """(P, L, U, sign(s), log|s|) of a random rotation W0 = P L (U + diag(s)),
+  float32 NumPy: W0 is the QR rotation of a Gaussian matrix drawn with
+  ``numpy.random.default_rng(seed)``; L has a unit diagonal, U a zero one."""
+  from scipy import linalg  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  w0, _ = np.linalg.qr(rng.standard_normal((channels, channels)))
+  p, lower, upper = linalg.lu(w0)
+  s = np.diag(upper)
+  return (p.astype(np.float32), np.tril(lower, -1).astype(np.float32),
+          np.triu(upper, 1).astype(np.float32),
+          np.sign(s).astype(np.float32), np.log(np.abs(s)).astype(np.float32))
+
+
+class InvConv1x1(nn.Module):
+  """Invertible 1x1 convolution in LU form (Glow section 3.2, eq. 9-10).
+
+  ``W = P L (U + diag(sign(s) * exp(log|s|)))``, applied at every pixel:
+  ``y[..., i] = sum_j W[i, j] x[..., j]``; log-det ``H * W * sum log|s|``
+  (the paper's ``sum log|s|`` per pixel). P (a permutation) and sign(s)
+  are constants of the layer, not parameters: they come with the initial
+  rotation W0 from `rotation_lu` with the layer's `seed`, so no update can
+  move them. The parameters are the strictly lower part of L, the strictly
+  upper part of U and log|s| (``lower``, ``upper``, ``log_s``), initialised
+  from W0's LU factors; only their triangles are used.
+
+  Attributes:
+    seed: NumPy seed of the initial rotation (one per layer, so layers
+      start with different rotations).
+  """
+  seed: int = 0
+
+  def weight(self, c: int) -> tuple[jax.Array, jax.Array]:
+    """(W [C, C], log|s| [C]) assembled from the factors."""
+    p, l0, u0, sign, logs0 = rotation_lu(c, self.seed)
+    lower = self.param('lower', lambda _: jnp.asarray(l0))
+    upper = self.param('upper', lambda _: jnp.asarray(u0))
+    log_s = self.param('log_s', lambda _: jnp.asarray(logs0))
+    l_mat = jnp.tril(lower, -1) + jnp.eye(c)
+    u_mat = jnp.triu(upper, 1) + jnp.diag(sign * jnp.exp(log_s))
+    return jnp.asarray(p) @ l_mat @ u_mat, log_s
+
+  @nn.compact
+  def __call__(self, x: jax.Array, inverse: bool = False):
+    c = x.shape[-1]
+    w, log_s = self.weight(c)
+    ld = jnp.broadcast_to(_pixels(x) * log_s.sum(), x.shape[:1])
+    if inverse:
+      return x @ jnp.linalg.inv(w).T, -ld
+    return x @ w.T, ld
+
+
+class GlowNet(nn.Module):
+  """Glow's coupling network NN() (section 3.3): 3x3 conv to `hidden`,
+  ReLU, 1x1 conv to `hidden`, ReLU, zero-initialised 3x3 conv out (the
+  reference's inner actnorms are left out)."""
+  features: int
+  hidden: int = 512
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    h = nn.relu(inits.Conv(self.hidden, (3, 3), name='conv_in')(x))
+    h = nn.relu(inits.Conv(self.hidden, (1, 1), name='conv_mid')(h))
+    return nn.Conv(self.features, (3, 3), kernel_init=nn.initializers.zeros,
+                   bias_init=nn.initializers.zeros, name='conv_out')(h)
+
+
+class GlowCoupling(nn.Module):
+  """Glow's affine coupling (section 3.3, Table 1 row 3).
+
+  ``x_a, x_b = split(x)`` (channels: the first C//2 condition),
+  ``(t, r) = NN(x_a)`` (interleaved output channels), scale
+  ``s = sigmoid(r + 2)`` and ``y_b = (x_b + t) * s``; log-det
+  ``sum log s``, computed as ``log_sigmoid(r + 2)``. The paper writes
+  ``s = exp(log s)``; the sigmoid with its +2 offset is the reference
+  implementation's choice (openai/glow ``model.py``): bounded in (0, 1),
+  so a coupling can only contract, and ~0.88 at the zero-initialised start.
+  NN is `GlowNet` on images and `CouplingMLP` on vectors.
+
+  Attributes:
+    hidden: channels (conv) or width (MLP) of NN.
+    depth: hidden layers of the MLP (vectors only).
+  """
+  hidden: int = 512
+  depth: int = 2
+
+  @nn.compact
+  def __call__(self, x: jax.Array, inverse: bool = False):
+    x_a, x_b = x[..., :x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    feats = 2 * x_b.shape[-1]
+    if x.ndim == 4:
+      h = GlowNet(feats, self.hidden, name='net')(x_a)
+    else:
+      h = CouplingMLP(feats, self.hidden, self.depth, name='net')(x_a)
+    t, r = h[..., 0::2], h[..., 1::2]
+    log_s = jax.nn.log_sigmoid(r + 2.0)
+    ld = _sum_per_example(log_s)
+    if inverse:
+      return jnp.concatenate([x_a, x_b * jnp.exp(-log_s) - t], -1), -ld
+    return jnp.concatenate([x_a, (x_b + t) * jnp.exp(log_s)], -1), ld
+
+
+class FlowStep(nn.Module):
+  """One step of flow (Glow section 3, Figure 2a): actnorm -> invertible
+  1x1 conv -> affine coupling; the inverse runs them in reverse.
+
+  Attributes:
+    hidden: width of the coupling's NN.
+    depth: MLP hidden layers of the coupling (vectors only).
+    seed: seed of the 1x1 conv's initial rotation.
+  """
+  hidden: int = 512
+  depth: int = 2
+  seed: int = 0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, inverse: bool = False, init: bool = False):
+    actnorm = ActNorm(name='actnorm')
+    conv = InvConv1x1(seed=self.seed, name='invconv')
+    coupling = GlowCoupling(self.hidden, self.depth, name='coupling')
+    if inverse:
+      x, ld2 = coupling(x, inverse=True)
+      x, ld1 = conv(x, inverse=True)
+      x, ld0 = actnorm(x, inverse=True)
+    else:
+      x, ld0 = actnorm(x, init=init)
+      x, ld1 = conv(x)
+      x, ld2 = coupling(x)
+    return x, ld0 + ld1 + ld2
+
+
+class ZeroConv(nn.Module):
+  """A zero-initialised 3x3 conv (Glow's Conv2DZeros, without its log-scale
+  factor): the split prior's (mean, log-scale) start at (0, 0)."""
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return nn.Conv(self.features, (3, 3), kernel_init=nn.initializers.zeros,
+                   bias_init=nn.initializers.zeros, name='conv')(x)

@@ -1,0 +1,73 @@
+r"""Glow: actnorm, invertible 1x1 convolutions, affine couplings; exact
+log-likelihood.
+
+Argument: one dataset option, e.g. ``glow.py:digits``:
+- digits (default; bundled 8x8) | mnist8k (../shared) | smoke (tests):
+  dequantized 8-bit images, y = (x + u) / 256, centred to y - 0.5;
+- moons: the toy 2-D density (`jaxgen.data.toy`); flow steps of actnorm,
+  an invertible 2x2 linear map (the 1x1 conv of a one-pixel image) and an
+  MLP coupling on the points themselves, one level (nothing to squeeze).
+
+The actnorms are initialised from the first training batch before step 1
+(`jaxgen.models.glow.data_init`). Evaluation reports the exact test
+log-likelihood ('exact'): nats and bits/dim of the 8-bit images (the
+D ln 256 dequantization offset added), or nats per point.
+
+Commands and their cost (seed 0, 2 CPU cores); a command whose record is
+named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
+rerun by ``python -m experiments.results --only=<name>``:
+
+  python -m experiments.main --config=experiments/configs/glow.py:digits \
+      --workdir=runs/glow_digits
+    L = 2 levels of K = 4 steps, coupling nets of 32 channels, 750 steps of
+    batch 64: minutes. Record `glow_digits`.
+
+  python -m experiments.main --config=experiments/configs/glow.py:mnist8k \
+      --workdir=runs/glow_mnist8k
+    L = 2 levels of K = 8 steps, coupling nets of 128 channels on 28x28
+    mnist8k, 5,000 steps of batch 64: hours. Record `glow_mnist8k`.
+
+  python -m experiments.main --config=experiments/configs/glow.py:moons \
+      --workdir=runs/glow_moons
+    8 steps with MLPs of 2 x 64 units, 5,000 steps of batch 256: minutes;
+    the sample PNG is a scatter plot over the data. Record `glow_moons`.
+"""
+
+from experiments.configs import common
+from experiments.configs import realnvp as realnvp_config
+
+TOY = ('moons',)
+ALLOWED = {'dataset': common.DATASETS + TOY}
+DEFAULTS = {'dataset': 'digits'}
+
+
+def get_config(arg: str = 'digits'):
+  dataset = common.parse_arg(arg, ALLOWED, DEFAULTS)['dataset']
+  toy = dataset in TOY
+  c = common.base_config('glow', 'digits' if toy else dataset)
+  if toy:
+    realnvp_config.toy_data(c, dataset)
+  else:
+    c.data.binarize = 'none'  # 8-bit pixels ...
+    c.data.dequantize = True  # ... y = (x + u) / 256; eval adds D ln 256
+    c.data.value_range = 'unit'
+  small = dataset in ('digits', 'smoke')
+
+  m = c.model
+  m.image_shape = (2,) if toy else ((8, 8, 1) if small else (28, 28, 1))
+  m.levels = 1 if toy else 2  # L: squeeze, K steps, split (not the last)
+  m.steps_per_level = 8 if toy or dataset == 'mnist8k' else 4  # K
+  m.hidden = {'digits': 32, 'mnist8k': 128}.get(dataset, 64)  # NN width
+  m.depth = 2  # hidden layers of the coupling MLPs (points)
+  m.num_classes = 0  # > 0: class-conditional top prior (labels 0..n-1)
+
+  c.optimizer.learning_rate = 1e-3
+  c.train.batch_size = 256 if toy else 64
+  c.train.num_steps = 750 if dataset == 'digits' else 5000
+  c.train.eval_every_steps = 250 if dataset == 'digits' else 1000
+  c.train.image_every_steps = c.train.eval_every_steps
+  c.train.checkpoint_every_steps = c.train.eval_every_steps
+  common.exact_estimator(c)
+  if dataset == 'smoke':
+    m.hidden, m.levels, m.steps_per_level = 4, 2, 1
+  return common.finalize(c, dataset)
