@@ -44,13 +44,7 @@ DEFAULTS = {'dataset': 'digits'}
 def get_config(arg: str = 'digits'):
   dataset = common.parse_arg(arg, ALLOWED, DEFAULTS)['dataset']
   toy = dataset in TOY
-  c = common.base_config('glow', 'digits' if toy else dataset)
-  if toy:
-    realnvp_config.toy_data(c, dataset)
-  else:
-    c.data.binarize = 'none'  # 8-bit pixels ...
-    c.data.dequantize = True  # ... y = (x + u) / 256; eval adds D ln 256
-    c.data.value_range = 'unit'
+  c = realnvp_config.flow_config('glow', dataset, TOY)
   small = dataset in ('digits', 'smoke')
 
   m = c.model

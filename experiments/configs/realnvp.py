@@ -56,16 +56,24 @@ def toy_data(c, name: str) -> None:
   c.eval.periodic_split = 'test'
 
 
-def get_config(arg: str = 'digits'):
-  dataset = common.parse_arg(arg, ALLOWED, DEFAULTS)['dataset']
-  toy = dataset in TOY
-  c = common.base_config('realnvp', 'digits' if toy else dataset)
+def flow_config(family: str, dataset: str, toy_names=TOY):
+  """The common config of a flow family on `dataset`: toy points, or
+  dequantized 8-bit images on [0, 1) (the evaluator adds D ln 256)."""
+  toy = dataset in toy_names
+  c = common.base_config(family, 'digits' if toy else dataset)
   if toy:
     toy_data(c, dataset)
   else:
     c.data.binarize = 'none'  # 8-bit pixels ...
     c.data.dequantize = True  # ... y = (x + u) / 256; eval adds D ln 256
     c.data.value_range = 'unit'
+  return c
+
+
+def get_config(arg: str = 'digits'):
+  dataset = common.parse_arg(arg, ALLOWED, DEFAULTS)['dataset']
+  toy = dataset in TOY
+  c = flow_config('realnvp', dataset)
   small = dataset in ('digits', 'smoke')
 
   m = c.model
