@@ -205,8 +205,9 @@ EXPERIMENTS = (
            table=DEQUANTIZED, classifier='digits',
            overrides=(('train.num_steps', 3000),)),
     _exact('glow_digits', 'experiments/configs/glow.py:digits',
-           'Glow, L = 2 levels of K = 4 steps, coupling nets of 32 channels',
-           table=DEQUANTIZED, classifier='digits'),
+           'Glow, L = 2 levels of K = 4 steps, coupling nets of 32 '
+           'channels, 3,000 steps', table=DEQUANTIZED, classifier='digits',
+           overrides=(('train.num_steps', 3000),)),
     _exact('ddpm_digits', 'experiments/configs/ddpm.py:digits',
            'DDPM, U-Net of 32/64 channels, T = 1,000, linear schedule, CPU '
            'budget of 2,500 steps; bound estimated from L_0 and 49 '
