@@ -18,7 +18,9 @@ rerun by ``python -m experiments.results --only=<name>``:
   python -m experiments.main --config=experiments/configs/nice.py:digits \
       --workdir=runs/nice_digits
     4 additive couplings with MLPs of 4 x 256 units, 5,000 steps of batch
-    64: a few minutes. Record `nice_digits`.
+    64: a few minutes. Record `nice_digits` runs 3,000 of them
+    (``--config.train.num_steps=3000``): the validation NLL rises after
+    that.
 
   python -m experiments.main --config=experiments/configs/nice.py:mnist8k \
       --workdir=runs/nice_mnist8k
