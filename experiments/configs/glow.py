@@ -57,13 +57,7 @@ def get_config(arg: str = 'digits'):
   m.depth = 2  # hidden layers of the coupling MLPs (points)
   m.num_classes = 0  # > 0: class-conditional top prior (labels 0..n-1)
 
-  c.optimizer.learning_rate = 1e-3
-  c.train.batch_size = 256 if toy else 64
-  c.train.num_steps = 750 if dataset == 'digits' else 5000
-  c.train.eval_every_steps = 250 if dataset == 'digits' else 1000
-  c.train.image_every_steps = c.train.eval_every_steps
-  c.train.checkpoint_every_steps = c.train.eval_every_steps
-  common.exact_estimator(c)
+  realnvp_config.multiscale_schedule(c, dataset, toy)
   if dataset == 'smoke':
     m.hidden, m.levels, m.steps_per_level = 4, 2, 1
   return common.finalize(c, dataset)

@@ -70,6 +70,17 @@ def flow_config(family: str, dataset: str, toy_names=TOY):
   return c
 
 
+def multiscale_schedule(c, dataset: str, toy: bool) -> None:
+  """Optimizer and schedule of the multi-scale flows (RealNVP, Glow)."""
+  c.optimizer.learning_rate = 1e-3
+  c.train.batch_size = 256 if toy else 64
+  c.train.num_steps = 750 if dataset == 'digits' else 5000
+  c.train.eval_every_steps = 250 if dataset == 'digits' else 1000
+  c.train.image_every_steps = c.train.eval_every_steps
+  c.train.checkpoint_every_steps = c.train.eval_every_steps
+  common.exact_estimator(c)
+
+
 def get_config(arg: str = 'digits'):
   dataset = common.parse_arg(arg, ALLOWED, DEFAULTS)['dataset']
   toy = dataset in TOY
@@ -85,13 +96,7 @@ def get_config(arg: str = 'digits'):
   m.depth = 2  # residual blocks (conv) / hidden layers (MLP) per net
   m.logit_alpha = 0.0 if toy else 0.05  # logit(alpha + (1 - 2 alpha) y)
 
-  c.optimizer.learning_rate = 1e-3
-  c.train.batch_size = 256 if toy else 64
-  c.train.num_steps = 750 if dataset == 'digits' else 5000
-  c.train.eval_every_steps = 250 if dataset == 'digits' else 1000
-  c.train.image_every_steps = c.train.eval_every_steps
-  c.train.checkpoint_every_steps = c.train.eval_every_steps
-  common.exact_estimator(c)
+  multiscale_schedule(c, dataset, toy)
   if dataset == 'smoke':
     m.hidden, m.depth = 4, 1
     m.couplings_per_scale, m.final_couplings = 1, 2

@@ -11,6 +11,24 @@ import jax.numpy as jnp
 from jaxgen.errors import ConfigError
 
 
+def check_discrete_8bit(config, dataset, model: str, likelihood: str) -> None:
+  """Raises `ConfigError` unless the run sees the 8-bit levels undequantized.
+
+  For families with a discrete likelihood over the 256 pixel levels
+  (`model` names the family in the message, `likelihood` its decoder).
+  """
+  d = config.data
+  if d.binarize != 'none' or dataset.pixel_levels != 256:
+    raise ConfigError(
+        f'{model} models 8-bit pixels with {likelihood}: set '
+        f"config.data.binarize='none' (got {d.binarize!r}) and use 8-bit "
+        f'data (dataset {dataset.name!r} has {dataset.pixel_levels} levels).')
+  if d.dequantize:
+    raise ConfigError(
+        f'config.data.dequantize must be False: {likelihood} is a discrete '
+        'likelihood over the 256 levels, not a density.')
+
+
 def check_num_classes(num_classes: int, dataset) -> None:
   """Raises `ConfigError` when config.model.num_classes misfits the data."""
   if num_classes and not dataset.num_classes:

@@ -161,15 +161,8 @@ def validate(config, dataset) -> None:
         f'config.model.label_dropout={m.label_dropout} must lie in [0, 1).')
   base.check_num_classes(m.num_classes, dataset)
   d = config.data
-  if d.binarize != 'none' or dataset.pixel_levels != NUM_BINS:
-    raise ConfigError(
-        'DDPM models 8-bit pixels with a discretized Gaussian decoder: set '
-        f"config.data.binarize='none' (got {d.binarize!r}) and use 8-bit "
-        f'data (dataset {dataset.name!r} has {dataset.pixel_levels} levels).')
-  if d.dequantize:
-    raise ConfigError(
-        'config.data.dequantize must be False: the decoder is discrete over '
-        'the 256 levels.')
+  base.check_discrete_8bit(config, dataset, 'DDPM',
+                           'a discretized Gaussian decoder')
   if d.value_range != 'symmetric':
     raise ConfigError(
         "config.data.value_range must be 'symmetric' (pixel / 127.5 - 1), "

@@ -284,15 +284,8 @@ def validate(config, dataset) -> None:
         f'{tuple(m.image_shape)} needs H and W divisible by {factor}.')
   base.check_num_classes(m.num_classes, dataset)
   d = config.data
-  if d.binarize != 'none' or dataset.pixel_levels != NUM_BINS:
-    raise ConfigError(
-        'PixelCNN++ models 8-bit pixels with a discretized logistic mixture: '
-        f"set config.data.binarize='none' (got {d.binarize!r}) and use 8-bit "
-        f'data (dataset {dataset.name!r} has {dataset.pixel_levels} levels).')
-  if d.dequantize:
-    raise ConfigError(
-        'config.data.dequantize must be False: the mixture is a discrete '
-        'likelihood over the 256 levels, not a density.')
+  base.check_discrete_8bit(config, dataset, 'PixelCNN++',
+                           'a discretized logistic mixture')
   if d.value_range != 'symmetric':
     raise ConfigError(
         "config.data.value_range must be 'symmetric' (pixel / 127.5 - 1, the "
