@@ -173,6 +173,27 @@ def model_pieces(config: ml_collections.ConfigDict):
                                                 preprocess)
 
 
+def make_tx(family, config: ml_collections.ConfigDict):
+  """The optimizer the trainer uses: the family's ``make_optimizer`` when it
+  has one, else the generic one built from ``config.optimizer``."""
+  if hasattr(family, 'make_optimizer'):
+    return family.make_optimizer(config)
+  return steps_lib.make_optimizer(config.optimizer, config.train.num_steps)
+
+
+def make_step(family, net, tx, preprocess: Callable,
+              config: ml_collections.ConfigDict) -> Callable:
+  """The train step ``(state, batch, train_key) -> (state, metrics)``, not
+  jitted: the family's ``make_train_step`` when it has one, else the
+  generic step on its ``loss_fn`` (`jaxgen.steps.make_train_step`)."""
+  builder = getattr(family, 'make_train_step', None)
+  if builder is not None:
+    return builder(net=net, tx=tx, preprocess=preprocess, config=config)
+  loss = functools.partial(family.loss_fn, net=net, train=True)
+  return steps_lib.make_train_step(loss, tx, preprocess=preprocess,
+                                   ema_decay=config.train.ema_decay)
+
+
 def make_net(family, model_config: ml_collections.ConfigDict):
   """The family's `Net` from ``config.model`` (lists become tuples)."""
   return family.Net(**_tuples(model_config.to_dict()))
@@ -271,10 +292,7 @@ class Experiment:
     root = jax.random.key(c.seed)
     self.init_key, self.train_key, self.eval_key, self.sample_key = (
         jax.random.split(root, 4))
-    if hasattr(self.family, 'make_optimizer'):
-      self.tx = self.family.make_optimizer(c)
-    else:
-      self.tx = steps_lib.make_optimizer(c.optimizer, c.train.num_steps)
+    self.tx = make_tx(self.family, c)
     self.is_main = jax.process_index() == 0
     self._jitted: dict[str, Callable] = {}
 
@@ -372,15 +390,8 @@ class Experiment:
   def train_step(self) -> Callable:
     """The jitted step, sharded: state replicated, batch on 'data'."""
     if 'train' not in self._jitted:
-      builder = getattr(self.family, 'make_train_step', None)
-      if builder is not None:
-        step = builder(net=self.net, tx=self.tx, preprocess=self.preprocess,
-                       config=self.config)
-      else:
-        loss = functools.partial(self.family.loss_fn, net=self.net, train=True)
-        step = steps_lib.make_train_step(
-            loss, self.tx, preprocess=self.preprocess,
-            ema_decay=self.config.train.ema_decay)
+      step = make_step(self.family, self.net, self.tx, self.preprocess,
+                       self.config)
       rep = parallel.replicated(self.mesh)
       self._jitted['train'] = jax.jit(
           step, in_shardings=(rep, parallel.data_sharded(self.mesh), rep),

@@ -19,6 +19,7 @@ _SCRIPTS = (
     ('experiments.bench_autoregressive', '--sample_batch_sizes'),
     ('experiments.bench_gan', '--objectives'),
     ('experiments.bench_vqvae', '--sample_methods'),
+    ('experiments.bench_peers', '--peer_python'),
 )
 
 _IMPORT_ALL = '''

@@ -1,0 +1,384 @@
+r"""jaxgen's reference models beside their PyTorch CPU peers, in one run.
+
+  python -m experiments.bench_peers --peer_python=/tmp/torchvenv/bin/python
+  python -m experiments.bench_peers --models=realnvp,ddpm_unet \
+      --peer_python=/tmp/torchvenv/bin/python --json=/tmp/peers.json
+  python -m experiments.bench_peers --peer_python=  # jaxgen's side only
+
+Run from the project root, on a quiet machine. The peers are the PyTorch
+models of ``../shared/bench/peer_torch.py`` (its README gives their layer
+tables and the timing protocol); PyTorch is no dependency of jaxgen, so it
+lives in a virtual environment of its own, named by ``--peer_python``. The
+peer runs first, in a subprocess, then jaxgen's models in this process, so
+the two sides are measured back to back on the same machine and the ratios
+printed at the end compare like with like.
+
+jaxgen's side follows the peer's protocol: the family's own train step as
+the trainer builds it (`jaxgen.train.make_step`: forward, loss, backward,
+optimizer update; the EMA where the config keeps one), float32, on one
+synthetic batch of 8-bit images made once and kept on the device; compiled
+ahead of time (compilation excluded); 2 warm-up steps; one calibration
+step sets the steps per repeat so a repeat lasts about
+``--repeat_seconds``; 3 to 7 repeats, no new repeat after
+``--model_budget`` seconds; images/s = batch / median seconds per step
+(also from the fastest repeat). The share of the CPUs used by other
+processes during each repeat is measured from /proc/stat, as the peer does;
+a model whose median share is over 5% is flagged ``contended``.
+
+Reference models and their configs (the parameter counts must match the
+peer's; the table prints both):
+
+- ``vae``: MLP VAE 784-512-512, 32-d latent (vae.py:mnist8k), batch 128;
+- ``pixelcnn``: PixelCNN (pixelcnn.py:mnist8k), batch 32;
+- ``gated_pixelcnn``: Gated PixelCNN (gated_pixelcnn.py:mnist8k), batch 32;
+- ``dcgan``: the reference DCGAN's D + G step (`bench_gan.reference_config`,
+  non-saturating), batch 64;
+- ``ddpm_unet``: the DDPM U-Net (ddpm.py:mnist8k), batch 64;
+- ``realnvp``: RealNVP with 8 couplings (realnvp.py:mnist8k), batch 64.
+
+With ``--sampling`` (default on), also the DDPM sampler for 16 images from
+the reference U-Net: 1,000 ancestral steps and ``--ddim_steps`` DDIM steps,
+each one jitted `lax.scan` (compilation excluded), beside the peer's
+1,000-step loop (which the peer extrapolates from ``--ddpm-steps`` of its
+steps).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import ml_collections
+
+from experiments import bench_common
+from experiments import bench_gan
+from experiments import machine
+from experiments.configs import ddpm as ddpm_config
+from experiments.configs import gated_pixelcnn as gated_config
+from experiments.configs import pixelcnn as pixelcnn_config
+from experiments.configs import realnvp as realnvp_config
+from experiments.configs import vae as vae_config
+from jaxgen import steps as steps_lib
+from jaxgen import train
+from jaxgen import workdir as workdir_lib
+from jaxgen.models import ddpm
+
+PEER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           os.pardir, os.pardir, 'shared', 'bench',
+                           'peer_torch.py')
+SAMPLED_IMAGES = 16
+CONTENDED_SHARE = 0.05  # the peer's threshold on other processes' CPU share
+
+
+def _with_batch(config: ml_collections.ConfigDict, batch_size: int):
+  config.train.batch_size = batch_size
+  return config
+
+
+REFERENCES: dict[str, Callable[[], ml_collections.ConfigDict]] = {
+    'vae': lambda: _with_batch(vae_config.get_config('mnist8k'), 128),
+    'pixelcnn': lambda: _with_batch(pixelcnn_config.get_config('mnist8k'),
+                                    32),
+    'gated_pixelcnn': lambda: _with_batch(
+        gated_config.get_config('mnist8k'), 32),
+    'dcgan': lambda: bench_gan.reference_config('nonsaturating', 64),
+    'ddpm_unet': lambda: _with_batch(ddpm_config.get_config('mnist8k'), 64),
+    'realnvp': lambda: _with_batch(realnvp_config.get_config('mnist8k'), 64),
+}
+
+
+# ------------------------------------------------------------ CPU sharing
+def _busy_jiffies() -> tuple[float, float] | None:
+  """(busy, total) jiffies of all CPUs from /proc/stat, or None."""
+  try:
+    with open('/proc/stat', encoding='ascii') as f:
+      fields = [float(v) for v in f.readline().split()[1:]]
+  except OSError:
+    return None
+  idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+  return sum(fields) - idle, sum(fields)
+
+
+class OthersShare:
+  """The share of all CPUs that other processes used between `start` and
+  `stop`: busy time of the machine (/proc/stat) minus this process's CPU
+  time (`os.times`), over the machine's total."""
+
+  def start(self) -> None:
+    self._machine = _busy_jiffies()
+    t = os.times()
+    self._own = t.user + t.system
+
+  def stop(self) -> float | None:
+    now = _busy_jiffies()
+    if now is None or self._machine is None:
+      return None
+    t = os.times()
+    own_s = t.user + t.system - self._own
+    tick = os.sysconf('SC_CLK_TCK')
+    busy = now[0] - self._machine[0]
+    total = now[1] - self._machine[1]
+    if total <= 0:
+      return None
+    return max(0.0, (busy - own_s * tick) / total)
+
+
+# ------------------------------------------------------------------ timing
+def time_protocol(run: Callable[[], Any], *, repeat_seconds: float,
+                  model_budget: float, min_repeats: int = 3,
+                  max_repeats: int = 7) -> dict[str, Any]:
+  """Times ``run()`` (one blocked step) by the peer's protocol, after the
+  caller's warm-up: a calibration call sets the calls per repeat.
+
+  Returns {'calls_per_repeat', 'seconds' (per call, per repeat),
+  'median_s', 'best_s', 'others_share' (per repeat), 'others_share_median',
+  'contended'}.
+  """
+  start = time.perf_counter()
+  run()
+  calibration = time.perf_counter() - start
+  calls = max(1, round(repeat_seconds / max(calibration, 1e-9)))
+  seconds, shares = [], []
+  share = OthersShare()
+  began = time.perf_counter()
+  while len(seconds) < max_repeats and (
+      len(seconds) < min_repeats or
+      time.perf_counter() - began < model_budget):
+    share.start()
+    start = time.perf_counter()
+    for _ in range(calls):
+      run()
+    seconds.append((time.perf_counter() - start) / calls)
+    shares.append(share.stop())
+  known = [s for s in shares if s is not None]
+  others = statistics.median(known) if known else None
+  return {'calls_per_repeat': calls, 'seconds': seconds,
+          'median_s': statistics.median(seconds), 'best_s': min(seconds),
+          'others_share': shares, 'others_share_median': others,
+          'contended': others is not None and others > CONTENDED_SHARE}
+
+
+def trainable_params(variables: Any) -> int:
+  """Scalars of `variables` outside any 'batch_stats' collection (running
+  statistics are buffers, not parameters, in the peer's count too)."""
+  leaves = jax.tree_util.tree_leaves_with_path(variables)
+  return sum(int(x.size) for path, x in leaves
+             if not any(getattr(k, 'key', None) == 'batch_stats'
+                        for k in path))
+
+
+def bench_train(name: str, *, repeat_seconds: float, model_budget: float,
+                warmup: int = 2) -> dict[str, Any]:
+  """One reference model's train step, timed by `time_protocol`."""
+  config = REFERENCES[name]()
+  family, net, preprocess, variables = bench_common.setup(config)
+  tx = train.make_tx(family, config)
+  step = train.make_step(family, net, tx, preprocess, config)
+  batch_size = config.train.batch_size
+  state = steps_lib.TrainState(
+      step=jax.numpy.zeros((), jax.numpy.int32), params=variables,
+      opt_state=jax.jit(tx.init)(variables),
+      ema_params=(jax.tree.map(jax.numpy.copy, variables)
+                  if config.train.ema_decay else None))
+  batch = machine.random_batch(config.model.image_shape, batch_size)
+  key = jax.random.key(2)
+  start = time.perf_counter()
+  compiled = jax.jit(step, donate_argnums=0).lower(state, batch,
+                                                   key).compile()
+  compile_s = time.perf_counter() - start
+  holder = {'state': state}
+
+  def run():
+    holder['state'], metrics = compiled(holder['state'], batch, key)
+    jax.block_until_ready((holder['state'], metrics))
+    holder['metrics'] = metrics
+
+  for _ in range(warmup):
+    run()
+  before = machine.compilations()
+  timing = time_protocol(run, repeat_seconds=repeat_seconds,
+                         model_budget=model_budget)
+  flops = machine.xla_flops(compiled)
+  return {
+      'model': name, 'family': config.family,
+      'params': trainable_params(variables), 'batch_size': batch_size,
+      'compile_s': compile_s, **timing,
+      'images_per_s': batch_size / timing['median_s'],
+      'images_per_s_best': batch_size / timing['best_s'],
+      'flops_per_step': flops,
+      'gflops_per_s': flops / timing['median_s'] / 1e9 if flops else None,
+      'recompilations': machine.compilations() - before,
+      'loss': float(holder['metrics']['loss'])
+              if 'loss' in holder['metrics'] else None,
+  }
+
+
+def bench_ddpm_sampling(ddim_steps: int, ancestral_repeats: int,
+                        ddim_repeats: int) -> dict[str, Any]:
+  """Seconds for 16 images from the reference U-Net: all T ancestral steps
+  and `ddim_steps` DDIM steps (one jitted scan each, compile excluded)."""
+  config = REFERENCES['ddpm_unet']()
+  _, net, _, variables = bench_common.setup(config)
+  out = {'num_timesteps': int(net.num_timesteps), 'ddim_steps': ddim_steps}
+  for method, steps, repeats in (
+      ('ancestral', int(net.num_timesteps), ancestral_repeats),
+      ('ddim', ddim_steps, ddim_repeats)):
+    fn = jax.jit(lambda p, k, m=method, s=steps: ddpm.sample(
+        p, k, SAMPLED_IMAGES, net=net, method=m, num_steps=s))
+    key = jax.random.key(3)
+    compiled = fn.lower(variables, key).compile()
+    times = []
+    share = OthersShare()
+    shares = []
+    for _ in range(max(repeats, 1)):
+      share.start()
+      start = time.perf_counter()
+      jax.block_until_ready(compiled(variables, key))
+      times.append(time.perf_counter() - start)
+      shares.append(share.stop())
+    out[method] = {'steps': steps, 'seconds': times,
+                   'median_s': statistics.median(times),
+                   'best_s': min(times), 'others_share': shares}
+  out['speedup'] = out['ancestral']['median_s'] / out['ddim']['median_s']
+  return out
+
+
+# -------------------------------------------------------------------- peer
+def run_peer(python: str, models: list[str], sampling: bool,
+             quick: bool) -> dict[str, Any]:
+  """The peer harness's JSON for `models` (its stderr passes through)."""
+  if not os.path.exists(PEER_SCRIPT):
+    raise FileNotFoundError(f'the peer harness {PEER_SCRIPT} is absent '
+                            '(it lives in ../shared/bench).')
+  cmd = [python, PEER_SCRIPT, '--models', ','.join(models), '--skip-matmul']
+  if not sampling:
+    cmd.append('--skip-sampling')
+  if quick:
+    cmd.append('--quick')
+  proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+  if proc.returncode != 0:
+    raise RuntimeError(f'the peer harness failed (exit {proc.returncode}): '
+                       f'{" ".join(cmd)}')
+  return json.loads(proc.stdout)
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+  if not ours or not theirs:
+    return '-'
+  return f'{ours / theirs:.2f}'
+
+
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
+  return dict(
+      models=flags.DEFINE_list('models', list(REFERENCES),
+                               f'Reference models to time, of '
+                               f'{list(REFERENCES)}.'),
+      peer_python=flags.DEFINE_string(
+          'peer_python', '/tmp/torchvenv/bin/python', 'Python of a virtual '
+          'environment with torch for ../shared/bench/peer_torch.py; empty: '
+          "time jaxgen's side only."),
+      peer_quick=flags.DEFINE_bool('peer_quick', False, "The peer's --quick "
+                                   'smoke run (not a measurement).'),
+      sampling=flags.DEFINE_bool('sampling', True, 'Also time DDPM sampling '
+                                 'of 16 images (ancestral and DDIM).'),
+      ddim_steps=flags.DEFINE_integer('ddim_steps', 50, 'DDIM steps timed '
+                                      'against all ancestral steps.'),
+      ancestral_repeats=flags.DEFINE_integer('ancestral_repeats', 1, 'Timed '
+                                             'runs of the ancestral sampler.'),
+      ddim_repeats=flags.DEFINE_integer('ddim_repeats', 3, 'Timed runs of '
+                                        'the DDIM sampler.'),
+      repeat_seconds=flags.DEFINE_float('repeat_seconds', 1.5, 'Target '
+                                        'seconds of one timed repeat.'),
+      model_budget=flags.DEFINE_float('model_budget', 25.0, 'No new repeat '
+                                      'after this many seconds (at least 3 '
+                                      'run).'),
+      json=flags.DEFINE_string('json', None, 'Also write every number here.'),
+      **bench_common.define_matmul_flags())
+
+
+def main(argv, flag_values: dict[str, Any]):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)
+  f = {name: holder.value for name, holder in flag_values.items()}
+  unknown = sorted(set(f['models']) - set(REFERENCES))
+  if unknown:
+    raise app.UsageError(f'--models: unknown {unknown}; known: '
+                         f'{list(REFERENCES)}.')
+  out: dict[str, Any] = {}
+  if f['peer_python']:
+    print(f"peer: {f['peer_python']} {PEER_SCRIPT} (runs first)", flush=True)
+    out['peer'] = run_peer(f['peer_python'], f['models'], f['sampling'],
+                           f['peer_quick'])
+  header = machine.print_header(f['matmul_size'], f['matmul_repeats'])
+  out['machine'] = header['info']
+  out['matmul'] = header['matmul']
+  out['train'] = {}
+  for name in f['models']:
+    r = bench_train(name, repeat_seconds=f['repeat_seconds'],
+                    model_budget=f['model_budget'])
+    out['train'][name] = r
+    print(f"  {name}: {r['images_per_s']:.1f} images/s (median of "
+          f"{len(r['seconds'])} repeats), compile {r['compile_s']:.1f} s",
+          flush=True)
+  if f['sampling']:
+    out['ddpm_sampling'] = bench_ddpm_sampling(
+        f['ddim_steps'], f['ancestral_repeats'], f['ddim_repeats'])
+  out['load_average_after'] = os.getloadavg()[0]
+
+  peer = out.get('peer', {})
+  peer_train = peer.get('training', {})
+  print('\ntrain step images/s (median of repeats; best in brackets), '
+        'float32, one synthetic batch:')
+  print(f"{'model':15s} {'batch':>5s} {'params':>10s} {'peer params':>11s} "
+        f"{'peer':>16s} {'jaxgen':>16s} {'ratio':>6s} {'best':>5s} "
+        f"{'others':>6s}")
+  for name, r in out['train'].items():
+    p = peer_train.get(name, {})
+    theirs, theirs_best = (p.get('images_per_second'),
+                           p.get('images_per_second_best'))
+    peer_cell = f'{theirs:.1f} ({theirs_best:.1f})' if theirs else '-'
+    ours_cell = f"{r['images_per_s']:.1f} ({r['images_per_s_best']:.1f})"
+    share = r['others_share_median']
+    share_cell = '-' if share is None else f'{share:.0%}'
+    peer_params = f"{p['params_total']:,d}" if p.get('params_total') else '-'
+    flag = ' contended' if r['contended'] or p.get('contended') else ''
+    print(f"{name:15s} {r['batch_size']:5d} {r['params']:10,d} "
+          f"{peer_params:>11s} {peer_cell:>16s} {ours_cell:>16s} "
+          f"{_ratio(r['images_per_s'], theirs):>6s} "
+          f"{_ratio(r['images_per_s_best'], theirs_best):>5s} "
+          f"{share_cell:>6s}{flag}")
+  if 'ddpm_sampling' in out:
+    s = out['ddpm_sampling']
+    peer_s = peer.get('ddpm_sampling', {}).get('seconds_for_16_images')
+    print(f"\nDDPM sampling, 16 images, reference U-Net (compile excluded):"
+          f"\n  ancestral {s['num_timesteps']} steps: "
+          f"{s['ancestral']['median_s']:.2f} s"
+          + (f' (peer {peer_s:.2f} s, ratio {peer_s / s["ancestral"]["median_s"]:.2f}'
+             ' in speed)' if peer_s else '')
+          + f"\n  DDIM {s['ddim_steps']} steps: {s['ddim']['median_s']:.3f} s"
+          f"\n  DDIM speed-up over ancestral: {s['speedup']:.1f}x")
+  contended = [n for n, r in out['train'].items() if r['contended']]
+  if contended or peer.get('summary', {}).get('valid') is False:
+    print(f'\nWARNING: contended measurements (other processes over '
+          f'{CONTENDED_SHARE:.0%} of the CPUs): jaxgen {contended}, peer '
+          f"{peer.get('summary', {}).get('contended_measurements')}; rerun "
+          'on a quiet machine.')
+  print(f"\nload average after: {out['load_average_after']:.2f}")
+  if f['json']:
+    workdir_lib.write_json(f['json'], out)
+
+
+if __name__ == '__main__':
+  _FLAGS = define_flags()
+  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))

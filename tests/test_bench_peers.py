@@ -1,0 +1,38 @@
+"""experiments/bench_peers.py: the reference models have the peers'
+parameter counts, and the timing protocol runs its repeats."""
+
+import jax
+import pytest
+
+from experiments import bench_common
+from experiments import bench_peers
+
+# The PyTorch peers' parameter counts (../shared/bench/PARAMS.md). The Gated
+# PixelCNN differs from its peer (a known architecture gap): not listed.
+PEER_PARAMS = {
+    'vae': 1_379_152,
+    'pixelcnn': 665_089,
+    'dcgan': 1_728_128,
+    'ddpm_unet': 583_713,
+    'realnvp': 1_204_711,
+}
+
+
+@pytest.mark.parametrize('name', sorted(PEER_PARAMS))
+def test_reference_model_has_the_peers_parameter_count(name):
+  config = bench_peers.REFERENCES[name]()
+  family, net, _, example = bench_common.train.model_pieces(config)
+  shapes = jax.eval_shape(lambda k: family.init(k, example, net=net),
+                          jax.random.key(0))
+  assert bench_peers.trainable_params(shapes) == PEER_PARAMS[name]
+
+
+def test_time_protocol_runs_between_three_and_seven_repeats():
+  calls = []
+  timing = bench_peers.time_protocol(lambda: calls.append(1),
+                                     repeat_seconds=0.001, model_budget=0.0)
+  assert len(timing['seconds']) == 3  # the minimum, budget spent at once
+  assert timing['best_s'] <= timing['median_s']
+  assert len(calls) == 1 + 3 * timing['calls_per_repeat']
+  share = timing['others_share_median']
+  assert share is None or 0.0 <= share <= 1.0
