@@ -3,7 +3,8 @@ r"""jaxgen's reference models beside their PyTorch CPU peers, in one run.
   python -m experiments.bench_peers --peer_python=/tmp/torchvenv/bin/python
   python -m experiments.bench_peers --models=realnvp,ddpm_unet \
       --peer_python=/tmp/torchvenv/bin/python --json=/tmp/peers.json
-  python -m experiments.bench_peers --peer_python=  # jaxgen's side only
+  python -m experiments.bench_peers --peer_json=/tmp/peer.json
+  python -m experiments.bench_peers  # jaxgen's side only
 
 Run from the project root, on a quiet machine. The peers are the PyTorch
 models of ``../shared/bench/peer_torch.py`` (its README gives their layer
@@ -284,9 +285,13 @@ def define_flags() -> dict[str, Any]:
                                f'Reference models to time, of '
                                f'{list(REFERENCES)}.'),
       peer_python=flags.DEFINE_string(
-          'peer_python', '/tmp/torchvenv/bin/python', 'Python of a virtual '
-          'environment with torch for ../shared/bench/peer_torch.py; empty: '
-          "time jaxgen's side only."),
+          'peer_python', '', 'Python of a virtual environment with torch: '
+          'runs ../shared/bench/peer_torch.py first, in this run (empty: '
+          'no peer run).'),
+      peer_json=flags.DEFINE_string(
+          'peer_json', '', "The peer harness's JSON from an earlier run "
+          '(--out of peer_torch.py), instead of --peer_python; ratios '
+          'across runs are only as good as the machine was quiet.'),
       peer_quick=flags.DEFINE_bool('peer_quick', False, "The peer's --quick "
                                    'smoke run (not a measurement).'),
       sampling=flags.DEFINE_bool('sampling', True, 'Also time DDPM sampling '
@@ -316,7 +321,12 @@ def main(argv, flag_values: dict[str, Any]):
     raise app.UsageError(f'--models: unknown {unknown}; known: '
                          f'{list(REFERENCES)}.')
   out: dict[str, Any] = {}
-  if f['peer_python']:
+  if f['peer_python'] and f['peer_json']:
+    raise app.UsageError('pass --peer_python or --peer_json, not both.')
+  if f['peer_json']:
+    with open(f['peer_json'], encoding='utf-8') as fh:
+      out['peer'] = json.load(fh)
+  elif f['peer_python']:
     print(f"peer: {f['peer_python']} {PEER_SCRIPT} (runs first)", flush=True)
     out['peer'] = run_peer(f['peer_python'], f['models'], f['sampling'],
                            f['peer_quick'])
