@@ -181,6 +181,10 @@ def finalize(c: ml_collections.ConfigDict,
   return c.lock()
 
 
+# While `declared_options` runs: the (allowed, defaults) of each parse_arg.
+_recorded: list[tuple[dict, dict]] | None = None
+
+
 def parse_arg(arg: str, allowed: dict[str, tuple[str, ...]],
               defaults: dict[str, str]) -> dict[str, str]:
   """Parses 'a,b,c' into {slot: option}, each option from `allowed[slot]`.
@@ -189,6 +193,9 @@ def parse_arg(arg: str, allowed: dict[str, tuple[str, ...]],
   'conv')}, {'dataset': 'digits', 'arch': 'mlp'}) ->
   {'dataset': 'mnist8k', 'arch': 'conv'}.
   """
+  if _recorded is not None:
+    _recorded.append(({s: tuple(o) for s, o in allowed.items()},
+                      dict(defaults)))
   out = dict(defaults)
   for token in filter(None, (arg or '').split(',')):
     slots = [s for s, opts in allowed.items() if token in opts]
@@ -197,3 +204,22 @@ def parse_arg(arg: str, allowed: dict[str, tuple[str, ...]],
       raise ValueError(f'config argument {token!r} is not known ({known}).')
     out[slots[0]] = token
   return out
+
+
+def declared_options(get_config) -> tuple[dict[str, tuple[str, ...]],
+                                          dict[str, str]]:
+  """The options a config file's ``get_config`` accepts, and its defaults.
+
+  Calls ``get_config('')`` and returns the ``(allowed, defaults)`` it
+  passed to `parse_arg` (its first call), so listings are derived from what
+  the config actually parses; ``({}, {})`` for a get_config that does not
+  use parse_arg. A default of '' means the config picks one per dataset.
+  """
+  global _recorded
+  _recorded = []
+  try:
+    get_config('')
+    calls = _recorded
+  finally:
+    _recorded = None
+  return calls[0] if calls else ({}, {})

@@ -1,0 +1,161 @@
+"""The papers' dataset presets (mnist, binarized_mnist, cifar10): each builds,
+reads its TFDS dataset with the papers' splits, and fits its family.
+
+Offline: TFDS is mocked (`tfds.testing.mock_data`); the split sizes are
+checked on stand-in sources of the real datasets' lengths, nothing is
+trained.
+"""
+
+import importlib
+import math
+import tempfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from experiments.configs import common
+from jaxgen import data
+from jaxgen import models
+from jaxgen import train
+
+# family -> the paper presets it must offer (config arguments).
+PRESETS = {
+    'vae': ('mnist', 'binarized_mnist', 'mnist,gaussian', 'mnist,logistic',
+            'mnist,conv'),
+    'made': ('binarized_mnist', 'binarized_mnist,agnostic'),
+    'nade': ('binarized_mnist',),
+    'pixelcnn': ('binarized_mnist', 'cifar10'),
+    'gated_pixelcnn': ('binarized_mnist', 'cifar10'),
+    'pixelcnnpp': ('cifar10',),
+    'realnvp': ('mnist', 'cifar10'),
+    'glow': ('mnist', 'cifar10'),
+    'ddpm': ('cifar10',),
+    'gan': ('mnist', 'cifar10', 'cifar10,wgan-gp'),
+}
+CASES = [(family, arg) for family, args in PRESETS.items() for arg in args]
+
+# The published sizes of the TFDS splits, and the papers' train/test use.
+TFDS_SIZES = {
+    'mnist': {'train': 60_000, 'test': 10_000},
+    'binarized_mnist': {'train': 50_000, 'validation': 10_000,
+                        'test': 10_000},
+    'cifar10': {'train': 50_000, 'test': 10_000},
+}
+SHAPES = {'mnist': (28, 28, 1), 'binarized_mnist': (28, 28, 1),
+          'cifar10': (32, 32, 3)}
+# Families that model binary pixels on MNIST (dynamic binarization).
+BINARY = {('vae', 'mnist'), ('vae', 'mnist,conv')}
+
+
+def _config(family, arg):
+  return importlib.import_module(
+      f'experiments.configs.{family}').get_config(arg)
+
+
+def _dataset_name(arg):
+  return arg.split(',')[0]
+
+
+class _StandIn:
+  """A TFDS data source of `length` records, built on access."""
+
+  def __init__(self, length, shape, binary):
+    self._length, self._shape, self._binary = length, shape, binary
+
+  def __len__(self):
+    return self._length
+
+  def __getitem__(self, index):
+    del index
+    record = {'image': np.ones(self._shape, np.uint8)}
+    if not self._binary:
+      record['label'] = np.int64(3)
+    return record
+
+
+def _stand_ins(builder, split, **kwargs):
+  del kwargs
+  name = builder.name
+  return _StandIn(TFDS_SIZES[name][split], SHAPES[name],
+                  name == 'binarized_mnist')
+
+
+@pytest.mark.parametrize('family,arg', CASES)
+def test_preset_reads_the_papers_splits(family, arg):
+  config = _config(family, arg)
+  name = _dataset_name(arg)
+  assert config.family == family
+  assert config.data.name == name
+  assert not config.data.shuffle_before_split
+  assert tuple(config.model.image_shape) == SHAPES[name]
+  with tfds.testing.mock_data(as_data_source_fn=_stand_ins):
+    exp = train.Experiment(config, tempfile.mkdtemp())
+  sizes = {split: len(source) for split, source in exp.dataset.splits.items()}
+  assert sizes == TFDS_SIZES[name]
+  if 'validation' not in sizes:  # nothing to select on: test, or none
+    assert config.eval.periodic_split in ('test', '')
+
+
+@pytest.mark.parametrize('family,arg', CASES)
+def test_preset_loads_mock_tfds_data(family, arg):
+  """Under `tfds.testing.mock_data`: the trainer's checks pass and a batch
+  comes out in the model's shape."""
+  config = _config(family, arg)
+  with tfds.testing.mock_data(num_examples=6):
+    exp = train.Experiment(config, tempfile.mkdtemp())
+    batch = next(data.train_iterator(exp.dataset.splits['train'],
+                                     batch_size=4, seed=0))
+  assert batch['image'].shape == (4,) + tuple(config.model.image_shape)
+  assert batch['image'].dtype == np.uint8
+
+
+@pytest.mark.parametrize('family,arg', CASES)
+def test_pixels_are_what_the_family_models(family, arg):
+  config = _config(family, arg)
+  name = _dataset_name(arg)
+  d = config.data
+  if name == 'binarized_mnist':
+    # The fixed binarization is in the records: read as they are.
+    assert d.binarize == 'none' and not d.dequantize
+  elif (family, arg) in BINARY:
+    assert d.binarize == 'dynamic'
+  else:  # 8-bit data (dequantized for the flows' continuous densities)
+    assert d.binarize == 'none'
+    assert d.dequantize == (family in ('realnvp', 'glow') or
+                            arg == 'mnist,gaussian')
+
+
+def test_binarized_mnist_refuses_a_model_of_8_bit_pixels():
+  for family, arg in (('vae', 'binarized_mnist,gaussian'),
+                      ('pixelcnn', 'binarized_mnist,categorical')):
+    with pytest.raises(ValueError, match='binarized_mnist holds binary'):
+      _config(family, arg)
+
+
+def test_the_paper_datasets_are_offered_only_where_listed():
+  """A paper dataset a family does not list is an unknown option."""
+  for family in models.FAMILIES:
+    offered = PRESETS.get(family, ())
+    for name in common.PAPER_DATASETS:
+      if any(_dataset_name(arg) == name for arg in offered):
+        continue
+      with pytest.raises(ValueError, match='is not known'):
+        _config(family, name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('family,arg', CASES)
+def test_preset_network_fits_its_images(family, arg):
+  """The net initialises on the preset's image shape (shapes only)."""
+  config = _config(family, arg)
+  fam = models.get_family(family)
+  net = train.make_net(fam, config.model)
+  shape = tuple(config.model.image_shape)
+  batch = {'image': jnp.zeros((2,) + shape), 'label': jnp.zeros((2,), int),
+           'mask': jnp.ones((2,), bool)}
+  params = jax.eval_shape(lambda k: fam.init(k, batch, net=net),
+                          jax.random.key(0))
+  assert sum(math.prod(x.shape) for x in jax.tree.leaves(params)) > 0
