@@ -31,6 +31,7 @@ from experiments.results import specs as specs_lib
 from jaxgen import evaluations
 from jaxgen import models
 from jaxgen import train
+from jaxgen.data import sources as data_sources
 from tests import helpers
 
 # They train through the trainer or start processes.
@@ -252,7 +253,9 @@ def test_quick_and_full_results_do_not_mix(quick_runs, repo_cwd):
 
 
 def test_mnist8k_rows_are_skipped_without_the_data(tmp_path, monkeypatch):
-  monkeypatch.chdir(tmp_path)  # ../shared/data/mnist/mnist8k.npz is absent
+  # ../shared/data/mnist/mnist8k.npz is absent from both places looked at.
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setattr(data_sources, 'PROJECT_ROOT', str(tmp_path / 'root'))
   out = tmp_path / 'R.md'
   text = run_lib.run_all(['vae_mlp_mnist8k', 'vae_conv_mnist8k'],
                          runs_dir=str(tmp_path / 'runs'), out=str(out),

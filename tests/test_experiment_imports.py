@@ -11,6 +11,7 @@ from tests import helpers
 # Every script under experiments/ with one flag it defines.
 _SCRIPTS = (
     ('experiments.main', '--mode'),
+    ('experiments.families', '--family'),
     ('experiments.results', '--records_dir'),
     ('experiments.kmeans_codebook', '--order'),
     ('experiments.sample_quality', '--view'),

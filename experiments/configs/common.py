@@ -9,10 +9,34 @@ from __future__ import annotations
 
 import ml_collections
 
-# The shared MNIST subset, read at run time relative to the project root.
+# The shared MNIST subset, read at run time. A relative npz path resolves
+# against the working directory, then against the checkout root (the folder
+# holding the jaxgen package; `jaxgen.data.resolve_npz_path`), so the preset
+# runs from any working directory of a checkout.
 MNIST8K = '../shared/data/mnist/mnist8k.npz'
 
 DATASETS = ('digits', 'mnist8k', 'smoke')
+
+# The papers' datasets, read from prepared TFDS array_record data (never
+# downloaded at run time; README.md, "Reproducing the papers on a GPU or
+# TPU"). A family config adds those its model fits to its dataset options.
+PAPER_DATASETS = ('mnist', 'binarized_mnist', 'cifar10')
+
+# (H, W, C) of each dataset preset.
+IMAGE_SHAPES = {
+    'digits': (8, 8, 1), 'smoke': (8, 8, 1), 'mnist8k': (28, 28, 1),
+    'mnist': (28, 28, 1), 'binarized_mnist': (28, 28, 1),
+    'cifar10': (32, 32, 3),
+}
+
+# Splits of the papers' datasets: the TFDS splits whole.
+_PAPER_SPLITS = {
+    'mnist': dict(train='train', validation='', test='test'),  # 60,000/10,000
+    # The fixed binarization of Larochelle & Murray 2011: 50,000/10,000/10,000.
+    'binarized_mnist': dict(train='train', validation='validation',
+                            test='test'),
+    'cifar10': dict(train='train', validation='', test='test'),  # 50k/10k
+}
 
 
 def data_config(dataset: str) -> ml_collections.ConfigDict:
@@ -23,9 +47,15 @@ def data_config(dataset: str) -> ml_collections.ConfigDict:
   - 'mnist8k': 8,000 MNIST digits from ../shared; the canonical split of
     its README: rows 0-6,999 train, 7,000-7,999 test, in file order.
   - 'smoke': digits with tiny splits, for tests.
+  - 'mnist' (60,000 train / 10,000 test), 'binarized_mnist' (the fixed
+    binarization of Larochelle & Murray 2011, 50,000 / 10,000 validation /
+    10,000) and 'cifar10' (50,000 / 10,000): the TFDS datasets of the same
+    names and their own splits, from prepared array_record data in
+    ``data_dir`` ('' = ``TFDS_DATA_DIR`` or ~/tensorflow_datasets).
   """
-  if dataset not in DATASETS:
-    raise ValueError(f'dataset {dataset!r} is not one of {DATASETS}')
+  if dataset not in DATASETS + PAPER_DATASETS:
+    raise ValueError(
+        f'dataset {dataset!r} is not one of {DATASETS + PAPER_DATASETS}')
   d = ml_collections.ConfigDict()
   d.name = 'digits'  # 'digits' | 'npz:PATH' | TFDS name | 'toy:NAME'
   d.data_dir = ''  # TFDS data_dir ('' = TFDS default / TFDS_DATA_DIR)
@@ -47,6 +77,10 @@ def data_config(dataset: str) -> ml_collections.ConfigDict:
   elif dataset == 'smoke':
     d.splits = ml_collections.ConfigDict(dict(
         train='all[:256]', validation='all[256:320]', test='all[320:400]'))
+  elif dataset in PAPER_DATASETS:
+    d.name = dataset
+    d.splits = ml_collections.ConfigDict(_PAPER_SPLITS[dataset])
+    d.shuffle_before_split = False  # TFDS splits are used as they are
   return d
 
 
@@ -98,9 +132,10 @@ def base_config(family: str, dataset: str) -> ml_collections.ConfigDict:
   c.parallel.coordinator_address = ''  # 'host:port' of process 0
   c.parallel.local_device_count = 0  # CPU only: emulate devices per process
 
-  if dataset == 'mnist8k':
-    # No validation rows in the canonical split: periodic evaluation reads
-    # the test split, and nothing is selected or stopped on it.
+  if not c.data.splits.validation:
+    # No validation rows (mnist8k's canonical split, the papers' mnist and
+    # cifar10): periodic evaluation reads the test split, and nothing is
+    # selected or stopped on it.
     c.eval.periodic_split = 'test'
   return c
 
@@ -121,7 +156,19 @@ def pixel_data(c: ml_collections.ConfigDict, likelihood: str) -> None:
 
 def finalize(c: ml_collections.ConfigDict,
              dataset: str) -> ml_collections.ConfigDict:
-  """Applies the 'smoke' preset's tiny schedule last, then locks."""
+  """Applies the 'smoke' preset's tiny schedule last, then locks.
+
+  'binarized_mnist' holds binary pixels already (stored 0/1, read as
+  0/255): a family that asked for dynamic binarization reads them as they
+  are (binarize 'none'); one that asked for 8-bit data cannot use them.
+  """
+  if dataset == 'binarized_mnist':
+    if c.data.binarize == 'none':
+      raise ValueError(
+          'dataset binarized_mnist holds binary pixels, but this '
+          f'{c.family} config models 8-bit data (config.data.binarize='
+          "'none'); use 'mnist' for 8-bit MNIST.")
+    c.data.binarize = 'none'  # the fixed binarization is in the records
   if dataset == 'smoke':
     c.train.batch_size = 32
     c.train.num_steps = 4
@@ -134,6 +181,10 @@ def finalize(c: ml_collections.ConfigDict,
   return c.lock()
 
 
+# While `declared_options` runs: the (allowed, defaults) of each parse_arg.
+_recorded: list[tuple[dict, dict]] | None = None
+
+
 def parse_arg(arg: str, allowed: dict[str, tuple[str, ...]],
               defaults: dict[str, str]) -> dict[str, str]:
   """Parses 'a,b,c' into {slot: option}, each option from `allowed[slot]`.
@@ -142,6 +193,9 @@ def parse_arg(arg: str, allowed: dict[str, tuple[str, ...]],
   'conv')}, {'dataset': 'digits', 'arch': 'mlp'}) ->
   {'dataset': 'mnist8k', 'arch': 'conv'}.
   """
+  if _recorded is not None:
+    _recorded.append(({s: tuple(o) for s, o in allowed.items()},
+                      dict(defaults)))
   out = dict(defaults)
   for token in filter(None, (arg or '').split(',')):
     slots = [s for s, opts in allowed.items() if token in opts]
@@ -150,3 +204,22 @@ def parse_arg(arg: str, allowed: dict[str, tuple[str, ...]],
       raise ValueError(f'config argument {token!r} is not known ({known}).')
     out[slots[0]] = token
   return out
+
+
+def declared_options(get_config) -> tuple[dict[str, tuple[str, ...]],
+                                          dict[str, str]]:
+  """The options a config file's ``get_config`` accepts, and its defaults.
+
+  Calls ``get_config('')`` and returns the ``(allowed, defaults)`` it
+  passed to `parse_arg` (its first call), so listings are derived from what
+  the config actually parses; ``({}, {})`` for a get_config that does not
+  use parse_arg. A default of '' means the config picks one per dataset.
+  """
+  global _recorded
+  _recorded = []
+  try:
+    get_config('')
+    calls = _recorded
+  finally:
+    _recorded = None
+  return calls[0] if calls else ({}, {})

@@ -3,7 +3,8 @@ r"""GAN family: GAN (minimax / non-saturating), DCGAN, WGAN, WGAN-GP, LSGAN, cGA
 Argument: comma-separated options, e.g. ``gan.py:digits``,
 ``gan.py:mnist8k,wgan-gp``, ``gan.py:ring8,minimax``, ``gan.py:digits,cond``:
 - dataset: digits (default; bundled 8x8) | mnist8k (../shared) | smoke
-  (tests) | ring8 | grid25 (toy 2-D mixtures, `jaxgen.data.toy`)
+  (tests) | ring8 | grid25 (toy 2-D mixtures, `jaxgen.data.toy`) | mnist |
+  cifar10 (the papers' data, TFDS; see below)
 - objective: nonsaturating (default) | minimax | wgan | wgan-gp | lsgan
 - arch: dcgan (default for images) | mlp (default and only choice for toy)
 - cond: class-conditional GAN (one-hot labels into both nets)
@@ -54,13 +55,30 @@ rerun by ``python -m experiments.results --only=<name>``:
     `<objective>_grid25` for ``ring8`` / ``grid25`` with each objective:
     `gan_*` (non-saturating), `gan_minimax_*`, `wgan_*`, `wgan_gp_*`,
     `lsgan_*`.
+
+The papers' data (prepared TFDS array_record, README.md "Reproducing the
+papers on a GPU or TPU"; no records here, nothing measured; scored by
+``experiments.sample_quality`` against an in-project classifier, so the
+scores are not the papers' Inception-based figures):
+
+  python -m experiments.main --config=experiments/configs/gan.py:mnist \
+      --workdir=runs/dcgan_mnist
+    The 28x28 DCGAN above on the 60,000 8-bit MNIST training digits,
+    50,000 steps of minibatch 64 (about 53 epochs).
+
+  python -m experiments.main --config=experiments/configs/gan.py:cifar10 \
+      --workdir=runs/dcgan_cifar10
+    DCGAN 32x32x3: G 100 -> 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32x3, D
+    64/128/256, Adam 2e-4, b1 = 0.5, minibatch 128 (Radford et al. 2016;
+    with ``cifar10,wgan-gp``: Gulrajani et al. 2017's settings above,
+    minibatch 64), 100,000 generator steps.
 """
 
 from experiments.configs import common
 
 TOY = ('ring8', 'grid25')
 ALLOWED = {
-    'dataset': common.DATASETS + TOY,
+    'dataset': common.DATASETS + ('mnist', 'cifar10') + TOY,
     'objective': ('nonsaturating', 'minimax', 'wgan', 'wgan-gp', 'lsgan'),
     'arch': ('dcgan', 'mlp'),
     'cond': ('cond',),
@@ -94,14 +112,17 @@ def get_config(arg: str = 'digits'):
   small = dataset in ('digits', 'smoke')
 
   m = c.model
-  m.image_shape = (2,) if toy else ((8, 8, 1) if small else (28, 28, 1))
+  cifar = dataset == 'cifar10'
+  m.image_shape = (2,) if toy else common.IMAGE_SHAPES[dataset]
   m.architecture = arch  # 'dcgan' | 'mlp'
   m.objective = objective  # see jaxgen.models.gan.OBJECTIVES
   m.latent_dim = 16 if toy else (32 if small else 100)
   m.latent_prior = 'normal'  # 'normal' N(0, I) | 'uniform' U[-1, 1]
   m.num_classes = 10 if opts['cond'] else 0  # > 0: conditional GAN
-  m.g_channels = (128, 64)  # DCGAN generator: first map, then stride-2 layers
-  m.d_channels = (64, 128)  # DCGAN discriminator: stride-2 convolutions
+  # DCGAN generator: first map, then stride-2 layers
+  m.g_channels = (256, 128, 64) if cifar else (128, 64)
+  # DCGAN discriminator: stride-2 convolutions
+  m.d_channels = (64, 128, 256) if cifar else (64, 128)
   m.kernel_size = 4  # of the stride-2 (transposed) convolutions
   m.g_hidden = (128, 128, 128) if toy else (256, 256)  # MLP generator
   m.d_hidden = (128, 128, 128) if toy else (256, 256)  # MLP discriminator
@@ -127,17 +148,22 @@ def get_config(arg: str = 'digits'):
     o.name, o.learning_rate, o.b1 = 'adam', 2e-4, 0.5
   c.d_optimizer = o.copy_and_resolve_references()
 
-  minibatch = 256 if toy else 64
+  minibatch = 256 if toy else (
+      128 if cifar and objective not in ('wgan', 'wgan-gp') else 64)
   if dataset == 'smoke':
     m.latent_dim = 8
     m.g_channels, m.d_channels = (8, 4), (4, 8)
     m.d_steps = min(m.d_steps, 2)  # finalize sets batch 32
   c.train.batch_size = m.d_steps * minibatch
   c.train.num_steps = 10_000 if (toy or dataset == 'mnist8k') else 5000
+  if dataset in common.PAPER_DATASETS:
+    c.train.num_steps = 100_000 if cifar else 50_000
   c.train.log_every_steps = 100
   c.train.eval_every_steps = 0  # no likelihood; the losses at the end
   c.train.image_every_steps = 1000  # sample grids (toy: scatter plots)
   c.train.checkpoint_every_steps = 1000
+  if dataset in common.PAPER_DATASETS:
+    c.train.image_every_steps = c.train.checkpoint_every_steps = 5000
   c.eval.periodic_split = ''
   c.eval.batch_size = 500 if toy else 200
   c.eval.num_grid_samples = 2000 if toy else 64  # toy: points per scatter

@@ -2,8 +2,9 @@ r"""Glow: actnorm, invertible 1x1 convolutions, affine couplings; exact
 log-likelihood.
 
 Argument: one dataset option, e.g. ``glow.py:digits``:
-- digits (default; bundled 8x8) | mnist8k (../shared) | smoke (tests):
-  dequantized 8-bit images, y = (x + u) / 256, centred to y - 0.5;
+- digits (default; bundled 8x8) | mnist8k (../shared) | smoke (tests) |
+  mnist | cifar10 (the paper's data, TFDS; see below): dequantized 8-bit
+  images, y = (x + u) / 256, centred to y - 0.5;
 - moons: the toy 2-D density (`jaxgen.data.toy`); flow steps of actnorm,
   an invertible 2x2 linear map (the 1x1 conv of a one-pixel image) and an
   MLP coupling on the points themselves, one level (nothing to squeeze).
@@ -33,13 +34,32 @@ rerun by ``python -m experiments.results --only=<name>``:
       --workdir=runs/glow_moons
     8 steps with MLPs of 2 x 64 units, 5,000 steps of batch 256: minutes;
     the sample PNG is a scatter plot over the data. Record `glow_moons`.
+
+The paper's data (prepared TFDS array_record, README.md "Reproducing the
+papers on a GPU or TPU"; no records here, nothing measured):
+
+  python -m experiments.main --config=experiments/configs/glow.py:cifar10 \
+      --workdir=runs/glow_cifar10
+    L = 3 levels of K = 32 steps, coupling nets of 512 channels, affine
+    couplings, LU 1x1 convolutions, as the CIFAR-10 command of the
+    reference code (openai/glow README: 8 GPUs, learning rate 1e-3,
+    minibatches of 64 per GPU by its default; it also learns the top
+    prior, ``--learntop``, which is N(0, I) here); here Adam 1e-3, batch
+    64, 200,000 steps. Compare with Kingma & Dhariwal 2018, Table 2: 3.35
+    bits/dim on the CIFAR-10 test set.
+
+  python -m experiments.main --config=experiments/configs/glow.py:mnist \
+      --workdir=runs/glow_mnist
+    The 60,000 / 10,000 8-bit MNIST digits, K = 32 steps of 512 channels
+    per level; L = 2 (28 = 4 x 7 allows two squeezes), batch 64, 100,000
+    steps. Compare with Kingma & Dhariwal 2018, Table 2: 1.05 bits/dim.
 """
 
 from experiments.configs import common
 from experiments.configs import realnvp as realnvp_config
 
 TOY = ('moons',)
-ALLOWED = {'dataset': common.DATASETS + TOY}
+ALLOWED = {'dataset': common.DATASETS + ('mnist', 'cifar10') + TOY}
 DEFAULTS = {'dataset': 'digits'}
 
 
@@ -50,10 +70,14 @@ def get_config(arg: str = 'digits'):
   small = dataset in ('digits', 'smoke')
 
   m = c.model
-  m.image_shape = (2,) if toy else ((8, 8, 1) if small else (28, 28, 1))
-  m.levels = 1 if toy else 2  # L: squeeze, K steps, split (not the last)
-  m.steps_per_level = 8 if toy or dataset == 'mnist8k' else 4  # K
-  m.hidden = {'digits': 32, 'mnist8k': 128}.get(dataset, 64)  # NN width
+  paper = dataset in common.PAPER_DATASETS
+  m.image_shape = (2,) if toy else common.IMAGE_SHAPES[dataset]
+  # L: squeeze, K steps, split (not the last)
+  m.levels = 1 if toy else (3 if dataset == 'cifar10' else 2)
+  m.steps_per_level = (32 if paper else
+                       8 if toy or dataset == 'mnist8k' else 4)  # K
+  m.hidden = 512 if paper else {'digits': 32, 'mnist8k': 128}.get(
+      dataset, 64)  # NN width
   m.depth = 2  # hidden layers of the coupling MLPs (points)
   m.num_classes = 0  # > 0: class-conditional top prior (labels 0..n-1)
 

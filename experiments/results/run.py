@@ -296,8 +296,8 @@ def run_all(names: list[str], *, runs_dir: str, out: str, quick: bool,
     try:
       run_experiment(spec, runs_dir, quick, records_dir)
     except FileNotFoundError as e:
-      notes[name] = (f'skipped: data file `{e.args[0]}` not found (run from '
-                     'the project root, with ../shared/data/mnist/ present)')
+      notes[name] = (f'skipped: data file `{e.args[0]}` not found (under '
+                     'the working directory or the checkout root)')
       print(f'[{name}] {notes[name]}', flush=True)
   text = render.render(runs_dir, quick=quick, notes=notes, note=note,
                        records_dir=records_dir)

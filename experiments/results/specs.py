@@ -11,6 +11,7 @@ from typing import Any
 import ml_collections
 
 from experiments.catalogue import Spec
+from jaxgen import data as data_lib
 
 DEFAULT_RUNS_DIR = 'runs/results'
 
@@ -86,7 +87,8 @@ def command(spec: Spec, workdir: str, quick: bool) -> str:
 def missing_data(config: ml_collections.ConfigDict) -> str | None:
   """The path of a file-backed dataset that does not exist, else None."""
   name = config.data.name
-  if name.startswith('npz:') and not os.path.exists(name[len('npz:'):]):
+  if name.startswith('npz:') and not data_lib.resolve_npz_path(
+      name[len('npz:'):]):
     return name[len('npz:'):]
   return None
 

@@ -17,8 +17,11 @@ from jaxgen.data.sources import ArraySource
 from jaxgen.data.sources import Dataset
 from jaxgen.data.sources import KNOWN_NAMES
 from jaxgen.data.sources import load_dataset
+from jaxgen.data.sources import npz_candidates
 from jaxgen.data.sources import num_dims
 from jaxgen.data.sources import PointSource
+from jaxgen.data.sources import PROJECT_ROOT
+from jaxgen.data.sources import resolve_npz_path
 from jaxgen.data.sources import Source
 from jaxgen.data.sources import TfdsSource
 from jaxgen.data.toy import sample_toy
@@ -34,6 +37,7 @@ __all__ = [
     'ArraySource', 'Dataset', 'KNOWN_NAMES', 'PointSource', 'Source',
     'TOY_NAMES', 'TfdsSource', 'dequantize', 'dynamic_binarize',
     'eval_batches', 'fixed_binarize', 'load_dataset', 'make_preprocess',
-    'num_dims', 'num_eval_batches', 'sample_toy', 'to_float', 'toy_modes',
+    'npz_candidates', 'num_dims', 'num_eval_batches', 'PROJECT_ROOT',
+    'resolve_npz_path', 'sample_toy', 'to_float', 'toy_modes',
     'train_iterator',
 ]

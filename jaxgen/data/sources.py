@@ -18,8 +18,11 @@ Our sources also offer ``gather(indices) -> dict of stacked arrays`` (used by
   to even, so 8 -> 128): 0, 16, 32, 48, 64, 80, 96, 112, 128, 143, 159, 175,
   191, 207, 223, 239, 255.
 * ``'npz:PATH'``: ``images`` uint8 [N, H, W] or [N, H, W, C] (C in {1, 3}),
-  optional integer ``labels`` [N]; read with ``allow_pickle=False``; relative
-  paths resolve against the current working directory.
+  optional integer ``labels`` [N]; read with ``allow_pickle=False``. A
+  relative path resolves against the current working directory, then
+  against the checkout root (``PROJECT_ROOT``, the folder holding the
+  ``jaxgen`` package), so ``npz:../shared/data/mnist/mnist8k.npz`` is found
+  from any working directory of a checkout (`resolve_npz_path`).
 * ``'mnist'``, ``'fashion_mnist'``, ``'cifar10'``, ``'binarized_mnist'``:
   prepared TFDS array_record data through ``tfds.data_source`` (no
   TensorFlow, never downloads).
@@ -59,6 +62,12 @@ from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
 
 Record = dict[str, Any]
+
+# The checkout root when jaxgen is run from a checkout (or installed
+# editable): relative npz paths that are not under the working directory
+# resolve against it.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 SPLIT_NAMES = ('train', 'validation', 'test')
 ARRAY_SPLIT = 'all'
@@ -463,6 +472,35 @@ def _sha256(path: str) -> str:
   return digest.hexdigest()
 
 
+def npz_candidates(path: str) -> list[str]:
+  """The absolute paths an ``npz:`` path is looked up at, in order.
+
+  An absolute path (or ``~``) is itself; a relative one resolves against the
+  current working directory, then against `PROJECT_ROOT`.
+  """
+  path = os.path.expanduser(path)
+  if os.path.isabs(path):
+    return [os.path.normpath(path)]
+  out = [os.path.abspath(path)]
+  rooted = os.path.normpath(os.path.join(PROJECT_ROOT, path))
+  return out if rooted in out else out + [rooted]
+
+
+def resolve_npz_path(path: str) -> str | None:
+  """The first of `npz_candidates(path)` that is a file, else None."""
+  return next((p for p in npz_candidates(path) if os.path.isfile(p)), None)
+
+
+# How to obtain the files the presets name, for the not-found error.
+_NPZ_HINTS = {
+    'mnist8k.npz': (
+        'mnist8k.npz holds 8,000 real MNIST digits (uint8 images [8000, 28, '
+        "28] and labels [8000]) and lives outside the repository, in "
+        "shared/data/mnist/ beside the checkout; README.md ('Data') says "
+        'how to make an equivalent file.'),
+}
+
+
 def _load_npz(name: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
   """Reads and validates an npz file; see the module docstring."""
   path_arg = name[len('npz:'):]
@@ -470,11 +508,14 @@ def _load_npz(name: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
     raise ConfigError(
         f"data.name={name!r}: 'npz:' must be followed by a file path, e.g. "
         "'npz:../shared/data/mnist/mnist8k.npz'.")
-  path = os.path.abspath(os.path.expanduser(path_arg))
-  if not os.path.isfile(path):
+  path = resolve_npz_path(path_arg)
+  if path is None:
+    tried = npz_candidates(path_arg)
+    hint = _NPZ_HINTS.get(os.path.basename(path_arg), '')
     raise DataError(
-        f'data.name={name!r}: npz file not found at {path} (relative paths '
-        f'resolve against the current working directory, {os.getcwd()}).')
+        f'data.name={name!r}: npz file not found at '
+        f'{" or ".join(tried)} (a relative path resolves against the '
+        'working directory, then the checkout root). ' + hint)
   try:
     archive = np.load(path, allow_pickle=False)
     if not isinstance(archive, np.lib.npyio.NpzFile):

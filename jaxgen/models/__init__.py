@@ -98,7 +98,9 @@ The config file. ``experiments/configs/<family>.py``, named after the
 `FAMILIES` key, defines ``get_config(arg)``: it starts from
 ``common.base_config('<family>', dataset)`` (which sets ``config.family``
 and every common section), fills ``config.model``, and ends with
-``common.finalize(config, dataset)``, which locks it. It accepts the
+``common.finalize(config, dataset)``, which locks it. It reads ``arg``
+with ``common.parse_arg`` (the listing of ``python -m experiments.families``
+and the unknown-option error come from that call). It accepts the
 'smoke' dataset option: the tests train every registered family for a few
 steps from ``get_config('smoke')``. A family that needs settings outside
 ``config.model`` adds top-level keys between the two calls (the GAN's and

@@ -44,7 +44,20 @@ def test_missing_npz_names_absolute_path(tmp_path, monkeypatch):
   with pytest.raises(DataError) as info:
     data.load_dataset('npz:nowhere/x.npz', splits=TRAIN)
   assert os.path.join(str(tmp_path), 'nowhere', 'x.npz') in str(info.value)
+  assert os.path.join(data.PROJECT_ROOT, 'nowhere', 'x.npz') in str(info.value)
   assert 'not found' in str(info.value)
+
+
+def test_missing_mnist8k_says_where_it_was_looked_for_and_how_to_get_it(
+    tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  monkeypatch.setattr(data.sources, 'PROJECT_ROOT', str(tmp_path / 'checkout'))
+  with pytest.raises(DataError) as info:
+    data.load_dataset('npz:../shared/data/mnist/mnist8k.npz', splits=TRAIN)
+  message = str(info.value)
+  for path in (tmp_path.parent / 'shared', tmp_path / 'shared'):
+    assert str(path / 'data' / 'mnist' / 'mnist8k.npz') in message
+  assert '8,000 real MNIST digits' in message and 'README.md' in message
 
 
 def test_npz_without_images(tmp_path):

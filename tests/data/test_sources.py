@@ -214,3 +214,31 @@ def test_toy_sources(name, classes):
                             split_seed=6, num_points=2048)
   assert not np.array_equal(_rows(other.splits['train'])['point'],
                             rows['point'])
+
+
+def test_relative_npz_resolves_against_the_checkout_root(
+    small_npz, tmp_path, monkeypatch):
+  """A relative path is looked up under the working directory first, then
+  under the checkout root, so presets run from any working directory."""
+  path, images, _ = small_npz
+  root = tmp_path / 'checkout'
+  (root / 'sub').mkdir(parents=True)
+  (root / 'sub' / 'a.npz').write_bytes(path.read_bytes())
+  elsewhere = tmp_path / 'elsewhere'
+  elsewhere.mkdir()
+  monkeypatch.setattr(data.sources, 'PROJECT_ROOT', str(root))
+  monkeypatch.chdir(elsewhere)
+  assert data.resolve_npz_path('sub/a.npz') == str(root / 'sub' / 'a.npz')
+  ds = data.load_dataset('npz:sub/a.npz', splits={'train': 'all'})
+  np.testing.assert_array_equal(ds.splits['train'].images[..., 0], images)
+  assert ds.info['path'] == str(root / 'sub' / 'a.npz')
+  # The working directory wins when it holds the file.
+  (elsewhere / 'sub').mkdir()
+  (elsewhere / 'sub' / 'a.npz').write_bytes(path.read_bytes())
+  assert data.resolve_npz_path('sub/a.npz') == str(elsewhere / 'sub' / 'a.npz')
+  assert data.resolve_npz_path('sub/none.npz') is None
+
+
+def test_project_root_is_the_checkout():
+  assert os.path.isfile(os.path.join(data.PROJECT_ROOT, 'jaxgen', 'data',
+                                     'sources.py'))
