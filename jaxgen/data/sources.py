@@ -475,6 +475,12 @@ def _load_npz(name: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
     raise DataError(
         f'data.name={name!r}: npz file not found at {path} (relative paths '
         f'resolve against the current working directory, {os.getcwd()}).')
+  with open(path, 'rb') as f:
+    magic = f.read(6)
+  if not magic.startswith((b'PK\x03\x04', b'PK\x05\x06', b'\x93NUMPY')):
+    raise DataError(
+        f'data.name={name!r}: {path} is not an .npz archive (a zip file of '
+        f'.npy arrays, as np.savez writes); its first bytes are {magic!r}.')
   try:
     archive = np.load(path, allow_pickle=False)
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -587,7 +593,7 @@ def _open_tfds(name: str, base: str, data_dir: str | None) -> Any:
     return tfds.data_source(name, split=base, data_dir=data_dir,
                             download=False)
   except (ValueError, NotImplementedError, AssertionError, OSError,
-          RuntimeError) as e:
+          RuntimeError, KeyError) as e:
     raise DataError(
         f'data.name={name!r}: TFDS dataset {name!r} (split {base!r}) is not '
         f'prepared as array_record in data_dir {resolved!r} (data.data_dir='
@@ -595,7 +601,7 @@ def _open_tfds(name: str, base: str, data_dir: str | None) -> Any:
         '--file_format=array_record` on a machine with TensorFlow and '
         'network, then copy the folder), or set data.data_dir / '
         f'TFDS_DATA_DIR to where it is. (TFDS: {type(e).__name__}: '
-        f'{str(e)[:300]})') from e
+        f'{" ".join(str(e).split())[:300]})') from e
 
 
 def _build_tfds_splits(
