@@ -115,16 +115,15 @@ def result_lines(step: int, split: str, results: dict[str, float],
   """
   estimators = estimators or {}
   count = results.get('num_examples')
-  head = f'step {step} {split}'
-  if count is not None:
-    head += f' ({int(count)} examples'
-    head += f', seed {seed})' if seed is not None else ')'
+  about = ([f'{int(count)} examples'] if count is not None else []) + (
+      [f'seed {seed}'] if seed is not None else [])
+  head = f'step {step} {split}' + (f' ({", ".join(about)})' if about else '')
   own = {k: v for k, v in results.items()
          if '/' not in k and k != 'num_examples'}
   lines = []
   if own:
-    lines.append(f'{head}: loss_fn metrics (one sample per example, as in '
-                 'the training loss): ' + ', '.join(
+    lines.append(f'{head}: loss_fn metrics (the training loss\'s terms, '
+                 'computed as in training): ' + ', '.join(
                      f'{k}={v:.4f}' for k, v in sorted(own.items())))
   for name in sorted({k.split('/')[0] for k in results if '/' in k}):
     values = ', '.join(f'{name}/{key}={results[f"{name}/{key}"]:.4f}'

@@ -73,7 +73,7 @@ def test_train_leaves_a_complete_workdir(trained):
   assert 'step/s' in proc.stderr  # the progress bar
   assert 'resuming' not in proc.stdout
   # The one-sample loss metric and each estimator are told apart.
-  assert 'loss_fn metrics (one sample per example' in proc.stdout
+  assert "loss_fn metrics (the training loss's terms" in proc.stdout
   assert 'estimator iwae[bound=iwae, num_samples=8]: iwae/log_likelihood=' \
       in proc.stdout
 
