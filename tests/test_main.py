@@ -122,7 +122,8 @@ def test_evaluate_reproduces_training_and_restores_the_given_step(
   assert at_2['iwae/log_likelihood'] != at_train['iwae/log_likelihood']
 
 
-def test_sample_seeds_names_and_no_overwrite(trained, tmp_path, capsys):
+def test_sample_seeds_names_and_no_overwrite(trained, tmp_path, capsys,
+                                             repo_cwd):
   workdir, _ = trained
   before = _snapshot(workdir)
   out_dir = tmp_path / 'grids'
@@ -140,11 +141,12 @@ def test_sample_seeds_names_and_no_overwrite(trained, tmp_path, capsys):
       workdir / 'images' / 'samples_0000004.png').read_bytes()
   assert _snapshot(workdir) == before  # --out: the workdir is untouched
 
-  # An identical rerun writes identical bytes; a different result under an
-  # existing name is refused and nothing is written.
+  # An identical rerun (here with the run's own config passed again) writes
+  # identical bytes; a different result under an existing name is refused
+  # and nothing is written.
   grids = _snapshot(out_dir)
-  assert _cli(capsys, f'--workdir={workdir}', '--mode=sample', '--seed=1',
-              f'--out={out_dir}')[0] == 0
+  assert _cli(capsys, f'--workdir={workdir}', SMOKE, '--mode=sample',
+              '--seed=1', f'--out={out_dir}')[0] == 0
   assert _snapshot(out_dir) == grids
   paths[1].write_bytes(b'another result')
   grids = _snapshot(out_dir)
