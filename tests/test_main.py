@@ -230,9 +230,7 @@ def test_bad_data_files_are_one_error_line(tmp_path, capsys, repo_cwd):
                         '--config.data.splits.test=test',
                         '--config.data.shuffle_before_split=false',
                         f'--config.data.data_dir={empty}')
-  errors = [line for line in err if line.startswith('error:')]
-  assert status == 2 and len(errors) == 1 and errors[0] == err[-1], err
-  assert "TFDS dataset 'mnist'" in errors[0] and 'not prepared' in errors[0]
+  _one_error(status, err, "TFDS dataset 'mnist'", 'not prepared', str(empty))
 
 
 def test_bad_evaluate_and_sample_input_is_one_error_line(trained, tmp_path,

@@ -50,6 +50,7 @@ import zipfile
 import zlib
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
+from absl import logging
 import numpy as np
 
 from jaxgen.data import signals as signals_lib
@@ -589,6 +590,10 @@ def _open_tfds(name: str, base: str, data_dir: str | None) -> Any:
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   resolved = data_dir or os.environ.get('TFDS_DATA_DIR') or (
       tfds.core.constants.DATA_DIR)
+  # TFDS logs its own warnings on the way to these errors (e.g. a variant
+  # folder without dataset_info.json); the DataError below says it once.
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)
   try:
     return tfds.data_source(name, split=base, data_dir=data_dir,
                             download=False)
@@ -602,6 +607,8 @@ def _open_tfds(name: str, base: str, data_dir: str | None) -> Any:
         'network, then copy the folder), or set data.data_dir / '
         f'TFDS_DATA_DIR to where it is. (TFDS: {type(e).__name__}: '
         f'{" ".join(str(e).split())[:300]})') from e
+  finally:
+    logging.set_verbosity(verbosity)
 
 
 def _build_tfds_splits(
