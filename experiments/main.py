@@ -523,6 +523,9 @@ def main(argv: Sequence[str], flag_values: dict[str, Any]) -> int:
   f = {name: holder.value for name, holder in flag_values.items()}
   workdir, mode = f['workdir'], f['mode']
   try:
+    if not workdir.strip():
+      raise UsageError('--workdir is empty: name the run\'s directory, e.g. '
+                       '--workdir=runs/vae.')
     _check_options(f)
     if os.path.exists(workdir) and not os.path.isdir(workdir):
       raise UsageError(f'--workdir={workdir} is a regular file, not a '

@@ -84,7 +84,10 @@ def check_hyperparameters(config: ml_collections.ConfigDict) -> None:
   - a float field must be finite (a NaN or inf passes every comparison and
     would only show as a diverged run);
   - a field named ``*learning_rate`` must be > 0;
-  - a field named ``*batch_size`` or ``num_steps`` must be an integer >= 1;
+  - a tuple of numbers holds numbers only (an override such as
+    ``(3,x)`` parses 'x' as a string);
+  - a field named ``*batch_size``, ``num_steps`` or ``num_grid_samples``
+    must be an integer >= 1, ``seed`` or ``*_seed`` an integer >= 0;
   - in an optimizer (a sub-config with ``name`` and ``learning_rate``,
     e.g. ``config.optimizer``, ``config.d_optimizer``): b1, b2 and momentum
     in [0, 1), eps, weight_decay and grad_clip_norm >= 0, warmup_steps an
@@ -97,13 +100,22 @@ def check_hyperparameters(config: ml_collections.ConfigDict) -> None:
       for i, v in enumerate(value):
         if isinstance(v, float) and not math.isfinite(v):
           raise ConfigError(f'{path}[{i}]={v} must be a finite number.')
+      if (any(_is_number(v) for v in value) and
+          any(isinstance(v, str) for v in value)):
+        raise ConfigError(f'{path}={tuple(value)!r} mixes numbers and '
+                          'strings: expected numbers only (a typo in a '
+                          'tuple override?).')
     name = path.rsplit('.', 1)[-1]
     if name.endswith('learning_rate') and (not _is_number(value) or
                                            value <= 0):
       raise ConfigError(f'{path}={value!r} must be a number > 0.')
-    if (name.endswith('batch_size') or name == 'num_steps') and (
+    if (name.endswith('batch_size') or name in ('num_steps',
+                                                'num_grid_samples')) and (
         not _is_number(value) or int(value) != value or value < 1):
       raise ConfigError(f'{path}={value!r} must be an integer >= 1.')
+    if (name == 'seed' or name.endswith('_seed')) and (
+        not _is_number(value) or int(value) != value or value < 0):
+      raise ConfigError(f'{path}={value!r} must be an integer >= 0.')
     parent = path.rsplit('.', 1)[0]
     node = config
     for key in parent.split('.')[1:]:

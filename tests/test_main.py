@@ -179,6 +179,9 @@ def test_sample_seeds_names_and_no_overwrite(trained, tmp_path, capsys,
     (('--config.train.num_steps=0',), ('config.train.num_steps=0',)),
     (('--config.optimizer.b2=1.5',), ('config.optimizer.b2=1.5', '[0, 1)')),
     (('--config.data.name=nosuch',), ("data.name='nosuch'",)),
+    (('--config.model.hidden_dims=(3,x)',),
+     ('config.model.hidden_dims', 'mixes numbers and strings')),
+    (('--config.seed=-1',), ('config.seed=-1', '>= 0')),
     (('--seed=1',), ('--seed', '--mode=evaluate')),
     (('--modee=sample',), ("'modee'", 'mode')),
 ])
@@ -206,6 +209,8 @@ def test_bad_workdir_is_one_error_line(tmp_path, capsys, repo_cwd,
   for workdir in (afile, afile / 'run'):
     status, _, err = _cli(capsys, f'--workdir={workdir}', SMOKE)
     _one_error(status, err, f'--workdir={workdir}', 'regular file')
+  status, _, err = _cli(capsys, '--workdir=', SMOKE)
+  _one_error(status, err, '--workdir is empty')
   readonly = tmp_path / 'readonly'
   readonly.mkdir()
   real_access = os.access

@@ -51,6 +51,10 @@ def _gan_like_config():
     ('eval.batch_size', -2, r'config\.eval\.batch_size=-2'),
     ('train.num_steps', 0, r'config\.train\.num_steps=0'),
     ('train.ema_decay', float('nan'), r'config\.train\.ema_decay=nan'),
+    ('eval.num_grid_samples', 0, r'config\.eval\.num_grid_samples=0'),
+    ('seed', -1, r'config\.seed=-1 must be an integer >= 0'),
+    ('data.split_seed', -3, r'config\.data\.split_seed=-3'),
+    ('model.g_hidden', (3, 'x'), r'config\.model\.g_hidden=\(3, .x.\) mixes'),
 ])
 def test_check_hyperparameters_names_the_field(path, value, match):
   config = _gan_like_config()
