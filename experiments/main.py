@@ -64,6 +64,9 @@ from absl import flags
 from absl import logging
 import ml_collections
 from ml_collections import config_flags
+from ml_collections.config_flags import config_path
+# The parser of --config itself: it loads a config file as the flag does.
+from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
 from jaxgen import evaluate as eval_lib
 from jaxgen import train
@@ -405,6 +408,36 @@ def _flag_error_message(error: Exception, argv: Sequence[str]) -> str:
   return message + '.'
 
 
+def _is_number(value: Any) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_tuple_overrides(argv: Sequence[str],
+                           flag_values: flags.FlagValues) -> None:
+  """A tuple of numbers overridden with text that is not numbers is an error.
+
+  ml_collections reads what it cannot parse in a tuple override as a
+  string (``--config.model.hidden_dims=(3,x)`` gives ``('(3,x)',)``); the
+  config file's own value says what was expected.
+  """
+  given = [a.split('=', 1)[1] for a in argv if a.startswith('--config=')]
+  overrides = config_flags.get_override_values(flag_values['config'])
+  if not given or not overrides:
+    return
+  pristine = ConfigFileFlagParser(name='config').parse(given[-1])
+  for path, value in overrides.items():
+    try:
+      old = config_path.get_value(path, pristine)
+    except (AttributeError, KeyError, IndexError, ValueError):
+      continue
+    if (isinstance(old, (tuple, list)) and old and
+        all(_is_number(v) for v in old) and isinstance(value, (tuple, list))
+        and not all(_is_number(v) for v in value)):
+      raise UsageError(
+          f'--config.{path}={tuple(value)!r}: expected a tuple of numbers, '
+          f'e.g. --config.{path}="{tuple(old)}".')
+
+
 def parse_command_line(argv: Sequence[str],
                        flag_values: flags.FlagValues = flags.FLAGS
                        ) -> list[str]:
@@ -432,6 +465,8 @@ def parse_command_line(argv: Sequence[str],
       lines = [line.strip() for line in str(e).splitlines() if line.strip()]
       raise UsageError(f'{given[-1] if given else "--config"}: '
                        f'{_without_traceback(lines[-1])}') from e
+  if config is not None:
+    _check_tuple_overrides(argv, flag_values)
   return rest
 
 
