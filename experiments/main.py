@@ -50,7 +50,6 @@ Exit status:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import re

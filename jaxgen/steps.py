@@ -5,6 +5,9 @@ their own steps from it and none of them imports the trainer:
 
 - `TrainState`: what changes during training, checkpointed whole;
 - `make_optimizer`: an optax optimizer from ``config.optimizer``;
+- `check_hyperparameters`: the numeric fields of any family's config
+  (finite, positive learning rates and batch sizes, optimizer ranges),
+  checked before anything is built;
 - `make_train_step`: the generic step, one optax update on a family's
   ``loss_fn`` over the whole parameter pytree;
 - `make_variables_step`: the same step over a Flax variables dict, the
@@ -54,7 +57,8 @@ class TrainState:
 
 
 # Optimizer fields and the interval [low, high) their values must lie in.
-# Any sub-config with a 'learning_rate' and a 'name' is an optimizer (config.optimizer, a GAN's config.d_optimizer).
+# Any sub-config with a 'learning_rate' and a 'name' is an optimizer
+# (config.optimizer, a GAN's config.d_optimizer).
 _OPTIMIZER_RANGES = {
     'b1': (0.0, 1.0), 'b2': (0.0, 1.0), 'momentum': (0.0, 1.0),
     'eps': (0.0, math.inf), 'weight_decay': (0.0, math.inf),
