@@ -190,8 +190,12 @@ def train_and_evaluate(exp: train.Experiment,
   finally:
     ckpt.close()
   if start_step and exp.is_main:
-    print(f'resuming from step {start_step} of {num_steps} in {exp.workdir}',
-          flush=True)
+    if start_step < num_steps:
+      print(f'resuming from step {start_step} of {num_steps} in '
+            f'{exp.workdir}', flush=True)
+    else:
+      print(f'already trained to step {start_step} (of {num_steps}) in '
+            f'{exp.workdir}: evaluating', flush=True)
   start = time.perf_counter()
   state = exp.train()
   trained = Trained(state=state, start_step=start_step, num_steps=num_steps,
