@@ -106,6 +106,7 @@ def test_evaluate_reproduces_training_and_restores_the_given_step(
   workdir, _ = trained
   at_train = json.loads((workdir / 'eval' / 'test_step0000004.json')
                         .read_text())
+  before = _snapshot(workdir)
   status, out, _ = _cli(capsys, f'--workdir={workdir}', '--mode=evaluate')
   assert status == 0
   path = workdir / 'eval' / 'test_step0000004_seed0.json'
@@ -120,6 +121,12 @@ def test_evaluate_reproduces_training_and_restores_the_given_step(
                     .read_text())
   assert at_2['step'] == 2
   assert at_2['iwae/log_likelihood'] != at_train['iwae/log_likelihood']
+  # Only the two new files; every file training wrote is unchanged.
+  after = _snapshot(workdir)
+  assert sorted(set(after) - set(before)) == [
+      os.path.join('eval', 'test_step0000002_seed1.json'),
+      os.path.join('eval', 'test_step0000004_seed0.json')]
+  assert {k: after[k] for k in before} == before
 
 
 def test_sample_seeds_names_and_no_overwrite(trained, tmp_path, capsys,
