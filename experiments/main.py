@@ -35,10 +35,11 @@ Exit status:
 
   0    done: trained (then evaluated), evaluated, or sampled.
   1    a bug: anything not listed here ends with a traceback.
-  2    bad input, found before anything is compiled or trained: a flag, a
-       config field, a data file, the workdir, a missing checkpoint or
-       step, an existing different result. One ``error:`` line on stderr
-       names the flag, field or file and what was expected.
+  2    bad input: a flag, a config field, a data file, the workdir, a
+       missing checkpoint or step (found before anything is compiled), an
+       existing different result (found before anything is written). One
+       ``error:`` line on stderr names the flag, field or file and what
+       was expected.
   3    training diverged: a NaN or inf metric or parameter. One ``error:``
        line names the metric (or parameters), the step and the last good
        checkpoint; nothing was saved from the bad state, so the workdir
