@@ -124,11 +124,24 @@ def evaluate_split(eval_step: Callable, params: Any,
 
 
 def write_eval_json(workdir: str, step: int, split: str,
-                    results: Mapping[str, float]) -> str:
-  """Writes ``<workdir>/eval/<split>_step<step>.json``; returns the path."""
-  path = os.path.join(workdir, 'eval', f'{split}_step{step:07d}.json')
-  return workdir_lib.write_json(
-      path, {'step': int(step), 'split': split, **results})
+                    results: Mapping[str, float], *, path: str | None = None,
+                    overwrite: bool = True) -> str:
+  """Writes ``<workdir>/eval/<split>_step<step>.json``; returns the path.
+
+  Args:
+    workdir: the run's directory.
+    step: the evaluated checkpoint step.
+    split: the evaluated split.
+    results: `evaluate_split`'s results.
+    path: write here instead.
+    overwrite: if False, an existing file with other contents raises
+      FileExistsError (`jaxgen.workdir.refuse_other_contents`).
+  """
+  path = path or os.path.join(workdir, 'eval', f'{split}_step{step:07d}.json')
+  obj = {'step': int(step), 'split': split, **results}
+  if not overwrite:
+    workdir_lib.refuse_other_contents(path, workdir_lib.json_text(obj))
+  return workdir_lib.write_json(path, obj)
 
 
 def replicated_fn(fn: Callable, mesh, **static) -> Callable:

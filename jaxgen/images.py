@@ -18,15 +18,18 @@ atomically (`jaxgen.workdir.atomic_write`).
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
+from PIL import ImageDraw
 
 from jaxgen import workdir as workdir_lib
 
 DISPLAY_HEIGHT = 64  # images are enlarged to at least this many pixel rows
+RECONSTRUCTION_LABELS = ('data', 'reconstruction')  # the rows, top to bottom
 
 
 def image_grid(images: np.ndarray, num_cols: int | None = None,
@@ -66,12 +69,18 @@ def save_png(path: str, image: np.ndarray, scale: int = 1) -> str:
 
   `scale` enlarges it with nearest-neighbour sampling (small digits).
   """
+  return workdir_lib.atomic_write(path, png_bytes(image, scale))
+
+
+def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
+  """The PNG file `save_png` writes for a uint8 [H, W, C] image."""
   image = np.asarray(image)
   if scale > 1:
     image = image.repeat(scale, axis=0).repeat(scale, axis=1)
   pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-  return workdir_lib.atomic_write(path, lambda f: pil.save(f, format='PNG'),
-                                  binary=True)
+  buffer = io.BytesIO()
+  pil.save(buffer, format='PNG')
+  return buffer.getvalue()
 
 
 def signal_images(signals: np.ndarray, height: int = 64) -> np.ndarray:
@@ -187,8 +196,48 @@ def sample_figure(samples: np.ndarray,
   return image_grid(samples)
 
 
-def reconstruction_figure(inputs: np.ndarray,
-                          outputs: np.ndarray) -> np.ndarray:
+def label_rows(grid: np.ndarray, labels: Sequence[str], scale: int = 1,
+               padding: int = 1) -> np.ndarray:
+  """Enlarges a grid of equal rows and names each row in a left margin.
+
+  Args:
+    grid: uint8 [H, W, C] (C in {1, 3}), ``len(labels)`` rows of cells
+      with `padding` pixels around and between them (`image_grid`).
+    labels: one label per row, top to bottom.
+    scale: the nearest-neighbour enlargement of `grid`, applied before the
+      labels are drawn so that they stay crisp.
+    padding: the grid's padding in pixels (before enlargement).
+
+  Returns:
+    uint8 [H * scale, margin + W * scale, C]: a white margin with each
+    label in black (Pillow's default font), vertically centred on its row,
+    left of the enlarged grid.
+  """
+  grid = np.asarray(grid)
+  if grid.ndim != 3 or grid.dtype != np.uint8 or grid.shape[-1] not in (1, 3):
+    raise ValueError(f'label_rows expects a uint8 [H, W, C] grid, got '
+                     f'{grid.dtype} {grid.shape}.')
+  big = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+  height, channels = big.shape[0], big.shape[-1]
+  mode = 'L' if channels == 1 else 'RGB'
+  white, black = (255, 0) if channels == 1 else ((255,) * 3, (0,) * 3)
+  probe = ImageDraw.Draw(Image.new(mode, (1, 1)))
+  boxes = [probe.textbbox((0, 0), label) for label in labels]
+  margin = max(box[2] for box in boxes) + 8
+  canvas = Image.new(mode, (margin, height), white)
+  draw = ImageDraw.Draw(canvas)
+  row = (grid.shape[0] - padding) / len(labels)  # one row and its padding
+  for i, (label, box) in enumerate(zip(labels, boxes)):
+    centre = (padding / 2 + (i + 0.5) * row) * scale
+    draw.text((4, round(centre - (box[1] + box[3]) / 2)), label, fill=black)
+  margin_pixels = np.asarray(canvas, np.uint8).reshape(height, margin,
+                                                       channels)
+  return np.concatenate([margin_pixels, big], axis=1)
+
+
+def reconstruction_figure(inputs: np.ndarray, outputs: np.ndarray, *,
+                          labels: Sequence[str] | None = None,
+                          scale: int = 1) -> np.ndarray:
   """One uint8 image [H, W, C] showing inputs and their reconstructions.
 
   Images [N, H, W, C]: the inputs in one row over their reconstructions in
@@ -198,9 +247,14 @@ def reconstruction_figure(inputs: np.ndarray,
   Args:
     inputs: uint8 [N, H, W, C].
     outputs: uint8, the same shape as `inputs`.
+    labels: images only: name the two rows in a left margin (e.g.
+      `RECONSTRUCTION_LABELS`), after enlarging the grid by `scale`
+      (`label_rows`); then the figure is already at display size.
+    scale: the enlargement applied with `labels`.
 
   Returns:
-    The unscaled figure; `display_scale(inputs)` is its enlargement.
+    Without labels, the unscaled figure; `display_scale(inputs)` is its
+    enlargement.
   """
   inputs, outputs = np.asarray(inputs), np.asarray(outputs)
   if inputs.shape != outputs.shape or inputs.dtype != outputs.dtype:
@@ -212,4 +266,9 @@ def reconstruction_figure(inputs: np.ndarray,
                      f'{inputs.dtype} {inputs.shape}.')
   if kind == 'signals':
     return image_grid(signal_images(np.concatenate([inputs, outputs])), 2)
-  return comparison_grid([inputs, outputs])
+  grid = comparison_grid([inputs, outputs])
+  if labels is None:
+    return grid
+  if len(labels) != 2:
+    raise ValueError(f'labels must name the 2 rows, got {labels!r}.')
+  return label_rows(grid, labels, scale)

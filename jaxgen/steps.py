@@ -5,6 +5,9 @@ their own steps from it and none of them imports the trainer:
 
 - `TrainState`: what changes during training, checkpointed whole;
 - `make_optimizer`: an optax optimizer from ``config.optimizer``;
+- `check_hyperparameters`: the numeric fields of any family's config
+  (finite, positive learning rates and batch sizes, optimizer ranges),
+  checked before anything is built;
 - `make_train_step`: the generic step, one optax update on a family's
   ``loss_fn`` over the whole parameter pytree;
 - `make_variables_step`: the same step over a Flax variables dict, the
@@ -22,6 +25,7 @@ once.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import flax
@@ -52,6 +56,86 @@ class TrainState:
   ema_params: Any = None
 
 
+# Optimizer fields and the interval [low, high) their values must lie in.
+# Any sub-config with a 'learning_rate' and a 'name' is an optimizer
+# (config.optimizer, a GAN's config.d_optimizer).
+_OPTIMIZER_RANGES = {
+    'b1': (0.0, 1.0), 'b2': (0.0, 1.0), 'momentum': (0.0, 1.0),
+    'eps': (0.0, math.inf), 'weight_decay': (0.0, math.inf),
+    'grad_clip_norm': (0.0, math.inf),
+}
+
+
+def _config_leaves(tree: Any, prefix: str = 'config'):
+  """(dotted path, value) of every leaf of a (nested) config dict."""
+  for key, value in tree.items():
+    path = f'{prefix}.{key}'
+    if isinstance(value, (dict, ml_collections.ConfigDict)):
+      yield from _config_leaves(value, path)
+    else:
+      yield path, value
+
+
+def _is_number(value: Any) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_hyperparameters(config: ml_collections.ConfigDict) -> None:
+  """Raises `ConfigError` naming the first hyper-parameter that cannot train.
+
+  Generic over families, on every field of the config:
+
+  - a float field must be finite (a NaN or inf passes every comparison and
+    would only show as a diverged run);
+  - a field named ``*learning_rate`` must be > 0;
+  - a tuple of numbers holds numbers only (an override such as
+    ``(3,x)`` parses 'x' as a string);
+  - a field named ``*batch_size``, ``num_steps`` or ``num_grid_samples``
+    must be an integer >= 1, ``seed`` or ``*_seed`` an integer >= 0;
+  - in an optimizer (a sub-config with ``name`` and ``learning_rate``,
+    e.g. ``config.optimizer``, ``config.d_optimizer``): b1, b2 and momentum
+    in [0, 1), eps, weight_decay and grad_clip_norm >= 0, warmup_steps an
+    integer >= 0.
+  """
+  for path, value in _config_leaves(config):
+    if isinstance(value, float) and not math.isfinite(value):
+      raise ConfigError(f'{path}={value} must be a finite number.')
+    if isinstance(value, (list, tuple)):
+      for i, v in enumerate(value):
+        if isinstance(v, float) and not math.isfinite(v):
+          raise ConfigError(f'{path}[{i}]={v} must be a finite number.')
+      if (any(_is_number(v) for v in value) and
+          any(isinstance(v, str) for v in value)):
+        raise ConfigError(f'{path}={tuple(value)!r} mixes numbers and '
+                          'strings: expected numbers only (a typo in a '
+                          'tuple override?).')
+    name = path.rsplit('.', 1)[-1]
+    if name.endswith('learning_rate') and (not _is_number(value) or
+                                           value <= 0):
+      raise ConfigError(f'{path}={value!r} must be a number > 0.')
+    if (name.endswith('batch_size') or name in ('num_steps',
+                                                'num_grid_samples')) and (
+        not _is_number(value) or int(value) != value or value < 1):
+      raise ConfigError(f'{path}={value!r} must be an integer >= 1.')
+    if (name == 'seed' or name.endswith('_seed')) and (
+        not _is_number(value) or int(value) != value or value < 0):
+      raise ConfigError(f'{path}={value!r} must be an integer >= 0.')
+    parent = path.rsplit('.', 1)[0]
+    node = config
+    for key in parent.split('.')[1:]:
+      node = node[key]
+    if 'learning_rate' in node and 'name' in node:
+      if name in _OPTIMIZER_RANGES and _is_number(value):
+        low, high = _OPTIMIZER_RANGES[name]
+        if not low <= value < high:
+          expected = (f'lie in [{low:g}, {high:g})' if math.isfinite(high)
+                      else f'be >= {low:g}')
+          raise ConfigError(f'{path}={value!r} must {expected}.')
+      if name == 'warmup_steps' and (not _is_number(value) or
+                                     int(value) != value or value < 0):
+        raise ConfigError(f'{path}={value!r} must be an integer >= 0.')
+
+
 def make_optimizer(opt: ml_collections.ConfigDict,
                    num_steps: int) -> optax.GradientTransformation:
   """An optax optimizer from ``config.optimizer``.
@@ -67,7 +151,7 @@ def make_optimizer(opt: ml_collections.ConfigDict,
   if opt.schedule not in SCHEDULES:
     raise ConfigError(f'config.optimizer.schedule={opt.schedule!r} is not one '
                       f'of {SCHEDULES}.')
-  if opt.learning_rate <= 0:
+  if not opt.learning_rate > 0:  # NaN too
     raise ConfigError(
         f'config.optimizer.learning_rate={opt.learning_rate} must be > 0.')
   lr = opt.learning_rate

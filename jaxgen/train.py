@@ -239,6 +239,7 @@ class Experiment:
                         c.parallel.local_device_count)
     self.family = models.get_family(c.family)
     check_train_config(c.train)
+    steps_lib.check_hyperparameters(c)
     self.dataset = data_lib.load_dataset(**_data_kwargs(c.data))
     if 'train' not in self.dataset.splits:
       raise ConfigError("config.data.splits.train is empty: training needs a "
@@ -304,6 +305,16 @@ class Experiment:
             f'{jax.device_count()} {jax.devices()[0].platform} device(s), '
             f'{jax.process_count()} process(es), global batch '
             f'{self.config.train.batch_size}, workdir {self.workdir}')
+
+  def keys(self, seed: int | None = None) -> tuple[jax.Array, ...]:
+    """(init, train, eval, sample) keys of ``config.seed`` or of `seed`.
+
+    Another seed gives the keys a run with ``config.seed = seed`` would
+    use: evaluate and sample take their key from it.
+    """
+    if seed is None or seed == self.config.seed:
+      return self.init_key, self.train_key, self.eval_key, self.sample_key
+    return tuple(jax.random.split(jax.random.key(seed), 4))
 
   # ---------------------------------------------------------------- state
   def _init_state(self, key) -> TrainState:
@@ -419,8 +430,13 @@ class Experiment:
     return state.params
 
   def evaluate(self, state: TrainState, *, split: str | None = None,
-               estimators=None, progress: bool = False) -> dict[str, float]:
-    """Metrics and likelihood estimates over a whole split, exactly."""
+               estimators=None, progress: bool = False,
+               seed: int | None = None) -> dict[str, float]:
+    """Metrics and likelihood estimates over a whole split, exactly.
+
+    With `seed`, the evaluation key is that of a run with ``config.seed =
+    seed`` (`keys`).
+    """
     c = self.config
     split = split or c.eval.split
     if split not in self.dataset.splits:
@@ -441,11 +457,14 @@ class Experiment:
                                leave=False)
     return eval_lib.evaluate_split(
         self._eval_step(names), self.eval_params(state), batches,
-        self.eval_key, self.mesh, progress=wrap)
+        self.keys(seed)[2], self.mesh, progress=wrap)
 
   def sample_images(self, state: TrainState, num: int,
-                    step: int | None = None) -> np.ndarray | None:
+                    step: int | None = None, *,
+                    seed: int | None = None) -> np.ndarray | None:
     """Samples from ``fold_in(sample_key, step)``, or None.
+
+    With `seed`, the sample key is that of ``config.seed = seed`` (`keys`).
 
     uint8 [num, H, W, C] for images; float32 [num, D] for points.
     """
@@ -457,7 +476,7 @@ class Experiment:
       fn = eval_lib.replicated_fn(self.family.sample, self.mesh, num=num,
                                   net=self.net)
       self._jitted[('sample', num)] = fn
-    key = jax.random.fold_in(self.sample_key, step)
+    key = jax.random.fold_in(self.keys(seed)[3], step)
     return np.asarray(jax.device_get(fn(self.eval_params(state), key)))
 
   def batch(self, split: str | None = None, num: int | None = None,
@@ -475,8 +494,12 @@ class Experiment:
     batch = {k: jnp.asarray(v) for k, v in local.items()}
     return self.preprocess(batch, self.eval_key)
 
-  def reconstruction_images(self, state: TrainState, num: int) -> np.ndarray | None:
-    """uint8 [2 * num, H, W, C]: test inputs, then their reconstructions."""
+  def reconstruction_images(self, state: TrainState, num: int, *,
+                            seed: int | None = None) -> np.ndarray | None:
+    """uint8 [2 * num, H, W, C]: test inputs, then their reconstructions.
+
+    Keyed by the evaluation key (of `seed`, if given: `keys`).
+    """
     if getattr(self.family, 'reconstruct', None) is None:
       return None
     batch = self.batch(num=num, preprocess=False)
@@ -489,42 +512,63 @@ class Experiment:
         return self.family.reconstruct(params, pre, rec_key, net=self.net)
       fn = self._jitted[('recon', n)] = jax.jit(recon)
     params = jax.device_get(self.eval_params(state))
-    out = np.asarray(fn(params, batch, self.eval_key))
+    out = np.asarray(fn(params, batch, self.keys(seed)[2]))
     return np.concatenate([batch['image'], out])
 
-  def write_images(self, state: TrainState, writer=None) -> list[str]:
+  def write_images(self, state: TrainState, writer=None, *,
+                   seed: int | None = None, num: int | None = None,
+                   directory: str | None = None,
+                   filename: Callable[[str], str] | None = None,
+                   overwrite: bool = True) -> list[str]:
     """Sample and reconstruction figures as PNG under <workdir>/images.
 
     ``config.eval.num_grid_samples`` samples (points are drawn over as many
     points of the evaluation split) and, for families that reconstruct, 16
     evaluation inputs with their reconstructions; `jaxgen.images` chooses
     the drawing from the arrays. Each figure also goes to `writer`.
+
+    Args:
+      state: the state to draw from.
+      writer: a `jaxgen.writers.MetricWriter`, or None.
+      seed: the seed of the sample and evaluation keys (`keys`; default
+        ``config.seed``).
+      num: the number of samples (default ``config.eval.num_grid_samples``).
+      directory: where to write (default ``<workdir>/images``).
+      filename: the file name of a figure, from 'samples' or
+        'reconstructions' (default ``<figure>_<step>.png``).
+      overwrite: if False, no file is written when any name holds other
+        contents: FileExistsError (`jaxgen.workdir.refuse_other_contents`).
     """
     step = int(state.step)
-    num = self.config.eval.num_grid_samples
-    samples = self.sample_images(state, num, step)
+    num = self.config.eval.num_grid_samples if num is None else num
+    samples = self.sample_images(state, num, step, seed=seed)
     if not self.is_main:
       # Every process runs the computation (collectives); one writes.
       return []
-    paths = []
-
-    def save(name, figure, examples):
-      paths.append(images_lib.save_png(
-          os.path.join(self.workdir, 'images', f'{name}_{step:07d}.png'),
-          figure, images_lib.display_scale(examples)))
-      if writer is not None:
-        writer.write_image(step, name, figure)
-
+    recon = self.reconstruction_images(state, 16, seed=seed)
+    directory = directory or os.path.join(self.workdir, 'images')
+    filename = filename or (lambda name: f'{name}_{step:07d}.png')
+    figures = []  # (name, figure, its enlargement in the PNG)
     if samples is not None:
       real = self.batch(num=num, preprocess=False)
-      save('samples', images_lib.sample_figure(samples, real.get('point')),
-           samples)
-    recon = self.reconstruction_images(state, 16)
+      figures.append(('samples', images_lib.sample_figure(
+          samples, real.get('point')), images_lib.display_scale(samples)))
     if recon is not None:
       n = len(recon) // 2
-      save('reconstructions',
-           images_lib.reconstruction_figure(recon[:n], recon[n:]), recon)
-    return paths
+      figures.append(('reconstructions', images_lib.reconstruction_figure(
+          recon[:n], recon[n:], labels=images_lib.RECONSTRUCTION_LABELS,
+          scale=images_lib.display_scale(recon)), 1))
+    files = [(os.path.join(directory, filename(name)),
+              images_lib.png_bytes(figure, scale))
+             for name, figure, scale in figures]
+    if not overwrite:
+      for path, data in files:
+        workdir_lib.refuse_other_contents(path, data)
+    for (name, figure, _), (path, data) in zip(figures, files):
+      workdir_lib.atomic_write(path, data)
+      if writer is not None:
+        writer.write_image(step, name, figure)
+    return [path for path, _ in files]
 
   # -------------------------------------------------------------- training
   def _save_config(self) -> None:
@@ -579,6 +623,13 @@ class Experiment:
       return state
     pending: list[tuple[int, dict[str, jax.Array]]] = []
     last_saved = ckpt.latest_step()
+
+    def last_good() -> str:
+      if last_saved is None:
+        return f'no checkpoint in {ckpt.directory} yet: a rerun starts afresh'
+      return (f'the last good checkpoint is step {last_saved} in '
+              f'{ckpt.directory}: a rerun resumes there')
+
     bar = tqdm.tqdm(total=t.num_steps, initial=start, disable=not self.is_main,
                     desc=f'{c.family} train', unit='step', dynamic_ncols=True,
                     mininterval=0.5)
@@ -595,8 +646,7 @@ class Experiment:
             raise NonFiniteError(
                 f'Non-finite metric {name!r} = {float(value)} at step {s}. '
                 f'Training stopped; no checkpoint was written from this '
-                f'state (the last one in {ckpt.directory} is step '
-                f'{last_saved}).')
+                f'state ({last_good()}).')
       means = {k: float(np.mean([h[k] for h in host])) for k in host[-1]}
       now = time.perf_counter()
       means['steps_per_sec'] = (step - tick_step) / max(now - tick, 1e-9)
@@ -606,7 +656,7 @@ class Experiment:
       pending.clear()
 
     step = start
-    with _TerminationFlag() as term:
+    with _TerminationFlag() as term, bar:
       while step < t.num_steps:
         batch = parallel.global_batch(next(train_iter), self.mesh)
         state, metrics = self.train_step(state, batch, self.train_key)
@@ -637,8 +687,7 @@ class Experiment:
                 f'Non-finite parameters after step {step} '
                 f'({", ".join(bad[:5])}{", ..." if len(bad) > 5 else ""}). '
                 f'Training stopped; no checkpoint was written from this '
-                f'state (the last one in {ckpt.directory} is step '
-                f'{last_saved}).')
+                f'state ({last_good()}).')
           if ckpt.save(step, state, train_iter, force=True):
             last_saved = step
         if stop:

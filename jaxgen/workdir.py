@@ -69,9 +69,31 @@ def write_json(path: str, obj: Any, *, strict: bool = False) -> str:
 
   With `strict`, NaN and infinities are written as null.
   """
-  text = json.dumps(_strict(obj) if strict else obj, indent=2,
+  return atomic_write(path, json_text(obj, strict=strict))
+
+
+def json_text(obj: Any, *, strict: bool = False) -> str:
+  """The text `write_json` writes for `obj`."""
+  return json.dumps(_strict(obj) if strict else obj, indent=2,
                     sort_keys=True)
-  return atomic_write(path, text)
+
+
+def refuse_other_contents(path: str, content: str | bytes) -> None:
+  """Raises FileExistsError if `path` exists with contents other than these.
+
+  For results named by everything that determines them: a rerun writes the
+  same bytes under the same name, and a different result never silently
+  replaces an existing one.
+  """
+  if not os.path.exists(path):
+    return
+  data = content.encode() if isinstance(content, str) else content
+  with open(path, 'rb') as f:
+    if f.read() == data:
+      return
+  raise FileExistsError(f'{path} exists and holds a different result; '
+                        'refusing to overwrite it (move it away, or choose '
+                        'another --out).')
 
 
 def config_path(workdir: str) -> str:

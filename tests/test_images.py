@@ -139,6 +139,32 @@ def test_reconstruction_figure_of_images_puts_inputs_over_outputs():
                                 [200, 201, 202, 203, 204])
 
 
+def test_labelled_reconstruction_figure_names_each_row_beside_it():
+  inputs, outputs = _cells(3, 4, 4, lambda i: 255), _cells(3, 4, 4)
+  plain = images.reconstruction_figure(inputs, outputs)
+  figure = images.reconstruction_figure(
+      inputs, outputs, labels=images.RECONSTRUCTION_LABELS, scale=8)
+  height, width = plain.shape[0] * 8, plain.shape[1] * 8
+  margin = figure.shape[1] - width
+  assert figure.shape == (height, margin + width, 1) and margin > 8
+  # The grid, enlarged, right of the margin.
+  np.testing.assert_array_equal(
+      figure[:, margin:], plain.repeat(8, axis=0).repeat(8, axis=1))
+  # Ink in the margin: 'data' beside the top row only, 'reconstruction'
+  # beside the bottom row only (rows split at the middle gutter).
+  ink = (figure[:, :margin, 0] < 128).any(axis=1)
+  middle = height // 2
+  assert ink[:middle].any() and ink[middle:].any()
+  top, bottom = np.flatnonzero(ink[:middle]), np.flatnonzero(ink[middle:])
+  assert top.min() > 8 and bottom.max() + middle < height - 8
+  # 'reconstruction' is the longer word: its ink reaches further right.
+  assert (np.flatnonzero((figure[middle:, :margin, 0] < 128).any(axis=0))
+          .max() > np.flatnonzero((figure[:middle, :margin, 0] < 128)
+                                  .any(axis=0)).max())
+  with pytest.raises(ValueError, match='2 rows'):
+    images.reconstruction_figure(inputs, outputs, labels=('data',))
+
+
 def test_reconstruction_figure_of_signals_reads_inputs_then_outputs():
   inputs = np.zeros((3, 1, 16, 1), np.uint8)  # flat at the bottom row
   outputs = np.full((3, 1, 16, 1), 255, np.uint8)  # flat at the top row

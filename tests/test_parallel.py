@@ -42,7 +42,7 @@ def test_eight_virtual_devices_match_one(single_device, tmp_path):
   proc = helpers.run_main(tmp_path, f'--config.train.num_steps={STEPS}',
                           env=env)
   assert '8 cpu device(s), 1 process(es)' in proc.stdout
-  assert 'num_examples=80' in proc.stdout  # the whole test split, exactly
+  assert 'test (80 examples' in proc.stdout  # the whole test split, exactly
   helpers.assert_trees_close(_restored_params(exp, tmp_path), expected,
                              atol=1e-5)
 
@@ -67,7 +67,7 @@ def test_two_processes_match_one(single_device, tmp_path):
     assert p.returncode == 0, f'{out[-2000:]}\n{err[-4000:]}'
   # Process 0 reports on the whole split; both ran every collective.
   assert '4 cpu device(s), 2 process(es)' in outputs[0][0]
-  assert 'num_examples=80' in outputs[0][0]
+  assert 'test (80 examples' in outputs[0][0]
   helpers.assert_trees_close(_restored_params(exp, tmp_path), expected,
                              atol=1e-5)
 

@@ -33,6 +33,48 @@ def test_make_optimizer_names_the_bad_field(overrides, match):
     steps.make_optimizer(_opt(**overrides), num_steps=10)
 
 
+def _gan_like_config():
+  from experiments.configs import gan  # pylint: disable=g-import-not-at-top
+  return gan.get_config('digits')
+
+
+@pytest.mark.parametrize('path, value, match', [
+    ('optimizer.learning_rate', float('nan'),
+     r'config\.optimizer\.learning_rate=nan must be a finite number'),
+    ('optimizer.learning_rate', float('inf'), 'finite'),
+    ('optimizer.learning_rate', -1e-3, r'learning_rate=-0\.001 must be .*> 0'),
+    ('d_optimizer.learning_rate', 0.0, r'config\.d_optimizer\.learning_rate'),
+    ('d_optimizer.b1', 1.0, r'config\.d_optimizer\.b1=1\.0 must lie in'),
+    ('optimizer.eps', -1.0, r'config\.optimizer\.eps=-1\.0 must be >= 0'),
+    ('optimizer.warmup_steps', -5, r'warmup_steps=-5 must be an integer'),
+    ('train.batch_size', 0, r'config\.train\.batch_size=0 must be an int'),
+    ('eval.batch_size', -2, r'config\.eval\.batch_size=-2'),
+    ('train.num_steps', 0, r'config\.train\.num_steps=0'),
+    ('train.ema_decay', float('nan'), r'config\.train\.ema_decay=nan'),
+    ('eval.num_grid_samples', 0, r'config\.eval\.num_grid_samples=0'),
+    ('seed', -1, r'config\.seed=-1 must be an integer >= 0'),
+    ('data.split_seed', -3, r'config\.data\.split_seed=-3'),
+    ('model.g_hidden', (3, 'x'), r'config\.model\.g_hidden=\(3, .x.\) mixes'),
+])
+def test_check_hyperparameters_names_the_field(path, value, match):
+  config = _gan_like_config()
+  node = config
+  *parents, leaf = path.split('.')
+  for p in parents:
+    node = node[p]
+  steps.check_hyperparameters(config)  # the preset itself is fine
+  node[leaf] = value
+  with pytest.raises(ConfigError, match=match):
+    steps.check_hyperparameters(config)
+
+
+def test_check_hyperparameters_accepts_every_preset():
+  from experiments.configs import common  # pylint: disable=g-import-not-at-top
+  from experiments.configs import vae  # pylint: disable=g-import-not-at-top
+  for arg in common.DATASETS:
+    steps.check_hyperparameters(vae.get_config(arg))
+
+
 def test_make_optimizer_warmup_cosine_and_clipping():
   """SGD updates are -lr(t) * g: 0 at t=0 (warm-up from 0), the full rate at
   the end of the warm-up, 0 after the cosine decay; clipping rescales g."""

@@ -53,6 +53,7 @@ import zipfile
 import zlib
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
+from absl import logging
 import numpy as np
 
 from jaxgen.data import signals as signals_lib
@@ -516,6 +517,12 @@ def _load_npz(name: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
         f'data.name={name!r}: npz file not found at '
         f'{" or ".join(tried)} (a relative path resolves against the '
         'working directory, then the checkout root). ' + hint)
+  with open(path, 'rb') as f:
+    magic = f.read(6)
+  if not magic.startswith((b'PK\x03\x04', b'PK\x05\x06', b'\x93NUMPY')):
+    raise DataError(
+        f'data.name={name!r}: {path} is not an .npz archive (a zip file of '
+        f'.npy arrays, as np.savez writes); its first bytes are {magic!r}.')
   try:
     archive = np.load(path, allow_pickle=False)
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -624,11 +631,15 @@ def _open_tfds(name: str, base: str, data_dir: str | None) -> Any:
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   resolved = data_dir or os.environ.get('TFDS_DATA_DIR') or (
       tfds.core.constants.DATA_DIR)
+  # TFDS logs its own warnings on the way to these errors (e.g. a variant
+  # folder without dataset_info.json); the DataError below says it once.
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)
   try:
     return tfds.data_source(name, split=base, data_dir=data_dir,
                             download=False)
   except (ValueError, NotImplementedError, AssertionError, OSError,
-          RuntimeError) as e:
+          RuntimeError, KeyError) as e:
     raise DataError(
         f'data.name={name!r}: TFDS dataset {name!r} (split {base!r}) is not '
         f'prepared as array_record in data_dir {resolved!r} (data.data_dir='
@@ -636,7 +647,9 @@ def _open_tfds(name: str, base: str, data_dir: str | None) -> Any:
         '--file_format=array_record` on a machine with TensorFlow and '
         'network, then copy the folder), or set data.data_dir / '
         f'TFDS_DATA_DIR to where it is. (TFDS: {type(e).__name__}: '
-        f'{str(e)[:300]})') from e
+        f'{" ".join(str(e).split())[:300]})') from e
+  finally:
+    logging.set_verbosity(verbosity)
 
 
 def _build_tfds_splits(

@@ -131,6 +131,16 @@ def test_npz_never_unpickles(tmp_path):
     data.load_dataset(f'npz:{path}', splits=TRAIN)
 
 
+def test_npz_that_is_not_a_zip_file_says_so(tmp_path):
+  path = tmp_path / 'text.npz'
+  path.write_text('images,labels\n')
+  with pytest.raises(DataError) as info:
+    data.load_dataset(f'npz:{path}', splits=TRAIN)
+  message = str(info.value)
+  assert str(path) in message and 'is not an .npz archive' in message
+  assert 'pickle' not in message
+
+
 def test_empty_split_names_split_and_spec():
   with pytest.raises(DataError,
                      match=r"data.splits.validation='all\[100:100\]'.*no rows"):

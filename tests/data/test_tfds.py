@@ -123,6 +123,15 @@ def test_tfds_not_prepared(tmp_path):
   assert not list(tmp_path.rglob('*.array_record*'))  # Nothing downloaded.
 
 
+def test_tfds_not_prepared_in_the_default_data_dir(tmp_path, monkeypatch):
+  # TFDS raises KeyError (no splits) for a default data_dir without data.
+  monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path / 'none'))
+  with pytest.raises(DataError, match=r"'mnist'.*is not prepared") as info:
+    data.load_dataset('mnist', splits={'train': 'train'},
+                      shuffle_before_split=False)
+  assert '\n' not in str(info.value)
+
+
 def test_tfds_source_through_the_pipelines(mock):
   ds = data.load_dataset('cifar10', splits={'train': 'train', 'test': 'test'},
                          data_dir='')
