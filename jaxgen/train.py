@@ -26,6 +26,7 @@ mixture and K-means (closed-form EM / Lloyd updates, no gradient).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -338,12 +339,15 @@ class Experiment:
         lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
         shapes)
 
-  def checkpointer(self) -> ckpt_lib.Checkpointer:
+  def checkpointer(self, *, create: bool = False) -> ckpt_lib.Checkpointer:
+    """The workdir's checkpoints; `create` makes the folder now (training),
+    otherwise reading leaves the workdir as it is."""
     t = self.config.train
     return ckpt_lib.Checkpointer(
         os.path.join(self.workdir, workdir_lib.CHECKPOINT_DIR),
         max_to_keep=t.max_to_keep,
-        save_every=t.checkpoint_every_steps, async_save=t.async_checkpointing)
+        save_every=t.checkpoint_every_steps, async_save=t.async_checkpointing,
+        create=create)
 
   def train_iterator(self):
     return data_lib.train_iterator(
@@ -352,18 +356,27 @@ class Experiment:
         process_count=jax.process_count())
 
   def restore(self, step: int | None = None, data_iterator=None):
-    """(state, step) from the workdir's newest (or given) checkpoint.
+    """(state, step) from the workdir's newest usable (or given) checkpoint.
 
-    Raises FileNotFoundError when the workdir has no checkpoint.
+    Each step is verified against its digest first. Without `step`, newer
+    steps that are corrupt or unreadable are skipped, named in one warning
+    line on stderr (`jaxgen.checkpoint.restore_newest`); nothing in the
+    workdir is changed.
+
+    Raises:
+      FileNotFoundError: the workdir has no checkpoint.
+      CheckpointError: the given step, or every step, cannot be used.
     """
     ckpt = self.checkpointer()
     try:
-      step = ckpt.latest_step() if step is None else step
-      if step is None:
+      if step is not None:
+        return ckpt.restore(step, self.abstract_state(), data_iterator), step
+      if ckpt.latest_step() is None:
         raise FileNotFoundError(
             f'No checkpoint in {ckpt.directory}: train first with '
             f'--workdir={self.workdir}.')
-      return ckpt.restore(step, self.abstract_state(), data_iterator), step
+      restored = ckpt.restore_latest(self.abstract_state(), data_iterator)
+      return restored.value, restored.step
     finally:
       ckpt.close()
 
@@ -530,34 +543,70 @@ class Experiment:
                           f'config_{time.strftime("%Y%m%d-%H%M%S")}.json')
     workdir_lib.atomic_write(path, text)
 
+  def _check_fits_checkpoint(self) -> None:
+    """A model config that no longer fits the workdir's newest checkpoint
+    is refused (`ConfigError` naming the leaves) before anything is
+    written. An unreadable newest step is left to `train`'s restore."""
+    ckpt = self.checkpointer()
+    try:
+      latest = ckpt.latest_step()
+      if latest is not None:
+        try:
+          ckpt.check_compatible(latest, self.abstract_state())
+        except ConfigError:
+          raise
+        except Exception:  # pylint: disable=broad-except
+          pass
+    finally:
+      ckpt.close()
+
   def train(self) -> TrainState:
     """Trains to config.train.num_steps, resuming from the workdir.
 
     Logs to metrics.jsonl / TensorBoard, evaluates periodically, saves
     orbax checkpoints (periodic, final, and on SIGTERM), writes sample
-    grids. Raises `NonFiniteError` (without saving) on a NaN/inf metric.
+    grids. Holds the workdir's lock (`jaxgen.workdir.exclusive`, process
+    0) throughout. Resumes from the newest usable checkpoint; newer ones
+    that are corrupt or unreadable are named in one warning line and moved
+    aside into ``checkpoints/corrupt/`` (`Checkpointer.set_aside`), so
+    their step numbers are saved afresh.
+
+    Raises:
+      WorkdirLockedError: another run trains in this workdir.
+      ConfigError: the config does not fit the workdir's checkpoints.
+      CheckpointError: the workdir has checkpoints, none usable.
+      CheckpointSaveError: a save failed; training stopped at once.
+      NonFiniteError: a NaN/inf metric or parameter (nothing saved from it).
+    A locked workdir or a config that does not fit is refused before the
+    workdir is touched.
     """
     c = self.config
-    self._save_config()
-    ckpt = self.checkpointer()
-    train_iter = self.train_iterator()
-    writer = None
-    try:
-      latest = ckpt.latest_step()
-      writer = writers.MetricWriter(self.workdir, enabled=self.is_main,
-                                    resume_step=latest)
-      if latest is None:
-        state = self.init_state()
-        if self.is_main:
-          writer.write_hparams(json.loads(_config_json(c)))
-      else:
-        state = ckpt.restore(latest, self.abstract_state(), train_iter)
-        logging.info('Resuming from step %d', latest)
-      state = self._loop(state, train_iter, ckpt, writer)
-    finally:
-      ckpt.close()
-      if writer is not None:
-        writer.close()
+    self._check_fits_checkpoint()
+    lock = (workdir_lib.exclusive(self.workdir) if self.is_main else
+            contextlib.nullcontext())
+    with lock:
+      ckpt = self.checkpointer(create=True)
+      train_iter = self.train_iterator()
+      writer = None
+      try:
+        latest = None
+        if ckpt.all_steps():
+          restored = ckpt.restore_latest(self.abstract_state(), train_iter)
+          ckpt.set_aside(s for s, _ in restored.skipped)
+          state, latest = restored.value, restored.step
+          logging.info('Resuming from step %d', latest)
+        self._save_config()
+        writer = writers.MetricWriter(self.workdir, enabled=self.is_main,
+                                      resume_step=latest)
+        if latest is None:
+          state = self.init_state()
+          if self.is_main:
+            writer.write_hparams(json.loads(_config_json(c)))
+        state = self._loop(state, train_iter, ckpt, writer)
+      finally:
+        ckpt.close()
+        if writer is not None:
+          writer.close()
     return state
 
   def _loop(self, state, train_iter, ckpt, writer) -> TrainState:
@@ -595,8 +644,9 @@ class Experiment:
       pending.clear()
 
     step = start
-    with _TerminationFlag() as term:
+    with _TerminationFlag() as term, contextlib.closing(bar):
       while step < t.num_steps:
+        ckpt.poll()  # a failed background save stops training here
         batch = parallel.global_batch(next(train_iter), self.mesh)
         state, metrics = self.train_step(state, batch, self.train_key)
         step += 1
@@ -634,6 +684,5 @@ class Experiment:
           logging.warning('SIGTERM: saved step %d, exiting.', step)
           bar.write(f'SIGTERM received: checkpoint saved at step {step}.')
           break
-    bar.close()
     writer.flush()
     return state
