@@ -36,12 +36,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import logging as py_logging
 import os
 import shutil
 import sys
+import threading
 from typing import Any, Callable, Iterable
 
 from absl import logging
@@ -63,12 +65,16 @@ def _leaf_name(path) -> str:
   return jax.tree_util.keystr(path, simple=True, separator='/')
 
 
-def _one_line(error: BaseException, limit: int = 400) -> str:
-  """``Type: first line of the message``, shortened: the cause, one line."""
+def _one_line(error: BaseException, head: int = 120, tail: int = 280) -> str:
+  """``Type: first line of the message``: the cause, in one line.
+
+  A long message keeps its start and its end (tensorstore ends with the
+  operating system's reason, e.g. ``File too large``).
+  """
   text = str(error).strip().splitlines()
   text = text[0] if text else ''
-  if len(text) > limit:
-    text = text[:limit] + '...'
+  if len(text) > head + tail + 5:
+    text = f'{text[:head]} ... {text[-tail:]}'
   return f'{type(error).__name__}: {text}' if text else type(error).__name__
 
 
@@ -85,16 +91,31 @@ class _DropOrbaxErrors(py_logging.Filter):
 
 
 _FILTER = _DropOrbaxErrors()
+_FILTER_USERS = [0]  # open Checkpointers and reads that rely on _FILTER
+_FILTER_LOCK = threading.Lock()
+
+
+def _quiet_start() -> None:
+  with _FILTER_LOCK:
+    if not _FILTER_USERS[0]:
+      logging.get_absl_logger().addFilter(_FILTER)
+    _FILTER_USERS[0] += 1
+
+
+def _quiet_end() -> None:
+  with _FILTER_LOCK:
+    _FILTER_USERS[0] -= 1
+    if not _FILTER_USERS[0]:
+      logging.get_absl_logger().removeFilter(_FILTER)
 
 
 @contextlib.contextmanager
 def _quiet_orbax_errors():
-  logger = logging.get_absl_logger()
-  logger.addFilter(_FILTER)
+  _quiet_start()
   try:
     yield
   finally:
-    logger.removeFilter(_FILTER)
+    _quiet_end()
 
 
 # ------------------------------------------------------------------ digests
@@ -300,6 +321,10 @@ class Checkpointer:
                        DATA: grain.checkpoint.CheckpointHandler()})
     self._undigested: list[int] = []  # saved, digest not yet written
     self._failed = False
+    # orbax's background threads log a failed save at length; it is
+    # raised here as one CheckpointSaveError instead.
+    _quiet_start()
+    self._quiet = True
 
   def latest_step(self) -> int | None:
     """The newest complete step, or None (partial saves are not listed).
@@ -347,6 +372,23 @@ class Checkpointer:
     if self._undigested and not self._manager.is_saving_in_progress():
       self._finish()
 
+  def _bytes_needed(self, state: Any) -> int:
+    """About what a save takes: the newest step's files, else the state's
+    arrays."""
+    steps = self._manager.all_steps()
+    if steps:
+      step_dir = _step_dir(self.directory, max(steps))
+      total = 0
+      for root, _, files in os.walk(step_dir):
+        for name in files:
+          try:
+            total += os.path.getsize(os.path.join(root, name))
+          except OSError:
+            pass
+      if total:
+        return total
+    return sum(getattr(x, 'nbytes', 0) for x in jax.tree.leaves(state))
+
   def save(self, step: int, state: Any, data_iterator: Any = None, *,
            force: bool = False) -> bool:
     """Saves `state` (and the iterator position) at `step`.
@@ -354,7 +396,8 @@ class Checkpointer:
     Returns True when a save was started. A step that already exists is left
     untouched, so a good checkpoint is never replaced. Raises
     `CheckpointSaveError` when this save, or the previous background one,
-    failed.
+    failed, or when the disk has less room than the newest step takes (a
+    full disk found before writing, rather than halfway through).
     """
     self._finish()
     if step in self._manager.all_steps():
@@ -363,6 +406,12 @@ class Checkpointer:
     if data_iterator is not None:
       items[DATA] = grain.checkpoint.CheckpointSave(data_iterator)
     os.makedirs(self.directory, exist_ok=True)
+    needed, free = self._bytes_needed(state), shutil.disk_usage(
+        self.directory).free
+    if free < needed:
+      raise self._save_error(step, OSError(
+          errno.ENOSPC, f'{os.strerror(errno.ENOSPC)}: {free:,} bytes free, '
+          f'a checkpoint takes about {needed:,}'))
     try:
       with _quiet_orbax_errors():
         saved = self._manager.save(step, args=ocp.args.Composite(**items),
@@ -475,11 +524,14 @@ class Checkpointer:
         self._finish()
     finally:
       try:
-        with _quiet_orbax_errors():
-          self._manager.close()
+        self._manager.close()
       except Exception:  # pylint: disable=broad-except
         if not self._failed:
           raise
+      finally:
+        if self._quiet:
+          self._quiet = False
+          _quiet_end()
 
 
 class _NoSubtree(KeyError):

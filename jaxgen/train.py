@@ -56,6 +56,7 @@ from jaxgen import steps as steps_lib
 from jaxgen import workdir as workdir_lib
 from jaxgen import writers
 from jaxgen.errors import ConfigError
+from jaxgen.errors import WorkdirLockedError
 from jaxgen.steps import TrainState
 
 
@@ -560,6 +561,26 @@ class Experiment:
     finally:
       ckpt.close()
 
+  def _lock_workdir(self, stack: contextlib.ExitStack) -> None:
+    """Process 0 takes the workdir's lock for the life of `stack`; with
+    several processes all of them learn whether it did, and all raise
+    `WorkdirLockedError` if not (none waits in a collective alone)."""
+    error = None
+    if self.is_main:
+      try:
+        stack.enter_context(workdir_lib.exclusive(self.workdir))
+      except WorkdirLockedError as e:
+        error = e
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      held = multihost_utils.broadcast_one_to_all(np.int32(error is None))
+      if not held and error is None:
+        error = WorkdirLockedError(
+            f'--workdir={self.workdir} is in use by another training run '
+            '(process 0 could not take its lock).')
+    if error is not None:
+      raise error
+
   def train(self) -> TrainState:
     """Trains to config.train.num_steps, resuming from the workdir.
 
@@ -582,9 +603,8 @@ class Experiment:
     """
     c = self.config
     self._check_fits_checkpoint()
-    lock = (workdir_lib.exclusive(self.workdir) if self.is_main else
-            contextlib.nullcontext())
-    with lock:
+    with contextlib.ExitStack() as lock:
+      self._lock_workdir(lock)
       ckpt = self.checkpointer(create=True)
       train_iter = self.train_iterator()
       writer = None

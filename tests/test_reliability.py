@@ -389,6 +389,21 @@ def test_failed_save_stops_training_and_touches_nothing(run, monkeypatch):
   assert max(steps) == 8  # stopped at the failed save
 
 
+def test_full_disk_is_found_before_writing(run, monkeypatch):
+  workdir, _ = run
+  before = _checkpoint_files(workdir)
+  usage = shutil.disk_usage(workdir)
+  monkeypatch.setattr(ckpt_lib.shutil, 'disk_usage',
+                      lambda path: usage._replace(free=1000))
+  exp = train.Experiment(_config(train__num_steps=12), str(workdir))
+  with pytest.raises(CheckpointSaveError, match=(
+      r'Saving checkpoint step 8 to .* failed: OSError: \[Errno 28\] No '
+      r'space left on device: 1,000 bytes free, a checkpoint takes about '
+      r'[\d,]+\. Training stopped; the last intact checkpoint is step 6\.')):
+    exp.train()
+  assert _checkpoint_files(workdir) == before
+
+
 _FILE_SIZE_LIMIT = textwrap.dedent('''
     import resource, runpy, signal, sys
     # Writes past 200 kB fail with EFBIG ("File too large"), as a full disk
