@@ -74,16 +74,32 @@ def non_finite_leaves(tree: Any) -> dict[str, jax.Array]:
 
 
 class _TerminationFlag:
-  """Sets a flag on SIGTERM so the loop can save and exit cleanly."""
+  """Says at which step to save and exit cleanly after a SIGTERM.
+
+  One process: a SIGTERM handler sets a flag, read once per step. Several
+  processes: each must save the same step (orbax's save is collective),
+  whichever of them got the signal and whenever. jax.distributed's
+  preemption service catches SIGTERM in any process, agrees with the others
+  on a step, and `stop(step)` is True at that step in all of them
+  (``multihost_utils.reached_preemption_sync_point``, asked every step).
+  """
 
   def __init__(self):
     self.requested = False
     self._previous = None
+    self._multihost = jax.process_count() > 1
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
+    if (not self._multihost and
+        threading.current_thread() is threading.main_thread()):
       self._previous = signal.signal(signal.SIGTERM, self._handle)
     return self
+
+  def stop(self, step: int) -> bool:
+    if self._multihost:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
 
   def _handle(self, signum, frame):
     del signum, frame
@@ -675,7 +691,7 @@ class Experiment:
         final = step == t.num_steps
         # Read the flag once: a SIGTERM landing later in this iteration is
         # handled (saved, then exit) at the end of the next one.
-        stop = term.requested
+        stop = term.stop(step)
         save = final or stop or step % t.checkpoint_every_steps == 0
         if save or step % t.log_every_steps == 0:
           flush(step)

@@ -465,3 +465,49 @@ def test_reading_an_empty_workdir_creates_nothing(tmp_path, mode):
   with pytest.raises(FileNotFoundError):
     workdir_lib.restore_params(str(workdir))
   assert _snapshot(workdir) == before
+
+
+# ------------------------------------------------------- multi-process stop
+def _train_records(workdir):
+  path = pathlib.Path(workdir) / 'metrics.jsonl'
+  return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.parametrize('signalled', [1, 0])
+def test_two_processes_agree_on_the_step_to_save(tmp_path, signalled):
+  """A SIGTERM to one process of two: both save the same step and exit
+  143 (orbax's save is collective; a step each would hang)."""
+  workdir = tmp_path / 'two'
+  port = helpers.free_port()
+  procs = []
+  for pid in range(2):
+    cmd = helpers.main_command(
+        workdir, '--config.train.num_steps=1000000',
+        '--config.train.log_every_steps=1',
+        '--config.train.checkpoint_every_steps=1000000',
+        '--config.parallel.num_processes=2',
+        f'--config.parallel.process_id={pid}',
+        f'--config.parallel.coordinator_address=localhost:{port}',
+        '--config.parallel.local_device_count=1')
+    procs.append(subprocess.Popen(
+        cmd, cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  try:
+    start = time.time()
+    while len(_train_records(workdir)) < 3:
+      for p in procs:
+        assert p.poll() is None, p.communicate()
+      assert time.time() - start < 240
+      time.sleep(0.2)
+    procs[signalled].send_signal(signal.SIGTERM)
+    outputs = [p.communicate(timeout=120) for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+  for p, (out, err) in zip(procs, outputs):
+    assert p.returncode == 128 + signal.SIGTERM, f'{out[-2000:]}\n{err[-3000:]}'
+  step = _latest(workdir)
+  assert step is not None and step >= 3
+  assert f'stopped at step {step} of 1000000' in outputs[0][0]
+  assert ckpt_lib.verify_digest(str(_step(workdir, step)))
