@@ -465,8 +465,13 @@ class Checkpointer:
 
     When `data_iterator` is given its position is restored in place. The
     step is verified against its digest; a `CheckpointError` when it
-    cannot be used (no fallback: this step was asked for).
+    cannot be used (no fallback: this step was asked for), a
+    `FileNotFoundError` when there is no such step.
     """
+    steps = self.all_steps()
+    if step not in steps:
+      raise FileNotFoundError(f'No checkpoint of step {step} in '
+                              f'{self.directory}; its steps are {steps}.')
     return _restore_one(
         self.directory, step,
         lambda s: self._read(s, abstract_state, data_iterator)).value

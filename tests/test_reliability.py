@@ -231,6 +231,8 @@ def test_asked_for_step_that_is_corrupt_is_an_error(run):
     exp.restore(step=4)
   with pytest.raises(CheckpointError, match='step 4'):
     workdir_lib.restore_params(str(workdir), step=4)
+  with pytest.raises(FileNotFoundError, match=r'step 5 .*\[2, 4, 6\]'):
+    exp.restore(step=5)
 
 
 def test_no_usable_step_is_one_error_line_and_status_2(run):
