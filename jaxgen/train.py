@@ -87,7 +87,9 @@ class _TerminationFlag:
   def __init__(self):
     self.requested = False
     self._previous = None
-    self._multihost = jax.process_count() > 1
+    # (The service is on unless jax_enable_preemption_service is off.)
+    self._multihost = (jax.process_count() > 1 and
+                       jax.config.jax_enable_preemption_service)
 
   def __enter__(self):
     if (not self._multihost and

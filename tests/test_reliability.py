@@ -8,6 +8,7 @@ trained once per module; each test damages its own copy.
 import hashlib
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -431,6 +432,8 @@ def test_failed_background_save_stops_at_once_via_main(run):
   assert proc.returncode == 2, proc.stderr[-3000:]
   errors = [l for l in proc.stderr.splitlines() if l.startswith('error')]
   assert len(errors) == 1, proc.stderr[-3000:]
+  # orbax's error logs are not repeated (absl's format: E<mmdd> <time>).
+  assert not re.search(r'^E\d{4} ', proc.stderr, flags=re.M), proc.stderr
   assert errors[0].startswith(
       f'error: Saving checkpoint step 8 to {workdir}/checkpoints failed: ')
   assert 'File too large' in errors[0]
