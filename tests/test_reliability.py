@@ -478,10 +478,11 @@ def _train_records(workdir):
   return path.read_text().splitlines() if path.exists() else []
 
 
-@pytest.mark.parametrize('signalled', [1, 0])
-def test_two_processes_agree_on_the_step_to_save(tmp_path, signalled):
-  """A SIGTERM to one process of two: both save the same step and exit
-  143 (orbax's save is collective; a step each would hang)."""
+def test_two_processes_agree_on_the_step_to_save(tmp_path):
+  """A SIGTERM to one process of two (not the one that reports): both save
+  the same step and exit 143 (orbax's save is collective; a step each
+  would hang)."""
+  signalled = 1
   workdir = tmp_path / 'two'
   port = helpers.free_port()
   procs = []
