@@ -90,32 +90,38 @@ class _DropOrbaxErrors(py_logging.Filter):
                 f'{os.sep}orbax{os.sep}' in record.pathname)
 
 
-_FILTER = _DropOrbaxErrors()
-_FILTER_USERS = [0]  # open Checkpointers and reads that rely on _FILTER
-_FILTER_LOCK = threading.Lock()
+class _QuietOrbax:
+  """Keeps `_DropOrbaxErrors` on absl's logger while anyone needs it (open
+  Checkpointers, reads), counted, so one closing does not end another's."""
+
+  def __init__(self):
+    self._filter = _DropOrbaxErrors()
+    self._users = 0
+    self._lock = threading.Lock()
+
+  def start(self) -> None:
+    with self._lock:
+      if not self._users:
+        logging.get_absl_logger().addFilter(self._filter)
+      self._users += 1
+
+  def end(self) -> None:
+    with self._lock:
+      self._users -= 1
+      if not self._users:
+        logging.get_absl_logger().removeFilter(self._filter)
 
 
-def _quiet_start() -> None:
-  with _FILTER_LOCK:
-    if not _FILTER_USERS[0]:
-      logging.get_absl_logger().addFilter(_FILTER)
-    _FILTER_USERS[0] += 1
-
-
-def _quiet_end() -> None:
-  with _FILTER_LOCK:
-    _FILTER_USERS[0] -= 1
-    if not _FILTER_USERS[0]:
-      logging.get_absl_logger().removeFilter(_FILTER)
+_QUIET = _QuietOrbax()
 
 
 @contextlib.contextmanager
 def _quiet_orbax_errors():
-  _quiet_start()
+  _QUIET.start()
   try:
     yield
   finally:
-    _quiet_end()
+    _QUIET.end()
 
 
 # ------------------------------------------------------------------ digests
@@ -323,7 +329,7 @@ class Checkpointer:
     self._failed = False
     # orbax's background threads log a failed save at length; it is
     # raised here as one CheckpointSaveError instead.
-    _quiet_start()
+    _QUIET.start()
     self._quiet = True
 
   def latest_step(self) -> int | None:
@@ -536,7 +542,7 @@ class Checkpointer:
       finally:
         if self._quiet:
           self._quiet = False
-          _quiet_end()
+          _QUIET.end()
 
 
 class _NoSubtree(KeyError):

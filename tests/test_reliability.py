@@ -6,6 +6,7 @@ trained once per module; each test damages its own copy.
 """
 
 import hashlib
+import json
 import os
 import pathlib
 import re
@@ -387,7 +388,7 @@ def test_failed_save_stops_training_and_touches_nothing(run, monkeypatch):
     exp.train()
   assert saved == []
   assert _checkpoint_files(workdir) == before
-  steps = [int(l.split('"step": ')[1].split(',')[0].split('}')[0])
+  steps = [json.loads(l)['step']
            for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
   assert max(steps) == 8  # stopped at the failed save
 
