@@ -11,6 +11,22 @@ Safety, by construction of orbax and of this wrapper:
 - a save writes into a temporary directory that is renamed only once
   complete; a step killed mid-save is ignored by `latest_step` and never
   restored;
+- once orbax has finalized a step, its SHA-256 digest of every file is
+  written into ``<step>/jaxgen_digest.json`` (`DIGEST_FILE`, atomically):
+  at the next save, at `Checkpointer.poll` once the background save is
+  done, or at `Checkpointer.close`;
+- a restore verifies that digest first. A step whose files differ from it,
+  or that orbax cannot read, is skipped: the newest intact step is restored
+  instead, with one ``warning:`` line on stderr naming the skipped steps
+  and why. Nothing is deleted; a trainer moves the skipped steps aside into
+  ``corrupt/`` (`Checkpointer.set_aside`), out of orbax's sight, so the
+  same step numbers can be saved again. A step without a digest (written
+  by an older version, or the process died between orbax's finalize and
+  the digest) is restored when orbax can read it, with a warning that it
+  is unverified. No readable step left: a `CheckpointError`;
+- a failed save (disk full, permissions; an asynchronous one surfaces at
+  the next `poll`, `save` or `close`) raises `CheckpointSaveError` naming
+  the cause and the last intact step; earlier steps are not touched;
 - an existing step is never overwritten (`save` skips a step that exists);
 - restoring into a state whose shapes differ (the model config changed)
   raises a `ConfigError` that names the leaf, before anything is loaded.
@@ -18,8 +34,17 @@ Safety, by construction of orbax and of this wrapper:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import json
+import logging as py_logging
 import os
-from typing import Any
+import shutil
+import sys
+import threading
+from typing import Any, Callable, Iterable
 
 from absl import logging
 import grain
@@ -27,64 +52,385 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxgen.errors import CheckpointError
+from jaxgen.errors import CheckpointSaveError
 from jaxgen.errors import ConfigError
 
 STATE, DATA = 'state', 'data'  # the two items of a step directory
+DIGEST_FILE = 'jaxgen_digest.json'  # in each step directory
+CORRUPT_DIR = 'corrupt'  # beside the steps: the ones a trainer set aside
 
 
 def _leaf_name(path) -> str:
   return jax.tree_util.keystr(path, simple=True, separator='/')
 
 
+def _one_line(error: BaseException, head: int = 120, tail: int = 280) -> str:
+  """``Type: first line of the message``: the cause, in one line.
+
+  A long message keeps its start and its end (tensorstore ends with the
+  operating system's reason, e.g. ``File too large``).
+  """
+  text = str(error).strip().splitlines()
+  text = text[0] if text else ''
+  if len(text) > head + tail + 5:
+    text = f'{text[:head]} ... {text[-tail:]}'
+  return f'{type(error).__name__}: {text}' if text else type(error).__name__
+
+
+class _DropOrbaxErrors(py_logging.Filter):
+  """Drops orbax's own error logs (tracebacks from its background threads).
+
+  Every failure they report reaches the caller as one `CheckpointError`
+  naming the cause, so the logs would only repeat it at length.
+  """
+
+  def filter(self, record: py_logging.LogRecord) -> bool:
+    return not (record.levelno >= py_logging.ERROR and
+                f'{os.sep}orbax{os.sep}' in record.pathname)
+
+
+class _QuietOrbax:
+  """Keeps `_DropOrbaxErrors` on absl's logger while anyone needs it (open
+  Checkpointers, reads), counted, so one closing does not end another's."""
+
+  def __init__(self):
+    self._filter = _DropOrbaxErrors()
+    self._users = 0
+    self._lock = threading.Lock()
+
+  def start(self) -> None:
+    with self._lock:
+      if not self._users:
+        logging.get_absl_logger().addFilter(self._filter)
+      self._users += 1
+
+  def end(self) -> None:
+    with self._lock:
+      self._users -= 1
+      if not self._users:
+        logging.get_absl_logger().removeFilter(self._filter)
+
+
+_QUIET = _QuietOrbax()
+
+
+@contextlib.contextmanager
+def _quiet_orbax_errors():
+  _QUIET.start()
+  try:
+    yield
+  finally:
+    _QUIET.end()
+
+
+# ------------------------------------------------------------------ digests
+def _step_dir(directory: str, step: int) -> str:
+  return os.path.join(directory, str(step))
+
+
+def _file_digests(step_dir: str) -> dict[str, str]:
+  """{path relative to `step_dir`: sha256 hex} of every file but the digest."""
+  digests = {}
+  for root, dirs, files in os.walk(step_dir):
+    dirs.sort()
+    for name in sorted(files):
+      path = os.path.join(root, name)
+      rel = os.path.relpath(path, step_dir).replace(os.sep, '/')
+      if rel in (DIGEST_FILE, DIGEST_FILE + '.tmp'):
+        continue
+      h = hashlib.sha256()
+      with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+          h.update(block)
+      digests[rel] = h.hexdigest()
+  return digests
+
+
+def write_digest(step_dir: str) -> str:
+  """Writes ``<step_dir>/jaxgen_digest.json``: sha256 of each file in it."""
+  # jaxgen.workdir sits above this module (it reads checkpoints).
+  from jaxgen import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  text = json.dumps({'sha256': _file_digests(step_dir)}, indent=1,
+                    sort_keys=True)
+  return workdir_lib.atomic_write(os.path.join(step_dir, DIGEST_FILE), text)
+
+
+class _Unusable(Exception):
+  """A step that cannot be restored; the message says why (one line)."""
+
+
+def verify_digest(step_dir: str) -> bool:
+  """Checks the files of a step against its digest.
+
+  Returns:
+    True when every file matches; False when the step has no digest
+    (unverified: written before digests, or before its digest was recorded).
+
+  Raises:
+    _Unusable: a file differs from the digest, is missing or was added, or
+      the digest itself is unreadable.
+  """
+  path = os.path.join(step_dir, DIGEST_FILE)
+  if not os.path.isfile(path):
+    if not os.path.isdir(step_dir):
+      raise _Unusable('the step directory is gone')
+    return False
+  try:
+    with open(path) as f:
+      expected = json.load(f)['sha256']
+    if not isinstance(expected, dict):
+      raise TypeError('sha256 is not a mapping')
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise _Unusable(f'unreadable {DIGEST_FILE} ({_one_line(e)})') from e
+  actual = _file_digests(step_dir)
+  for rel in sorted(expected):
+    if rel not in actual:
+      raise _Unusable(f'missing file {rel}')
+    if actual[rel] != expected[rel]:
+      raise _Unusable(f'digest mismatch in {rel}')
+  extra = sorted(set(actual) - set(expected))
+  if extra:
+    raise _Unusable(f'unexpected file {extra[0]}')
+  return True
+
+
+@dataclasses.dataclass
+class Restored:
+  """What `restore_newest` read, and what it passed over.
+
+  Attributes:
+    value: what the read function returned for `step`.
+    step: the step restored.
+    skipped: (step, reason) of each newer step that could not be used.
+    verified: whether `step` matched its digest (False: it has none).
+  """
+  value: Any
+  step: int
+  skipped: list[tuple[int, str]]
+  verified: bool
+
+
+def _try_step(directory: str, step: int, read: Callable[[int], Any],
+              passthrough: tuple[type[BaseException], ...]
+              ) -> tuple[Restored | None, str]:
+  """(Restored, '') when `step` verifies and reads, else (None, why)."""
+  try:
+    verified = verify_digest(_step_dir(directory, step))
+    with _quiet_orbax_errors():
+      value = read(step)
+  except passthrough:
+    raise
+  except _Unusable as e:
+    return None, str(e)
+  except Exception as e:  # pylint: disable=broad-except
+    return None, f'unreadable: {_one_line(e)}'
+  return Restored(value, step, [], verified), ''
+
+
+def _warn(directory: str, restored: Restored) -> None:
+  message = restore_warning(directory, restored)
+  if message and jax.process_index() == 0:
+    print(message, file=sys.stderr, flush=True)
+
+
+def restore_newest(directory: str, steps: Iterable[int],
+                   read: Callable[[int], Any], *,
+                   passthrough: tuple[type[BaseException], ...] = (
+                       ConfigError,)) -> Restored:
+  """Restores the newest of `steps` that matches its digest and reads.
+
+  Prints one ``warning:`` line on stderr (process 0) when a step was
+  skipped or the one restored is unverified (`restore_warning`).
+
+  Args:
+    directory: the step directories' folder.
+    steps: the candidates; tried newest first.
+    read: reads one step (orbax); any exception but `passthrough` marks the
+      step unusable.
+    passthrough: exceptions of `read` that are not about the files (a config
+      that does not fit the checkpoint): raised as they are.
+
+  Raises:
+    FileNotFoundError: `steps` is empty.
+    CheckpointError: no step is usable (one line naming each and why).
+  """
+  skipped = []
+  for step in sorted(steps, reverse=True):
+    restored, why = _try_step(directory, step, read, passthrough)
+    if restored is not None:
+      restored.skipped = skipped
+      _warn(directory, restored)
+      return restored
+    skipped.append((step, why))
+  if not skipped:
+    raise FileNotFoundError(f'No checkpoint in {directory}.')
+  raise CheckpointError(
+      f'No usable checkpoint in {directory}: '
+      + '; '.join(f'step {s} ({why})' for s, why in skipped)
+      + '. Nothing was changed; move the folder aside to start afresh.')
+
+
+def restore_warning(directory: str, restored: Restored) -> str | None:
+  """The one ``warning:`` line for a restore that skipped steps or is
+  unverified, or None."""
+  parts = []
+  if restored.skipped:
+    steps = ', '.join(f'{s} ({why})' for s, why in restored.skipped)
+    plural = 's' if len(restored.skipped) > 1 else ''
+    parts.append(f'checkpoint step{plural} {steps} in {directory} cannot be '
+                 f'used; restored step {restored.step}')
+  if not restored.verified:
+    parts.append(f'checkpoint step {restored.step} in {directory} has no '
+                 f'{DIGEST_FILE} (an older run, or one stopped before its '
+                 'digest was written): restored unverified')
+  return 'warning: ' + '; '.join(parts) if parts else None
+
+
+def _restore_one(directory: str, step: int, read: Callable[[int], Any],
+                 passthrough=(ConfigError,)) -> Restored:
+  """Restores exactly `step` (verified); a `CheckpointError` if unusable."""
+  restored, why = _try_step(directory, step, read, passthrough)
+  if restored is None:
+    raise CheckpointError(
+        f'Checkpoint step {step} in {directory} cannot be used ({why}).')
+  _warn(directory, restored)
+  return restored
+
+
+# ------------------------------------------------------------ checkpointer
 class Checkpointer:
   """An orbax `CheckpointManager` for (train state, data iterator) pairs.
 
   Args:
-    directory: where step directories live (created if absent).
+    directory: where step directories live.
     max_to_keep: newest checkpoints kept; older ones are deleted.
     save_every: orbax's save interval; the trainer decides when to save and
       passes `force=True`.
     async_save: write in a background thread while training continues.
+    create: create `directory` now (a trainer). Otherwise it is created by
+      the first `save`, so reading a workdir never adds a folder to it.
   """
 
   def __init__(self, directory: str, *, max_to_keep: int = 3,
-               save_every: int = 1000, async_save: bool = True):
+               save_every: int = 1000, async_save: bool = True,
+               create: bool = True):
     self.directory = os.path.abspath(directory)
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep,
         save_interval_steps=save_every,
         enable_async_checkpointing=async_save,
-        create=True)
+        create=create)
     self._manager = ocp.CheckpointManager(
         self.directory, options=options,
         item_handlers={STATE: ocp.StandardCheckpointHandler(),
                        DATA: grain.checkpoint.CheckpointHandler()})
+    self._undigested: list[int] = []  # saved, digest not yet written
+    self._failed = False
+    # orbax's background threads log a failed save at length; it is
+    # raised here as one CheckpointSaveError instead.
+    _QUIET.start()
+    self._quiet = True
 
   def latest_step(self) -> int | None:
-    """The newest complete step, or None (partial saves are not listed)."""
+    """The newest complete step, or None (partial saves are not listed).
+
+    It may still fail verification: `restore_latest` falls back past it.
+    """
     return self._manager.latest_step()
 
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
+
+  # ------------------------------------------------------------- saving
+  def _save_error(self, step: int, error: BaseException) -> CheckpointSaveError:
+    self._failed = True
+    self._undigested.clear()
+    try:
+      self._manager.reload()
+      intact = [s for s in self._manager.all_steps() if s != step]
+    except Exception:  # pylint: disable=broad-except
+      intact = []
+    last = (f'the last intact checkpoint is step {max(intact)}' if intact
+            else 'no checkpoint was completed before it')
+    return CheckpointSaveError(
+        f'Saving checkpoint step {step} to {self.directory} failed: '
+        f'{_one_line(error)}. Training stopped; {last}.')
+
+  def _finish(self) -> None:
+    """Waits for the save in flight; digests what it finalized."""
+    try:
+      with _quiet_orbax_errors():
+        self._manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      step = self._undigested[-1] if self._undigested else -1
+      raise self._save_error(step, e) from e
+    if jax.process_index() == 0:
+      for step in self._undigested:
+        step_dir = _step_dir(self.directory, step)
+        if os.path.isdir(step_dir):  # not yet deleted by max_to_keep
+          write_digest(step_dir)
+    self._undigested.clear()
+
+  def poll(self) -> None:
+    """Digests a finished background save; raises `CheckpointSaveError` if
+    it failed. Cheap while the save is still running: call it every step."""
+    if self._undigested and not self._manager.is_saving_in_progress():
+      self._finish()
+
+  def _bytes_needed(self, state: Any) -> int:
+    """About what a save takes: the newest step's files, else the state's
+    arrays."""
+    steps = self._manager.all_steps()
+    if steps:
+      step_dir = _step_dir(self.directory, max(steps))
+      total = 0
+      for root, _, files in os.walk(step_dir):
+        for name in files:
+          try:
+            total += os.path.getsize(os.path.join(root, name))
+          except OSError:
+            pass
+      if total:
+        return total
+    return sum(getattr(x, 'nbytes', 0) for x in jax.tree.leaves(state))
 
   def save(self, step: int, state: Any, data_iterator: Any = None, *,
            force: bool = False) -> bool:
     """Saves `state` (and the iterator position) at `step`.
 
     Returns True when a save was started. A step that already exists is left
-    untouched, so a good checkpoint is never replaced.
+    untouched, so a good checkpoint is never replaced. Raises
+    `CheckpointSaveError` when this save, or the previous background one,
+    failed, or when the disk has less room than the newest step takes (a
+    full disk found before writing, rather than halfway through).
     """
+    self._finish()
     if step in self._manager.all_steps():
       return False
     items = {STATE: ocp.args.StandardSave(state)}
     if data_iterator is not None:
       items[DATA] = grain.checkpoint.CheckpointSave(data_iterator)
-    saved = self._manager.save(step, args=ocp.args.Composite(**items),
-                               force=force)
+    os.makedirs(self.directory, exist_ok=True)
+    needed, free = self._bytes_needed(state), shutil.disk_usage(
+        self.directory).free
+    if free < needed:
+      raise self._save_error(step, OSError(
+          errno.ENOSPC, f'{os.strerror(errno.ENOSPC)}: {free:,} bytes free, '
+          f'a checkpoint takes about {needed:,}'))
+    try:
+      with _quiet_orbax_errors():
+        saved = self._manager.save(step, args=ocp.args.Composite(**items),
+                                   force=force)
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._save_error(step, e) from e
     if saved:
       logging.info('Saving checkpoint for step %d to %s', step, self.directory)
+      self._undigested.append(step)
+      self.poll()  # a synchronous save is complete already
     return saved
 
+  # ------------------------------------------------------------ restoring
   def check_compatible(self, step: int, abstract_state: Any) -> None:
     """Raises `ConfigError` naming each leaf whose saved shape differs."""
     metadata = self._manager.item_metadata(step)[STATE]
@@ -108,12 +454,8 @@ class Checkpointer:
           'differ from the run that wrote it). Use a new --workdir or the '
           'original config. Leaves that differ:\n' + '\n'.join(lines))
 
-  def restore(self, step: int, abstract_state: Any,
-              data_iterator: Any = None) -> Any:
-    """Restores the state at `step` onto `abstract_state`'s types/shardings.
-
-    When `data_iterator` is given its position is restored in place.
-    """
+  def _read(self, step: int, abstract_state: Any,
+            data_iterator: Any = None) -> Any:
     self.check_compatible(step, abstract_state)
     items = {STATE: ocp.args.StandardRestore(abstract_state)}
     if data_iterator is not None:
@@ -123,12 +465,89 @@ class Checkpointer:
                  self.directory)
     return restored[STATE]
 
+  def restore(self, step: int, abstract_state: Any,
+              data_iterator: Any = None) -> Any:
+    """Restores the state at `step` onto `abstract_state`'s types/shardings.
+
+    When `data_iterator` is given its position is restored in place. The
+    step is verified against its digest; a `CheckpointError` when it
+    cannot be used (no fallback: this step was asked for), a
+    `FileNotFoundError` when there is no such step.
+    """
+    steps = self.all_steps()
+    if step not in steps:
+      raise FileNotFoundError(f'No checkpoint of step {step} in '
+                              f'{self.directory}; its steps are {steps}.')
+    return _restore_one(
+        self.directory, step,
+        lambda s: self._read(s, abstract_state, data_iterator)).value
+
+  def restore_latest(self, abstract_state: Any,
+                     data_iterator: Any = None) -> Restored:
+    """The newest usable step (verified, readable), see `restore_newest`.
+
+    Raises:
+      FileNotFoundError: no checkpoint at all.
+      CheckpointError: checkpoints, but none usable.
+      ConfigError: the newest usable one does not fit `abstract_state`.
+    """
+    steps = self.all_steps()
+    if not steps:
+      raise FileNotFoundError(f'No checkpoint in {self.directory}.')
+    return restore_newest(
+        self.directory, steps,
+        lambda s: self._read(s, abstract_state, data_iterator))
+
+  def set_aside(self, steps: Iterable[int]) -> list[str]:
+    """Moves unusable steps into ``corrupt/`` (never deletes them).
+
+    orbax no longer lists them, so training saves those step numbers
+    afresh and ``max_to_keep`` never counts or deletes them. Only process 0
+    moves; all processes then reload the step list. Returns the new paths.
+    """
+    steps = list(steps)
+    moved = []
+    if steps and jax.process_index() == 0:
+      aside = os.path.join(self.directory, CORRUPT_DIR)
+      os.makedirs(aside, exist_ok=True)
+      for step in steps:
+        target = os.path.join(aside, str(step))
+        n = 1
+        while os.path.exists(target):
+          target = os.path.join(aside, f'{step}-{n}')
+          n += 1
+        os.rename(_step_dir(self.directory, step), target)
+        moved.append(target)
+    if steps and jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      multihost_utils.sync_global_devices('jaxgen_checkpoint_set_aside')
+    self._manager.reload()
+    return moved
+
   def wait_until_finished(self) -> None:
-    self._manager.wait_until_finished()
+    self._finish()
 
   def close(self) -> None:
-    self._manager.wait_until_finished()
-    self._manager.close()
+    """Waits for the save in flight and digests it. After a failed save,
+    closes quietly (the failure was raised already)."""
+    try:
+      if not self._failed:
+        self._finish()
+    finally:
+      try:
+        self._manager.close()
+      except Exception:  # pylint: disable=broad-except
+        if not self._failed:
+          raise
+      finally:
+        if self._quiet:
+          self._quiet = False
+          _QUIET.end()
+
+
+class _NoSubtree(KeyError):
+  """The saved state has no such subtree: the caller's mistake, not the
+  checkpoint's."""
 
 
 def read_state_subtree(directory: str, name: str, *,
@@ -139,18 +558,21 @@ def read_state_subtree(directory: str, name: str, *,
   the `TrainState`) are read: orbax's partial restore, with the structure
   taken from the checkpoint's own metadata, so nothing needs to be built
   (no model, optimizer, mesh or data) and the optimizer state is never
-  loaded. The values are the saved ones, bit for bit.
+  loaded. The values are the saved ones, bit for bit. The step is verified
+  against its digest; without `step`, the newest usable one is read (the
+  skipped ones named in one warning line), as `Checkpointer.restore_latest`.
 
   Args:
     directory: the step directories' folder (``<workdir>/checkpoints``).
     name: the key of the subtree in the saved state.
-    step: the step to read; None reads the newest complete one.
+    step: the step to read; None reads the newest usable one.
 
   Returns:
     (nested dicts of np.ndarray, the step read).
 
   Raises:
     FileNotFoundError: no (such) complete checkpoint in `directory`.
+    CheckpointError: the step (or, without `step`, every step) is unusable.
     KeyError: the saved state has no subtree `name`, or it is empty.
   """
   directory = os.path.abspath(directory)
@@ -159,31 +581,42 @@ def read_state_subtree(directory: str, name: str, *,
                             'not exist.')
   options = ocp.CheckpointManagerOptions(
       read_only=True, create=False, save_interval_steps=0, max_to_keep=None)
-  manager = ocp.CheckpointManager(
-      directory, options=options,
-      item_handlers={STATE: ocp.PyTreeCheckpointHandler(),
-                     DATA: grain.checkpoint.CheckpointHandler()})
-  try:
-    steps = list(manager.all_steps())
-    if step is None:
-      step = manager.latest_step()
-      if step is None:
-        raise FileNotFoundError(f'No checkpoint in {directory}.')
-    elif step not in steps:
-      raise FileNotFoundError(f'No checkpoint of step {step} in {directory}; '
-                              f'its steps are {sorted(steps)}.')
+  with _quiet_orbax_errors():
+    manager = ocp.CheckpointManager(
+        directory, options=options,
+        item_handlers={STATE: ocp.PyTreeCheckpointHandler(),
+                       DATA: grain.checkpoint.CheckpointHandler()})
+
+  def read(step):
     metadata = manager.item_metadata(step)[STATE]
     tree = getattr(metadata, 'tree', metadata)
     subtree = tree.get(name) if isinstance(tree, dict) else None
     if not jax.tree.leaves(subtree):
-      raise KeyError(f'The state saved at step {step} in {directory} has no '
-                     f'{name!r}; it holds {sorted(tree)}.')
+      raise _NoSubtree(f'The state saved at step {step} in {directory} has '
+                       f'no {name!r}; it holds {sorted(tree)}.')
     restore_args = jax.tree.map(
         lambda _: ocp.RestoreArgs(restore_type=np.ndarray), subtree)
     restored = manager.restore(step, args=ocp.args.Composite(**{
         STATE: ocp.args.PyTreeRestore(item={name: subtree},
                                       restore_args={name: restore_args},
                                       partial_restore=True)}))
+    return restored[STATE][name]
+
+  try:
+    steps = list(manager.all_steps())
+    if step is None:
+      if not steps:
+        raise FileNotFoundError(f'No checkpoint in {directory}.')
+      restored = restore_newest(directory, steps, read,
+                                passthrough=(ConfigError, _NoSubtree))
+    elif step not in steps:
+      raise FileNotFoundError(f'No checkpoint of step {step} in {directory}; '
+                              f'its steps are {sorted(steps)}.')
+    else:
+      restored = _restore_one(directory, step, read,
+                              passthrough=(ConfigError, _NoSubtree))
+  except _NoSubtree as e:
+    raise KeyError(str(e.args[0])) from None
   finally:
     manager.close()
-  return restored[STATE][name], step
+  return restored.value, restored.step

@@ -26,6 +26,7 @@ mixture and K-means (closed-form EM / Lloyd updates, no gradient).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -55,6 +56,7 @@ from jaxgen import steps as steps_lib
 from jaxgen import workdir as workdir_lib
 from jaxgen import writers
 from jaxgen.errors import ConfigError
+from jaxgen.errors import WorkdirLockedError
 from jaxgen.steps import TrainState
 
 
@@ -72,16 +74,34 @@ def non_finite_leaves(tree: Any) -> dict[str, jax.Array]:
 
 
 class _TerminationFlag:
-  """Sets a flag on SIGTERM so the loop can save and exit cleanly."""
+  """Says at which step to save and exit cleanly after a SIGTERM.
+
+  One process: a SIGTERM handler sets a flag, read once per step. Several
+  processes: each must save the same step (orbax's save is collective),
+  whichever of them got the signal and whenever. jax.distributed's
+  preemption service catches SIGTERM in any process, agrees with the others
+  on a step, and `stop(step)` is True at that step in all of them
+  (``multihost_utils.reached_preemption_sync_point``, asked every step).
+  """
 
   def __init__(self):
     self.requested = False
     self._previous = None
+    # (The service is on unless jax_enable_preemption_service is off.)
+    self._multihost = (jax.process_count() > 1 and
+                       jax.config.jax_enable_preemption_service)
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
+    if (not self._multihost and
+        threading.current_thread() is threading.main_thread()):
       self._previous = signal.signal(signal.SIGTERM, self._handle)
     return self
+
+  def stop(self, step: int) -> bool:
+    if self._multihost:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
 
   def _handle(self, signum, frame):
     del signum, frame
@@ -367,12 +387,15 @@ class Experiment:
         lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
         shapes)
 
-  def checkpointer(self) -> ckpt_lib.Checkpointer:
+  def checkpointer(self, *, create: bool = False) -> ckpt_lib.Checkpointer:
+    """The workdir's checkpoints; `create` makes the folder now (training),
+    otherwise reading leaves the workdir as it is."""
     t = self.config.train
     return ckpt_lib.Checkpointer(
         os.path.join(self.workdir, workdir_lib.CHECKPOINT_DIR),
         max_to_keep=t.max_to_keep,
-        save_every=t.checkpoint_every_steps, async_save=t.async_checkpointing)
+        save_every=t.checkpoint_every_steps, async_save=t.async_checkpointing,
+        create=create)
 
   def train_iterator(self):
     return data_lib.train_iterator(
@@ -381,18 +404,27 @@ class Experiment:
         process_count=jax.process_count())
 
   def restore(self, step: int | None = None, data_iterator=None):
-    """(state, step) from the workdir's newest (or given) checkpoint.
+    """(state, step) from the workdir's newest usable (or given) checkpoint.
 
-    Raises FileNotFoundError when the workdir has no checkpoint.
+    Each step is verified against its digest first. Without `step`, newer
+    steps that are corrupt or unreadable are skipped, named in one warning
+    line on stderr (`jaxgen.checkpoint.restore_newest`); nothing in the
+    workdir is changed.
+
+    Raises:
+      FileNotFoundError: the workdir has no checkpoint.
+      CheckpointError: the given step, or every step, cannot be used.
     """
     ckpt = self.checkpointer()
     try:
-      step = ckpt.latest_step() if step is None else step
-      if step is None:
+      if step is not None:
+        return ckpt.restore(step, self.abstract_state(), data_iterator), step
+      if ckpt.latest_step() is None:
         raise FileNotFoundError(
             f'No checkpoint in {ckpt.directory}: train first with '
             f'--workdir={self.workdir}.')
-      return ckpt.restore(step, self.abstract_state(), data_iterator), step
+      restored = ckpt.restore_latest(self.abstract_state(), data_iterator)
+      return restored.value, restored.step
     finally:
       ckpt.close()
 
@@ -585,34 +617,89 @@ class Experiment:
                           f'config_{time.strftime("%Y%m%d-%H%M%S")}.json')
     workdir_lib.atomic_write(path, text)
 
+  def _check_fits_checkpoint(self) -> None:
+    """A model config that no longer fits the workdir's newest checkpoint
+    is refused (`ConfigError` naming the leaves) before anything is
+    written. An unreadable newest step is left to `train`'s restore."""
+    ckpt = self.checkpointer()
+    try:
+      latest = ckpt.latest_step()
+      if latest is not None:
+        try:
+          ckpt.check_compatible(latest, self.abstract_state())
+        except ConfigError:
+          raise
+        except Exception:  # pylint: disable=broad-except
+          pass
+    finally:
+      ckpt.close()
+
+  def _lock_workdir(self, stack: contextlib.ExitStack) -> None:
+    """Process 0 takes the workdir's lock for the life of `stack`; with
+    several processes all of them learn whether it did, and all raise
+    `WorkdirLockedError` if not (none waits in a collective alone)."""
+    error = None
+    if self.is_main:
+      try:
+        stack.enter_context(workdir_lib.exclusive(self.workdir))
+      except WorkdirLockedError as e:
+        error = e
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      held = multihost_utils.broadcast_one_to_all(np.int32(error is None))
+      if not held and error is None:
+        error = WorkdirLockedError(
+            f'--workdir={self.workdir} is in use by another training run '
+            '(process 0 could not take its lock).')
+    if error is not None:
+      raise error
+
   def train(self) -> TrainState:
     """Trains to config.train.num_steps, resuming from the workdir.
 
     Logs to metrics.jsonl / TensorBoard, evaluates periodically, saves
     orbax checkpoints (periodic, final, and on SIGTERM), writes sample
-    grids. Raises `NonFiniteError` (without saving) on a NaN/inf metric.
+    grids. Holds the workdir's lock (`jaxgen.workdir.exclusive`, process
+    0) throughout. Resumes from the newest usable checkpoint; newer ones
+    that are corrupt or unreadable are named in one warning line and moved
+    aside into ``checkpoints/corrupt/`` (`Checkpointer.set_aside`), so
+    their step numbers are saved afresh.
+
+    Raises:
+      WorkdirLockedError: another run trains in this workdir.
+      ConfigError: the config does not fit the workdir's checkpoints.
+      CheckpointError: the workdir has checkpoints, none usable.
+      CheckpointSaveError: a save failed; training stopped at once.
+      NonFiniteError: a NaN/inf metric or parameter (nothing saved from it).
+    A locked workdir or a config that does not fit is refused before the
+    workdir is touched.
     """
     c = self.config
-    self._save_config()
-    ckpt = self.checkpointer()
-    train_iter = self.train_iterator()
-    writer = None
-    try:
-      latest = ckpt.latest_step()
-      writer = writers.MetricWriter(self.workdir, enabled=self.is_main,
-                                    resume_step=latest)
-      if latest is None:
-        state = self.init_state()
-        if self.is_main:
-          writer.write_hparams(json.loads(_config_json(c)))
-      else:
-        state = ckpt.restore(latest, self.abstract_state(), train_iter)
-        logging.info('Resuming from step %d', latest)
-      state = self._loop(state, train_iter, ckpt, writer)
-    finally:
-      ckpt.close()
-      if writer is not None:
-        writer.close()
+    self._check_fits_checkpoint()
+    with contextlib.ExitStack() as lock:
+      self._lock_workdir(lock)
+      ckpt = self.checkpointer(create=True)
+      train_iter = self.train_iterator()
+      writer = None
+      try:
+        latest = None
+        if ckpt.all_steps():
+          restored = ckpt.restore_latest(self.abstract_state(), train_iter)
+          ckpt.set_aside(s for s, _ in restored.skipped)
+          state, latest = restored.value, restored.step
+          logging.info('Resuming from step %d', latest)
+        self._save_config()
+        writer = writers.MetricWriter(self.workdir, enabled=self.is_main,
+                                      resume_step=latest)
+        if latest is None:
+          state = self.init_state()
+          if self.is_main:
+            writer.write_hparams(json.loads(_config_json(c)))
+        state = self._loop(state, train_iter, ckpt, writer)
+      finally:
+        ckpt.close()
+        if writer is not None:
+          writer.close()
     return state
 
   def _loop(self, state, train_iter, ckpt, writer) -> TrainState:
@@ -658,6 +745,7 @@ class Experiment:
     step = start
     with _TerminationFlag() as term, bar:
       while step < t.num_steps:
+        ckpt.poll()  # a failed background save stops training here
         batch = parallel.global_batch(next(train_iter), self.mesh)
         state, metrics = self.train_step(state, batch, self.train_key)
         step += 1
@@ -666,7 +754,7 @@ class Experiment:
         final = step == t.num_steps
         # Read the flag once: a SIGTERM landing later in this iteration is
         # handled (saved, then exit) at the end of the next one.
-        stop = term.requested
+        stop = term.stop(step)
         save = final or stop or step % t.checkpoint_every_steps == 0
         if save or step % t.log_every_steps == 0:
           flush(step)
@@ -694,6 +782,5 @@ class Experiment:
           logging.warning('SIGTERM: saved step %d, exiting.', step)
           bar.write(f'SIGTERM received: checkpoint saved at step {step}.')
           break
-    bar.close()
     writer.flush()
     return state

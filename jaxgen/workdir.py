@@ -7,22 +7,29 @@ catalogue, notebooks) goes through this module instead of building a
 trainer: `load_config` for its config, `restore_params` for the parameters
 it evaluates with. Every file the project writes goes through
 `atomic_write`, so a kill mid-write leaves the previous file or the new
-one, never half of each.
+one, never half of each. A training run holds `exclusive` (an flock on
+``<workdir>/.lock``) for its whole life, so two trainers never write into
+one workdir; readers (evaluate, sample, `restore_params`) take no lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
-from typing import Any, Callable, IO
+import socket
+from typing import Any, Callable, IO, Iterator
 
 import ml_collections
 
 from jaxgen import checkpoint as ckpt_lib
+from jaxgen.errors import WorkdirLockedError
 
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
+LOCK_FILE = '.lock'
 
 
 def atomic_write(path: str, content: str | bytes | Callable[[IO], Any],
@@ -51,6 +58,40 @@ def atomic_write(path: str, content: str | bytes | Callable[[IO], Any],
       os.remove(tmp)
     raise
   return path
+
+
+@contextlib.contextmanager
+def exclusive(workdir: str) -> Iterator[str]:
+  """Holds the workdir's lock (one training run per workdir) while open.
+
+  An exclusive, non-blocking ``fcntl.flock`` on ``<workdir>/.lock``, which
+  then names the holder (``pid <pid> on <host>``). The operating system
+  releases the lock when the process ends, however it ends (kill -9
+  included), so a lock is never stale; the file stays, so a later run
+  reuses it. Creates the workdir when missing. Yields the lock file's path.
+
+  Raises:
+    WorkdirLockedError: another process holds the lock; nothing was
+      changed in the workdir.
+  """
+  path = os.path.join(workdir, LOCK_FILE)
+  os.makedirs(workdir, exist_ok=True)
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(fd, 256, 0).decode(errors='replace').strip()
+      raise WorkdirLockedError(
+          f'--workdir={workdir} is in use by another training run '
+          f'({holder or "its process is starting"}; lock file {path}). '
+          'Wait for it to end, or use another --workdir.') from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f'pid {os.getpid()} on {socket.gethostname()}\n'.encode(),
+              0)
+    yield path
+  finally:
+    os.close(fd)  # releases the lock
 
 
 def _strict(value: Any) -> Any:
@@ -148,8 +189,13 @@ def restore_params(workdir: str, *, step: int | None = None,
     The ``TrainState.params`` (or ``ema_params``) pytree: nested dicts of
     np.ndarray (a Flax variables dict for families that keep one).
 
+  Without `step`, the newest step that matches its digest and reads is
+  taken; newer ones that do not are named in one warning line on stderr.
+
   Raises:
     FileNotFoundError: no config.json, or no (such) checkpoint.
+    CheckpointError: the step (or, without `step`, every step) is corrupt
+      or unreadable.
     ValueError: `use_ema` is True but the run kept no EMA.
   """
   config = read_config_dict(workdir)

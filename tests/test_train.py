@@ -123,6 +123,8 @@ def test_keeps_the_newest_checkpoints_and_never_overwrites_one(tmp_path):
   ckpt = exp.checkpointer()
   try:
     assert ckpt.all_steps() == [4, 5]
+    for step in (4, 5):  # synchronous saves: digested as they complete
+      assert ckpt_lib.verify_digest(str(workdir / 'checkpoints' / str(step)))
     # Saving another state under an existing step is refused; the stored
     # one is untouched.
     other = state.replace(params=jax.tree.map(lambda x: x + 1.0,
