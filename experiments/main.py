@@ -213,8 +213,10 @@ def train_and_evaluate(exp: train.Experiment,
   return trained
 
 
-def _restore_step(exp: train.Experiment, step: int | None) -> int:
-  """`step`, or the newest checkpoint step; FileNotFoundError if absent."""
+def _check_step(exp: train.Experiment, step: int | None) -> int | None:
+  """`step` when the workdir saved it (None: the newest usable one, which
+  `Experiment.restore` picks, skipping corrupt steps); FileNotFoundError
+  when there is no checkpoint or none at `step`."""
   ckpt = exp.checkpointer()
   try:
     steps = sorted(ckpt.all_steps())
@@ -224,9 +226,7 @@ def _restore_step(exp: train.Experiment, step: int | None) -> int:
     raise FileNotFoundError(
         f'no checkpoint in {os.path.join(exp.workdir, "checkpoints")}: train '
         f'first with --workdir={exp.workdir}.')
-  if step is None:
-    return steps[-1]
-  if step not in steps:
+  if step is not None and step not in steps:
     raise FileNotFoundError(
         f'--step={step}: no checkpoint at step {step} in '
         f'{os.path.join(exp.workdir, "checkpoints")}; the saved steps are '
@@ -297,7 +297,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
         print(f'wrote {p}', flush=True)
     return trained.results
   seed = config.seed if seed is None else seed
-  step = _restore_step(exp, step)
+  step = _check_step(exp, step)
   if mode == 'sample':
     num = config.eval.num_grid_samples if num is None else num
     directory = out or os.path.join(workdir, 'images')
@@ -310,8 +310,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
       print(f'wrote {p}', flush=True)
     return paths
   directory = out or os.path.join(workdir, 'eval')
-  path = os.path.join(directory, eval_filename(split, step, seed))
   state, step = exp.restore(step)
+  path = os.path.join(directory, eval_filename(split, step, seed))
   results = exp.evaluate(state, split=split, progress=True, seed=seed)
   if exp.is_main:
     eval_lib.write_eval_json(workdir, step, split, results, path=path,
