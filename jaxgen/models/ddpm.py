@@ -26,7 +26,9 @@ Data: 8-bit images scaled to [-1, 1] (``config.data.value_range=
 'symmetric'``, no binarization or dequantization).
 
 The family contract (see `jaxgen.models`): `Net`, `init`, `loss_fn`,
-`LIKELIHOOD` ('bound'), `log_likelihood`, `sample`, `validate`.
+`LIKELIHOOD` ('bound'), `log_likelihood`, `sample`, `validate`. Extra:
+`trajectory` (the states of the reverse process x_T -> x_0 that `sample`
+draws), `guided_eps`, `timestep_sequence`, `to_uint8`.
 """
 
 from __future__ import annotations
@@ -270,29 +272,16 @@ def timestep_sequence(num_timesteps: int, num_steps: int) -> np.ndarray:
   return seq[::-1]
 
 
-def sample(params, key, num: int, *, net: Net, method: str | None = None,
-           num_steps: int | None = None, eta: float = 0.0,
-           guidance: float = 0.0, labels=None) -> jax.Array:
-  """`num` images, uint8 [num, H, W, C], by reverse diffusion from N(0, I).
+def to_uint8(x: jax.Array) -> jax.Array:
+  """Values x in [-1, 1] space -> 8-bit pixels round(127.5 (x + 1)),
+  clipped to [0, 255]."""
+  return jnp.round(jnp.clip((x + 1.0) * 127.5, 0.0, 255.0)).astype(jnp.uint8)
 
-  One `lax.scan` over the reverse steps (one network call each):
 
-  - method 'ancestral': Ho et al.'s Algorithm 2 over all T steps, sigma_t
-    from ``net.variance``, no noise at the last step;
-  - method 'ddim': Song et al.'s eq. 12 on `num_steps` evenly spaced
-    timesteps (`timestep_sequence`; default all T), stochastic with `eta`
-    (0: deterministic; 1 over all T steps: ancestral with the posterior
-    variance).
-
-  Defaults come from ``net.sampler`` and ``net.sample_steps``. The
-  predicted x_0 is clipped to [-1, 1] when ``net.clip_denoised``. A
-  conditional model draws `labels` int [num] (default cycling through the
-  classes); `guidance` w > 0 uses classifier-free guidance,
-  eps = (1 + w) eps(x, y) - w eps(x, null) (`guided_eps`).
-  Final values map to round(127.5 (x + 1)), clipped to [0, 255].
-  `method`, `num_steps` and `guidance` are Python values (fixed
-  when jitted); `eta` and `labels` may be traced.
-  """
+def _reverse(params, key, num: int, *, net: Net, method: str | None,
+             num_steps: int | None, eta, guidance: float, labels,
+             keep: bool):
+  """The reverse process of `sample`: (x_0, timesteps, states or None)."""
   method = method or net.sampler
   if method not in SAMPLERS:
     raise ValueError(f'method={method!r} is not one of {SAMPLERS}.')
@@ -327,10 +316,63 @@ def sample(params, key, num: int, *, net: Net, method: str | None = None,
     else:
       x = diffusion.ddim_step(sched, x, t, t_prev, eps, noise, eta,
                               clip=net.clip_denoised)
-    return x, None
+    return x, (x if keep else None)
 
-  x = jax.random.normal(start_key, shape)
-  x, _ = jax.lax.scan(step, x, (jnp.arange(len(seq)), jnp.asarray(seq),
-                                jnp.asarray(prev)))
-  return jnp.round(jnp.clip((x + 1.0) * 127.5, 0.0, 255.0)).astype(jnp.uint8)
+  x_start = jax.random.normal(start_key, shape)
+  x, states = jax.lax.scan(step, x_start, (jnp.arange(len(seq)),
+                                           jnp.asarray(seq),
+                                           jnp.asarray(prev)))
+  if keep:
+    states = jnp.concatenate([x_start[None], states])
+  return x, seq, states
 
+
+def sample(params, key, num: int, *, net: Net, method: str | None = None,
+           num_steps: int | None = None, eta: float = 0.0,
+           guidance: float = 0.0, labels=None) -> jax.Array:
+  """`num` images, uint8 [num, H, W, C], by reverse diffusion from N(0, I).
+
+  One `lax.scan` over the reverse steps (one network call each):
+
+  - method 'ancestral': Ho et al.'s Algorithm 2 over all T steps, sigma_t
+    from ``net.variance``, no noise at the last step;
+  - method 'ddim': Song et al.'s eq. 12 on `num_steps` evenly spaced
+    timesteps (`timestep_sequence`; default all T), stochastic with `eta`
+    (0: deterministic; 1 over all T steps: ancestral with the posterior
+    variance).
+
+  Defaults come from ``net.sampler`` and ``net.sample_steps``. The
+  predicted x_0 is clipped to [-1, 1] when ``net.clip_denoised``. A
+  conditional model draws `labels` int [num] (default cycling through the
+  classes); `guidance` w > 0 uses classifier-free guidance,
+  eps = (1 + w) eps(x, y) - w eps(x, null) (`guided_eps`).
+  Final values map to round(127.5 (x + 1)), clipped to [0, 255]
+  (`to_uint8`). `method`, `num_steps` and `guidance` are Python values
+  (fixed when jitted); `eta` and `labels` may be traced.
+  """
+  x, _, _ = _reverse(params, key, num, net=net, method=method,
+                     num_steps=num_steps, eta=eta, guidance=guidance,
+                     labels=labels, keep=False)
+  return to_uint8(x)
+
+
+def trajectory(params, key, num: int, *, net: Net, method: str | None = None,
+               num_steps: int | None = None, eta: float = 0.0,
+               guidance: float = 0.0, labels=None):
+  """The states of `sample`'s reverse process, x_T to x_0.
+
+  The same draw as ``sample`` with the same arguments (the same key gives
+  the same images: ``to_uint8(states[-1]) == sample(...)``), keeping every
+  intermediate state.
+
+  Returns:
+    (timesteps int NumPy [S], the reverse steps' indices in [0, T),
+    descending (`timestep_sequence`); states float [S + 1, num, H, W, C]
+    in [-1, 1] space, unclipped: states[0] is the starting noise and
+    states[i] the state after reverse step timesteps[i - 1], so
+    states[-1] is x_0).
+  """
+  _, seq, states = _reverse(params, key, num, net=net, method=method,
+                            num_steps=num_steps, eta=eta, guidance=guidance,
+                            labels=labels, keep=True)
+  return seq, states

@@ -116,6 +116,24 @@ def test_ddim_on_a_subsequence_with_guidance_runs(draw):
   assert images.shape == (4, 8, 8, 1) and images.dtype == np.uint8
 
 
+def test_trajectory_ends_in_the_samples_of_the_same_key(model, draw):
+  net, params = model
+  key, labels = jax.random.key(7), jnp.array([0, 1, 2, 3])
+  run = jax.jit(lambda p, k, y: ddpm.trajectory(
+      p, k, 4, net=net, method='ddim', num_steps=5, labels=y))
+  seq, states = run(params, key, labels)
+  np.testing.assert_array_equal(seq, ddpm.timestep_sequence(
+      net.num_timesteps, 5))
+  assert states.shape == (6, 4, 8, 8, 1) and states.dtype == jnp.float32
+  np.testing.assert_array_equal(
+      ddpm.to_uint8(states[-1]),
+      draw(key, labels, method='ddim', num_steps=5))
+  # states[0] is the starting noise, and each step changes the state.
+  assert abs(float(states[0].std()) - 1.0) < 0.3
+  assert (np.abs(np.diff(np.asarray(states), axis=0)).max(axis=(1, 2, 3, 4))
+          > 0).all()
+
+
 def test_timestep_sequence_is_evenly_spaced_and_complete():
   np.testing.assert_array_equal(ddpm.timestep_sequence(10, 10),
                                 np.arange(9, -1, -1))
