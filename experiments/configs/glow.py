@@ -4,9 +4,10 @@ log-likelihood.
 Argument: one dataset option, e.g. ``glow.py:digits``:
 - digits (default; bundled 8x8) | mnist8k (../shared) | smoke (tests):
   dequantized 8-bit images, y = (x + u) / 256, centred to y - 0.5;
-- moons: the toy 2-D density (`jaxgen.data.toy`); flow steps of actnorm,
-  an invertible 2x2 linear map (the 1x1 conv of a one-pixel image) and an
-  MLP coupling on the points themselves, one level (nothing to squeeze).
+- moons | ring8 | checkerboard: toy 2-D densities (`jaxgen.data.toy`);
+  flow steps of actnorm, an invertible 2x2 linear map (the 1x1 conv of a
+  one-pixel image) and an MLP coupling on the points themselves, one level
+  (nothing to squeeze).
 
 The actnorms are initialised from the first training batch before step 1
 (`jaxgen.models.glow.data_init`). Evaluation reports the exact test
@@ -32,13 +33,14 @@ rerun by ``python -m experiments.results --only=<name>``:
   python -m experiments.main --config=experiments/configs/glow.py:moons \
       --workdir=runs/glow_moons
     8 steps with MLPs of 2 x 64 units, 5,000 steps of batch 256: minutes;
-    the sample PNG is a scatter plot over the data. Record `glow_moons`.
+    the sample PNG is a scatter plot over the data. Records `glow_moons`,
+    `glow_ring8` and `glow_checkerboard` for the three toy options.
 """
 
 from experiments.configs import common
 from experiments.configs import realnvp as realnvp_config
 
-TOY = ('moons',)
+TOY = realnvp_config.TOY
 ALLOWED = {'dataset': common.DATASETS + TOY}
 DEFAULTS = {'dataset': 'digits'}
 
