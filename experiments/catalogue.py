@@ -243,6 +243,18 @@ EXPERIMENTS = (
     _exact('glow_checkerboard', 'experiments/configs/glow.py:checkerboard',
            'Glow, 8 steps (actnorm, invertible 2x2 linear map, affine '
            'coupling with MLPs of 2 x 64 units)', table=TOY_DENSITY),
+    _exact('ffjord_moons', 'experiments/configs/ffjord.py:moons',
+           'FFJORD, ConcatSquash MLP dynamics of 3 x 64 tanh units, T = '
+           '0.5, Dopri5 (training tolerances 1e-3, exact trace; evaluation '
+           'tolerances 1e-5)', table=TOY_DENSITY),
+    _exact('ffjord_ring8', 'experiments/configs/ffjord.py:ring8',
+           'FFJORD, ConcatSquash MLP dynamics of 3 x 64 tanh units, T = '
+           '0.5, Dopri5 (training tolerances 1e-3, exact trace; evaluation '
+           'tolerances 1e-5)', table=TOY_DENSITY),
+    _exact('ffjord_checkerboard', 'experiments/configs/ffjord.py:checkerboard',
+           'FFJORD, ConcatSquash MLP dynamics of 3 x 64 tanh units, T = '
+           '0.5, Dopri5 (training tolerances 1e-3, exact trace; evaluation '
+           'tolerances 1e-5)', table=TOY_DENSITY),
     # mnist8k, beside the PixelRNN paper's Table 4.
     # The convolutional and recurrent presets are the papers' sizes, days
     # of training on 2 CPU cores; these rows run CPU-sized cuts (fewer
