@@ -274,3 +274,19 @@ def test_every_preset_builds_and_validates(arg):
   assert config.model.trace == ('exact' if toy else 'hutchinson')
   assert config.eval.estimators.exact.trace == 'exact'
   ffjord.validate(config, _dataset(tuple(config.model.image_shape)))
+
+
+def test_concat_conv_is_a_3x3_same_convolution_of_x_and_t():
+  """The patch-and-matmul layer against `lax.conv` with the same kernel."""
+  layer = ffjord.ConcatConv(5)
+  x = jax.random.normal(jax.random.key(0), (2, 4, 3, 2))
+  t = 0.7
+  params = layer.init(jax.random.key(1), x, t)['params']
+  params = perturb(params, 3)
+  out = layer.apply({'params': params}, x, t)
+  kernel = params['Dense_0']['kernel'].reshape(3, 3, 3, 5)  # HWIO
+  xt = jnp.concatenate([x, jnp.full(x.shape[:-1] + (1,), t)], axis=-1)
+  ref = jax.lax.conv_general_dilated(
+      xt, kernel, (1, 1), 'SAME',
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC')) + params['Dense_0']['bias']
+  np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
