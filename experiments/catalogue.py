@@ -224,6 +224,37 @@ EXPERIMENTS = (
     _exact('glow_moons', 'experiments/configs/glow.py:moons',
            'Glow, 8 steps (actnorm, invertible 2x2 linear map, affine '
            'coupling with MLPs of 2 x 64 units)', table=TOY_DENSITY),
+    _exact('realnvp_ring8', 'experiments/configs/realnvp.py:ring8',
+           'RealNVP, 8 affine couplings, MLPs of 2 x 64 units',
+           table=TOY_DENSITY),
+    _exact('nice_ring8', 'experiments/configs/nice.py:ring8',
+           'NICE, 4 additive couplings, MLPs of 3 x 64 units, Gaussian '
+           'prior', table=TOY_DENSITY),
+    _exact('glow_ring8', 'experiments/configs/glow.py:ring8',
+           'Glow, 8 steps (actnorm, invertible 2x2 linear map, affine '
+           'coupling with MLPs of 2 x 64 units)', table=TOY_DENSITY),
+    _exact('realnvp_checkerboard',
+           'experiments/configs/realnvp.py:checkerboard',
+           'RealNVP, 8 affine couplings, MLPs of 2 x 64 units',
+           table=TOY_DENSITY),
+    _exact('nice_checkerboard', 'experiments/configs/nice.py:checkerboard',
+           'NICE, 4 additive couplings, MLPs of 3 x 64 units, Gaussian '
+           'prior', table=TOY_DENSITY),
+    _exact('glow_checkerboard', 'experiments/configs/glow.py:checkerboard',
+           'Glow, 8 steps (actnorm, invertible 2x2 linear map, affine '
+           'coupling with MLPs of 2 x 64 units)', table=TOY_DENSITY),
+    _exact('ffjord_moons', 'experiments/configs/ffjord.py:moons',
+           'FFJORD, ConcatSquash MLP dynamics of 3 x 64 tanh units, T = '
+           '0.5, Dopri5 (training tolerances 1e-3, exact trace; evaluation '
+           'tolerances 1e-5)', table=TOY_DENSITY),
+    _exact('ffjord_ring8', 'experiments/configs/ffjord.py:ring8',
+           'FFJORD, ConcatSquash MLP dynamics of 3 x 64 tanh units, T = '
+           '0.5, Dopri5 (training tolerances 1e-3, exact trace; evaluation '
+           'tolerances 1e-5)', table=TOY_DENSITY),
+    _exact('ffjord_checkerboard', 'experiments/configs/ffjord.py:checkerboard',
+           'FFJORD, ConcatSquash MLP dynamics of 3 x 64 tanh units, T = '
+           '0.5, Dopri5 (training tolerances 1e-3, exact trace; evaluation '
+           'tolerances 1e-5)', table=TOY_DENSITY),
     # mnist8k, beside the PixelRNN paper's Table 4.
     # The convolutional and recurrent presets are the papers' sizes, days
     # of training on 2 CPU cores; these rows run CPU-sized cuts (fewer

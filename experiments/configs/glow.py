@@ -5,9 +5,10 @@ Argument: one dataset option, e.g. ``glow.py:digits``:
 - digits (default; bundled 8x8) | mnist8k (../shared) | smoke (tests) |
   mnist | cifar10 (the paper's data, TFDS; see below): dequantized 8-bit
   images, y = (x + u) / 256, centred to y - 0.5;
-- moons: the toy 2-D density (`jaxgen.data.toy`); flow steps of actnorm,
-  an invertible 2x2 linear map (the 1x1 conv of a one-pixel image) and an
-  MLP coupling on the points themselves, one level (nothing to squeeze).
+- moons | ring8 | checkerboard: toy 2-D densities (`jaxgen.data.toy`);
+  flow steps of actnorm, an invertible 2x2 linear map (the 1x1 conv of a
+  one-pixel image) and an MLP coupling on the points themselves, one level
+  (nothing to squeeze).
 
 The actnorms are initialised from the first training batch before step 1
 (`jaxgen.models.glow.data_init`). Evaluation reports the exact test
@@ -33,7 +34,8 @@ rerun by ``python -m experiments.results --only=<name>``:
   python -m experiments.main --config=experiments/configs/glow.py:moons \
       --workdir=runs/glow_moons
     8 steps with MLPs of 2 x 64 units, 5,000 steps of batch 256: minutes;
-    the sample PNG is a scatter plot over the data. Record `glow_moons`.
+    the sample PNG is a scatter plot over the data. Records `glow_moons`,
+    `glow_ring8` and `glow_checkerboard` for the three toy options.
 
 The paper's data (prepared TFDS array_record, README.md "Reproducing the
 papers on a GPU or TPU"; no records here, nothing measured):
@@ -58,7 +60,7 @@ papers on a GPU or TPU"; no records here, nothing measured):
 from experiments.configs import common
 from experiments.configs import realnvp as realnvp_config
 
-TOY = ('moons',)
+TOY = realnvp_config.TOY
 ALLOWED = {'dataset': common.DATASETS + ('mnist', 'cifar10') + TOY}
 DEFAULTS = {'dataset': 'digits'}
 

@@ -119,7 +119,8 @@ checks), `pixels` (pixel likelihoods) and `ar_sampling` (autoregressive
 samplers); and on other families' modules for pieces they share: `began`
 on `gan` (the two-player optimizer, uint8 output), `kmeans` on `gmm`
 (moments, seeding, the moments optimizer), `vqvae2` on `vqvae` (encoder,
-decoder, quantizers, step), `nice` on `realnvp` (the flow helpers),
+decoder, quantizers, step), `nice` and `ffjord` on `realnvp` (the flow
+helpers),
 `code_prior` on `gated_pixelcnn` (the priors), `vqvae` (frozen-model
 helpers) and `get_family` (the frozen family by name). It never imports
 `jaxgen.train`, `jaxgen.evaluate`, `jaxgen.quality` or `experiments`: the
@@ -141,6 +142,7 @@ FAMILIES: dict[str, str] = {
     'classifier': 'jaxgen.models.classifier',
     'code_prior': 'jaxgen.models.code_prior',
     'ddpm': 'jaxgen.models.ddpm',
+    'ffjord': 'jaxgen.models.ffjord',
     'gan': 'jaxgen.models.gan',
     'gated_pixelcnn': 'jaxgen.models.gated_pixelcnn',
     'glow': 'jaxgen.models.glow',

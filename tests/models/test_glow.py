@@ -237,7 +237,8 @@ def test_validate_names_the_bad_field(arg, field, value, dataset, match):
     glow.validate(config, _dataset(dataset))
 
 
-@pytest.mark.parametrize('arg', ['smoke', 'digits', 'mnist8k', 'moons'])
+@pytest.mark.parametrize('arg', ['smoke', 'digits', 'mnist8k', 'moons', 'ring8',
+                                 'checkerboard'])
 def test_every_preset_builds_and_validates(arg):
   config = glow_config.get_config(arg)
   assert config.family == 'glow'
