@@ -149,7 +149,9 @@ def _codes_row(spec: Spec, r: Record) -> list[str]:
   if r['test_nll_nats'] is None:
     nll, bpd = 'no density', '-'
   else:
-    kind = 'exact, dequantized' if spec.nll_estimator == 'exact' else 'bound'
+    # A density of dequantized pixels bounds the 8-bit NLL from above.
+    kind = ('upper bound, dequantized' if spec.nll_estimator == 'exact'
+            else 'bound')
     nll = f'**{num(r["test_nll_nats"])}** ({kind})'
     bpd = num(r['test_bits_per_dim'], '.4f')
   recon = metrics.get('recon_error')
@@ -321,7 +323,9 @@ def _reproduce(spec: Spec, r: Record) -> list[str]:
               ', rows shuffled with the split seed first'
               if r['config']['data']['shuffle_before_split'] else
               ', in file order'),
-      f'- test: {r["test_num_examples"]:,} images' + (
+      f'- test: {r["test_num_examples"]:,} '
+      + ('points' if r['config']['data']['name'].startswith('toy:')
+         else 'images') + (
           '' if r['test_neg_elbo_bits_per_dim'] is None else
           f'; -ELBO {r["test_neg_elbo_bits_per_dim"]:.4f} bits/dim'),
       f'- machine: {_machine(r["machine"])}',
