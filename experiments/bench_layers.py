@@ -16,7 +16,9 @@ On a machine shared with other jobs, absolute times drift by several times
 within a minute, so every comparison here is interleaved: each round runs
 every variant once, in turn, and the medians over the rounds are compared.
 The ratio (first variant's median / this variant's median; above 1: faster)
-is the result; absolute figures are printed for orientation only.
+is the result, with the ratio of the best (least) times beside it; absolute
+figures are printed for orientation only. Variants that compile to the same
+program ('dense' and 'conv' for the gated stacks) show the noise floor.
 
 - whole train step (the shared trainer's generic step, Adam, dynamic
   binarization, a device batch of random pixels of the ``mnist8k`` preset's
@@ -77,15 +79,18 @@ def forced(variant: str) -> contextlib.AbstractContextManager:
       masked, 'choose_method',
       lambda shape, n: 'taps' if n == 1 else method))
   if variant == 'dense':
-    stack.enter_context(mock.patch.object(
-        masked, 'masked_conv',
-        functools.partial(_masked_conv, method='dense')))
+    def dense(*args, method=None, **kwargs):
+      del method  # the layer passes its own
+      return _masked_conv(*args, method='dense', **kwargs)
+    stack.enter_context(mock.patch.object(masked, 'masked_conv', dense))
   return stack
 
 
-def interleave(fns: dict[str, Callable[[], Any]], rounds: int) -> dict:
-  """Median seconds of each no-argument callable over `rounds` rounds, the
-  callables run in turn within each round (rotating the starting one)."""
+def interleave(fns: dict[str, Callable[[], Any]],
+               rounds: int) -> dict[str, tuple[float, float]]:
+  """(median, least) seconds of each no-argument callable over `rounds`
+  rounds, the callables run in turn within each round (rotating the
+  starting one)."""
   names = list(fns)
   times = {n: [] for n in names}
   for r in range(rounds):
@@ -93,7 +98,8 @@ def interleave(fns: dict[str, Callable[[], Any]], rounds: int) -> dict:
       start = time.perf_counter()
       fns[n]()
       times[n].append(time.perf_counter() - start)
-  return {n: float(np.median(t)) for n, t in times.items()}
+  return {n: (float(np.median(t)), float(np.min(t)))
+          for n, t in times.items()}
 
 
 def compile_step(name: str, variant: str):
@@ -139,11 +145,12 @@ def bench_steps(name: str, variants, rounds: int, steps: int) -> None:
   print(f'\n{name} train step, batch {b}, {rounds} rounds x {steps} steps '
         f'(load average {load:.2f} -> {os.getloadavg()[0]:.2f}):')
   print(f"{'variant':8s} {'s/step':>8s} {'images/s':>9s} {'GFLOP/step':>10s} "
-        f"{base + '/this':>10s} {'step-0 loss':>12s}")
+        f"{base + '/this':>10s} {'(best)':>7s} {'step-0 loss':>12s}")
   for v in variants:
-    s = med[v] / steps
+    s = med[v][0] / steps
     print(f"{v:8s} {s:8.3f} {b / s:9.1f} {runs[v]['flops'] / 1e9:10.2f} "
-          f'{med[base] / med[v]:10.2f} {losses[v]:12.6f}', flush=True)
+          f'{med[base][0] / med[v][0]:10.2f} {med[base][1] / med[v][1]:7.2f} '
+          f'{losses[v]:12.6f}', flush=True)
   spread = max(losses.values()) - min(losses.values())
   print(f'step-0 loss spread across variants: {spread:.2e}')
 
@@ -172,8 +179,9 @@ def _layer_cases():
 
 def bench_layers(variants, rounds: int) -> None:
   """Prints interleaved medians of each reference layer's value and grads."""
-  print(f"\nlayers (value and gradient, {rounds} rounds; "
-        f"{variants[0]}/this above 1: faster):")
+  print(f"\nlayers (value and gradient, {rounds} rounds; ms: medians; "
+        f"{variants[0]}/v: ratio of medians/ratio of bests, above 1: v "
+        "faster):")
   print(f"{'layer':22s} " + ' '.join(f'{v + " ms":>9s}' for v in variants)
         + ' ' + ' '.join(f'{v + " GF":>8s}' for v in variants) + '  ' +
         ' '.join(f"{variants[0] + '/' + v:>10s}" for v in variants[1:])
@@ -196,10 +204,11 @@ def bench_layers(variants, rounds: int) -> None:
       fns[v] = functools.partial(
           lambda c, p: jax.block_until_ready(c(p, x)), compiled, params)
     med = interleave(fns, rounds)
+    first = med[variants[0]]
     print(f'{label:22s} '
-          + ' '.join(f'{med[v] * 1e3:9.1f}' for v in variants) + ' '
+          + ' '.join(f'{med[v][0] * 1e3:9.1f}' for v in variants) + ' '
           + ' '.join(f'{flops[v] / 1e9:8.2f}' for v in variants) + '  '
-          + ' '.join(f'{med[variants[0]] / med[v]:10.2f}'
+          + ' '.join(f'{first[0] / med[v][0]:5.2f}/{first[1] / med[v][1]:4.2f}'
                      for v in variants[1:])
           + f'  {os.getloadavg()[0]:.2f}', flush=True)
 
