@@ -141,12 +141,12 @@ def live_taps(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
   return tuple((int(dy), int(dx)) for dy, dx in zip(*np.nonzero(live)))
 
 
-def choose_method(kernel_shape_: Sequence[int], num_taps: int) -> str:
+def choose_method(shape: Sequence[int], num_taps: int) -> str:
   """'taps' or 'conv' for a kernel [k_h, k_w, in, out] with `num_taps` live
   taps: the live-tap matmul unless the layer is a wide one that does not
   widen (at least 64 inputs, as many or more than its outputs, and more than
   one kernel row), where XLA's convolution keeps up with it."""
-  kh, _, in_features, out_features = kernel_shape_
+  kh, _, in_features, out_features = shape
   if num_taps == 1:
     return 'taps'
   if kh > 1 and in_features >= 64 and in_features >= out_features:
