@@ -27,7 +27,8 @@ program ('dense' and 'conv' for the gated stacks) show the noise floor.
   steps per round; XLA's FLOPs per step of each variant; the first step's
   loss of each variant (the same function: equal up to float rounding);
 - with ``--layers``, the reference models' spatial layers alone (value and
-  gradient w.r.t. parameters and input of sum(layer(x) * g), batch 32,
+  gradient w.r.t. parameters and input (parameters only for the 1-channel
+  image layers, as in a train step) of sum(layer(x) * g), batch 32,
   28x28): PixelCNN's 7x7 mask-A 1 -> 128 and 3x3 mask-B 64 -> 64, Gated
   PixelCNN's first (k=7, 1 -> 128) and later (k=3, 64 -> 128) vertical and
   horizontal stack convolutions.
@@ -195,9 +196,11 @@ def bench_layers(variants, rounds: int) -> None:
         params = layer.init(jax.random.key(1), x)
         g = jax.random.normal(jax.random.key(2),
                               shape[:3] + (layer.features,))
+        # Image layers (1 channel): the parameters' gradient alone, as in a
+        # train step.
         grad = jax.value_and_grad(
             lambda p, a, layer=layer, g=g: jnp.sum(layer.apply(p, a) * g),
-            argnums=(0, 1))
+            argnums=(0, 1) if shape[-1] > 1 else 0)
         compiled = jax.jit(grad).lower(params, x).compile()
       flops[v] = machine.xla_flops(compiled)
       jax.block_until_ready(compiled(params, x))
