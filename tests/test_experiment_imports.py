@@ -21,6 +21,7 @@ _SCRIPTS = (
     ('experiments.bench_gan', '--objectives'),
     ('experiments.bench_vqvae', '--sample_methods'),
     ('experiments.bench_peers', '--peer_python'),
+    ('experiments.bench_layers', '--steps_per_round'),
 )
 
 _IMPORT_ALL = '''

@@ -119,6 +119,132 @@ def visible_rows(kernel_size: int | Sequence[int]) -> int:
   return kernel_shape(kernel_size)[0] // 2 + 1
 
 
+# ------------------------------------------------ convolution over live taps
+# Two ways to run a stride-1 convolution whose kernel is zero outside a known
+# set of taps (the mask's live taps, or a stack's cut kernel):
+#   'conv': `lax.conv_general_dilated` on the (cut, masked) kernel;
+#   'taps': the live taps only, as one matmul: the shifted copies of the input
+#     that the taps read, concatenated along channels, times the taps'
+#     [taps * in, out] kernel. The forward pass and both gradients are then
+#     plain matmuls (and pads/slices), where XLA:CPU's convolutions, above
+#     all their kernel gradients, run well below its matmul rate.
+# 'auto' picks per layer (`choose_method`); `experiments.bench_layers`
+# times the two against each other.
+CONV_METHODS = ('auto', 'taps', 'conv')
+
+
+def live_taps(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
+  """(dy, dx) of the taps of a [k_h, k_w, ...] mask that are not all zero,
+  in raster order."""
+  mask = np.asarray(mask)
+  live = mask.reshape(mask.shape[:2] + (-1,)).any(-1)
+  return tuple((int(dy), int(dx)) for dy, dx in zip(*np.nonzero(live)))
+
+
+def choose_method(shape: Sequence[int], num_taps: int) -> str:
+  """'taps' or 'conv' for a kernel [k_h, k_w, in, out] with `num_taps` live
+  taps: the live-tap matmul, except on two kinds of layer where XLA's
+  convolution keeps up with it: layers of fewer than 8 inputs (the image
+  layers, whose input gradient a train step never needs: XLA computes their
+  kernel gradient faster), and wide layers that do not widen (at least 64
+  inputs, as many or more than their outputs, and more than one kernel
+  row). One tap is a matmul either way."""
+  kh, _, in_features, out_features = shape
+  if num_taps == 1:
+    return 'taps'
+  if in_features < 8:
+    return 'conv'
+  if kh > 1 and in_features >= 64 and in_features >= out_features:
+    return 'conv'
+  return 'taps'
+
+
+def tap_conv(x: jax.Array, kernel: jax.Array, taps: Sequence[tuple[int, int]],
+             padding: Sequence[tuple[int, int]],
+             precision: Any = None) -> jax.Array:
+  """Stride-1 convolution that computes only the listed taps, as one matmul.
+
+  y[..., i, j, o] = sum_{(dy, dx) in taps} sum_c
+  xp[..., i + dy, j + dx, c] kernel[dy, dx, c, o], with xp = x zero-padded by
+  `padding` on the two spatial axes: `lax.conv_general_dilated` with the same
+  padding on `kernel` zeroed outside `taps` ('VALID' on xp), without the work
+  of the zero taps.
+
+  Args:
+    x: [..., H, W, in].
+    kernel: [k_h, k_w, in, out]; entries outside `taps` are not read.
+    taps: (dy, dx) positions in the kernel, each once.
+    padding: ((top, bottom), (left, right)) zeros around x.
+    precision: `jax.lax.Precision` of the matmul.
+
+  Returns:
+    [..., H + top + bottom - k_h + 1, W + left + right - k_w + 1, out].
+  """
+  kh, kw = kernel.shape[:2]
+  (top, bottom), (left, right) = padding
+  h = x.shape[-3] + top + bottom - kh + 1
+  w = x.shape[-2] + left + right - kw + 1
+  if top or bottom or left or right:
+    pad = [(0, 0)] * (x.ndim - 3) + [(top, bottom), (left, right), (0, 0)]
+    x = jnp.pad(x, pad)
+  parts = [x[..., dy:dy + h, dx:dx + w, :] for dy, dx in taps]
+  patches = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
+  rows, cols = (np.asarray(t) for t in zip(*taps))
+  weights = kernel[rows, cols].reshape(-1, kernel.shape[-1])
+  return jnp.einsum('...i,io->...o', patches, weights, precision=precision)
+
+
+def _conv(x: jax.Array, kernel: jax.Array, taps: Sequence[tuple[int, int]],
+          padding: Sequence[tuple[int, int]], method: str,
+          precision: Any) -> jax.Array:
+  """`tap_conv`, or `lax.conv_general_dilated` ('conv') on [..., H, W, C]."""
+  if method not in CONV_METHODS:
+    raise ValueError(f'method must be one of {CONV_METHODS}, got {method!r}.')
+  if method == 'auto':
+    method = choose_method(kernel.shape, len(taps))
+  if method == 'taps' and taps:  # (no live taps: the conv's zeros)
+    return tap_conv(x, kernel, taps, padding, precision)
+  batch_shape = x.shape[:-3]
+  y = jax.lax.conv_general_dilated(
+      x.reshape((-1,) + x.shape[-3:]), kernel, window_strides=(1, 1),
+      padding=tuple(padding), dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+      precision=precision)
+  return y.reshape(batch_shape + y.shape[1:])
+
+
+def masked_conv(x: jax.Array, kernel: jax.Array, mask_type: str = 'B',
+                color_channels: int = 1, *, method: str = 'auto',
+                precision: Any = None) -> jax.Array:
+  """The masked 'SAME' convolution of `MaskedConv2D`, without bias.
+
+  Args:
+    x: [..., H, W, in].
+    kernel: the full kernel [k_h, k_w, in, out] (the mask is applied here).
+    mask_type: 'A' or 'B'.
+    color_channels: colour groups, as in `make_mask`.
+    method: 'taps' (the mask's live taps as one matmul, `tap_conv`), 'conv'
+      (`lax.conv_general_dilated` on the top k_h // 2 + 1 kernel rows with
+      top-only padding), 'dense' (the full masked kernel with 'SAME'
+      padding: the straightforward formulation, for tests and benchmarks) or
+      'auto' (`choose_method` between 'taps' and 'conv').
+    precision: `jax.lax.Precision` of the convolution.
+
+  Returns:
+    [..., H, W, out]: the same value by every method (up to float rounding).
+  """
+  kh, kw, in_features, out_features = kernel.shape
+  mask = make_mask((kh, kw), in_features, out_features, mask_type,
+                   color_channels)
+  cy, cx = kh // 2, kw // 2
+  if method == 'dense':
+    kernel = kernel * jnp.asarray(mask, kernel.dtype)
+    return _conv(x, kernel, (), ((cy, cy), (cx, cx)), 'conv', precision)
+  rows = cy + 1
+  kernel = kernel[:rows] * jnp.asarray(mask[:rows], kernel.dtype)
+  return _conv(x, kernel, live_taps(mask[:rows]), ((cy, 0), (cx, cx)), method,
+               precision)
+
+
 class MaskedConv2D(nn.Module):
   """Stride-1 'SAME' 2-D convolution with a causal (raster-order) mask.
 
@@ -127,7 +253,9 @@ class MaskedConv2D(nn.Module):
   image and M = `make_mask(...)`. The kernel parameter keeps its full
   [k_h, k_w, in, out] shape (the usual parameter count); the rows below the
   centre, always masked, are not computed (the convolution runs on the top
-  k_h // 2 + 1 rows with top-only padding, the same result at half the cost).
+  k_h // 2 + 1 rows with top-only padding), and the centre row's hidden taps
+  are skipped as well where the layer runs as a matmul over its live taps
+  (`masked_conv`, `choose_method`).
 
   Attributes:
     features: output channels (a multiple of `color_channels`).
@@ -140,6 +268,8 @@ class MaskedConv2D(nn.Module):
     dtype: computation dtype (None: promote from inputs and params).
     param_dtype: parameter dtype.
     precision: `jax.lax.Precision` of the convolution.
+    method: how the convolution runs, 'auto', 'taps' or 'conv' (see
+      `masked_conv`); the same function and parameters either way.
   """
   features: int
   kernel_size: int | Sequence[int]
@@ -151,6 +281,7 @@ class MaskedConv2D(nn.Module):
   dtype: Any = None
   param_dtype: Any = jnp.float32
   precision: Any = None
+  method: str = 'auto'
 
   def window(self) -> tuple[int, int, int]:
     """(rows, left, right) of the window `at` reads.
@@ -176,20 +307,10 @@ class MaskedConv2D(nn.Module):
                         (kh, kw, x.shape[-1], self.features), self.param_dtype)
     bias = (self.param('bias', self.bias_init, (self.features,),
                        self.param_dtype) if self.use_bias else None)
-    kernel = self._mask_kernel(kernel)
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    if kh == kw == 1:  # a per-pixel matmul: faster than a 1x1 conv on CPU
-      y = jnp.einsum('...i,io->...o', x, kernel[0, 0], precision=self.precision)
-      return y + bias if bias is not None else y
-    batch_shape = x.shape[:-3]
-    x = x.reshape((-1,) + x.shape[-3:])
-    y = jax.lax.conv_general_dilated(
-        x, kernel, window_strides=(1, 1),
-        padding=((kh // 2, 0), (kw // 2, kw // 2)),
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'), precision=self.precision)
-    if bias is not None:
-      y = y + bias
-    return y.reshape(batch_shape + y.shape[1:])
+    y = masked_conv(x, kernel, self.mask_type, self.color_channels,
+                    method=self.method, precision=self.precision)
+    return y + bias if bias is not None else y
 
   def at(self, window: jax.Array) -> jax.Array:
     """The output at one position from its causal input window.
@@ -246,7 +367,8 @@ class VerticalStackConv(nn.Module):
   Attributes:
     features: output channels.
     kernel_size: k (odd).
-    use_bias, kernel_init, bias_init, precision: as for `MaskedConv2D`.
+    use_bias, kernel_init, bias_init, precision, method: as for
+      `MaskedConv2D`.
   """
   features: int
   kernel_size: int = 3
@@ -254,15 +376,15 @@ class VerticalStackConv(nn.Module):
   kernel_init: Initializer = inits.lecun_normal()
   bias_init: Initializer = nn.initializers.zeros_init()
   precision: Any = None
+  method: str = 'auto'
 
   def window(self) -> tuple[int, int, int]:
     half = _check_odd(self.kernel_size)
     return half + 1, half, half
 
   def _conv(self, x, kernel, bias, padding):
-    y = jax.lax.conv_general_dilated(
-        x, kernel, (1, 1), padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-        precision=self.precision)
+    taps = tuple(np.ndindex(kernel.shape[:2]))
+    y = _conv(x, kernel, taps, padding, self.method, self.precision)
     return y + bias if bias is not None else y
 
   @nn.compact
@@ -297,7 +419,7 @@ class VerticalStackConv(nn.Module):
     at the sides.
     """
     kernel, bias = self._params()
-    return self._conv(buffer, kernel, bias, 'VALID')
+    return self._conv(buffer, kernel, bias, ((0, 0), (0, 0)))
 
 
 class HorizontalStackConv(nn.Module):
@@ -314,7 +436,8 @@ class HorizontalStackConv(nn.Module):
     kernel_size: k (odd); the kernel has k//2 + 1 taps.
     mask_type: 'A' or 'B'.
     color_channels: colour groups, as in `make_mask`.
-    use_bias, kernel_init, bias_init, precision: as for `MaskedConv2D`.
+    use_bias, kernel_init, bias_init, precision, method: as for
+      `MaskedConv2D`.
   """
   features: int
   kernel_size: int = 3
@@ -324,6 +447,7 @@ class HorizontalStackConv(nn.Module):
   kernel_init: Initializer = inits.lecun_normal()
   bias_init: Initializer = nn.initializers.zeros_init()
   precision: Any = None
+  method: str = 'auto'
 
   def window(self) -> tuple[int, int, int]:
     return 1, _check_odd(self.kernel_size), 0
@@ -342,9 +466,11 @@ class HorizontalStackConv(nn.Module):
                         (1, half + 1, x.shape[-1], self.features))
     bias = (self.param('bias', self.bias_init, (self.features,))
             if self.use_bias else None)
-    y = jax.lax.conv_general_dilated(
-        x, self._mask_kernel(kernel), (1, 1), ((0, 0), (half, 0)),
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'), precision=self.precision)
+    mask = np.ones(kernel.shape[:2] + (1, 1), np.float32)
+    mask[0, -1] = centre_mask(x.shape[-1], self.features, self.mask_type,
+                              self.color_channels).any()
+    y = _conv(x, self._mask_kernel(kernel), live_taps(mask),
+              ((0, 0), (half, 0)), self.method, self.precision)
     return y + bias if bias is not None else y
 
   def at(self, window: jax.Array) -> jax.Array:

@@ -115,13 +115,15 @@ def test_conv_matches_numpy_float64(rgb_layer):
   np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('mask_type', ['A', 'B'])
-def test_causality_by_jacobian(mask_type):
+@pytest.mark.parametrize('mask_type,method', [('A', 'taps'), ('B', 'taps'),
+                                              ('A', 'conv'), ('B', 'conv')])
+def test_causality_by_jacobian(mask_type, method):
   """dy[i, j, g] / dx[i', j', g'] is zero unless (i', j', g') comes before
   (i, j, g) in raster order (or equals it, for mask 'B'), and non-zero on
   every visible tap inside the kernel."""
   h, w, kh, kw = 5, 4, 3, 5
-  layer = masked.MaskedConv2D(3, (kh, kw), mask_type, color_channels=3)
+  layer = masked.MaskedConv2D(3, (kh, kw), mask_type, color_channels=3,
+                              method=method)
   x = jax.random.normal(jax.random.key(2), (1, h, w, 3))
   params = layer.init(jax.random.key(3), x)
   jac = jax.jit(jax.jacrev(lambda v: layer.apply(params, v)[0]))(x)
@@ -152,3 +154,125 @@ def test_at_matches_call_everywhere(rgb_layer):
   windows = windows.at[..., -1, kw // 2 + 1:, :].set(1e6)
   at = jax.jit(lambda p, v: layer.apply(p, v, method=layer.at))(params, windows)
   np.testing.assert_allclose(at, y, rtol=1e-5, atol=1e-5)
+
+
+def _dense_reference(x, kernel, mask_type, colors):
+  """The straightforward masked conv: the full masked kernel, 'SAME'."""
+  kh, kw, n_in, n_out = kernel.shape
+  mask = jnp.asarray(_reference_mask(kh, kw, n_in, n_out, mask_type, colors),
+                     kernel.dtype)
+  return jax.lax.conv_general_dilated(
+      x, kernel * mask, (1, 1), 'SAME',
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def _value_and_grads(fn, x, kernel, key):
+  """fn(x, kernel), and the vjp of a random cotangent w.r.t. x and kernel."""
+  y, vjp = jax.vjp(fn, x, kernel)
+  return (y,) + vjp(jax.random.normal(key, y.shape))
+
+
+_METHOD_CASES = [  # kernel, n_in, n_out, mask type, colour groups, batch
+    ((1, 1), 3, 6, 'B', 3, (2,)), ((1, 1), 2, 3, 'A', 1, (2,)),
+    ((3, 3), 4, 4, 'B', 1, (2,)), ((3, 3), 1, 5, 'A', 1, (3,)),
+    ((5, 5), 6, 3, 'A', 3, (1,)), ((7, 7), 1, 8, 'A', 1, (2,)),
+    ((7, 7), 3, 6, 'B', 3, (1,)), ((3, 5), 3, 9, 'B', 3, (2, 2)),
+    ((5, 1), 2, 4, 'B', 1, (2,)), ((1, 5), 6, 6, 'A', 3, (1,)),
+]
+
+
+@pytest.mark.parametrize('method', ['taps', 'conv', 'auto'])
+@pytest.mark.parametrize('kernel,n_in,n_out,mask_type,colors,batch',
+                         _METHOD_CASES)
+def test_masked_conv_methods_match_the_dense_masked_conv(
+    kernel, n_in, n_out, mask_type, colors, batch, method):
+  """Value and gradients (input and full kernel) of every method equal the
+  dense masked conv's: the hidden taps get exactly zero gradient."""
+  kx, kk, kg = jax.random.split(jax.random.key(len(str(kernel)) + n_in), 3)
+  x = jax.random.normal(kx, batch + (6, 5, n_in))
+  w = jax.random.normal(kk, tuple(kernel) + (n_in, n_out))
+  fast = jax.jit(lambda v, k: masked.masked_conv(v, k, mask_type, colors,
+                                                 method=method))
+  flat = (-1,) + x.shape[-3:]
+  ref = jax.jit(lambda v, k: _dense_reference(
+      v.reshape(flat), k, mask_type, colors).reshape(batch + (6, 5, n_out)))
+  got = _value_and_grads(fast, x, w, kg)
+  want = _value_and_grads(ref, x, w, kg)
+  for a, b in zip(got, want):
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+  mask = _reference_mask(*kernel, n_in, n_out, mask_type, colors)
+  assert not np.asarray(got[2])[mask == 0].any()
+
+
+def test_dense_method_is_the_reference():
+  x = jax.random.normal(jax.random.key(7), (2, 4, 5, 3))
+  w = jax.random.normal(jax.random.key(8), (3, 3, 3, 6))
+  np.testing.assert_allclose(
+      masked.masked_conv(x, w, 'A', 3, method='dense'),
+      _dense_reference(x, w, 'A', 3), rtol=1e-6, atol=1e-6)
+  with pytest.raises(ValueError, match='method'):
+    masked.masked_conv(x, w, 'A', 3, method='fft')
+
+
+def test_live_taps_and_the_method_rule():
+  assert masked.live_taps(masked.make_mask(3, 1, 1, 'B')[:2]) == (
+      (0, 0), (0, 1), (0, 2), (1, 0), (1, 1))
+  assert masked.live_taps(masked.make_mask(3, 1, 1, 'A')[:2]) == (
+      (0, 0), (0, 1), (0, 2), (1, 0))
+  assert len(masked.live_taps(masked.make_mask(7, 3, 6, 'A', 3))) == 25
+  assert len(masked.live_taps(masked.make_mask(7, 1, 6, 'A', 1))) == 24
+  assert masked.choose_method((2, 3, 64, 64), 5) == 'conv'
+  assert masked.choose_method((2, 3, 64, 128), 5) == 'taps'
+  assert masked.choose_method((4, 7, 1, 128), 24) == 'conv'
+  assert masked.choose_method((1, 1, 1, 128), 1) == 'taps'
+  assert masked.choose_method((1, 2, 64, 64), 2) == 'taps'
+  assert masked.choose_method((2, 3, 32, 32), 5) == 'taps'
+
+
+def test_tap_conv_equals_the_conv_of_the_zeroed_kernel():
+  x = jax.random.normal(jax.random.key(9), (2, 5, 6, 3))
+  w = jax.random.normal(jax.random.key(10), (3, 2, 3, 4))
+  taps = ((0, 1), (1, 0), (2, 1))
+  keep = np.zeros((3, 2, 1, 1), np.float32)
+  keep[tuple(np.array(taps).T)] = 1
+  padding = ((2, 1), (0, 1))
+  want = jax.lax.conv_general_dilated(
+      x, w * keep, (1, 1), padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  got = masked.tap_conv(x, w, taps, padding)
+  assert got.shape == want.shape == (2, 6, 6, 4)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('k,mask_type,colors', [(3, 'B', 1), (7, 'A', 1),
+                                                (5, 'A', 3), (3, 'B', 3)])
+def test_stack_methods_agree(k, mask_type, colors):
+  """The gated stacks give the same value and gradients as taps and as
+  convolutions, and equal the dense masked formulation: the vertical
+  stack is the full kernel's rows <= centre, the horizontal one the
+  centre row's columns <= centre."""
+  x = jax.random.normal(jax.random.key(k), (2, 5, 6, 6))
+  half = k // 2
+  out = {}
+  for method in ('taps', 'conv'):
+    v = masked.VerticalStackConv(6, k, method=method)
+    h = masked.HorizontalStackConv(6, k, mask_type, colors, method=method)
+    pv = v.init(jax.random.key(1), x)
+    ph = h.init(jax.random.key(2), x)
+    out[method] = [_value_and_grads(
+        lambda a, p, m=m: m.apply(p, a), x, p, jax.random.key(3))
+                   for m, p in ((v, pv), (h, ph))]
+  for a, b in zip(jax.tree.leaves(out['taps']), jax.tree.leaves(out['conv'])):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+  (yv, *_), (yh, *_) = out['taps']
+  # Dense references: embed the cut kernels in a full k x k kernel.
+  full = jnp.zeros((k, k, 6, 6)).at[:half + 1].set(pv['params']['kernel'])
+  ref_v = jax.lax.conv_general_dilated(
+      x, full, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  np.testing.assert_allclose(yv, ref_v + pv['params']['bias'], rtol=1e-5,
+                             atol=1e-4)
+  full = jnp.zeros((k, k, 6, 6)).at[half, :half + 1].set(
+      ph['params']['kernel'][0])
+  ref_h = _dense_reference(x, full, mask_type, colors)
+  np.testing.assert_allclose(yh, ref_h + ph['params']['bias'], rtol=1e-5,
+                             atol=1e-4)

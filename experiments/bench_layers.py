@@ -1,0 +1,255 @@
+r"""A/B timing of the masked-convolution methods, interleaved in one process.
+
+  python -m experiments.bench_layers
+  python -m experiments.bench_layers --rounds=3 --models=pixelcnn \
+      --variants=conv,auto --layers=false                 # a quicker run
+
+Run from the project root. The layers of `jaxgen.nn.masked` can run each
+convolution as XLA's convolution ('conv': the masked layer on its top
+k_h // 2 + 1 kernel rows, the gated stacks on their cut kernels; 1x1 layers
+as a matmul) or as one matmul over the live taps ('taps', `tap_conv`);
+'auto' (the default) picks per layer (`masked.choose_method`). 'dense' is
+the straightforward formulation: the full masked kernel with 'SAME' padding
+(`masked_conv(method='dense')`; the gated stacks as 'conv').
+
+On a machine shared with other jobs, absolute times drift by several times
+within a minute, so every comparison here is interleaved: each round runs
+every variant once, in turn, and the medians over the rounds are compared.
+The ratio (first variant's median / this variant's median; above 1: faster)
+is the result, with the ratio of the best (least) times beside it; absolute
+figures are printed for orientation only. Variants that compile to the same
+program ('dense' and 'conv' for the gated stacks) show the noise floor.
+
+- whole train step (the shared trainer's generic step, Adam, dynamic
+  binarization, a device batch of random pixels of the ``mnist8k`` preset's
+  batch size) of the reference PixelCNN and Gated PixelCNN, one compiled
+  step per variant (each traced under its method), ``--steps_per_round``
+  steps per round; XLA's FLOPs per step of each variant; the first step's
+  loss of each variant (the same function: equal up to float rounding);
+- with ``--layers``, the reference models' spatial layers alone (value and
+  gradient w.r.t. parameters and input (parameters only for the 1-channel
+  image layers, as in a train step) of sum(layer(x) * g), batch 32,
+  28x28): PixelCNN's 7x7 mask-A 1 -> 128 and 3x3 mask-B 64 -> 64, Gated
+  PixelCNN's first (k=7, 1 -> 128) and later (k=3, 64 -> 128) vertical and
+  horizontal stack convolutions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import time
+from typing import Any, Callable
+from unittest import mock
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import bench_common
+from experiments import machine
+from experiments.configs import gated_pixelcnn as gated_config
+from experiments.configs import pixelcnn as pixelcnn_config
+from jaxgen import steps as steps_lib
+from jaxgen.nn import masked
+
+CONFIGS = {'pixelcnn': pixelcnn_config, 'gated_pixelcnn': gated_config}
+VARIANTS = ('conv', 'auto', 'taps', 'dense')
+
+_choose_method = masked.choose_method
+_masked_conv = masked.masked_conv
+
+
+def forced(variant: str) -> contextlib.AbstractContextManager:
+  """A context in which every layer left at method='auto' traces `variant`.
+
+  'auto': unchanged. 'conv' / 'taps': `choose_method` answers that for every
+  kernel of more than one tap ('taps' for one tap: the 1x1 layers stay
+  matmuls). 'dense': `masked_conv` runs the full masked kernel, the stacks
+  'conv'.
+  """
+  if variant == 'auto':
+    return contextlib.nullcontext()
+  stack = contextlib.ExitStack()
+  method = 'taps' if variant == 'taps' else 'conv'
+  stack.enter_context(mock.patch.object(
+      masked, 'choose_method',
+      lambda shape, n: 'taps' if n == 1 else method))
+  if variant == 'dense':
+    def dense(*args, method=None, **kwargs):
+      del method  # the layer passes its own
+      return _masked_conv(*args, method='dense', **kwargs)
+    stack.enter_context(mock.patch.object(masked, 'masked_conv', dense))
+  return stack
+
+
+def interleave(fns: dict[str, Callable[[], Any]],
+               rounds: int) -> dict[str, tuple[float, float]]:
+  """(median, least) seconds of each no-argument callable over `rounds`
+  rounds, the callables run in turn within each round (rotating the
+  starting one)."""
+  names = list(fns)
+  times = {n: [] for n in names}
+  for r in range(rounds):
+    for n in names[r % len(names):] + names[:r % len(names)]:
+      start = time.perf_counter()
+      fns[n]()
+      times[n].append(time.perf_counter() - start)
+  return {n: (float(np.median(t)), float(np.min(t)))
+          for n, t in times.items()}
+
+
+def compile_step(name: str, variant: str):
+  """(compiled step, state, batch, key, flops, batch size) of a reference
+  model's train step traced under `variant`."""
+  config = CONFIGS[name].get_config('mnist8k')
+  family, net, preprocess, params = bench_common.setup(config)
+  tx = steps_lib.make_optimizer(config.optimizer, config.train.num_steps)
+  step = steps_lib.make_train_step(
+      functools.partial(family.loss_fn, net=net, train=True), tx,
+      preprocess=preprocess)
+  b = config.train.batch_size
+  state = steps_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                               opt_state=jax.jit(tx.init)(params))
+  batch = machine.random_batch(config.model.image_shape, b)
+  key = jax.random.key(2)
+  with forced(variant):
+    compiled = jax.jit(step, donate_argnums=0).lower(state, batch,
+                                                     key).compile()
+  return compiled, state, batch, key, machine.xla_flops(compiled), b
+
+
+def bench_steps(name: str, variants, rounds: int, steps: int) -> None:
+  """Prints the interleaved step-time medians, ratios and FLOPs."""
+  load = os.getloadavg()[0]
+  runs, losses = {}, {}
+  for v in variants:
+    compiled, state, batch, key, flops, b = compile_step(name, v)
+    state, metrics = compiled(state, batch, key)
+    losses[v] = float(metrics['loss'])
+    state, metrics = compiled(state, batch, key)  # a warm-up step
+    jax.block_until_ready(state)
+    runs[v] = {'compiled': compiled, 'state': state, 'flops': flops}
+
+  def run(v):
+    r = runs[v]
+    for _ in range(steps):
+      r['state'], metrics = r['compiled'](r['state'], batch, key)
+    jax.block_until_ready(metrics)
+
+  med = interleave({v: functools.partial(run, v) for v in variants}, rounds)
+  base = variants[0]
+  print(f'\n{name} train step, batch {b}, {rounds} rounds x {steps} steps '
+        f'(load average {load:.2f} -> {os.getloadavg()[0]:.2f}):')
+  print(f"{'variant':8s} {'s/step':>8s} {'images/s':>9s} {'GFLOP/step':>10s} "
+        f"{base + '/this':>10s} {'(best)':>7s} {'step-0 loss':>12s}")
+  for v in variants:
+    s = med[v][0] / steps
+    print(f"{v:8s} {s:8.3f} {b / s:9.1f} {runs[v]['flops'] / 1e9:10.2f} "
+          f'{med[base][0] / med[v][0]:10.2f} {med[base][1] / med[v][1]:7.2f} '
+          f'{losses[v]:12.6f}', flush=True)
+  spread = max(losses.values()) - min(losses.values())
+  print(f'step-0 loss spread across variants: {spread:.2e}')
+
+
+def _layer_cases():
+  """(label, module factory taking method=, input shape)."""
+  def mc(f, k, mask):
+    return lambda method: masked.MaskedConv2D(f, k, mask, method=method)
+  return [
+      ('pixelcnn 7x7 A 1->128', mc(128, 7, 'A'), (32, 28, 28, 1)),
+      ('pixelcnn 3x3 B 64->64', mc(64, 3, 'B'), (32, 28, 28, 64)),
+      ('gated v k7 1->128',
+       lambda method: masked.VerticalStackConv(128, 7, method=method),
+       (32, 28, 28, 1)),
+      ('gated h k7 A 1->128',
+       lambda method: masked.HorizontalStackConv(128, 7, 'A', method=method),
+       (32, 28, 28, 1)),
+      ('gated v k3 64->128',
+       lambda method: masked.VerticalStackConv(128, 3, method=method),
+       (32, 28, 28, 64)),
+      ('gated h k3 B 64->128',
+       lambda method: masked.HorizontalStackConv(128, 3, 'B', method=method),
+       (32, 28, 28, 64)),
+  ]
+
+
+def bench_layers(variants, rounds: int) -> None:
+  """Prints interleaved medians of each reference layer's value and grads."""
+  print(f"\nlayers (value and gradient, {rounds} rounds; ms: medians; "
+        f"{variants[0]}/v: ratio of medians/ratio of bests, above 1: v "
+        "faster):")
+  print(f"{'layer':22s} " + ' '.join(f'{v + " ms":>9s}' for v in variants)
+        + ' ' + ' '.join(f'{v + " GF":>8s}' for v in variants) + '  ' +
+        ' '.join(f"{variants[0] + '/' + v:>10s}" for v in variants[1:])
+        + '  load')
+  for label, make, shape in _layer_cases():
+    x = jax.random.normal(jax.random.key(0), shape)
+    fns, flops = {}, {}
+    for v in variants:
+      with forced(v):
+        layer = make('auto')
+        params = layer.init(jax.random.key(1), x)
+        g = jax.random.normal(jax.random.key(2),
+                              shape[:3] + (layer.features,))
+        # Image layers (1 channel): the parameters' gradient alone, as in a
+        # train step.
+        grad = jax.value_and_grad(
+            lambda p, a, layer=layer, g=g: jnp.sum(layer.apply(p, a) * g),
+            argnums=(0, 1) if shape[-1] > 1 else 0)
+        compiled = jax.jit(grad).lower(params, x).compile()
+      flops[v] = machine.xla_flops(compiled)
+      jax.block_until_ready(compiled(params, x))
+      fns[v] = functools.partial(
+          lambda c, p: jax.block_until_ready(c(p, x)), compiled, params)
+    med = interleave(fns, rounds)
+    first = med[variants[0]]
+    print(f'{label:22s} '
+          + ' '.join(f'{med[v][0] * 1e3:9.1f}' for v in variants) + ' '
+          + ' '.join(f'{flops[v] / 1e9:8.2f}' for v in variants) + '  '
+          + ' '.join(f'{first[0] / med[v][0]:5.2f}/{first[1] / med[v][1]:4.2f}'
+                     for v in variants[1:])
+          + f'  {os.getloadavg()[0]:.2f}', flush=True)
+
+
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
+  return dict(
+      models=flags.DEFINE_list('models', ['pixelcnn', 'gated_pixelcnn'],
+                               'Reference models whose train step is timed '
+                               '(empty: none).'),
+      variants=flags.DEFINE_list('variants', ['conv', 'auto'],
+                                 f'Methods compared, the first the baseline; '
+                                 f'of {VARIANTS}.'),
+      rounds=flags.DEFINE_integer('rounds', 5, 'Interleaved rounds.'),
+      steps_per_round=flags.DEFINE_integer('steps_per_round', 2, 'Train '
+                                           'steps per variant and round.'),
+      layers=flags.DEFINE_bool('layers', True, 'Also time the reference '
+                               "models' spatial layers alone."),
+      **bench_common.define_matmul_flags())
+
+
+def main(argv, flag_values: dict[str, Any]):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)
+  f = {name: holder.value for name, holder in flag_values.items()}
+  bad = [v for v in f['variants'] if v not in VARIANTS]
+  if bad or len(f['variants']) < 2:
+    raise app.UsageError(f'--variants: two or more of {VARIANTS}, got '
+                         f"{f['variants']}.")
+  bench_common.header(f['matmul_size'], f['matmul_repeats'])
+  if f['layers']:
+    bench_layers(f['variants'], f['rounds'])
+  for name in f['models']:
+    bench_steps(name, f['variants'], f['rounds'], f['steps_per_round'])
+  print(f'\nload average after: {os.getloadavg()[0]:.2f}')
+
+
+if __name__ == '__main__':
+  _FLAGS = define_flags()
+  app.run(lambda argv: main(argv, _FLAGS))
