@@ -92,6 +92,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import steps
+from jaxgen.models import base
 from jaxgen.errors import ConfigError
 from jaxgen.models import realnvp
 from jaxgen.nn import flows
@@ -485,18 +486,4 @@ def validate(config, dataset) -> None:
   if not 0.0 <= alpha < 0.5:
     raise ConfigError(
         f'config.model.logit_alpha={alpha} must lie in [0, 0.5).')
-  d = config.data
-  if d.binarize != 'none' or dataset.pixel_levels != 256:
-    raise ConfigError(
-        "a flow is a density on dequantized 8-bit pixels: set "
-        f"config.data.binarize='none' (got {d.binarize!r}) and use 8-bit "
-        'data.')
-  if not d.dequantize:
-    raise ConfigError(
-        'config.data.dequantize=False: a flow is a continuous density; set '
-        'it to True (uniform dequantization, D ln 256 added by the '
-        'evaluator).')
-  if d.value_range != 'unit':
-    raise ConfigError(
-        f'config.data.value_range={d.value_range!r}: the flow reads '
-        "dequantized pixels in [0, 1); set it to 'unit'.")
+  base.check_dequantized_8bit(config, dataset)

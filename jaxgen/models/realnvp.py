@@ -57,6 +57,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgen import steps
+from jaxgen.models import base
 from jaxgen.errors import ConfigError
 from jaxgen.nn import flows
 
@@ -261,7 +262,7 @@ def validate_flow_data(config, dataset) -> None:
   ``logit_alpha`` in [0, 0.5). Points: no logit pre-processing (points are
   not bounded), at least 2 coordinates to couple.
   """
-  m, d = config.model, config.data
+  m = config.model
   _check_int(m.get('hidden', 1), 'config.model.hidden', 1)
   _check_int(m.get('depth', 0), 'config.model.depth', 0)
   alpha = m.get('logit_alpha', 0.0)
@@ -278,20 +279,7 @@ def validate_flow_data(config, dataset) -> None:
           f'config.model.image_shape={tuple(m.image_shape)}: a coupling '
           'needs at least 2 coordinates.')
     return
-  if d.binarize != 'none' or dataset.pixel_levels != 256:
-    raise ConfigError(
-        "a flow is a density on dequantized 8-bit pixels: set "
-        f"config.data.binarize='none' (got {d.binarize!r}) and use 8-bit "
-        'data.')
-  if not d.dequantize:
-    raise ConfigError(
-        'config.data.dequantize=False: a flow is a continuous density; set '
-        'it to True (uniform dequantization, D ln 256 added by the '
-        'evaluator).')
-  if d.value_range != 'unit':
-    raise ConfigError(
-        f'config.data.value_range={d.value_range!r}: the flow reads '
-        "dequantized pixels in [0, 1); set it to 'unit'.")
+  base.check_dequantized_8bit(config, dataset)
 
 
 def validate(config, dataset) -> None:
