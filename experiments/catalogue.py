@@ -204,6 +204,10 @@ EXPERIMENTS = (
            'prior, 3,000 steps (the validation NLL rises after that)',
            table=DEQUANTIZED, classifier='digits',
            overrides=(('train.num_steps', 3000),)),
+    _exact('nice_mnist8k', 'experiments/configs/nice.py:mnist8k',
+           'NICE, 4 additive couplings, MLPs of 5 x 1000 units (the '
+           "paper's MNIST layout), logistic prior, 10,000 steps",
+           table=DEQUANTIZED),
     _exact('glow_digits', 'experiments/configs/glow.py:digits',
            'Glow, L = 2 levels of K = 4 steps, coupling nets of 32 '
            'channels, 3,000 steps', table=DEQUANTIZED, classifier='digits',
