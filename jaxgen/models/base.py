@@ -29,23 +29,24 @@ def check_discrete_8bit(config, dataset, model: str, likelihood: str) -> None:
         'likelihood over the 256 levels, not a density.')
 
 
-def check_dequantized_8bit(config, dataset) -> None:
-  """Raises `ConfigError` unless a flow sees uniformly dequantized 8-bit
-  pixels in [0, 1) (a continuous density; the evaluator adds D ln 256)."""
+def check_dequantized_8bit(config, dataset, model: str = 'a flow') -> None:
+  """Raises `ConfigError` unless the run sees uniformly dequantized 8-bit
+  pixels y = (x + u) / 256 in [0, 1): for continuous densities (`model`
+  names the family in the message); the evaluator adds D ln 256."""
   d = config.data
   if d.binarize != 'none' or dataset.pixel_levels != 256:
     raise ConfigError(
-        "a flow is a density on dequantized 8-bit pixels: set "
+        f"{model} is a density on dequantized 8-bit pixels: set "
         f"config.data.binarize='none' (got {d.binarize!r}) and use 8-bit "
         'data.')
   if not d.dequantize:
     raise ConfigError(
-        'config.data.dequantize=False: a flow is a continuous density; set '
-        'it to True (uniform dequantization, D ln 256 added by the '
+        f'config.data.dequantize=False: {model} is a continuous density; '
+        'set it to True (uniform dequantization, D ln 256 added by the '
         'evaluator).')
   if d.value_range != 'unit':
     raise ConfigError(
-        f'config.data.value_range={d.value_range!r}: the flow reads '
+        f'config.data.value_range={d.value_range!r}: {model} reads '
         "dequantized pixels in [0, 1); set it to 'unit'.")
 
 

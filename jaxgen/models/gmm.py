@@ -99,6 +99,7 @@ import optax
 
 from jaxgen import losses
 from jaxgen import steps
+from jaxgen.models import base
 from jaxgen.errors import ConfigError
 
 LIKELIHOOD = 'exact'  # density of the dequantized data (+ D ln 256 by eval)
@@ -230,7 +231,7 @@ def validate_em_config(config, dataset, *, num_components: int,
 
 def validate(config, dataset) -> None:
   """Raises `ConfigError` naming the field that does not fit EM on the data."""
-  m, d = config.model, config.data
+  m = config.model
   if m.covariance not in COVARIANCES:
     raise ConfigError(f'config.model.covariance={m.covariance!r} is not one '
                       f'of {COVARIANCES}.')
@@ -241,20 +242,7 @@ def validate(config, dataset) -> None:
       m.chunk_size < 1):
     raise ConfigError(
         f'config.model.chunk_size={m.chunk_size!r} must be an integer >= 1.')
-  if d.binarize != 'none' or dataset.pixel_levels != 256:
-    raise ConfigError(
-        "a Gaussian mixture is a density on dequantized 8-bit pixels: set "
-        f"config.data.binarize='none' (got {d.binarize!r}) and use 8-bit "
-        'data.')
-  if not d.dequantize:
-    raise ConfigError(
-        'config.data.dequantize must be True: a Gaussian density on discrete '
-        'pixels is only a bound on their NLL after dequantization (the '
-        'evaluator then adds D ln 256).')
-  if d.value_range != 'unit':
-    raise ConfigError(
-        f"config.data.value_range={d.value_range!r}: the mixture models "
-        "y = (x + u) / 256 in [0, 1); set it to 'unit'.")
+  base.check_dequantized_8bit(config, dataset, 'a Gaussian mixture')
   validate_em_config(config, dataset, num_components=m.num_components,
                      field='config.model.num_components')
 
