@@ -121,6 +121,8 @@ def test_ood_command_writes_metrics_and_histograms(smoke_runs, tmp_path,
   assert report['metrics']['noise']['likelihood']['auroc'] > 0.9
   assert report['summary']['test']['num'] == 40
   assert 'AUROC' in capsys.readouterr().out
+  table = uses_cli.render(str(out))
+  assert '| flip |' in table and '| noise |' in table
 
 
 @pytest.mark.slow
@@ -148,6 +150,7 @@ def test_probe_command_and_refusals(smoke_runs, tmp_path, capsys):
   report = json.loads(path.read_text())
   assert set(report['curves']) == {'gmm', 'pixels'}
   assert [r['num_labels'] for r in report['curves']['pixels']] == [10, 256]
+  assert '| 256 |' in uses_cli.render(str(out))
   capsys.readouterr()
   # A conditional run has no unconditional code; an unconditional one no
   # classes.
