@@ -29,6 +29,7 @@ grey sets are repeated over the channels.
 from __future__ import annotations
 
 import functools
+import importlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -46,7 +47,7 @@ PHOTO_SHRINK = 4  # each photograph's sides are divided by this before crops
 def have_scikit_image() -> bool:
   """Whether scikit-image (the 'photos' set) can be imported."""
   try:
-    import skimage.data  # pylint: disable=g-import-not-at-top,unused-import
+    importlib.import_module('skimage.data')
   except ImportError:
     return False
   return True

@@ -29,7 +29,6 @@ image.
 
 from __future__ import annotations
 
-import math
 import os
 import zlib
 from typing import Any, Callable
@@ -216,13 +215,21 @@ def require_classes(exp) -> int:
 
 
 def class_nll(exp, params, images: np.ndarray, key: jax.Array, *,
-              estimator: str) -> np.ndarray:
+              estimator: str, return_seen: bool = False):
   """-log p(x | y) for every class y: float64 [N, num_classes] (the same
-  keys for every class)."""
+  keys for every class); with `return_seen`, also the images scored (`nll`).
+  """
   k = require_classes(exp)
   n = len(images)
-  return np.stack([nll(exp, params, images, key, estimator=estimator,
-                       labels=np.full(n, y, np.int32)) for y in range(k)], 1)
+  columns, seen = [], None
+  for y in range(k):
+    value = nll(exp, params, images, key, estimator=estimator,
+                labels=np.full(n, y, np.int32), return_seen=y == 0)
+    if y == 0:
+      value, seen = value
+    columns.append(value)
+  out = np.stack(columns, 1)
+  return (out, seen) if return_seen else out
 
 
 def log_marginal(class_nlls: np.ndarray, prior: np.ndarray) -> np.ndarray:
@@ -240,13 +247,10 @@ def marginal_nll(exp, params, images: np.ndarray, key: jax.Array, *,
   if not num_classes(exp):
     return nll(exp, params, images, key, estimator=estimator,
                return_seen=return_seen)
-  value = -log_marginal(class_nll(exp, params, images, key,
-                                  estimator=estimator), class_prior(exp))
-  if not return_seen:
-    return value
-  _, seen = nll(exp, params, images, key, estimator=estimator,
-                return_seen=True)
-  return value, seen
+  nlls, seen = class_nll(exp, params, images, key, estimator=estimator,
+                         return_seen=True)
+  value = -log_marginal(nlls, class_prior(exp))
+  return (value, seen) if return_seen else value
 
 
 def check_features(exp) -> None:
@@ -315,10 +319,6 @@ def split_images(exp, split: str, num: int | None = None):
                       f'{sorted(exp.dataset.splits)}.')
   batch = exp.batch(split, num=num, preprocess=False)
   return np.asarray(batch['image']), np.asarray(batch['label'], np.int32)
-
-
-def bits(nats: np.ndarray) -> np.ndarray:
-  return np.asarray(nats) / math.log(2.0)
 
 
 def describe_estimator(exp, name: str) -> dict[str, Any]:
