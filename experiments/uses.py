@@ -48,6 +48,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shlex
 import sys
 from typing import Any, Sequence
 
@@ -228,9 +229,12 @@ def _fmt(x: float) -> str:
   return f'{x:.3f}'
 
 
-def render(records: str, training: Sequence[str] = ()) -> str:
+def render(records: str, training: Sequence[str] = (),
+           command: str = '') -> str:
   """Markdown tables of every ``ood_*``, ``bayes_*`` and ``probe_*`` JSON
-  under `records`, in path order, each with the command that wrote it."""
+  under `records`, in path order, each with the command that wrote it;
+  `training` lines ("workdir=command") and this render's own `command`
+  close the page."""
   paths = sorted(glob.glob(os.path.join(records, '**', '*.json'),
                            recursive=True))
   if not paths:
@@ -310,6 +314,8 @@ def render(records: str, training: Sequence[str] = ()) -> str:
     lines += [f'- `{t.split("=", 1)[0]}`: `{t.split("=", 1)[1]}`'
               for t in training]
     lines.append('')
+  if command:
+    lines += [f'This page: `{command}`', '']
   return '\n'.join(lines)
 
 
@@ -328,7 +334,10 @@ def main(argv: Sequence[str], holders: dict[str, Any],
       if not f['out']:
         raise UsageError('render needs --out=FILE, e.g. --out=results/'
                          'USES.md.')
-      workdir_lib.atomic_write(f['out'], render(f['records'], f['training']))
+      workdir_lib.atomic_write(f['out'], render(
+          f['records'], f['training'],
+          'python -m experiments.uses ' + ' '.join(
+              shlex.quote(a) for a in f['argv'][1:])))
       print(f'wrote {f["out"]}', flush=True)
       return EXIT_OK
     if not f['workdir'] or not f['workdir'].strip():
