@@ -25,7 +25,10 @@ newest (or --step) checkpoint through the trainer, and reports
 * ``bayes``: a class-conditional run's Bayes classifier p(y|x) ∝ p(x|y) p(y)
   (prior: the training labels): accuracy, ECE, and accuracy against
   coverage when the least likely inputs are refused, with the OOD sets
-  mixed in. Writes ``bayes_<stem>.json``.
+  mixed in; beside it, one diagonal Gaussian mixture per class fitted to
+  the training pixels (--gmm_components, scikit-learn: the project's GMM
+  family fits one mixture to a whole split). Writes
+  ``bayes_<stem>.json``.
 * ``probe``: logistic-regression probes on the family's features and on raw
   pixels, against the number of training labels. Writes
   ``probe_<stem>.json``.
@@ -100,6 +103,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS
       estimator=flags.DEFINE_string('estimator', None, 'ood / bayes: a name '
                                     'in config.eval.estimators (default: '
                                     'the first final estimator).', **fv),
+      gmm_components=flags.DEFINE_integer(
+          'gmm_components', 10, 'bayes: components of the per-class '
+          'Gaussian-mixture baseline (0: none).', lower_bound=0, **fv),
       num_labels=flags.DEFINE_list(
           'num_labels', [str(n) for n in probe_lib.NUM_LABELS],
           'probe: labelled training examples per probe (0: all).', **fv),
@@ -178,12 +184,17 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
   stem = _stem(step, seed, num=num or 'all', est=estimator)
   if command == 'bayes':
     report = reports.bayes_report(exp, state, sets=sets, num=num,
-                                  estimator=estimator, seed=seed)
+                                  estimator=estimator, seed=seed,
+                                  gmm_components=f['gmm_components'])
     print(f'bayes: accuracy {report["accuracy"]:.4f}, ECE '
           f'{report["ece"]:.4f}, -log p(y|x) {report["nll_labels"]:.4f} '
           f'nats on {report["num"]} {report["split"]} rows; AUROC of '
           f'-log p(x) against {report["num_ood"]} OOD rows '
           f'{report["ood_auroc_log_px"]:.4f}', flush=True)
+    if report['gmm_baseline']:
+      b = report['gmm_baseline']
+      print(f'baseline, {b["model"]}: accuracy {b["accuracy"]:.4f}, ECE '
+            f'{b["ece"]:.4f}', flush=True)
     curve = report['reject_with_ood']
     print('with OOD mixed in, accuracy at coverage: ' + ', '.join(
         f'{c:.2f}: {a:.3f}' for c, a in zip(curve['coverage'],
@@ -289,7 +300,11 @@ def render(records: str, training: Sequence[str] = (),
           f'{r["ece"]:.4f}, -log p(y|x) of the labels '
           f'{r["nll_labels"]:.4f} nats; AUROC of -log p(x) against '
           f'{r["num_ood"]} outliers ({", ".join(r["sets"])}): '
-          f'{r["ood_auroc_log_px"]:.3f}.', '',
+          f'{r["ood_auroc_log_px"]:.3f}.' + (
+              f' Baseline, {r["gmm_baseline"]["model"]}: accuracy '
+              f'{r["gmm_baseline"]["accuracy"]:.4f}, ECE '
+              f'{r["gmm_baseline"]["ece"]:.4f}.'
+              if r.get('gmm_baseline') else ''), '',
           '| Kept (of test + outliers) | ' + ' | '.join(
               f'{curve["coverage"][i]:.0%}' for i in shown) + ' |',
           '|---' * (len(shown) + 1) + '|',

@@ -54,6 +54,13 @@ def test_bayes_rule_on_two_gaussians_reaches_the_bayes_optimal_accuracy():
   assert curve['ood_kept'][0] == 0.0 and curve['ood_kept'][1] == 0.2
   assert curve['accuracy'][0] == pytest.approx(
       result['correct'][:4000].mean(), abs=0.02)
+  # The baseline fitted by EM (one component per class is the true family)
+  # also reaches the optimum.
+  fitted = bayes.gmm_class_nlls(x[:20_000, None], y[:20_000],
+                                x[20_000:60_000, None], num_classes=2,
+                                num_components=1)
+  baseline = bayes.classify(fitted, np.array([p, 1 - p]), y[20_000:60_000])
+  assert baseline['accuracy'] == pytest.approx(optimal, abs=6e-3)
 
 
 def test_a_linear_probe_separates_linearly_separable_features():
@@ -136,6 +143,7 @@ def test_bayes_command_on_a_conditional_run(smoke_runs, tmp_path):
   assert report['num_ood'] == 40
   assert report['reject_with_ood']['coverage'][-1] == 1.0
   assert sum(report['prior']) == pytest.approx(1.0)
+  assert 0.0 <= report['gmm_baseline']['accuracy'] <= 1.0
   # Every OOD input kept at full coverage is wrong: accuracy halves.
   assert report['reject_with_ood']['accuracy'][-1] == pytest.approx(
       report['reject_clean']['accuracy'][-1] / 2)

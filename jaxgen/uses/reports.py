@@ -20,7 +20,8 @@ and returns a JSON-able dict plus the arrays a figure needs (under
   with AUROC, AUPR-in, AUPR-out and FPR at 95% TPR of every score against
   every set (`jaxgen.metrics.ood`: OOD examples are the positives).
 * `bayes_report`: the Bayes classifier of a class-conditional run on the
-  evaluation split (accuracy, ECE, NLL of the labels) and the
+  evaluation split (accuracy, ECE, NLL of the labels; optionally beside
+  one Gaussian mixture per class fitted to the pixels) and the
   accuracy-coverage curve of refusing the least likely inputs, on the
   evaluation rows alone and with the OOD sets mixed in (`num` //
   len(sets) rows of each set, so about as many outliers as digits).
@@ -128,10 +129,21 @@ def ood_report(exp, state, *, sets: Sequence[str] | None = None,
                      'images': {s: d['seen'] for s, d in data.items()}}}
 
 
+def mid_bin(images: np.ndarray) -> np.ndarray:
+  """8-bit pixels at the middle of their bins, (x + 0.5) / 256: float64
+  [N, H * W * C]."""
+  images = np.asarray(images)
+  return (images.reshape(len(images), -1).astype(np.float64) + 0.5) / 256.0
+
+
 def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
                  num: int | None = 1000, estimator: str | None = None,
-                 seed: int | None = None) -> dict[str, Any]:
-  """Bayes classification with a reject option (module docstring)."""
+                 seed: int | None = None,
+                 gmm_components: int = 0) -> dict[str, Any]:
+  """Bayes classification with a reject option (module docstring); with
+  `gmm_components` > 0, also the per-class GMM baseline
+  (`jaxgen.uses.bayes.gmm_class_nlls` on the training split's pixels,
+  as the source gives them) on the same test rows."""
   names = (ood_data.available_sets() if sets is None else
            ood_data.check_names(sets, '--sets'))
   name = scoring.estimator_name(exp, estimator)
@@ -152,6 +164,17 @@ def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
       bayes.log_posterior(scoring.class_nll(
           exp, params, scoring.binarize_like_source(exp, outliers[s], s),
           key, estimator=name), prior)[1] for s in names])
+  baseline = None
+  if gmm_components:
+    train_images, train_labels = scoring.split_images(exp, 'train')
+    k = scoring.num_classes(exp)
+    gmm = bayes.classify(bayes.gmm_class_nlls(
+        mid_bin(train_images), train_labels, mid_bin(test), num_classes=k,
+        num_components=gmm_components, seed=seed), prior, labels)
+    baseline = {'model': f'per-class diagonal GMM, {gmm_components} '
+                         'components, on mid-bin pixels (x + 0.5) / 256',
+                'accuracy': gmm['accuracy'], 'ece': gmm['ece'],
+                'nll_labels': gmm['nll_labels']}
   clean = bayes.reject_by_likelihood(result['log_px'], result['correct'])
   mixed = bayes.reject_by_likelihood(result['log_px'], result['correct'],
                                      log_px_out)
@@ -164,7 +187,8 @@ def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
           'num_ood': int(len(log_px_out)),
           'reject_clean': as_lists(clean), 'reject_with_ood': as_lists(mixed),
           'ood_auroc_log_px': ood_metrics.auroc(-result['log_px'],
-                                                -log_px_out)}
+                                                -log_px_out),
+          'gmm_baseline': baseline}
 
 
 def pixel_features(images: np.ndarray) -> np.ndarray:
