@@ -17,6 +17,7 @@ from jaxgen import train
 from jaxgen import workdir as workdir_lib
 from jaxgen.uses import bayes
 from jaxgen.uses import probe
+from jaxgen.uses import scoring
 from tests import helpers
 
 # ------------------------------------------------------------ pure parts
@@ -80,6 +81,15 @@ def test_a_linear_probe_separates_linearly_separable_features():
   assert noise[0]['accuracy'] < 0.45
   small = probe.labelled_subset(y_train, 10, seed=1)
   assert set(small) <= set(probe.labelled_subset(y_train, 40, seed=1))
+
+
+def test_kmeans_triangle_features():
+  centres = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
+  x = np.array([[0.0, 0.0], [3.0, 4.0]])
+  # Distances: [0, 5, 10] (mean 5) and [5, 0, 5] (mean 10 / 3).
+  np.testing.assert_allclose(np.asarray(scoring._triangle(centres, x)),
+                             [[5.0, 0.0, 0.0], [0.0, 10 / 3, 0.0]],
+                             rtol=1e-6, atol=1e-6)
 
 
 # --------------------------------------------------------------- commands

@@ -46,7 +46,8 @@ from jaxgen.errors import ConfigError
 FEATURES = {
     'vae': 'posterior mean E[z | x]',
     'autoencoder': "the encoder's code",
-    'kmeans': 'one-hot nearest centre',
+    'kmeans': ('triangle soft assignments max(0, mean_k z_k - z_k), z_k the '
+               'distance to centre k (Coates, Lee & Ng 2011)'),
     'gmm': 'responsibilities p(k | x)',
 }
 
@@ -266,6 +267,14 @@ def check_features(exp) -> None:
                       'label; probe an unconditional run.')
 
 
+def _triangle(centres: jax.Array, x: jax.Array) -> jax.Array:
+  """max(0, mean_k z_k - z_k) with z_k = |x - c_k|: [B, K]."""
+  d2 = ((x ** 2).sum(1, keepdims=True) - 2.0 * x @ centres.T +
+        (centres ** 2).sum(1)[None])
+  z = jnp.sqrt(jnp.maximum(d2, 0.0))
+  return jnp.maximum(z.mean(1, keepdims=True) - z, 0.0)
+
+
 def features(exp, params, images: np.ndarray, key: jax.Array,
              batch_size: int | None = None) -> np.ndarray:
   """The family's representation of uint8 images: float32 [N, F].
@@ -289,6 +298,9 @@ def features(exp, params, images: np.ndarray, key: jax.Array,
       if name == 'autoencoder':
         out = net.apply({'params': params}, pre['image'],
                         method=type(net).encode)
+      elif name == 'kmeans':
+        out = _triangle(params['centres'],
+                        pre['image'].reshape(pre['image'].shape[0], -1))
       else:
         out = family.encode(params, pre, net=net)
       if isinstance(out, tuple):  # the VAE's (mean, log_var)
