@@ -153,6 +153,9 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
   """One command with parsed flag values `f`; returns what it wrote."""
   workdir = f['workdir']
   exp = scoring.build_run(workdir)
+  if exp.points:
+    raise UsageError(f'--workdir={workdir} models toy 2-D points '
+                     f'({exp.config.data.name}); these uses need images.')
   # What the command needs from the family comes before the checkpoint.
   if command == 'probe':
     scoring.check_features(exp)
