@@ -14,6 +14,7 @@ from experiments import uses as uses_cli
 from experiments.configs import autoencoder as autoencoder_config
 from experiments.configs import gmm as gmm_config
 from jaxgen import train
+from jaxgen import images
 from jaxgen import workdir as workdir_lib
 from jaxgen.uses import bayes
 from jaxgen.uses import probe
@@ -90,6 +91,18 @@ def test_kmeans_triangle_features():
   np.testing.assert_allclose(np.asarray(scoring._triangle(centres, x)),
                              [[5.0, 0.0, 0.0], [0.0, 10 / 3, 0.0]],
                              rtol=1e-6, atol=1e-6)
+
+
+def test_histogram_image_draws_both_sets_apart():
+  figure = images.histogram_image(np.zeros(50), np.full(50, 9.0), bins=10,
+                                  size=(100, 60), caption='x')
+  assert figure.shape == (60, 100, 3) and figure.dtype == np.uint8
+  plot = figure[:46]
+  grey = (plot == 170).all(-1)
+  blue = (plot == (31, 90, 200)).all(-1)
+  # The reference fills the first bin; the other set's outline the last.
+  assert grey[:, :10].any() and not grey[:, 20:].any()
+  assert blue[:, 90:].any() and not blue[:40, 10:80].any()
 
 
 # --------------------------------------------------------------- commands
