@@ -272,3 +272,53 @@ def reconstruction_figure(inputs: np.ndarray, outputs: np.ndarray, *,
   if len(labels) != 2:
     raise ValueError(f'labels must name the 2 rows, got {labels!r}.')
   return label_rows(grid, labels, scale)
+
+
+def histogram_image(reference: np.ndarray, values: np.ndarray, *,
+                    bins: int = 60, size: tuple[int, int] = (320, 160),
+                    caption: str = '') -> np.ndarray:
+  """Two overlaid histograms of scores: uint8 [height, width, 3].
+
+  NumPy and Pillow only: `reference` (e.g. in-distribution scores) as grey
+  bars, `values` (e.g. out-of-distribution scores) as a blue outline, both
+  normalised to their own counts over the common range of the finite
+  values, which the bottom line states (lowest at the left) after
+  `caption`. Non-finite values are not drawn.
+
+  Args:
+    reference: [N] scores.
+    values: [M] scores.
+    bins: equal-width bins over the common range.
+    size: (width, height) in pixels; the bottom 14 rows hold the text.
+  """
+  width, height = size
+  sets = [np.asarray(a, np.float64).reshape(-1) for a in (reference, values)]
+  sets = [a[np.isfinite(a)] for a in sets]
+  both = np.concatenate(sets)
+  lo, hi = (float(both.min()), float(both.max())) if both.size else (0., 1.)
+  if hi <= lo:
+    hi = lo + 1.0
+  edges = np.linspace(lo, hi, bins + 1)
+  plot_h = height - 14
+  image = np.full((height, width, 3), 255, np.uint8)
+  cols = np.linspace(0, width, bins + 1).astype(int)
+  heights = []
+  for a in sets:
+    counts = np.histogram(a, edges)[0].astype(np.float64)
+    heights.append(np.round(counts / max(counts.max(), 1.0) *
+                            (plot_h - 2)).astype(int))
+  for b in range(bins):  # reference: grey bars
+    image[plot_h - heights[0][b]:plot_h, cols[b]:cols[b + 1]] = 170
+  previous = plot_h
+  for b in range(bins):  # values: blue step outline, 2 px
+    top = plot_h - heights[1][b]
+    image[max(top - 1, 0):top + 1, cols[b]:cols[b + 1]] = (31, 90, 200)
+    y0, y1 = sorted((previous, top))
+    image[max(y0 - 1, 0):y1 + 1, max(cols[b] - 1, 0):cols[b] + 1] = (
+        31, 90, 200)
+    previous = top
+  image[plot_h, :] = 0
+  pil = Image.fromarray(image)
+  text = f'{caption}  [{lo:.4g}, {hi:.4g}]'.strip()
+  ImageDraw.Draw(pil).text((2, plot_h + 2), text, fill=(0, 0, 0))
+  return np.asarray(pil)

@@ -1,0 +1,394 @@
+r"""What a trained generative model is for: outliers, labels, features.
+
+  python -m experiments.uses ood --workdir=runs/vae_mnist8k \
+      [--sets=flip,noise,...] [--num=1000] [--estimator=NAME] [--out=DIR]
+  python -m experiments.uses bayes --workdir=runs/vae_cond_mnist8k \
+      [--sets=...] [--num=1000]
+  python -m experiments.uses probe --workdir=runs/vae_mnist8k \
+      [--num_labels=10,100,1000,0]
+  python -m experiments.uses render --out=results/USES.md \
+      [--records=results/uses] [--training=WORKDIR=COMMAND ...]
+
+Each command builds the run from ``<workdir>/config.json``, restores its
+newest (or --step) checkpoint through the trainer, and reports
+(`jaxgen.uses.reports`):
+
+* ``ood``: per-example -log p(x) (the family's ``log_likelihood`` with the
+  first of ``config.eval.final_estimators``, or --estimator; the run's own
+  preprocessing, see `jaxgen.uses.scoring`) on the first --num rows of
+  the evaluation split and on each out-of-distribution set of
+  `jaxgen.data.ood`; AUROC, AUPR-in, AUPR-out and FPR at 95% TPR of the
+  likelihood, typicality and input-complexity scores (OOD = positive).
+  Writes ``ood_<stem>.json`` and one histogram per set,
+  ``ood_<stem>_<set>.png`` (-log p(x): evaluation rows grey, the set
+  blue).
+* ``bayes``: a class-conditional run's Bayes classifier p(y|x) ∝ p(x|y) p(y)
+  (prior: the training labels): accuracy, ECE, and accuracy against
+  coverage when the least likely inputs are refused, with the OOD sets
+  mixed in; beside it, one diagonal Gaussian mixture per class fitted to
+  the training pixels (--gmm_components, scikit-learn: the project's GMM
+  family fits one mixture to a whole split). Writes
+  ``bayes_<stem>.json``.
+* ``probe``: logistic-regression probes on the family's features and on raw
+  pixels, against the number of training labels. Writes
+  ``probe_<stem>.json``.
+
+* ``render``: Markdown tables of every JSON the three commands wrote under
+  --records (recursively), each with its command, into --out.
+
+``<stem>`` is ``step<step>_seed<seed>`` plus the options that change the
+numbers, so reruns with other options keep their files. Output goes to
+--out (default ``<workdir>/uses``); the workdir itself is only read.
+
+Exit status: 0 done; 1 a bug (traceback); 2 bad input (an unknown command
+or flag value, a workdir with no run or no checkpoint, a family without
+log_likelihood or without features, an unconditional run for bayes): one
+``error:`` line on stderr naming what is missing.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shlex
+import sys
+from typing import Any, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+from jaxgen import images as images_lib
+from jaxgen.data import ood as ood_data
+from jaxgen import workdir as workdir_lib
+from jaxgen.errors import ConfigError
+from jaxgen.errors import DataError
+from jaxgen.uses import probe as probe_lib
+from jaxgen.uses import reports
+from jaxgen.uses import scoring
+
+COMMANDS = ('ood', 'bayes', 'probe', 'render')
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+
+class UsageError(ValueError):
+  """A command line that cannot run; the message is one line."""
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS
+                 ) -> dict[str, Any]:
+  fv = dict(flag_values=flag_values)
+  return dict(
+      workdir=flags.DEFINE_string('workdir', None, 'A trained run.', **fv),
+      step=flags.DEFINE_integer('step', None, 'Checkpoint step (default: '
+                                'the newest).', lower_bound=0, **fv),
+      seed=flags.DEFINE_integer('seed', None, 'Seed of the evaluation key, '
+                                'the OOD sets and the labelled rows '
+                                '(default: config.seed).', lower_bound=0,
+                                **fv),
+      sets=flags.DEFINE_list('sets', None, 'ood / bayes: out-of-distribution '
+                             'sets of jaxgen.data.ood (default: all '
+                             'available).', **fv),
+      num=flags.DEFINE_integer('num', 1000, 'ood / bayes: evaluation rows '
+                               'scored, and rows of each OOD set (0: the '
+                               'whole split).', lower_bound=0, **fv),
+      num_train=flags.DEFINE_integer('num_train', None, 'ood: training rows '
+                                     'of the entropy estimate (default: '
+                                     '--num).', lower_bound=1, **fv),
+      typicality_batch=flags.DEFINE_integer(
+          'typicality_batch', 10, 'ood: M of the batch typicality test.',
+          lower_bound=1, **fv),
+      estimator=flags.DEFINE_string('estimator', None, 'ood / bayes: a name '
+                                    'in config.eval.estimators (default: '
+                                    'the first final estimator).', **fv),
+      gmm_components=flags.DEFINE_integer(
+          'gmm_components', 10, 'bayes: components of the per-class '
+          'Gaussian-mixture baseline (0: none).', lower_bound=0, **fv),
+      num_labels=flags.DEFINE_list(
+          'num_labels', [str(n) for n in probe_lib.NUM_LABELS],
+          'probe: labelled training examples per probe (0: all).', **fv),
+      out=flags.DEFINE_string('out', None, 'Output directory (default: '
+                              '<workdir>/uses); render: the Markdown file.',
+                              **fv),
+      records=flags.DEFINE_string('records', 'results/uses', 'render: the '
+                                  'folder searched (recursively) for the '
+                                  'JSON the commands wrote.', **fv),
+      training=flags.DEFINE_multi_string(
+          'training', [], 'render: "workdir=command" lines, the commands '
+          'that trained the workdirs, listed under the tables.', **fv))
+
+
+def _error(message: Any) -> int:
+  print(f'error: {" ".join(str(message).split())}', file=sys.stderr,
+        flush=True)
+  return EXIT_BAD_INPUT
+
+
+def _stem(step: int, seed: int, **options) -> str:
+  extra = ''.join(f'_{k}{v}' for k, v in options.items() if v is not None)
+  return f'step{step:07d}_seed{seed}{extra}'
+
+
+def _num_labels(values: Sequence[str]) -> tuple[int, ...]:
+  try:
+    out = tuple(int(v) for v in values)
+  except ValueError as e:
+    raise UsageError(f'--num_labels={",".join(values)}: expected integers '
+                     '(0: all labels), e.g. --num_labels=10,100,0.') from e
+  if not out or any(n < 0 for n in out):
+    raise UsageError(f'--num_labels={",".join(values)}: expected integers '
+                     '>= 0.')
+  return out
+
+
+def _write(out: str, name: str, payload: dict[str, Any]) -> str:
+  path = os.path.join(out, name)
+  workdir_lib.write_json(path, payload)
+  return path
+
+
+def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
+  """One command with parsed flag values `f`; returns what it wrote."""
+  workdir = f['workdir']
+  exp = scoring.build_run(workdir)
+  if exp.points:
+    raise UsageError(f'--workdir={workdir} models toy 2-D points '
+                     f'({exp.config.data.name}); these uses need images.')
+  # What the command needs from the family comes before the checkpoint.
+  if command == 'probe':
+    scoring.check_features(exp)
+    num_labels = _num_labels(f['num_labels'])
+  else:
+    if f['sets'] is not None:
+      ood_data.check_names(f['sets'], '--sets')
+    estimator = scoring.estimator_name(exp, f['estimator'])
+    if command == 'bayes':
+      scoring.require_classes(exp)
+  state, step = scoring.restore_run(exp, f['step'])
+  seed = exp.config.seed if f['seed'] is None else f['seed']
+  num = f['num'] or None
+  out = f['out'] or os.path.join(workdir, 'uses')
+  command_line = 'python -m experiments.uses ' + ' '.join(f['argv'][1:])
+  if command == 'probe':
+    report = reports.probe_report(exp, state, num_labels=num_labels,
+                                  seed=seed)
+    for name, curve in report['curves'].items():
+      print(f'probe {name}: ' + ', '.join(
+          f'{r["num_labels"]} labels {r["accuracy"]:.4f}' for r in curve),
+            flush=True)
+    payload = {'command': command_line, 'workdir': workdir, 'step': step,
+               **report}
+    path = _write(out, f'probe_{_stem(step, seed)}.json', payload)
+    print(f'wrote {path}', flush=True)
+    return payload
+  sets = f['sets']
+  stem = _stem(step, seed, num=num or 'all', est=estimator)
+  if command == 'bayes':
+    report = reports.bayes_report(exp, state, sets=sets, num=num,
+                                  estimator=estimator, seed=seed,
+                                  gmm_components=f['gmm_components'])
+    print(f'bayes: accuracy {report["accuracy"]:.4f}, ECE '
+          f'{report["ece"]:.4f}, -log p(y|x) {report["nll_labels"]:.4f} '
+          f'nats on {report["num"]} {report["split"]} rows; AUROC of '
+          f'-log p(x) against {report["num_ood"]} OOD rows '
+          f'{report["ood_auroc_log_px"]:.4f}', flush=True)
+    if report['gmm_baseline']:
+      b = report['gmm_baseline']
+      print(f'baseline, {b["model"]}: accuracy {b["accuracy"]:.4f}, ECE '
+            f'{b["ece"]:.4f}', flush=True)
+    curve = report['reject_with_ood']
+    print('with OOD mixed in, accuracy at coverage: ' + ', '.join(
+        f'{c:.2f}: {a:.3f}' for c, a in zip(curve['coverage'],
+                                            curve['accuracy'])
+        if round(c * 20) % 4 == 0), flush=True)
+    payload = {'command': command_line, 'workdir': workdir, 'step': step,
+               **report}
+    path = _write(out, f'bayes_{stem}.json', payload)
+    print(f'wrote {path}', flush=True)
+    return payload
+  report = reports.ood_report(exp, state, sets=sets, num=num,
+                              num_train=f['num_train'],
+                              typicality_batch=f['typicality_batch'],
+                              estimator=estimator, seed=seed)
+  arrays = report.pop('arrays')
+  split = report['split']
+  paths = []
+  for s in report['sets']:
+    metrics = report['metrics'][s]
+    print(f'{s}: mean -log p {report["summary"][s]["mean_nll_nats"]:.1f} '
+          f'nats (vs {report["summary"][split]["mean_nll_nats"]:.1f}); ' +
+          '; '.join(f'{kind} AUROC {m["auroc"]:.3f} FPR95 {m["fpr95"]:.3f}'
+                    for kind, m in metrics.items()), flush=True)
+    a, b = arrays['nll'][split], arrays['nll'][s]
+    what = '-log p(x), nats'
+    low, high = min(a.min(), b.min()), max(a.max(), b.max())
+    if low > 0 and high > 20 * low:  # decades apart: a log axis
+      a, b, what = np.log10(a), np.log10(b), 'log10 of -log p(x) in nats'
+    figure = images_lib.histogram_image(
+        a, b, caption=f'{what}: {split} grey, {s} blue')
+    paths.append(images_lib.save_png(
+        os.path.join(out, f'ood_{stem}_{s}.png'), figure))
+  payload = {'command': command_line, 'workdir': workdir, 'step': step,
+             **report}
+  paths.insert(0, _write(out, f'ood_{stem}.json', payload))
+  for p in paths:
+    print(f'wrote {p}', flush=True)
+  payload['paths'] = paths
+  return payload
+
+
+def _fmt(x: float) -> str:
+  return f'{x:.3f}'
+
+
+def render(records: str, training: Sequence[str] = (),
+           command: str = '') -> str:
+  """Markdown tables of every ``ood_*``, ``bayes_*`` and ``probe_*`` JSON
+  under `records`, in path order, each with the command that wrote it;
+  `training` lines ("workdir=command") and this render's own `command`
+  close the page."""
+  paths = sorted(glob.glob(os.path.join(records, '**', '*.json'),
+                           recursive=True))
+  if not paths:
+    raise UsageError(f'--records={records}: no JSON written by '
+                     'experiments.uses there.')
+  lines = ['# Uses of the trained models', '',
+           '<!-- Generated by `python -m experiments.uses render` from the '
+           'JSON under ' + records + '. Do not edit by hand. -->', '',
+           'Outlier scores are higher for "more likely out-of-distribution";'
+           ' the out-of-distribution examples are the positives (AUROC, '
+           'FPR at 95% TPR: the fraction of test digits flagged when 95% of '
+           'the set is). Sets: `jaxgen.data.ood`. Scores: -log p(x) '
+           '("likelihood"), |-log p(x) - H| per example and for batches of '
+           'M ("typicality", "typicality M"), and -log2 p(x) minus the PNG '
+           'code length ("complexity").', '']
+  for path in paths:
+    with open(path) as f:
+      r = json.load(f)
+    kind = os.path.basename(path).split('_')[0]
+    est = r.get('estimator', {})
+    head = (f'## {kind}: `{r["workdir"]}` (step {r["step"]}, '
+            + (f'estimator {est["name"]} {est["arguments"]}, '
+               f'{est["likelihood"]}' if est else '') + ')')
+    lines += [head.replace(', )', ')'), '']
+    if kind == 'ood':
+      m = r['typicality_batch']
+      kinds = ['likelihood', 'typicality'] + (
+          [f'typicality_m{m}'] if m > 1 else []) + ['complexity']
+      lines += [
+          f'Test rows: {r["summary"][r["split"]]["num"]}, mean -log p '
+          f'{r["summary"][r["split"]]["mean_nll_nats"]:.1f} nats; entropy '
+          f'estimate H = {r["entropy_estimate_nats"]:.1f} nats from '
+          f'{r["num_train"]} training rows.', '',
+          '| Set | mean -log p (nats) | ' + ' | '.join(
+              f'AUROC {k.replace("_m", " M=")}' for k in kinds) +
+          ' | AUPR-in / AUPR-out (likelihood) | FPR95 (likelihood) |',
+          '|---' * (len(kinds) + 4) + '|']
+      for s in r['sets']:
+        met = r['metrics'][s]
+        lines.append(
+            f'| {s} | {r["summary"][s]["mean_nll_nats"]:.1f} | ' +
+            ' | '.join(_fmt(met[k]['auroc']) for k in kinds) +
+            f' | {_fmt(met["likelihood"]["aupr_in"])} / '
+            f'{_fmt(met["likelihood"]["aupr_out"])} | '
+            f'{_fmt(met["likelihood"]["fpr95"])} |')
+    elif kind == 'bayes':
+      curve = r['reject_with_ood']
+      shown = [i for i, c in enumerate(curve['coverage'])
+               if round(c * 20) in (10, 16, 18, 20)]
+      lines += [
+          f'Test rows: {r["num"]}; accuracy **{r["accuracy"]:.4f}**, ECE '
+          f'{r["ece"]:.4f}, -log p(y|x) of the labels '
+          f'{r["nll_labels"]:.4f} nats; AUROC of -log p(x) against '
+          f'{r["num_ood"]} outliers ({", ".join(r["sets"])}): '
+          f'{r["ood_auroc_log_px"]:.3f}.' + (
+              f' Baseline, {r["gmm_baseline"]["model"]}: accuracy '
+              f'{r["gmm_baseline"]["accuracy"]:.4f}, ECE '
+              f'{r["gmm_baseline"]["ece"]:.4f}.'
+              if r.get('gmm_baseline') else ''), '',
+          '| Kept (of test + outliers) | ' + ' | '.join(
+              f'{curve["coverage"][i]:.0%}' for i in shown) + ' |',
+          '|---' * (len(shown) + 1) + '|',
+          '| Accuracy | ' + ' | '.join(_fmt(curve['accuracy'][i])
+                                       for i in shown) + ' |',
+          '| Outliers among the kept | ' + ' | '.join(
+              _fmt(curve['ood_kept'][i]) for i in shown) + ' |']
+    elif kind == 'probe':
+      names = list(r['curves'])
+      lines += [
+          f'Features: {r["features"]} ({r["feature_dim"]}-d) against raw '
+          f'pixels; logistic regression on {r["num_train"]} training rows '
+          f'at most, {r["num_test"]} test rows.', '',
+          '| Labels | ' + ' | '.join(f'accuracy: {n}' for n in names) + ' |',
+          '|---' * (len(names) + 1) + '|']
+      for i, row in enumerate(r['curves'][names[0]]):
+        lines.append(f'| {row["num_labels"]:,} | ' + ' | '.join(
+            _fmt(r['curves'][n][i]['accuracy']) for n in names) + ' |')
+    lines += ['', f'`{r["command"]}`', '']
+  if training:
+    lines += ['Training commands of the workdirs:', '']
+    lines += [f'- `{t.split("=", 1)[0]}`: `{t.split("=", 1)[1]}`'
+              for t in training]
+    lines.append('')
+  if command:
+    lines += [f'This page: `{command}`', '']
+  return '\n'.join(lines)
+
+
+def main(argv: Sequence[str], holders: dict[str, Any],
+         full_argv: Sequence[str] | None = None) -> int:
+  """Runs the parsed command line (`full_argv`: as typed, for the record;
+  default ``sys.argv``); returns the exit status."""
+  logging.set_verbosity(logging.WARNING)
+  f = {name: holder.value for name, holder in holders.items()}
+  f['argv'] = list(sys.argv if full_argv is None else full_argv)
+  try:
+    if len(argv) != 2 or argv[1] not in COMMANDS:
+      raise UsageError(f'expected one command, {" | ".join(COMMANDS)}, '
+                       f'before the flags; got {list(argv[1:])}.')
+    if argv[1] == 'render':
+      if not f['out']:
+        raise UsageError('render needs --out=FILE, e.g. --out=results/'
+                         'USES.md.')
+      workdir_lib.atomic_write(f['out'], render(
+          f['records'], f['training'],
+          'python -m experiments.uses ' + ' '.join(
+              shlex.quote(a) for a in f['argv'][1:])))
+      print(f'wrote {f["out"]}', flush=True)
+      return EXIT_OK
+    if not f['workdir'] or not f['workdir'].strip():
+      raise UsageError('--workdir is required: a trained run, e.g. '
+                       '--workdir=runs/vae_mnist8k.')
+    if f['out'] is not None and os.path.isfile(f['out']):
+      raise UsageError(f'--out={f["out"]} is a regular file, not a '
+                       'directory.')
+    run(argv[1], f)
+  except (UsageError, ConfigError, DataError, FileNotFoundError) as e:
+    return _error(e)
+  return EXIT_OK
+
+
+def cli(argv: Sequence[str]) -> int:
+  """The whole command line in this process (tests, notebooks): `argv`
+  starts with the program name; returns the exit status."""
+  flag_values = flags.FlagValues()
+  holders = define_flags(flag_values)
+  try:
+    rest = flag_values(list(argv))
+  except flags.Error as e:
+    return _error(e)
+  return main(rest, holders, argv)
+
+
+if __name__ == '__main__':
+  _HOLDERS = define_flags()
+
+  def _parse(argv):
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as e:
+      sys.exit(_error(e))
+
+  app.run(lambda argv: main(argv, _HOLDERS), flags_parser=_parse)

@@ -1,0 +1,225 @@
+"""The three uses as reports over a restored run: outliers, Bayes, probes.
+
+Each function takes a built and restored run (`jaxgen.uses.scoring.load_run`)
+and returns a JSON-able dict plus the arrays a figure needs (under
+``'arrays'``, which the caller drops before writing JSON).
+
+* `ood_report`: per-example -log p(x) on the first `num` rows of the
+  evaluation split and on each out-of-distribution set
+  (`jaxgen.data.ood`), and three outlier scores, each higher = more
+  likely OOD:
+
+  - ``likelihood``: -log p(x) in nats;
+  - ``typicality``: | -log p(x) - H | per example, H the mean -log p(x)
+    of `num_train` training rows (Nalisnick et al. 2019);
+    ``typicality_m<M>``: the same for the mean over consecutive groups of
+    M inputs of one set (one score per group);
+  - ``complexity``: -log2 p(x) - L(x), L the PNG code length in bits of
+    the image the model scored (Serrà et al. 2020);
+
+  with AUROC, AUPR-in, AUPR-out and FPR at 95% TPR of every score against
+  every set (`jaxgen.metrics.ood`: OOD examples are the positives).
+* `bayes_report`: the Bayes classifier of a class-conditional run on the
+  evaluation split (accuracy, ECE, NLL of the labels; optionally beside
+  one Gaussian mixture per class fitted to the pixels) and the
+  accuracy-coverage curve of refusing the least likely inputs, on the
+  evaluation rows alone and with the OOD sets mixed in (`num` //
+  len(sets) rows of each set, so about as many outliers as digits).
+* `probe_report`: linear-probe accuracy against the number of labels
+  (`jaxgen.uses.probe`) on the family's features and on raw pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from jaxgen.data import ood as ood_data
+from jaxgen.errors import ConfigError
+from jaxgen.metrics import ood as ood_metrics
+from jaxgen.uses import bayes
+from jaxgen.uses import probe
+from jaxgen.uses import scoring
+
+SCORES = ('likelihood', 'typicality', 'complexity')
+
+
+def _eval_key(exp, seed: int | None):
+  return exp.keys(seed)[2]
+
+
+def ood_report(exp, state, *, sets: Sequence[str] | None = None,
+               num: int | None = 1000, num_train: int | None = None,
+               typicality_batch: int = 10, estimator: str | None = None,
+               seed: int | None = None) -> dict[str, Any]:
+  """Outlier detection by likelihood, typicality and input complexity.
+
+  Args:
+    exp, state: a restored run.
+    sets: names of `jaxgen.data.ood.SETS` (default: the available ones).
+    num: rows of the evaluation split scored, and rows of each OOD set
+      (None: the whole split).
+    num_train: training rows for the entropy estimate (default `num`).
+    typicality_batch: M of the batch typicality test (1: per example only).
+    estimator: a name in ``config.eval.estimators`` (default: the first
+      final estimator).
+    seed: the evaluation key's seed (default ``config.seed``); also the
+      OOD sets' seed.
+  """
+  names = (ood_data.available_sets() if sets is None else
+           ood_data.check_names(sets, '--sets'))
+  name = scoring.estimator_name(exp, estimator)
+  if typicality_batch < 1:
+    raise ConfigError(f'--typicality_batch={typicality_batch}: expected an '
+                      'integer >= 1.')
+  seed = exp.config.seed if seed is None else seed
+  key = _eval_key(exp, seed)
+  params = exp.eval_params(state)
+  split = exp.config.eval.split
+  test, _ = scoring.split_images(exp, split, num)
+  train_images, _ = scoring.split_images(exp, 'train', num_train or len(test))
+  outliers = ood_data.make_sets(test, names, num=len(test), seed=seed)
+  score = lambda images: scoring.marginal_nll(exp, params, images, key,
+                                              estimator=name,
+                                              return_seen=True)
+  entropy = ood_metrics.entropy_estimate(score(train_images)[0])
+  num_dims = math.prod(exp.example_shape)
+
+  def scores_of(images):
+    nll, seen = score(images)
+    return {'nll': nll, 'length': ood_metrics.png_code_length_bits(seen),
+            'seen': seen}
+
+  data = {split: scores_of(test)}
+  for s in names:
+    data[s] = scores_of(scoring.binarize_like_source(exp, outliers[s], s))
+
+  def outlier_scores(d):
+    out = {'likelihood': d['nll'],
+           'typicality': ood_metrics.typicality(d['nll'], entropy),
+           'complexity': ood_metrics.input_complexity(d['nll'],
+                                                      d['length'])}
+    if typicality_batch > 1 and len(d['nll']) >= typicality_batch:
+      out[f'typicality_m{typicality_batch}'] = ood_metrics.typicality(
+          d['nll'], entropy, typicality_batch)
+    return out
+
+  all_scores = {s: outlier_scores(d) for s, d in data.items()}
+  metrics = {}
+  for s in names:
+    metrics[s] = {kind: ood_metrics.detection_report(all_scores[split][kind],
+                                                     values)
+                  for kind, values in all_scores[s].items()
+                  if kind in all_scores[split]}
+  summary = {s: {'mean_nll_nats': float(d['nll'].mean()),
+                 'mean_bits_per_dim': float(d['nll'].mean() /
+                                            (num_dims * math.log(2))),
+                 'mean_png_bits': float(d['length'].mean()),
+                 'num': int(len(d['nll']))} for s, d in data.items()}
+  return {'estimator': scoring.describe_estimator(exp, name),
+          'split': split, 'sets': list(names), 'seed': int(seed),
+          'conditional': bool(scoring.num_classes(exp)),
+          'entropy_estimate_nats': entropy,
+          'num_train': int(len(train_images)),
+          'typicality_batch': int(typicality_batch),
+          'summary': summary, 'metrics': metrics,
+          'arrays': {'nll': {s: d['nll'] for s, d in data.items()},
+                     'images': {s: d['seen'] for s, d in data.items()}}}
+
+
+def mid_bin(images: np.ndarray) -> np.ndarray:
+  """8-bit pixels at the middle of their bins, (x + 0.5) / 256: float64
+  [N, H * W * C]."""
+  images = np.asarray(images)
+  return (images.reshape(len(images), -1).astype(np.float64) + 0.5) / 256.0
+
+
+def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
+                 num: int | None = 1000, estimator: str | None = None,
+                 seed: int | None = None,
+                 gmm_components: int = 0) -> dict[str, Any]:
+  """Bayes classification with a reject option (module docstring); with
+  `gmm_components` > 0, also the per-class GMM baseline
+  (`jaxgen.uses.bayes.gmm_class_nlls` on the training split's pixels,
+  as the source gives them) on the same test rows."""
+  names = (ood_data.available_sets() if sets is None else
+           ood_data.check_names(sets, '--sets'))
+  name = scoring.estimator_name(exp, estimator)
+  scoring.require_classes(exp)
+  seed = exp.config.seed if seed is None else seed
+  key = _eval_key(exp, seed)
+  params = exp.eval_params(state)
+  split = exp.config.eval.split
+  test, labels = scoring.split_images(exp, split, num)
+  prior = scoring.class_prior(exp)
+  result = bayes.classify(
+      scoring.class_nll(exp, params, test, key, estimator=name), prior,
+      labels)
+  per_set = max(1, len(test) // max(len(names), 1))
+  outliers = ood_data.make_sets(test, names, num=min(per_set, len(test)),
+                                seed=seed)
+  log_px_out = np.concatenate([
+      bayes.log_posterior(scoring.class_nll(
+          exp, params, scoring.binarize_like_source(exp, outliers[s], s),
+          key, estimator=name), prior)[1] for s in names])
+  baseline = None
+  if gmm_components:
+    train_images, train_labels = scoring.split_images(exp, 'train')
+    k = scoring.num_classes(exp)
+    gmm = bayes.classify(bayes.gmm_class_nlls(
+        mid_bin(train_images), train_labels, mid_bin(test), num_classes=k,
+        num_components=gmm_components, seed=seed), prior, labels)
+    baseline = {'model': f'per-class diagonal GMM, {gmm_components} '
+                         'components, on mid-bin pixels (x + 0.5) / 256',
+                'accuracy': gmm['accuracy'], 'ece': gmm['ece'],
+                'nll_labels': gmm['nll_labels']}
+  clean = bayes.reject_by_likelihood(result['log_px'], result['correct'])
+  mixed = bayes.reject_by_likelihood(result['log_px'], result['correct'],
+                                     log_px_out)
+  as_lists = lambda c: {k: [float(v) for v in c[k]] for k in c}
+  return {'estimator': scoring.describe_estimator(exp, name), 'split': split,
+          'seed': int(seed), 'num': int(len(test)),
+          'prior': [float(p) for p in prior],
+          'accuracy': result['accuracy'], 'ece': result['ece'],
+          'nll_labels': result['nll_labels'], 'sets': list(names),
+          'num_ood': int(len(log_px_out)),
+          'reject_clean': as_lists(clean), 'reject_with_ood': as_lists(mixed),
+          'ood_auroc_log_px': ood_metrics.auroc(-result['log_px'],
+                                                -log_px_out),
+          'gmm_baseline': baseline}
+
+
+def pixel_features(images: np.ndarray) -> np.ndarray:
+  """Raw pixels / 255 as float32 [N, H * W * C]: the probe's baseline."""
+  images = np.asarray(images)
+  return images.reshape(len(images), -1).astype(np.float32) / 255.0
+
+
+def probe_report(exp, state, *, num_labels: Sequence[int] = probe.NUM_LABELS,
+                 seed: int | None = None) -> dict[str, Any]:
+  """Linear-probe accuracy against labels: the family's features and
+  pixels (module docstring). The training split gives the labelled pool,
+  the evaluation split the test set; `seed` picks the labelled rows and
+  the preprocessing key."""
+  seed = exp.config.seed if seed is None else seed
+  key = _eval_key(exp, seed)
+  params = exp.eval_params(state)
+  train_images, train_labels = scoring.split_images(exp, 'train')
+  split = exp.config.eval.split
+  test_images, test_labels = scoring.split_images(exp, split)
+  feats = [scoring.features(exp, params, x, key)
+           for x in (train_images, test_images)]
+  curves = {
+      exp.config.family: probe.probe_curve(
+          feats[0], train_labels, feats[1], test_labels,
+          num_labels=num_labels, seed=seed),
+      'pixels': probe.probe_curve(
+          pixel_features(train_images), train_labels,
+          pixel_features(test_images), test_labels, num_labels=num_labels,
+          seed=seed)}
+  return {'features': scoring.FEATURES[exp.config.family],
+          'feature_dim': int(feats[0].shape[1]), 'split': split,
+          'seed': int(seed), 'num_train': int(len(train_labels)),
+          'num_test': int(len(test_labels)), 'curves': curves}

@@ -1,0 +1,222 @@
+"""The uses of a trained model: Bayes' rule, probes, and the commands."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from experiments import uses as uses_cli
+from experiments.configs import autoencoder as autoencoder_config
+from experiments.configs import gmm as gmm_config
+from jaxgen import train
+from jaxgen import images
+from jaxgen import workdir as workdir_lib
+from jaxgen.uses import bayes
+from jaxgen.uses import probe
+from jaxgen.uses import scoring
+from tests import helpers
+
+# ------------------------------------------------------------ pure parts
+
+
+def test_bayes_rule_on_two_gaussians_reaches_the_bayes_optimal_accuracy():
+  # Classes N(-mu, 1) and N(mu, 1) with prior (p, 1 - p): the optimal rule
+  # thresholds x at t = log(p / (1 - p)) / (2 mu), and its accuracy is
+  # p Phi(t + mu) + (1 - p) (1 - Phi(t - mu)).
+  mu, p, n = 1.0, 0.3, 400_000
+  rng = np.random.default_rng(0)
+  y = (rng.random(n) >= p).astype(int)
+  x = rng.standard_normal(n) + np.where(y == 1, mu, -mu)
+  means = np.array([-mu, mu])
+  class_nlls = 0.5 * (x[:, None] - means[None]) ** 2 + 0.5 * math.log(
+      2 * math.pi)
+  result = bayes.classify(class_nlls, np.array([p, 1 - p]), y)
+  t = math.log(p / (1 - p)) / (2 * mu)
+  optimal = p * stats.norm.cdf(t + mu) + (1 - p) * stats.norm.sf(t - mu)
+  assert result['accuracy'] == pytest.approx(optimal, abs=3e-3)
+  # The posterior is the logistic function of the log-odds; calibrated.
+  log_post, log_px = bayes.log_posterior(class_nlls[:5], [p, 1 - p])
+  logit = 2 * mu * x[:5] + math.log((1 - p) / p)
+  np.testing.assert_allclose(np.exp(log_post[:, 1]), 1 / (1 + np.exp(-logit)),
+                             rtol=1e-10)
+  mixture = p * stats.norm.pdf(x[:5], -mu) + (1 - p) * stats.norm.pdf(x[:5],
+                                                                       mu)
+  np.testing.assert_allclose(log_px, np.log(mixture), rtol=1e-10)
+  assert result['ece'] < 0.01
+  # Refusing the least likely inputs: outliers far out go first.
+  far = np.full(1000, -0.5 * 30.0 ** 2)
+  curve = bayes.reject_by_likelihood(result['log_px'][:4000],
+                                     result['correct'][:4000], far,
+                                     coverages=[0.8, 1.0])
+  assert curve['ood_kept'][0] == 0.0 and curve['ood_kept'][1] == 0.2
+  assert curve['accuracy'][0] == pytest.approx(
+      result['correct'][:4000].mean(), abs=0.02)
+  # The baseline fitted by EM (one component per class is the true family)
+  # also reaches the optimum.
+  fitted = bayes.gmm_class_nlls(x[:20_000, None], y[:20_000],
+                                x[20_000:60_000, None], num_classes=2,
+                                num_components=1)
+  baseline = bayes.classify(fitted, np.array([p, 1 - p]), y[20_000:60_000])
+  assert baseline['accuracy'] == pytest.approx(optimal, abs=6e-3)
+
+
+def test_a_linear_probe_separates_linearly_separable_features():
+  rng = np.random.default_rng(0)
+  centres = rng.normal(0, 10, (4, 6))
+  y_train, y_test = rng.integers(0, 4, 400), rng.integers(0, 4, 200)
+  x_train = centres[y_train] + rng.normal(0, 0.5, (400, 6))
+  x_test = centres[y_test] + rng.normal(0, 0.5, (200, 6))
+  curve = probe.probe_curve(x_train, y_train, x_test, y_test,
+                            num_labels=(40, 0), seed=0)
+  assert [r['num_labels'] for r in curve] == [40, 400]
+  assert [r['accuracy'] for r in curve] == [1.0, 1.0]
+  # Features that carry no label: chance.
+  noise = probe.probe_curve(rng.normal(size=(400, 6)), y_train,
+                            rng.normal(size=(200, 6)), y_test,
+                            num_labels=(0,))
+  assert noise[0]['accuracy'] < 0.45
+  small = probe.labelled_subset(y_train, 10, seed=1)
+  assert set(small) <= set(probe.labelled_subset(y_train, 40, seed=1))
+
+
+def test_kmeans_triangle_features():
+  centres = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
+  x = np.array([[0.0, 0.0], [3.0, 4.0]])
+  # Distances: [0, 5, 10] (mean 5) and [5, 0, 5] (mean 10 / 3).
+  np.testing.assert_allclose(np.asarray(scoring._triangle(centres, x)),
+                             [[5.0, 0.0, 0.0], [0.0, 10 / 3, 0.0]],
+                             rtol=1e-6, atol=1e-6)
+
+
+def test_histogram_image_draws_both_sets_apart():
+  figure = images.histogram_image(np.zeros(50), np.full(50, 9.0), bins=10,
+                                  size=(100, 60), caption='x')
+  assert figure.shape == (60, 100, 3) and figure.dtype == np.uint8
+  plot = figure[:46]
+  grey = (plot == 170).all(-1)
+  blue = (plot == (31, 90, 200)).all(-1)
+  # The reference fills the first bin; the other set's outline the last.
+  assert grey[:, :10].any() and not grey[:, 20:].any()
+  assert blue[:, 90:].any() and not blue[:40, 10:80].any()
+
+
+# --------------------------------------------------------------- commands
+
+
+def _train(workdir, config):
+  """Two training steps of `config`, checkpointed; no evaluation or grids."""
+  config = config.unlock()
+  config.train.num_steps = 2
+  config.train.image_every_steps = 0
+  train.Experiment(config.lock(), str(workdir)).train()
+  return str(workdir)
+
+
+@pytest.fixture(scope='module')
+def smoke_runs(tmp_path_factory):
+  """A Gaussian mixture (a density with features) and a class-conditional
+  VAE, two smoke steps each on 8x8 digits."""
+  root = tmp_path_factory.mktemp('uses')
+  return {'gmm': _train(root / 'gmm', gmm_config.get_config('smoke')),
+          'cond': _train(root / 'cond', helpers.smoke_config('smoke,cond'))}
+
+
+def _cli(command, *flags_):
+  return uses_cli.cli(['uses', command, *flags_])
+
+
+@pytest.mark.slow
+def test_ood_command_writes_metrics_and_histograms(smoke_runs, tmp_path,
+                                                   capsys):
+  out = tmp_path / 'out'
+  sets = 'flip,noise,constant'
+  assert _cli('ood', f'--workdir={smoke_runs["gmm"]}', f'--sets={sets}',
+              '--num=40', '--typicality_batch=4', f'--out={out}') == 0
+  files = sorted(os.listdir(out))
+  assert len(files) == 4 and files[0].endswith('.json')
+  report = json.loads((out / files[0]).read_text())
+  assert report['sets'] == sets.split(',')
+  for s in report['sets']:
+    kinds = report['metrics'][s]
+    assert set(kinds) == {'likelihood', 'typicality', 'complexity',
+                          'typicality_m4'}
+    for m in kinds.values():
+      assert 0.0 <= m['auroc'] <= 1.0 and 0.0 <= m['fpr95'] <= 1.0
+  # Uniform noise is far from digits even after two EM steps.
+  assert report['metrics']['noise']['likelihood']['auroc'] > 0.9
+  assert report['summary']['test']['num'] == 40
+  assert 'AUROC' in capsys.readouterr().out
+  table = uses_cli.render(str(out))
+  assert '| flip |' in table and '| noise |' in table
+
+
+@pytest.mark.slow
+def test_bayes_command_on_a_conditional_run(smoke_runs, tmp_path):
+  out = tmp_path / 'out'
+  assert _cli('bayes', f'--workdir={smoke_runs["cond"]}', '--sets=noise',
+              '--num=40', f'--out={out}') == 0
+  (path,) = out.iterdir()
+  report = json.loads(path.read_text())
+  assert 0.0 <= report['accuracy'] <= 1.0 and report['num'] == 40
+  assert report['num_ood'] == 40
+  assert report['reject_with_ood']['coverage'][-1] == 1.0
+  assert sum(report['prior']) == pytest.approx(1.0)
+  assert 0.0 <= report['gmm_baseline']['accuracy'] <= 1.0
+  # Every OOD input kept at full coverage is wrong: accuracy halves.
+  assert report['reject_with_ood']['accuracy'][-1] == pytest.approx(
+      report['reject_clean']['accuracy'][-1] / 2)
+
+
+@pytest.mark.slow
+def test_probe_command_and_refusals(smoke_runs, tmp_path, capsys):
+  out = tmp_path / 'out'
+  assert _cli('probe', f'--workdir={smoke_runs["gmm"]}',
+              '--num_labels=10,0', f'--out={out}') == 0
+  (path,) = out.iterdir()
+  report = json.loads(path.read_text())
+  assert set(report['curves']) == {'gmm', 'pixels'}
+  assert [r['num_labels'] for r in report['curves']['pixels']] == [10, 256]
+  assert '| 256 |' in uses_cli.render(str(out))
+  capsys.readouterr()
+  # A conditional run has no unconditional code; an unconditional one no
+  # classes.
+  assert _cli('probe', f'--workdir={smoke_runs["cond"]}') == 2
+  assert 'class-conditional' in capsys.readouterr().err
+  assert _cli('bayes', f'--workdir={smoke_runs["gmm"]}') == 2
+  assert 'num_classes is 0' in capsys.readouterr().err
+
+
+def _untrained(path, config):
+  os.makedirs(path)
+  workdir_lib.write_json(workdir_lib.config_path(str(path)),
+                         json.loads(config.to_json_best_effort()))
+  return str(path)
+
+
+def test_bad_input_is_one_error_line(tmp_path, capsys):
+  no_ckpt = _untrained(tmp_path / 'vae', helpers.smoke_config())
+  autoencoder = _untrained(tmp_path / 'ae',
+                           autoencoder_config.get_config('smoke'))
+  cases = [
+      (['ood', f'--workdir={tmp_path / "none"}'], 'holds no trained run'),
+      (['ood', f'--workdir={no_ckpt}'], 'no checkpoint'),
+      (['ood', f'--workdir={autoencoder}'], 'no log_likelihood'),
+      (['probe', f'--workdir={autoencoder}'], 'no checkpoint'),
+      (['ood', f'--workdir={no_ckpt}', '--sets=flip,svhn'], 'svhn'),
+      (['ood', f'--workdir={no_ckpt}', '--estimator=exact'],
+       "--estimator='exact'"),
+      (['probe', f'--workdir={no_ckpt}', '--num_labels=ten'],
+       '--num_labels'),
+      (['sample', f'--workdir={no_ckpt}'], 'expected one command'),
+      (['ood'], '--workdir is required'),
+  ]
+  for argv, expected in cases:
+    assert uses_cli.cli(['uses', *argv]) == 2, argv
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('error: '), (argv, err)
+    assert expected in err[0], (argv, err)
