@@ -22,6 +22,7 @@ _SCRIPTS = (
     ('experiments.bench_vqvae', '--sample_methods'),
     ('experiments.bench_peers', '--peer_python'),
     ('experiments.bench_layers', '--steps_per_round'),
+    ('experiments.uses', '--typicality_batch'),
 )
 
 _IMPORT_ALL = '''
