@@ -271,6 +271,13 @@ def test_validate_checks_the_data():
   with pytest.raises(ConfigError, match='binarize'):
     gsn.validate(c, DIGITS)
   c = _config()
+  c.data.binarize, c.data.dequantize = 'none', True  # dequantized pixels
+  c.model.reconstruction = c.model.corruption = 'gaussian'
+  gsn.validate(c, DIGITS)
+  c.data.dequantize = False
+  with pytest.raises(ConfigError, match='dequantize'):
+    gsn.validate(c, DIGITS)
+  c = _config()
   c.model.reconstruction = 'gaussian'  # salt-and-pepper needs binary data
   with pytest.raises(ConfigError, match='config.model.corruption'):
     gsn.validate(c, DIGITS)
