@@ -25,7 +25,8 @@ rerun by ``python -m experiments.results --only=<name>``:
   python -m experiments.main --config=experiments/configs/gsn.py:mnist8k \
       --workdir=runs/gsn_mnist8k
     MLP 784-1000-1000-784, salt-and-pepper p = 0.4, K = 2, 10,000 steps of
-    128 on the 7,000 mnist8k training digits: about a quarter of an hour.
+    128 on the 7,000 mnist8k training digits: roughly a quarter of an hour
+    on 2 otherwise idle cores. No record yet.
 
   python -m experiments.main --config=experiments/configs/gsn.py:ring8 \
       --workdir=runs/gsn_ring8
