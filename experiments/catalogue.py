@@ -385,6 +385,8 @@ EXPERIMENTS = (
              'LSGAN, MLP'),
     _quality('wgan_gp_grid25', 'experiments/configs/gan.py:grid25,wgan-gp',
              'WGAN-GP, MLP'),
+    _quality('gsn_ring8', 'experiments/configs/gsn.py:ring8',
+             'GSN, DAE chain (K = 1), Gaussian corruption, MLP'),
     _quality('dcgan_digits', 'experiments/configs/gan.py:digits',
              'DCGAN, non-saturating', classifier='digits'),
     _quality('wgan_gp_digits', 'experiments/configs/gan.py:digits,wgan-gp',
@@ -394,6 +396,9 @@ EXPERIMENTS = (
     _quality('cgan_digits', 'experiments/configs/gan.py:digits,cond',
              'DCGAN, class-conditional', classifier='digits'),
     _quality('began_digits', 'experiments/configs/began.py:digits', 'BEGAN',
+             classifier='digits'),
+    _quality('gsn_digits', 'experiments/configs/gsn.py:digits',
+             'GSN, walkback DAE chain (K = 3), salt-and-pepper, MLP',
              classifier='digits'),
     # 28x28 GANs on a CPU budget: half the preset's 10,000 generator steps
     # (WGAN-GP: 1,000, each with 5 critic steps and the penalty's double

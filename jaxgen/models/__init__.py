@@ -147,6 +147,7 @@ FAMILIES: dict[str, str] = {
     'gated_pixelcnn': 'jaxgen.models.gated_pixelcnn',
     'glow': 'jaxgen.models.glow',
     'gmm': 'jaxgen.models.gmm',
+    'gsn': 'jaxgen.models.gsn',
     'kmeans': 'jaxgen.models.kmeans',
     'made': 'jaxgen.models.made',
     'nade': 'jaxgen.models.nade',
