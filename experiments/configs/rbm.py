@@ -58,6 +58,7 @@ def get_config(arg: str = 'digits'):
   c.optimizer.name = 'sgd'
   c.optimizer.learning_rate = 0.01 if gaussian else 0.05
   c.optimizer.momentum = 0.9
+  c.optimizer.schedule = 'cosine'  # decayed to 0, as PCD needs
   c.train.batch_size = 100
   c.train.num_steps = 10_000
   c.train.eval_every_steps = 0
