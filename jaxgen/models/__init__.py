@@ -150,6 +150,7 @@ FAMILIES: dict[str, str] = {
     'began': 'jaxgen.models.began',
     'classifier': 'jaxgen.models.classifier',
     'code_prior': 'jaxgen.models.code_prior',
+    'dbm': 'jaxgen.models.dbm',
     'ddpm': 'jaxgen.models.ddpm',
     'ffjord': 'jaxgen.models.ffjord',
     'gan': 'jaxgen.models.gan',
