@@ -151,29 +151,33 @@ def unnormalized_bound(p, v: jax.Array, num_steps: int) -> jax.Array:
 def gibbs_sweep(p, state, key: jax.Array):
   """One sweep (v, h1, h2) -> h1 | v, h2 -> (v, h2) | h1.
 
+  One block of uniforms [B, H1 + D + H2] per sweep (u < p is a Bernoulli
+  draw), so a compiled chain holds one random-bit generator per sweep.
   Returns the new (v, h1, h2) and p(v = 1 | h1).
   """
   v, _, h2 = state
-  k1, kv, k2 = jax.random.split(key, 3)
-  h1 = jax.random.bernoulli(
-      k1, jax.nn.sigmoid(v @ p['w1'] + h2 @ p['w2'].T + p['c1'])).astype(
-          v.dtype)
+  h1_dim, d = p['w1'].shape[1], p['w1'].shape[0]
+  u = jax.random.uniform(key, (v.shape[0], h1_dim + d + h2.shape[-1]))
+  dtype = v.dtype
+  h1 = (u[:, :h1_dim] < jax.nn.sigmoid(
+      v @ p['w1'] + h2 @ p['w2'].T + p['c1'])).astype(dtype)
   pv = jax.nn.sigmoid(h1 @ p['w1'].T + p['b'])
-  v = jax.random.bernoulli(kv, pv).astype(v.dtype)
-  h2 = jax.random.bernoulli(k2, jax.nn.sigmoid(h1 @ p['w2'] + p['c2'])
-                            ).astype(v.dtype)
+  v = (u[:, h1_dim:h1_dim + d] < pv).astype(dtype)
+  h2 = (u[:, h1_dim + d:] < jax.nn.sigmoid(h1 @ p['w2'] + p['c2'])
+        ).astype(dtype)
   return (v, h1, h2), pv
 
 
 def gibbs_chain(p, state, key: jax.Array, num_sweeps: int):
-  """`num_sweeps` sweeps; sweep i uses fold_in(key, i). Returns (state,
-  p(v = 1 | h1) of the last sweep)."""
+  """`num_sweeps` sweeps; sweep i uses ``jax.random.split(key,
+  num_sweeps)[i]``. Returns (state, p(v = 1 | h1) of the last sweep)."""
 
-  def body(i, carry):
-    return gibbs_sweep(p, carry[0], jax.random.fold_in(key, i))
+  def body(carry, sweep_key):
+    return gibbs_sweep(p, carry[0], sweep_key), None
 
-  return jax.lax.fori_loop(0, num_sweeps, body,
-                           (state, jnp.zeros_like(state[0])))
+  out, _ = jax.lax.scan(body, (state, jnp.zeros_like(state[0])),
+                        jax.random.split(key, num_sweeps))
+  return out
 
 
 def tempered(p, beta, base_b: jax.Array):
@@ -202,17 +206,16 @@ def ais_log_partition(p, key: jax.Array, *, base_b: jax.Array,
 
   def body(carry, inputs):
     v, h2, log_w = carry
-    lo, hi, i = inputs
+    lo, hi, sweep_key = inputs
     p_hi = tempered(p, hi, base_b)
     log_w = log_w + log_marginal(p_hi, v, h2) - log_marginal(
         tempered(p, lo, base_b), v, h2)
-    (v, _, h2), _ = gibbs_sweep(p_hi, (v, None, h2),
-                                jax.random.fold_in(run_key, i))
+    (v, _, h2), _ = gibbs_sweep(p_hi, (v, None, h2), sweep_key)
     return (v, h2, log_w), None
 
   (_, _, log_w), _ = jax.lax.scan(
       body, (v, h2, jnp.zeros((num_chains,))),
-      (betas[:-1], betas[1:], jnp.arange(num_betas - 1)))
+      (betas[:-1], betas[1:], jax.random.split(run_key, num_betas - 1)))
   log_z0 = (jax.nn.softplus(base_b).sum()
             + (h1_dim + h2_dim) * math.log(2.0))
   log_z = log_z0 + jax.nn.logsumexp(log_w) - math.log(num_chains)

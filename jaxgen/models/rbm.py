@@ -161,28 +161,39 @@ def visible_mean(p, h: jax.Array, visible: str) -> jax.Array:
 
 
 def gibbs_sweep(p, v: jax.Array, key: jax.Array, visible: str):
-  """One block-Gibbs sweep v -> h -> v'; returns (v', E[v' | h])."""
-  h_key, v_key = jax.random.split(key)
-  h = jax.random.bernoulli(h_key, hidden_probs(p, v)).astype(v.dtype)
-  mean = visible_mean(p, h, visible)
+  """One block-Gibbs sweep v -> h -> v'; returns (v', E[v' | h]).
+
+  Bernoulli: one block of uniforms [B, H + D] per sweep (u < p is a
+  Bernoulli draw), so a compiled chain holds one random-bit generator per
+  sweep; Gaussian: uniforms for h and normals for v.
+  """
+  num, hidden_dim = v.shape[0], p['w'].shape[1]
   if visible == 'bernoulli':
-    v = jax.random.bernoulli(v_key, mean).astype(v.dtype)
-  else:
-    v = mean + jax.random.normal(v_key, mean.shape, v.dtype)
-  return v, mean
+    u = jax.random.uniform(key, (num, hidden_dim + v.shape[1]))
+    h = (u[:, :hidden_dim] < hidden_probs(p, v)).astype(v.dtype)
+    mean = visible_mean(p, h, visible)
+    return (u[:, hidden_dim:] < mean).astype(v.dtype), mean
+  h_key, v_key = jax.random.split(key)
+  h = (jax.random.uniform(h_key, (num, hidden_dim)) < hidden_probs(p, v)
+       ).astype(v.dtype)
+  mean = visible_mean(p, h, visible)
+  return mean + jax.random.normal(v_key, mean.shape, v.dtype), mean
 
 
 def gibbs_chain(p, v: jax.Array, key: jax.Array, num_sweeps: int,
                 visible: str):
-  """`num_sweeps` sweeps from v; sweep i uses fold_in(key, i).
+  """`num_sweeps` sweeps from v; sweep i uses ``jax.random.split(key,
+  num_sweeps)[i]``.
 
   Returns (v after the last sweep, E[v | h] of the last sweep).
   """
 
-  def body(i, carry):
-    return gibbs_sweep(p, carry[0], jax.random.fold_in(key, i), visible)
+  def body(carry, sweep_key):
+    return gibbs_sweep(p, carry[0], sweep_key, visible), None
 
-  return jax.lax.fori_loop(0, num_sweeps, body, (v, jnp.zeros_like(v)))
+  out, _ = jax.lax.scan(body, (v, jnp.zeros_like(v)),
+                        jax.random.split(key, num_sweeps))
+  return out
 
 
 def tempered(p, beta, base_b: jax.Array, visible: str):
@@ -239,17 +250,17 @@ def ais_log_partition(p, key: jax.Array, *, base_b: jax.Array,
 
   def body(carry, inputs):
     v, log_w = carry
-    lo, hi, i = inputs
+    lo, hi, sweep_key = inputs
     p_lo = tempered(p, lo, base_b, visible)
     p_hi = tempered(p, hi, base_b, visible)
     log_w = log_w + free_energy(p_lo, v, visible) - free_energy(
         p_hi, v, visible)
-    v, _ = gibbs_sweep(p_hi, v, jax.random.fold_in(run_key, i), visible)
+    v, _ = gibbs_sweep(p_hi, v, sweep_key, visible)
     return (v, log_w), None
 
   (_, log_w), _ = jax.lax.scan(
       body, (v, jnp.zeros((num_chains,))),
-      (betas[:-1], betas[1:], jnp.arange(num_betas - 1)))
+      (betas[:-1], betas[1:], jax.random.split(run_key, num_betas - 1)))
   log_z = (base_log_partition(base_b, hidden_dim, visible)
            + jax.nn.logsumexp(log_w) - math.log(num_chains))
   w = jnp.exp(log_w - log_w.max())

@@ -29,14 +29,14 @@ def _binary(n):
 def test_mean_field_fixed_point_satisfies_its_equations():
   p = _params(0, 10, 6, 5, 0.5)
   v = jnp.float32(np.random.default_rng(1).integers(0, 2, (4, 10)))
-  mu1, mu2 = dbm.mean_field(p, v, 50)
+  (mu1, mu2), (mu1_0, _) = jax.jit(lambda p, v: (
+      dbm.mean_field(p, v, 50), dbm.mean_field(p, v, 0)))(p, v)
   np.testing.assert_allclose(
       mu1, jax.nn.sigmoid(p['c1'] + v @ p['w1'] + mu2 @ p['w2'].T),
       atol=1e-5)
   np.testing.assert_allclose(mu2, jax.nn.sigmoid(p['c2'] + mu1 @ p['w2']),
                              atol=1e-6)
   # Zero iterations is the bottom-up pass, not the fixed point.
-  mu1_0, _ = dbm.mean_field(p, v, 0)
   assert np.abs(mu1_0 - mu1).max() > 1e-3
 
 
@@ -49,9 +49,11 @@ def test_enumeration_matches_brute_force_over_all_three_layers():
   log_z = np.logaddexp.reduce(neg_e.ravel())
   log_p = np.logaddexp.reduce(neg_e.reshape(len(vs), -1), axis=1) - log_z
   p = jax.tree.map(jnp.float32, p64)
-  np.testing.assert_allclose(dbm.log_partition_exact(p), log_z, rtol=1e-5)
-  np.testing.assert_allclose(dbm.log_prob_exact(p, jnp.float32(vs)), log_p,
-                             atol=1e-4)
+  got_z, got_p = jax.jit(lambda p, v: (dbm.log_partition_exact(p),
+                                       dbm.log_prob_exact(p, v)))(
+                                           p, jnp.float32(vs))
+  np.testing.assert_allclose(got_z, log_z, rtol=1e-5)
+  np.testing.assert_allclose(got_p, log_p, atol=1e-4)
 
 
 def test_ais_matches_enumeration_and_the_bound_lies_below_log_p():
