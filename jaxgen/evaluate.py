@@ -72,7 +72,8 @@ def make_eval_step(family, net, preprocess: Callable,
   """A jit-able ``(params, batch, key, prepared={}) -> {name: masked sum}``.
 
   `prepared` is `make_prepare_fn`'s output ({estimator name: {argument:
-  value}}), passed on to that estimator's ``log_likelihood``. Sums (not means) over unmasked rows of every per-example metric of
+  value}}), passed on to that estimator's ``log_likelihood``. Sums (not
+  means) over unmasked rows of every per-example metric of
   ``family.loss_fn`` (with train=False) and, for every named estimator of
   ``family.log_likelihood``, of '<name>/log_likelihood', '<name>/nll_nats'
   and '<name>/bits_per_dim' (`nll_report`); plus 'count', the number of
