@@ -15,7 +15,8 @@ Bernoulli visibles (``visible='bernoulli'``, binarized images):
 
     E(v, h) = -v.b - h.c - v W h
     F(v)    = -log sum_h exp(-E(v, h)) = -v.b - sum_j softplus(c_j + v W_j)
-    p(h_j = 1 | v) = sigmoid(c_j + v W_j),  p(v_i = 1 | h) = sigmoid(b_i + W_i h)
+    p(h_j = 1 | v) = sigmoid(c_j + v W_j)
+    p(v_i = 1 | h) = sigmoid(b_i + W_i h)
 
 Gaussian visibles with unit variance (``visible='gaussian'``, dequantized
 8-bit pixels y in [0, 1) standardized per pixel, v = (y - mean) / std):
@@ -47,7 +48,8 @@ hidden biases 0, visible biases b_A: the logits of the first training
 batch's pixel marginals, ``base='data'``, or zeros, ``base='zeros'``) and
 move through the intermediate distributions
 
-    f_beta(v) = exp((1 - beta) v.b_A + beta v.b) prod_j (1 + exp(beta (c_j + v W_j)))
+    f_beta(v) = exp((1 - beta) v.b_A + beta v.b)
+                prod_j (1 + exp(beta (c_j + v W_j)))
 
 (Gaussian: exp(-|v|^2/2 + v.((1 - beta) b_A + beta b) - const_beta) times
 the same product) at ``num_betas`` linearly spaced inverse temperatures,
