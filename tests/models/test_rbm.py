@@ -51,12 +51,13 @@ def test_free_energy_and_conditionals_match_float64_numpy(visible):
     f = 0.5 * ((v - p['b']) ** 2).sum(-1) - softplus
     mean = h @ p['w'].T + p['b']
   p32 = jax.tree.map(jnp.float32, p)
-  np.testing.assert_allclose(rbm.free_energy(p32, jnp.float32(v), visible), f,
-                             rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(rbm.hidden_probs(p32, jnp.float32(v)),
-                             _sigmoid(v @ p['w'] + p['c']), atol=1e-6)
-  np.testing.assert_allclose(
-      rbm.visible_mean(p32, jnp.float32(h), visible), mean, atol=1e-5)
+  got_f, got_ph, got_mean = jax.jit(lambda p, v, h: (
+      rbm.free_energy(p, v, visible), rbm.hidden_probs(p, v),
+      rbm.visible_mean(p, h, visible)))(p32, jnp.float32(v), jnp.float32(h))
+  np.testing.assert_allclose(got_f, f, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(got_ph, _sigmoid(v @ p['w'] + p['c']),
+                             atol=1e-6)
+  np.testing.assert_allclose(got_mean, mean, atol=1e-5)
   # F is -log sum_h exp(-E(v, h)), by enumerating h (Bernoulli).
   if visible == 'bernoulli':
     hs = _binary(4)
@@ -73,10 +74,12 @@ def test_exact_log_partition_matches_brute_force_both_ways():
            + vs @ p['w'] @ hs.T)
   brute = np.logaddexp.reduce(neg_e.ravel())
   p32 = jax.tree.map(jnp.float32, p)
-  np.testing.assert_allclose(rbm.log_partition_exact(p32), brute, rtol=1e-5)
   # D < H: enumerate v instead (the transposed model has the same Z).
   pt = {'w': p32['w'].T, 'b': p32['c'], 'c': p32['b']}
-  np.testing.assert_allclose(rbm.log_partition_exact(pt), brute, rtol=1e-5)
+  by_h, by_v = jax.jit(lambda p, pt: (rbm.log_partition_exact(p),
+                                      rbm.log_partition_exact(pt)))(p32, pt)
+  np.testing.assert_allclose(by_h, brute, rtol=1e-5)
+  np.testing.assert_allclose(by_v, brute, rtol=1e-5)
 
 
 @pytest.fixture(scope='module')
