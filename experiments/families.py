@@ -5,11 +5,11 @@ r"""Lists what exists: families, their config options, presets and datasets.
   python -m experiments.families --family=vae --arg=mnist,conv
 
 Without --family: every registered family (`jaxgen.models.FAMILIES`) with
-what its likelihood is ('exact', 'bound' or none), the kinds of data it
-models, the optional contract names it defines, its config file's options
-(the dataset option is the preset) and the dataset each preset reads; then
-every dataset the presets read (embedded, npz files, TFDS names, toy
-densities, synthetic signals). With --family: that family's options and
+what its likelihood is ('exact', 'bound', 'estimate' or none), the kinds of
+data it models, the optional contract names it defines, its config file's
+options (the dataset option is the preset) and the dataset each preset
+reads; then every dataset the presets read (embedded, npz files, TFDS
+names, toy densities, synthetic signals). With --family: that family's options and
 every field of its config (``get_config(--arg)``) with its value and the
 one-line comment of the config source where it has one.
 
@@ -47,7 +47,7 @@ class FamilyInfo:
   Attributes:
     name: the `models.FAMILIES` key (``config.family``).
     module: the family module's import path.
-    likelihood: 'exact', 'bound' or 'none'.
+    likelihood: 'exact', 'bound', 'estimate' or 'none'.
     data: the kinds of data it models ('images', 'points').
     hooks: the optional contract names it defines (`HOOKS`), in that order.
     config_path: its config file, relative to the checkout root.

@@ -15,6 +15,12 @@ units, per example:
 where D = H * W * C and ``offset`` is the dequantization bookkeeping of a
 continuous density on 8-bit data (D ln 256 for data scaled to [0, 1);
 zero for discrete likelihoods), so numbers compare with the papers'.
+
+A family whose estimator needs one quantity shared by every batch (an RBM's
+log Z, estimated by AIS) defines ``prepare_estimator``: `make_prepare_fn`
+calls it once per evaluation, with ``fold_in(eval_key, PREPARE_FOLD)``;
+its outputs are passed to every batch's ``log_likelihood`` as extra keyword
+arguments and reported in the results as '<estimator>/<argument>'.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ import numpy as np
 from jaxgen import losses
 from jaxgen import parallel
 from jaxgen import workdir as workdir_lib
+
+# The fold of the evaluation key for `prepare_estimator` (batch i uses
+# fold_in(eval_key, i); no split has 2^32 - 1 batches).
+PREPARE_FOLD = 2**32 - 1
 
 
 def nll_report(log_likelihood, num_dims: int,
@@ -59,9 +69,11 @@ def nll_report(log_likelihood, num_dims: int,
 def make_eval_step(family, net, preprocess: Callable,
                    estimators: Mapping[str, Mapping[str, Any]], *,
                    num_dims: int, offset_nats: float = 0.0):
-  """A jit-able ``(params, batch, key) -> {name: masked sum}`` function.
+  """A jit-able ``(params, batch, key, prepared={}) -> {name: masked sum}``.
 
-  Sums (not means) over unmasked rows of every per-example metric of
+  `prepared` is `make_prepare_fn`'s output ({estimator name: {argument:
+  value}}), passed on to that estimator's ``log_likelihood``. Sums (not
+  means) over unmasked rows of every per-example metric of
   ``family.loss_fn`` (with train=False) and, for every named estimator of
   ``family.log_likelihood``, of '<name>/log_likelihood', '<name>/nll_nats'
   and '<name>/bits_per_dim' (`nll_report`); plus 'count', the number of
@@ -69,7 +81,7 @@ def make_eval_step(family, net, preprocess: Callable,
   """
   names = sorted(estimators)
 
-  def eval_step(params, batch, key):
+  def eval_step(params, batch, key, prepared=None):
     pre_key, loss_key, ll_key = jax.random.split(key, 3)
     batch = preprocess(batch, pre_key)
     mask = batch['mask'].astype(jnp.float32)
@@ -77,7 +89,8 @@ def make_eval_step(family, net, preprocess: Callable,
     sums = {k: (v * mask).sum() for k, v in metrics.items()}
     for j, name in enumerate(names):
       ll = family.log_likelihood(params, batch, jax.random.fold_in(ll_key, j),
-                                 net=net, **dict(estimators[name]))
+                                 net=net, **dict(estimators[name]),
+                                 **(prepared or {}).get(name, {}))
       report = {'log_likelihood': ll,
                 **nll_report(ll, num_dims, offset_nats)}
       for k, v in report.items():
@@ -88,9 +101,31 @@ def make_eval_step(family, net, preprocess: Callable,
   return eval_step
 
 
+def make_prepare_fn(family, net, estimators: Mapping[str, Mapping[str, Any]]
+                    ) -> Callable | None:
+  """``(params, key) -> {name: {argument: scalar}}``, or None.
+
+  None unless the family defines ``prepare_estimator(params, key, *, net,
+  **estimator) -> {argument: scalar}``; estimator j (sorted by name) gets
+  ``fold_in(key, j)``.
+  """
+  prepare = getattr(family, 'prepare_estimator', None)
+  if prepare is None:
+    return None
+  names = sorted(estimators)
+
+  def prepare_all(params, key):
+    return {name: prepare(params, jax.random.fold_in(key, j), net=net,
+                          **dict(estimators[name]))
+            for j, name in enumerate(names)}
+
+  return prepare_all
+
+
 def evaluate_split(eval_step: Callable, params: Any,
                    batches: Callable[[], Any], key: jax.Array, mesh, *,
-                   progress: Callable | None = None) -> dict[str, float]:
+                   progress: Callable | None = None,
+                   prepare: Callable | None = None) -> dict[str, float]:
   """Runs a jitted `eval_step` over every batch of a split.
 
   Args:
@@ -101,18 +136,27 @@ def evaluate_split(eval_step: Callable, params: Any,
     key: the evaluation key; batch i uses fold_in(key, i).
     mesh: the device mesh.
     progress: optional wrapper around the batch iterator (e.g. tqdm).
+    prepare: optional `make_prepare_fn` output, called once with
+      ``fold_in(key, PREPARE_FOLD)``; every batch's step receives it.
 
   Returns:
     {name: mean over the split} for every sum of the step (accumulated in
-    float64 on the host), and 'num_examples', the count.
+    float64 on the host), 'num_examples', the count, and each prepared
+    value as '<estimator>/<argument>'.
   """
   totals: dict[str, float] = {}
+  prepared, extra = {}, {}
+  if prepare is not None:
+    prepared = prepare(params, jax.random.fold_in(key, PREPARE_FOLD))
+    for name, args in jax.device_get(prepared).items():
+      for k, v in args.items():
+        extra[f'{name}/{k}'] = float(np.asarray(v, np.float64))
   iterator = batches()
   if progress is not None:
     iterator = progress(iterator)
   for i, local in enumerate(iterator):
     batch = parallel.global_batch(local, mesh)
-    sums = eval_step(params, batch, jax.random.fold_in(key, i))
+    sums = eval_step(params, batch, jax.random.fold_in(key, i), prepared)
     for k, v in jax.device_get(sums).items():
       totals[k] = totals.get(k, 0.0) + float(np.asarray(v, np.float64))
   count = totals.pop('count', 0.0)
@@ -120,6 +164,7 @@ def evaluate_split(eval_step: Callable, params: Any,
     raise ValueError('evaluate_split saw no examples: the split is empty.')
   results = {k: v / count for k, v in totals.items()}
   results['num_examples'] = count
+  results.update(extra)
   return results
 
 

@@ -450,9 +450,20 @@ class Experiment:
           num_dims=self.num_dims, offset_nats=self.offset_nats)
       rep = parallel.replicated(self.mesh)
       self._jitted[('eval', names)] = jax.jit(
-          step, in_shardings=(rep, parallel.data_sharded(self.mesh), rep),
+          step, in_shardings=(rep, parallel.data_sharded(self.mesh), rep,
+                              rep),
           out_shardings=rep)
     return self._jitted[('eval', names)]
+
+  def _prepare_fn(self, names) -> Callable | None:
+    """The jitted `eval_lib.make_prepare_fn` of these estimators, or None."""
+    names = tuple(names)
+    if ('prepare', names) not in self._jitted:
+      estimators = {n: dict(self.config.eval.estimators[n]) for n in names}
+      fn = eval_lib.make_prepare_fn(self.family, self.net, estimators)
+      self._jitted[('prepare', names)] = None if fn is None else jax.jit(
+          fn, out_shardings=parallel.replicated(self.mesh))
+    return self._jitted[('prepare', names)]
 
   # ------------------------------------------------------------ evaluation
   def eval_params(self, state: TrainState):
@@ -489,7 +500,8 @@ class Experiment:
                                leave=False)
     return eval_lib.evaluate_split(
         self._eval_step(names), self.eval_params(state), batches,
-        self.keys(seed)[2], self.mesh, progress=wrap)
+        self.keys(seed)[2], self.mesh, progress=wrap,
+        prepare=self._prepare_fn(names))
 
   def sample_images(self, state: TrainState, num: int,
                     step: int | None = None, *,

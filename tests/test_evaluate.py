@@ -71,3 +71,39 @@ def test_nll_report_units():
                              rtol=1e-6)
   shifted = evaluate.nll_report(0.0, 10, offset_nats=10 * math.log(256))
   assert float(shifted['bits_per_dim']) == 8.0
+
+
+def test_prepared_estimator_is_computed_once_and_shared_by_every_batch(split):
+  """A family's prepare_estimator runs once per evaluation with its own
+  key; every batch's log_likelihood sees the same value, and the value is
+  reported in the results."""
+  source, _ = split
+  preprocess, _ = data.make_preprocess(
+      binarize='none', dequantize=False, value_range='unit')
+  calls = []
+
+  def prepare_estimator(params, key, *, net, scale):
+    calls.append(key)
+    return {'shift': jax.random.uniform(key) * scale}
+
+  def log_likelihood(params, batch, key, *, net, scale, shift=None):
+    del key  # a per-batch key would change the value from batch to batch
+    return jnp.full(batch['image'].shape[:1], -shift)
+
+  family = _family(log_likelihood)
+  family.prepare_estimator = prepare_estimator
+  estimators = {'model': {'scale': 3.0}}
+  mesh = parallel.make_mesh()
+  step = jax.jit(evaluate.make_eval_step(family, None, preprocess,
+                                         estimators, num_dims=12))
+  prepare = evaluate.make_prepare_fn(family, None, estimators)
+  batches = lambda: data.eval_batches(source, batch_size=8)
+  out = evaluate.evaluate_split(step, {}, batches, jax.random.key(0), mesh,
+                                prepare=prepare)
+  assert len(calls) == 1
+  shift = out['model/shift']
+  assert 0.0 < shift < 3.0
+  # 5 batches, the same shift in each: the mean NLL is that shift.
+  assert out['model/nll_nats'] == pytest.approx(shift, rel=1e-6)
+  assert evaluate.make_prepare_fn(_family(log_likelihood), None,
+                                  estimators) is None

@@ -76,9 +76,18 @@ def _machine_short(m: dict[str, Any]) -> str:
 
 
 def _k(r: Record) -> str:
-  est = r['estimators'].get(r['nll_estimator'], {})
+  name = r['nll_estimator']
+  est = r['estimators'].get(name, {})
   k = est.get('num_samples')
-  return f'{r["nll_estimator"].upper()} k={k:,}' if k else r['nll_estimator']
+  if k:
+    return f'{name.upper()} k={k:,}'
+  log_z = r['test_metrics'].get(f'{name}/log_z')
+  stderr = r['test_metrics'].get(f'{name}/log_z_stderr')
+  if log_z is not None and stderr is not None:  # AIS, prepare_estimator
+    return (f'{name.upper()}, {est.get("num_betas", 0):,} betas x '
+            f'{est.get("num_chains", 0):,} chains, log Z = {log_z:.2f} '
+            f'± {stderr:.2f}')
+  return name
 
 
 def _model_cell(spec: Spec, r: Record) -> str:

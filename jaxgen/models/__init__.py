@@ -16,8 +16,11 @@ Required names (`REQUIRED`):
 - ``loss_fn(params, batch, key, *, net, train) -> (scalar, {name: [B]})``:
   the training objective (a mean over the rows whose ``batch['mask']`` is
   True) and per-example metrics; ``train=False`` in evaluation.
-- ``LIKELIHOOD``: 'exact', 'bound' (a lower bound on log p(x)) or None,
-  saying what ``log_likelihood`` returns.
+- ``LIKELIHOOD``: 'exact', 'bound' (a lower bound on log p(x)),
+  'estimate' (a stochastic estimate, neither exact nor a bound: an
+  energy-based model's -F(x) - log Z with log Z by annealed importance
+  sampling, which tends to over-estimate log p(x)) or None, saying what
+  ``log_likelihood`` returns.
 - ``log_likelihood(params, batch, key, *, net, **estimator) -> [B] nats``,
   or None when ``LIKELIHOOD`` is None (then ``config.eval.estimators`` must
   be empty and the family is scored by sample quality or reconstruction).
@@ -63,6 +66,12 @@ Optional names (`OPTIONAL`); the trainer uses each one a family defines:
   preprocessed training batch, when it starts a fresh run (never on
   resume: the values are in the checkpoint), with a key folded from the
   init key, and builds the optimizer state from what it returns.
+- ``prepare_estimator(params, key, *, net, **estimator) -> {argument:
+  scalar}``: a quantity every batch of one evaluation must share (an RBM's
+  AIS log Z and its standard error). `jaxgen.evaluate` calls it once per
+  evaluation and estimator, passes what it returns to each batch's
+  ``log_likelihood`` as extra keyword arguments, and reports each value
+  in the results (and the eval JSON) as '<estimator>/<argument>'.
 - ``ESTIMATOR_CHOICES``: {argument of ``log_likelihood``: tuple of allowed
   values} for arguments with a closed set of values (the VAE's
   ``{'bound': ('iwae', 'elbo')}``); a config value outside it is a
@@ -141,6 +150,7 @@ FAMILIES: dict[str, str] = {
     'began': 'jaxgen.models.began',
     'classifier': 'jaxgen.models.classifier',
     'code_prior': 'jaxgen.models.code_prior',
+    'dbm': 'jaxgen.models.dbm',
     'ddpm': 'jaxgen.models.ddpm',
     'ffjord': 'jaxgen.models.ffjord',
     'gan': 'jaxgen.models.gan',
@@ -155,6 +165,7 @@ FAMILIES: dict[str, str] = {
     'pixelcnn': 'jaxgen.models.pixelcnn',
     'pixelcnnpp': 'jaxgen.models.pixelcnnpp',
     'pixelrnn': 'jaxgen.models.pixelrnn',
+    'rbm': 'jaxgen.models.rbm',
     'realnvp': 'jaxgen.models.realnvp',
     'vae': 'jaxgen.models.vae',
     'vqvae': 'jaxgen.models.vqvae',
@@ -164,7 +175,7 @@ FAMILIES: dict[str, str] = {
 
 REQUIRED = ('Net', 'init', 'loss_fn', 'LIKELIHOOD', 'log_likelihood', 'sample')
 OPTIONAL = ('reconstruct', 'validate', 'make_train_step', 'make_optimizer',
-            'DATA', 'ESTIMATOR_CHOICES', 'data_init')
+            'DATA', 'ESTIMATOR_CHOICES', 'data_init', 'prepare_estimator')
 # The discrete-code sub-contract: all three or none.
 CODES = ('code_shapes', 'encode_codes', 'decode_codes')
 

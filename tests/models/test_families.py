@@ -67,7 +67,7 @@ def test_family_has_the_contract(name):
   for attr in models.REQUIRED:
     assert hasattr(family, attr), f'{name} lacks {attr}'
   assert inspect.isclass(family.Net)
-  assert family.LIKELIHOOD in ('exact', 'bound', None)
+  assert family.LIKELIHOOD in ('exact', 'bound', 'estimate', None)
   assert (family.LIKELIHOOD is None) == (family.log_likelihood is None)
   for attr in ('init', 'loss_fn', 'log_likelihood', 'sample'):
     if getattr(family, attr) is not None:
