@@ -1,0 +1,92 @@
+r"""Timing of the classics in JAX against straightforward NumPy, one process.
+
+  python -m experiments.bench_classics
+  python -m experiments.bench_classics --rounds=3 --patchmatch_size=128
+
+- Efros & Leung: seconds to synthesise a 64x64 grey texture from a crop of
+  scikit-image's brick texture (`jaxgen.classics.efros_leung.synthesize`
+  against `efros_leung_numpy`, a Python loop over the pixels with each
+  pixel's distances to all sample windows in NumPy: the same algorithm,
+  the same random numbers, the same output);
+- PatchMatch: seconds to compute the nearest-neighbour field between two
+  256x256 colour images (the astronaut and the coffee photograph, resized
+  crops) with 7x7 patches and 5 iterations
+  (`jaxgen.classics.patchmatch.nearest_neighbour_field` against
+  `patchmatch_numpy`, the same parallel propagation and random search with
+  NumPy arrays and the same random numbers).
+
+Each round runs both implementations once, in turn (the starting one
+rotates); the medians over the rounds are compared (NumPy / JAX: above 1,
+JAX is faster), with the ratio of the least times beside them. JAX's
+compilation happens before the timed rounds. Absolute seconds drift with
+the machine's load; the ratio is the result.
+
+The two NumPy functions are also the tests' references
+(tests/classics/).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any, Callable
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import numpy as np
+
+from experiments import bench_common
+from jaxgen.classics import efros_leung
+# from jaxgen.classics import patchmatch
+
+
+def efros_leung_numpy(key: jax.Array, sample, out_shape, *, window: int = 11,
+                      error_threshold: float = 0.1,
+                      sigma: float | None = None,
+                      seed_size: int = 3) -> np.ndarray:
+  """`efros_leung.synthesize` written as a plain loop over the pixels.
+
+  The same arguments, random numbers (`efros_leung.random_choices`), order
+  and candidate rule; distances in float64.
+  """
+  image, out, sigma = efros_leung.check_arguments(
+      sample, out_shape, window, error_threshold, sigma, seed_size)
+  h, w, c = image.shape
+  hgt, wid = out
+  r, k = window // 2, window
+  seed_yx, u = efros_leung.random_choices(key, (h, w), out, seed_size)
+  (oy, ox), seed_src = efros_leung.seed_layout((h, w), out, seed_size,
+                                               seed_yx)
+  windows = efros_leung.sample_windows(image, window).astype(np.float64)
+  pixels = image.reshape(-1, c).astype(np.float64)
+  gauss = efros_leung.gaussian_window(window, sigma)
+  ny, nx = h - k + 1, w - k + 1
+  centres = ((np.arange(ny)[:, None] + r) * w
+             + np.arange(nx)[None, :] + r).reshape(-1)
+  src = np.full((hgt + 2 * r, wid + 2 * r), -1, np.int64)
+  src[oy + r:oy + r + seed_size, ox + r:ox + r + seed_size] = seed_src
+  count = np.zeros(src.shape, np.int64)  # filled pixels in each window
+  for y, x in zip(*np.nonzero(src >= 0)):
+    count[max(y - r, 0):y + r + 1, max(x - r, 0):x + r + 1] += 1
+  for t in range(len(u)):
+    # The unfilled pixel with most filled neighbours (first in raster order).
+    score = np.where(src[r:r + hgt, r:r + wid] >= 0, -1,
+                     count[r:r + hgt, r:r + wid])
+    i, j = divmod(int(np.argmax(score)), wid)
+    known = src[i:i + k, j:j + k] >= 0
+    canvas_known = np.where(known[..., None],
+                            pixels[np.maximum(src[i:i + k, j:j + k], 0)], 0.)
+    weight = (gauss * known)[..., None]
+    ssd = ((windows - canvas_known) ** 2 * weight).sum(axis=(1, 2, 3))
+    threshold = np.float32(ssd.min()) * np.float32(
+        1 + error_threshold) * np.float32(1 + efros_leung.RTOL)
+    candidates = np.flatnonzero(ssd <= threshold)
+    pick = min(int(np.floor(u[t] * np.float32(len(candidates)))),
+               len(candidates) - 1)
+    src[i + r, j + r] = centres[candidates[pick]]
+    count[i:i + k, j:j + k] += 1
+  result = image.reshape(-1, c)[src[r:r + hgt, r:r + wid]]
+  return result if np.asarray(sample).ndim == 3 else result[..., 0]
