@@ -40,7 +40,7 @@ import numpy as np
 
 from experiments import bench_common
 from jaxgen.classics import efros_leung
-# from jaxgen.classics import patchmatch
+from jaxgen.classics import patchmatch
 
 
 def efros_leung_numpy(key: jax.Array, sample, out_shape, *, window: int = 11,
@@ -90,3 +90,57 @@ def efros_leung_numpy(key: jax.Array, sample, out_shape, *, window: int = 11,
     count[i:i + k, j:j + k] += 1
   result = image.reshape(-1, c)[src[r:r + hgt, r:r + wid]]
   return result if np.asarray(sample).ndim == 3 else result[..., 0]
+
+
+def patchmatch_numpy(key: jax.Array, a, b, *, patch: int = 7,
+                     iterations: int = 5) -> tuple[np.ndarray, np.ndarray]:
+  """`patchmatch.nearest_neighbour_field` (all of B allowed) in NumPy.
+
+  The same initial field and search offsets (drawn by JAX from the same
+  keys), jumps, radii and order of candidates; float64 distances.
+  """
+  a = np.asarray(a, np.float64).reshape(np.shape(a)[:2] + (-1,))
+  b = np.asarray(b, np.float64).reshape(np.shape(b)[:2] + (-1,))
+  (ha, wa), (hb, wb) = a.shape[:2], b.shape[:2]
+  r = patch // 2
+
+  def all_patches(x):
+    h, w, _ = x.shape
+    p = np.pad(x, ((r, r), (r, r), (0, 0)), mode='reflect')
+    return np.concatenate([p[dy:dy + h, dx:dx + w] for dy in range(patch)
+                           for dx in range(patch)], axis=-1)
+
+  pa, pb = all_patches(a), all_patches(b)
+
+  def distance(field):
+    y, x = field[..., 0], field[..., 1]
+    inside = (y >= 0) & (y < hb) & (x >= 0) & (x < wb)
+    d = ((pa - pb[np.clip(y, 0, hb - 1), np.clip(x, 0, wb - 1)]) ** 2).sum(-1)
+    return np.where(inside, d, np.inf)
+
+  def improve(field, dist, candidate, exists):
+    d = np.where(exists, distance(candidate), np.inf)
+    better = d < dist
+    return np.where(better[..., None], candidate, field), np.where(
+        better, d, dist)
+
+  init_key, search_key = jax.random.split(key)
+  field = np.asarray(patchmatch.initial_field(init_key, (ha, wa),
+                                              np.ones((hb, wb), bool)))
+  dist = distance(field)
+  ys, xs = np.arange(ha)[:, None], np.arange(wa)[None, :]
+  for it in range(iterations):
+    sign = 1 if it % 2 == 0 else -1
+    for s in patchmatch.jumps((ha, wa)):
+      for dy, dx in ((0, sign * s), (sign * s, 0)):
+        # Every pixel's neighbour at (y - dy, x - dx), its match shifted.
+        ny, nx = ys - dy, xs - dx
+        exists = (ny >= 0) & (ny < ha) & (nx >= 0) & (nx < wa)
+        cand = field[np.clip(ny, 0, ha - 1), np.clip(nx, 0, wa - 1)] + (
+            np.array([dy, dx]))
+        field, dist = improve(field, dist, cand, exists)
+    for radius in patchmatch.radii((hb, wb)):
+      offsets = np.asarray(patchmatch.search_offsets(search_key, it, (ha, wa),
+                                                     radius))
+      field, dist = improve(field, dist, field + offsets, True)
+  return field.astype(np.int32), dist

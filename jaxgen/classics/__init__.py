@@ -14,3 +14,4 @@ on one image, each seeded by a key.
 """
 
 from jaxgen.classics import efros_leung
+from jaxgen.classics import patchmatch
