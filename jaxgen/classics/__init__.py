@@ -13,5 +13,6 @@ on one image, each seeded by a key.
   Lempitsky 2018).
 """
 
+from jaxgen.classics import deep_image_prior
 from jaxgen.classics import efros_leung
 from jaxgen.classics import patchmatch
