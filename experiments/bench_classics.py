@@ -27,7 +27,6 @@ The two NumPy functions are also the tests' references
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from typing import Any, Callable
@@ -144,3 +143,104 @@ def patchmatch_numpy(key: jax.Array, a, b, *, patch: int = 7,
                                                      radius))
       field, dist = improve(field, dist, field + offsets, True)
   return field.astype(np.int32), dist
+
+
+def interleave(fns: dict[str, Callable[[], Any]],
+               rounds: int) -> dict[str, tuple[float, float]]:
+  """(median, least) seconds of each callable over `rounds` rounds, run in
+  turn within each round (the starting one rotating)."""
+  names = list(fns)
+  times = {n: [] for n in names}
+  for r in range(rounds):
+    for n in names[r % len(names):] + names[:r % len(names)]:
+      start = time.perf_counter()
+      fns[n]()
+      times[n].append(time.perf_counter() - start)
+  return {n: (float(np.median(t)), float(np.min(t)))
+          for n, t in times.items()}
+
+
+def report(title: str, fns: dict[str, Callable[[], Any]], rounds: int) -> None:
+  """Times 'jax' and 'numpy' interleaved and prints medians and ratios."""
+  load = os.getloadavg()[0]
+  t = interleave(fns, rounds)
+  print(f'\n{title}, {rounds} rounds (load average {load:.2f} -> '
+        f'{os.getloadavg()[0]:.2f}):')
+  print(f"{'':6s} {'median s':>9s} {'best s':>8s}")
+  for name in fns:
+    print(f'{name:6s} {t[name][0]:9.2f} {t[name][1]:8.2f}')
+  print(f"numpy/jax: {t['numpy'][0] / t['jax'][0]:.2f} (medians), "
+        f"{t['numpy'][1] / t['jax'][1]:.2f} (bests)", flush=True)
+
+
+def bench_efros_leung(rounds: int, sample_size: int, size: int) -> None:
+  """Synthesis of a size x size texture from a brick crop, both ways."""
+  from experiments import classics  # pylint: disable=g-import-not-at-top
+  sample = classics.bundled('brick', sample_size, scale=0.5)[..., 0]
+  key = jax.random.key(0)
+  kwargs = dict(window=11, error_threshold=0.1)
+  out = efros_leung.synthesize(key, sample, (size, size), **kwargs)  # compile
+  ref = efros_leung_numpy(key, sample, (size, size), **kwargs)
+  print(f'\nefros_leung: sample {sample.shape}, output {size}x{size}, '
+        f'window 11; JAX and NumPy outputs equal: '
+        f'{bool(np.array_equal(out, ref))}')
+  report(f'efros_leung {size}x{size}', {
+      'jax': lambda: efros_leung.synthesize(key, sample, (size, size),
+                                            **kwargs),
+      'numpy': lambda: efros_leung_numpy(key, sample, (size, size),
+                                         **kwargs)}, rounds)
+
+
+def bench_patchmatch(rounds: int, size: int, iterations: int) -> None:
+  """The field between two size x size colour images, both ways."""
+  from experiments import classics  # pylint: disable=g-import-not-at-top
+  a = classics.bundled('astronaut', size, scale=size / 512 * 1.5)
+  b = classics.bundled('coffee', size, scale=size / 400 * 1.2)
+  key = jax.random.key(0)
+
+  def run_jax():
+    return jax.block_until_ready(patchmatch.nearest_neighbour_field(
+        key, a, b, patch=7, iterations=iterations))
+
+  nnf, dist = run_jax()  # compile
+  ref_nnf, ref_dist = patchmatch_numpy(key, a, b, patch=7,
+                                       iterations=iterations)
+  print(f'\npatchmatch: {size}x{size}x3 images, 7x7 patches, {iterations} '
+        f'iterations; JAX and NumPy fields equal: '
+        f'{bool(np.array_equal(nnf, ref_nnf))}, mean patch SSD '
+        f'{float(np.mean(dist)):.0f} (NumPy {float(np.mean(ref_dist)):.0f})')
+  report(f'patchmatch {size}x{size}', {
+      'jax': run_jax,
+      'numpy': lambda: patchmatch_numpy(key, a, b, patch=7,
+                                        iterations=iterations)}, rounds)
+
+
+def define_flags() -> dict[str, Any]:
+  """The command line's flags (defined by the script alone, not on import)."""
+  return dict(
+      rounds=flags.DEFINE_integer('rounds', 3, 'Interleaved rounds.'),
+      texture_size=flags.DEFINE_integer('texture_size', 64, 'Side of the '
+                                        'synthesised texture.'),
+      sample_size=flags.DEFINE_integer('sample_size', 64, 'Side of the '
+                                       'texture sample.'),
+      patchmatch_size=flags.DEFINE_integer('patchmatch_size', 256, 'Side of '
+                                           'the PatchMatch images.'),
+      iterations=flags.DEFINE_integer('iterations', 5, 'PatchMatch '
+                                      'iterations.'),
+      **bench_common.define_matmul_flags())
+
+
+def main(argv, flag_values: dict[str, Any]):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.WARNING)
+  f = {name: holder.value for name, holder in flag_values.items()}
+  bench_common.header(f['matmul_size'], f['matmul_repeats'])
+  bench_efros_leung(f['rounds'], f['sample_size'], f['texture_size'])
+  bench_patchmatch(f['rounds'], f['patchmatch_size'], f['iterations'])
+  print(f'\nload average after: {os.getloadavg()[0]:.2f}')
+
+
+if __name__ == '__main__':
+  _FLAGS = define_flags()
+  app.run(lambda argv: main(argv, _FLAGS))
