@@ -172,7 +172,7 @@ def curve_image(steps, series: dict[str, tuple[np.ndarray, tuple]],
     draw.text((xy(s, lo)[0] - 10, y0 + 6), f'{int(s)}', fill=(0, 0, 0))
   draw.text(((x0 + x1) // 2 - 40, height - 14), 'step  (PSNR dB)',
             fill=(0, 0, 0))
-  legend_y = y1 + 2
+  legend_y = y0 - 14 * (len(series) + (hline is not None)) - 4  # bottom right
   if hline is not None:
     draw.line([xy(0, hline[0]), xy(steps[-1], hline[0])], fill=hline[1])
   for label, (v, colour) in series.items():
@@ -240,13 +240,13 @@ def define_flags() -> dict[str, Any]:
       seed=flags.DEFINE_integer('seed', 0, 'Seed of every random choice.'),
       sample_size=flags.DEFINE_integer('sample_size', 64, 'Side of the '
                                        'texture samples.'),
-      texture_size=flags.DEFINE_integer('texture_size', 64, 'Side of the '
+      texture_size=flags.DEFINE_integer('texture_size', 96, 'Side of the '
                                         'synthesised textures.'),
       patchmatch_size=flags.DEFINE_integer('patchmatch_size', 128, 'Side of '
                                            'the PatchMatch and hole-filling '
                                            'images.'),
       dip_size=flags.DEFINE_integer('dip_size', 48, 'Side of the DIP image.'),
-      dip_steps=flags.DEFINE_integer('dip_steps', 400, 'DIP Adam steps.'),
+      dip_steps=flags.DEFINE_integer('dip_steps', 300, 'DIP Adam steps.'),
       dip_log_every=flags.DEFINE_integer('dip_log_every', 20, 'Steps between '
                                          'points of the PSNR curve.'),
       dip_noise=flags.DEFINE_float('dip_noise', 0.1, 'Standard deviation of '
