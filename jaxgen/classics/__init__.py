@@ -16,3 +16,5 @@ on one image, each seeded by a key.
 from jaxgen.classics import deep_image_prior
 from jaxgen.classics import efros_leung
 from jaxgen.classics import patchmatch
+
+__all__ = ['deep_image_prior', 'efros_leung', 'patchmatch']

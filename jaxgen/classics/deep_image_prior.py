@@ -219,8 +219,8 @@ def fit(key: jax.Array, corrupted, *, mask=None, num_steps: int = 1000,
   for i in range(num_steps // log_every):
     params, opt_state, out, fit_mse, clean_mse = _chunk(
         params, opt_state, jnp.int32(i * log_every), z, jnp.asarray(target),
-        weight, clean_arr, noise_key, net=net, lr=float(lr), num_steps=log_every,
-        input_noise=float(input_noise))
+        weight, clean_arr, noise_key, net=net, lr=float(lr),
+        num_steps=log_every, input_noise=float(input_noise))
     steps.append((i + 1) * log_every)
     fit_psnr.append(-10 * np.log10(float(fit_mse)))
     clean_psnr.append(-10 * np.log10(float(clean_mse)))

@@ -101,9 +101,9 @@ def check_arguments(sample, out_shape, window, error_threshold, sigma,
     raise ConfigError(f'sigma: expected > 0, got {sigma!r}.')
   if (not isinstance(seed_size, (int, np.integer)) or seed_size < 1
       or seed_size > min(h, w, *out)):
-    raise ConfigError(f'seed_size: expected an integer in [1, {min(h, w, *out)}]'
-                      f' (at most the sample and the output), got '
-                      f'{seed_size!r}.')
+    raise ConfigError(f'seed_size: expected an integer in '
+                      f'[1, {min(h, w, *out)}] (at most the sample and the '
+                      f'output), got {seed_size!r}.')
   return image, out, float(sigma)
 
 

@@ -31,8 +31,8 @@ once, each radius in turn. A candidate that falls outside B, or on a pixel
 of B that ``b_valid`` excludes, is not taken.
 
 The random numbers come from the key alone (split in two: `initial_field`
-draws from the first, `search_offsets` from the second), so a key gives the same field every time, and the
-straightforward NumPy version of the same steps
+draws from the first, `search_offsets` from the second), so a key gives the
+same field every time, and the straightforward NumPy version of the same steps
 (`experiments.bench_classics.patchmatch_numpy`) gives the same field. On
 integer pixel values (uint8 images) the float32 distances are exact
 integers, whatever the summation order.

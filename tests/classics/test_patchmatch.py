@@ -34,7 +34,8 @@ def pair():
   b = np.random.default_rng(0).integers(0, 256, (20, 22, 3)).astype(np.uint8)
   a = np.roll(b, (5, 7), axis=(0, 1))
   fields = {it: [np.asarray(x) for x in patchmatch.nearest_neighbour_field(
-      jax.random.key(0), a, b, patch=PATCH, iterations=it)] for it in (0, 2, 12)}
+      jax.random.key(0), a, b, patch=PATCH, iterations=it)]
+            for it in (0, 2, 12)}
   return a, b, _brute_force(a, b, PATCH), fields
 
 
