@@ -23,9 +23,9 @@ Writes into --out (images from scikit-image's bundled `skimage.data`):
   output after ``--dip_steps`` steps; then the image with half its pixels
   missing and DIP's inpainting (`deep_image_prior.fit`);
 - ``dip_psnr.png`` and ``dip_psnr.json``: PSNR of the denoising output
-  against the clean image (and of the fit to the noisy image) along the
-  steps, with the noisy input's PSNR as a horizontal line: the
-  early-stopping curve.
+  against the clean image (and of its fit to the noisy image), and of the
+  inpainting output against the clean image, along the steps, with the
+  noisy input's PSNR as a horizontal line: the early-stopping curve.
 
 Every run with the same flags writes the same images (one --seed).
 """
