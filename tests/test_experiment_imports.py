@@ -23,6 +23,8 @@ _SCRIPTS = (
     ('experiments.bench_peers', '--peer_python'),
     ('experiments.bench_layers', '--steps_per_round'),
     ('experiments.uses', '--typicality_batch'),
+    ('experiments.classics', '--dip_steps'),
+    ('experiments.bench_classics', '--patchmatch_size'),
 )
 
 _IMPORT_ALL = '''
