@@ -18,7 +18,8 @@ full masked kernel with 'SAME' padding (`masked_conv(method='dense')`; the
 gated stacks as 'conv').
 
 The shared convolution `jaxgen.nn.conv.Conv` (``realnvp``: the coupling
-nets; ``ddpm_unet``: the U-Net; ``--conv_variants``): every layer left at
+nets; ``ddpm_unet``: the U-Net; ``dcgan``: the generator's transposed
+convolutions, whose phases are `conv.conv`; ``--conv_variants``): every layer left at
 method='auto' traces the variant named ('xla', 'patches', 'patch_grad' for
 kernels of more than one tap, 1x1 layers as 'xla'; 'auto': unchanged, the
 rule of `conv.choose_method`).
@@ -33,8 +34,8 @@ program ('dense' and 'conv' for the gated stacks) show the noise floor.
 
 - whole train step (the trainer's step, `train.make_step`, with its
   optimizer; a device batch of random pixels: the ``mnist8k`` preset's
-  batch size for the masked models, the peer protocol's 64 for RealNVP and
-  the U-Net) of each reference model, one compiled step per variant (each
+  batch size for the masked models, the peer protocol's for RealNVP, the
+  U-Net and the DCGAN (a D + G step): 64) of each reference model, one compiled step per variant (each
   traced under its method), ``--steps_per_round`` steps per round; XLA's
   FLOPs per step of each variant; the first step's loss of each variant
   (the same function: equal up to float rounding);
@@ -78,8 +79,10 @@ CONFIGS = {
     'gated_pixelcnn': lambda: gated_config.get_config('mnist8k'),
     'realnvp': bench_peers.REFERENCES['realnvp'],
     'ddpm_unet': bench_peers.REFERENCES['ddpm_unet'],
+    'dcgan': bench_peers.REFERENCES['dcgan'],
 }
-CONV_MODELS = ('realnvp', 'ddpm_unet')  # built on `conv.Conv`
+# Built on `conv.Conv` (DCGAN: its generator's transposed convolutions).
+CONV_MODELS = ('realnvp', 'ddpm_unet', 'dcgan')
 VARIANTS = ('conv', 'auto', 'taps', 'dense')
 CONV_VARIANTS = ('xla', 'auto', 'patches', 'patch_grad')
 
@@ -159,7 +162,9 @@ def bench_steps(name: str, variants, rounds: int, steps: int) -> None:
   for v in variants:
     compiled, state, batch, key, flops, b = compile_step(name, v)
     state, metrics = compiled(state, batch, key)
-    losses[v] = float(metrics['loss'])
+    # Two-player steps report each player's loss: their sum stands in.
+    losses[v] = float(metrics['loss'] if 'loss' in metrics else
+                      metrics['d_loss'] + metrics['g_loss'])
     state, metrics = compiled(state, batch, key)  # a warm-up step
     jax.block_until_ready(state)
     runs[v] = {'compiled': compiled, 'state': state, 'flops': flops}
