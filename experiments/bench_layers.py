@@ -3,7 +3,7 @@ r"""A/B timing of convolution methods, interleaved in one process.
   python -m experiments.bench_layers
   python -m experiments.bench_layers --rounds=3 --models=pixelcnn \
       --variants=conv,auto --layers=false                 # a quicker run
-  python -m experiments.bench_layers --models=realnvp,ddpm_unet \
+  python -m experiments.bench_layers --models=realnvp,dcgan \
       --conv_variants=xla,auto --layers=false             # shared convs
 
 Run from the project root. Two families of methods are compared.
@@ -18,11 +18,11 @@ full masked kernel with 'SAME' padding (`masked_conv(method='dense')`; the
 gated stacks as 'conv').
 
 The shared convolution `jaxgen.nn.conv.Conv` (``realnvp``: the coupling
-nets; ``ddpm_unet``: the U-Net; ``dcgan``: the generator's transposed
-convolutions, whose phases are `conv.conv`; ``--conv_variants``): every layer left at
+nets; ``dcgan``: the generator's transposed convolutions, whose phases are
+`conv.conv`; ``--conv_variants``): every layer left at
 method='auto' traces the variant named ('xla', 'patches', 'patch_grad' for
 kernels of more than one tap, 1x1 layers as 'xla'; 'auto': unchanged, the
-rule of `conv.choose_method`).
+rule of `conv.choose_method`, which also looks at the input's size).
 
 On a machine shared with other jobs, absolute times drift by several times
 within a minute, so every comparison here is interleaved: each round runs
@@ -34,18 +34,19 @@ program ('dense' and 'conv' for the gated stacks) show the noise floor.
 
 - whole train step (the trainer's step, `train.make_step`, with its
   optimizer; a device batch of random pixels: the ``mnist8k`` preset's
-  batch size for the masked models, the peer protocol's for RealNVP, the
-  U-Net and the DCGAN (a D + G step): 64) of each reference model, one compiled step per variant (each
-  traced under its method), ``--steps_per_round`` steps per round; XLA's
-  FLOPs per step of each variant; the first step's loss of each variant
-  (the same function: equal up to float rounding);
+  batch size for the masked models, the peer protocol's 64 for RealNVP and
+  the DCGAN (a D + G step)) of each reference model, one compiled step per
+  variant (each traced under its method), ``--steps_per_round`` steps per
+  round; XLA's FLOPs per step of each variant; the first step's loss of
+  each variant (the same function: equal up to float rounding);
 - with ``--layers``, the reference models' spatial layers alone (value and
   gradient w.r.t. parameters and input (parameters only for the 1-channel
   image layers, as in a train step) of sum(layer(x) * g), batch 32,
   28x28): PixelCNN's 7x7 mask-A 1 -> 128 and 3x3 mask-B 64 -> 64, Gated
   PixelCNN's first (k=7, 1 -> 128) and later (k=3, 64 -> 128) vertical and
   horizontal stack convolutions (``--variants``); with ``--conv_layers``,
-  the RealNVP and U-Net 3x3 convolutions (``--conv_variants``, batch 64).
+  RealNVP's and the DDPM U-Net's 3x3 convolutions as `conv.Conv` layers
+  (``--conv_variants``, batch 64).
 """
 
 from __future__ import annotations
@@ -78,11 +79,10 @@ CONFIGS = {
     'pixelcnn': lambda: pixelcnn_config.get_config('mnist8k'),
     'gated_pixelcnn': lambda: gated_config.get_config('mnist8k'),
     'realnvp': bench_peers.REFERENCES['realnvp'],
-    'ddpm_unet': bench_peers.REFERENCES['ddpm_unet'],
     'dcgan': bench_peers.REFERENCES['dcgan'],
 }
 # Built on `conv.Conv` (DCGAN: its generator's transposed convolutions).
-CONV_MODELS = ('realnvp', 'ddpm_unet', 'dcgan')
+CONV_MODELS = ('realnvp', 'dcgan')
 VARIANTS = ('conv', 'auto', 'taps', 'dense')
 CONV_VARIANTS = ('xla', 'auto', 'patches', 'patch_grad')
 
@@ -94,7 +94,8 @@ def forced(variant: str) -> contextlib.AbstractContextManager:
   """A context in which every layer left at method='auto' traces `variant`.
 
   'auto': unchanged. Of `CONV_VARIANTS`: `conv.choose_method` answers the
-  variant for kernels of more than one tap, 'xla' for one tap. 'conv' / 'taps': `choose_method` answers that for every
+  variant for kernels of more than one tap (any input size), 'xla' for one
+  tap. 'conv' / 'taps': `masked.choose_method` answers that for every
   kernel of more than one tap ('taps' for one tap: the 1x1 layers stay
   matmuls). 'dense': `masked_conv` runs the full masked kernel, the stacks
   'conv'.
@@ -104,7 +105,8 @@ def forced(variant: str) -> contextlib.AbstractContextManager:
   if variant in CONV_VARIANTS:
     return mock.patch.object(
         conv_lib, 'choose_method',
-        lambda shape, **kwargs: variant if np.prod(shape[:-2]) > 1 else 'xla')
+        lambda shape, *args, **kwargs: (variant if np.prod(shape[:-2]) > 1
+                                        else 'xla'))
   stack = contextlib.ExitStack()
   method = 'taps' if variant == 'taps' else 'conv'
   stack.enter_context(mock.patch.object(

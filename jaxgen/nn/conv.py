@@ -22,8 +22,9 @@ matmuls over shifted copies of the input or of the output gradient
   transpose, the kernel gradient, is matmuls too (forward mode works as
   well, as `jax.jacfwd` of a flow's log-determinant needs).
 - ``'auto'``: `choose_method`, a rule on static things only (the backend,
-  the kernel and the call's options): 'patch_grad' on CPU for kernels of
-  more than one tap, 'xla' elsewhere.
+  the shapes and the call's options): 'patch_grad' on CPU for kernels of
+  more than one tap on inputs of at least `PATCH_GRAD_MIN_INPUT` elements,
+  'xla' elsewhere.
 
 `kernel_term` picks, from the shapes alone, which operand the kernel
 gradient shifts and whether it concatenates the shifted copies into one
@@ -61,6 +62,11 @@ METHODS = ('auto', 'xla', 'patches', 'patch_grad')
 # Most channels of a shifted operand whose patches `kernel_term` builds as
 # one array (more: one matmul per tap, summed into the kernel's slices).
 CONCAT_MAX_CHANNELS = 16
+# Fewest input elements (batch included) on which 'auto' picks 'patch_grad'
+# on CPU: on smaller inputs XLA's own kernel gradient kept up in the
+# measured layers (`experiments/bench_layers.py --conv_layers`), on larger
+# ones it falls far behind the matmuls.
+PATCH_GRAD_MIN_INPUT = 2 ** 21
 
 Padding = str | Sequence[tuple[int, int]]
 
@@ -239,16 +245,20 @@ def _patch_grad_jvp(strides, pads, dilation, precision, primals, tangents):
 _patch_grad.defjvp(_patch_grad_jvp, symbolic_zeros=True)
 
 
-def choose_method(kernel_shape: Sequence[int], *,
+def choose_method(kernel_shape: Sequence[int],
+                  input_shape: Sequence[int], *,
                   backend: str | None = None,
                   supported: bool = True) -> str:
-  """The method 'auto' runs: 'patch_grad' on CPU for a kernel of more than
-  one tap when the call is one the matmul methods cover (`supported`),
-  'xla' otherwise (a one-tap kernel is a matmul already; other backends
-  have fast convolution gradients)."""
+  """The method 'auto' runs for a kernel [*kernel_size, C, F] on an input
+  [B, *spatial, C]: 'patch_grad' on CPU for a kernel of more than one tap
+  and an input of at least `PATCH_GRAD_MIN_INPUT` elements, when the call
+  is one the matmul methods cover (`supported`); 'xla' otherwise (a one-tap
+  kernel is a matmul already, XLA's kernel gradient keeps up on smaller
+  inputs, and other backends have fast convolution gradients)."""
   backend = backend or jax.default_backend()
   if (supported and backend == 'cpu'
-      and math.prod(kernel_shape[:-2]) > 1):
+      and math.prod(kernel_shape[:-2]) > 1
+      and math.prod(input_shape) >= PATCH_GRAD_MIN_INPUT):
     return 'patch_grad'
   return 'xla'
 
@@ -283,7 +293,7 @@ def conv(x: jax.Array, kernel: jax.Array,
   dilation = _tuple(dilation, n, 'dilation')
   pads = _pads(x.shape[1:-1], kernel.shape[:-2], strides, padding, dilation)
   if method == 'auto':
-    method = choose_method(kernel.shape)
+    method = choose_method(kernel.shape, x.shape)
   if method == 'xla':
     return _xla(x, kernel, strides, pads, dilation, precision)
   if method == 'patch_grad':

@@ -27,7 +27,7 @@ a stride-1 'VALID' correlation of x (padded by -oa before) with the
 sub-kernel w[ta::s]. The s^2 phase outputs are interleaved back
 (depth-to-space). Every convolution, and every convolution of its gradient,
 is then stride-1 and undilated, and each runs through
-`jaxgen.nn.conv.conv` (on CPU its kernel gradient is matmuls).
+`jaxgen.nn.conv.conv` (its ``method``, 'auto' by default).
 
 Reference: Shi et al. 2016, "Real-Time Single Image and Video
 Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural Network"

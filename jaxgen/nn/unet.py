@@ -23,7 +23,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import initializers as inits
 
 GROUP_NORM_EPS = 1e-5
@@ -59,14 +58,14 @@ class ResBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, temb: jax.Array) -> jax.Array:
-    h = conv_lib.Conv(self.features, (3, 3), name='conv1')(
+    h = inits.Conv(self.features, (3, 3), name='conv1')(
         nn.silu(_norm(self.groups, 'norm1')(x)))
     h = h + inits.Dense(self.features, name='temb')(
         nn.silu(temb))[:, None, None, :]
-    h = conv_lib.Conv(self.features, (3, 3), name='conv2')(
+    h = inits.Conv(self.features, (3, 3), name='conv2')(
         nn.silu(_norm(self.groups, 'norm2')(h)))
     if x.shape[-1] != self.features:
-      x = conv_lib.Conv(self.features, (1, 1), name='skip')(x)
+      x = inits.Conv(self.features, (1, 1), name='skip')(x)
     return x + h
 
 
@@ -78,13 +77,11 @@ class Attention(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     b, h, w, c = x.shape
-    qkv = conv_lib.Conv(3 * c, (1, 1), name='qkv')(
-        _norm(self.groups, 'norm')(x))
+    qkv = inits.Conv(3 * c, (1, 1), name='qkv')(_norm(self.groups, 'norm')(x))
     q, k, v = jnp.split(qkv.reshape(b, h * w, 3 * c), 3, axis=-1)
     logits = jnp.einsum('bic,bjc->bij', q, k) / math.sqrt(c)
     out = jnp.einsum('bij,bjc->bic', jax.nn.softmax(logits, -1), v)
-    return x + conv_lib.Conv(c, (1, 1), name='proj')(
-        out.reshape(b, h, w, c))
+    return x + inits.Conv(c, (1, 1), name='proj')(out.reshape(b, h, w, c))
 
 
 class UNet(nn.Module):
@@ -125,13 +122,13 @@ class UNet(nn.Module):
       temb = temb + inits.Embed(self.num_classes + 1, self.time_embed_dim,
                                 name='label_embed')(labels)
     g = self.num_groups
-    h = conv_lib.Conv(self.channels[0], (3, 3), name='conv_in')(x)
+    h = inits.Conv(self.channels[0], (3, 3), name='conv_in')(x)
     skips = []
     for i, ch in enumerate(self.channels):
       for r in range(self.num_res_blocks):
         h = ResBlock(ch, g, name=f'down{i}_{r}')(h, temb)
         skips.append(h)
-      h = conv_lib.Conv(h.shape[-1], (3, 3), strides=(2, 2),
+      h = inits.Conv(h.shape[-1], (3, 3), strides=(2, 2),
                      padding=((1, 1), (1, 1)), name=f'ds{i}')(h)
     ch = self.channels[-1]
     h = ResBlock(ch, g, name='mid1')(h, temb)
@@ -140,10 +137,10 @@ class UNet(nn.Module):
     for i in reversed(range(len(self.channels))):
       b, hh, ww, c = h.shape
       h = jax.image.resize(h, (b, 2 * hh, 2 * ww, c), 'nearest')
-      h = conv_lib.Conv(c, (3, 3), name=f'us{i}')(h)
+      h = inits.Conv(c, (3, 3), name=f'us{i}')(h)
       for r in range(self.num_res_blocks):
         h = ResBlock(self.channels[i], g, name=f'up{i}_{r}')(
             jnp.concatenate([h, skips.pop()], axis=-1), temb)
     h = nn.silu(_norm(g, 'norm_out')(h))
-    return conv_lib.Conv(self.out_channels or x.shape[-1], (3, 3),
+    return inits.Conv(self.out_channels or x.shape[-1], (3, 3),
                       name='conv_out')(h)

@@ -111,11 +111,16 @@ def test_parameter_tree_is_flax_conv_s(flax_pair):
 
 
 def test_auto_rule():
-  assert conv.choose_method((3, 3, 64, 64), backend='cpu') == 'patch_grad'
-  assert conv.choose_method((3, 64, 64), backend='cpu') == 'patch_grad'
-  assert conv.choose_method((1, 1, 64, 64), backend='cpu') == 'xla'
-  assert conv.choose_method((3, 3, 64, 64), backend='gpu') == 'xla'
-  assert conv.choose_method((3, 3, 64, 64), backend='cpu',
+  big = (64, 28, 28, 64)  # at least conv.PATCH_GRAD_MIN_INPUT elements
+  small = (64, 14, 14, 64)
+  assert conv.choose_method((3, 3, 64, 64), big, backend='cpu') == (
+      'patch_grad')
+  assert conv.choose_method((3, 64, 64), (64, 784, 64),
+                            backend='cpu') == 'patch_grad'
+  assert conv.choose_method((3, 3, 64, 64), small, backend='cpu') == 'xla'
+  assert conv.choose_method((1, 1, 64, 64), big, backend='cpu') == 'xla'
+  assert conv.choose_method((3, 3, 64, 64), big, backend='gpu') == 'xla'
+  assert conv.choose_method((3, 3, 64, 64), big, backend='cpu',
                             supported=False) == 'xla'
 
 
