@@ -1,16 +1,28 @@
-r"""A/B timing of the masked-convolution methods, interleaved in one process.
+r"""A/B timing of convolution methods, interleaved in one process.
 
   python -m experiments.bench_layers
   python -m experiments.bench_layers --rounds=3 --models=pixelcnn \
       --variants=conv,auto --layers=false                 # a quicker run
+  python -m experiments.bench_layers --models=realnvp,dcgan \
+      --conv_variants=xla,auto --layers=false             # shared convs
 
-Run from the project root. The layers of `jaxgen.nn.masked` can run each
-convolution as XLA's convolution ('conv': the masked layer on its top
-k_h // 2 + 1 kernel rows, the gated stacks on their cut kernels; 1x1 layers
-as a matmul) or as one matmul over the live taps ('taps', `tap_conv`);
-'auto' (the default) picks per layer (`masked.choose_method`). 'dense' is
-the straightforward formulation: the full masked kernel with 'SAME' padding
-(`masked_conv(method='dense')`; the gated stacks as 'conv').
+Run from the project root. Two families of methods are compared.
+
+The masked layers (``pixelcnn``, ``gated_pixelcnn``; ``--variants``): the
+layers of `jaxgen.nn.masked` can run each convolution as XLA's convolution
+('conv': the masked layer on its top k_h // 2 + 1 kernel rows, the gated
+stacks on their cut kernels; 1x1 layers as a matmul) or as one matmul over
+the live taps ('taps', `tap_conv`); 'auto' (the default) picks per layer
+(`masked.choose_method`). 'dense' is the straightforward formulation: the
+full masked kernel with 'SAME' padding (`masked_conv(method='dense')`; the
+gated stacks as 'conv').
+
+The shared convolution `jaxgen.nn.conv.Conv` (``realnvp``: the coupling
+nets; ``dcgan``: the generator's transposed convolutions, whose phases are
+`conv.conv`; ``--conv_variants``): every layer left at
+method='auto' traces the variant named ('xla', 'patches', 'patch_grad' for
+kernels of more than one tap, 1x1 layers as 'xla'; 'auto': unchanged, the
+rule of `conv.choose_method`, which also looks at the input's size).
 
 On a machine shared with other jobs, absolute times drift by several times
 within a minute, so every comparison here is interleaved: each round runs
@@ -20,18 +32,21 @@ is the result, with the ratio of the best (least) times beside it; absolute
 figures are printed for orientation only. Variants that compile to the same
 program ('dense' and 'conv' for the gated stacks) show the noise floor.
 
-- whole train step (the shared trainer's generic step, Adam, dynamic
-  binarization, a device batch of random pixels of the ``mnist8k`` preset's
-  batch size) of the reference PixelCNN and Gated PixelCNN, one compiled
-  step per variant (each traced under its method), ``--steps_per_round``
-  steps per round; XLA's FLOPs per step of each variant; the first step's
-  loss of each variant (the same function: equal up to float rounding);
+- whole train step (the trainer's step, `train.make_step`, with its
+  optimizer; a device batch of random pixels: the ``mnist8k`` preset's
+  batch size for the masked models, the peer protocol's 64 for RealNVP and
+  the DCGAN (a D + G step)) of each reference model, one compiled step per
+  variant (each traced under its method), ``--steps_per_round`` steps per
+  round; XLA's FLOPs per step of each variant; the first step's loss of
+  each variant (the same function: equal up to float rounding);
 - with ``--layers``, the reference models' spatial layers alone (value and
   gradient w.r.t. parameters and input (parameters only for the 1-channel
   image layers, as in a train step) of sum(layer(x) * g), batch 32,
   28x28): PixelCNN's 7x7 mask-A 1 -> 128 and 3x3 mask-B 64 -> 64, Gated
   PixelCNN's first (k=7, 1 -> 128) and later (k=3, 64 -> 128) vertical and
-  horizontal stack convolutions.
+  horizontal stack convolutions (``--variants``); with ``--conv_layers``,
+  RealNVP's and the DDPM U-Net's 3x3 convolutions as `conv.Conv` layers
+  (``--conv_variants``, batch 64).
 """
 
 from __future__ import annotations
@@ -51,14 +66,25 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import bench_common
+from experiments import bench_peers
 from experiments import machine
 from experiments.configs import gated_pixelcnn as gated_config
 from experiments.configs import pixelcnn as pixelcnn_config
 from jaxgen import steps as steps_lib
+from jaxgen import train
+from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import masked
 
-CONFIGS = {'pixelcnn': pixelcnn_config, 'gated_pixelcnn': gated_config}
+CONFIGS = {
+    'pixelcnn': lambda: pixelcnn_config.get_config('mnist8k'),
+    'gated_pixelcnn': lambda: gated_config.get_config('mnist8k'),
+    'realnvp': bench_peers.REFERENCES['realnvp'],
+    'dcgan': bench_peers.REFERENCES['dcgan'],
+}
+# Built on `conv.Conv` (DCGAN: its generator's transposed convolutions).
+CONV_MODELS = ('realnvp', 'dcgan')
 VARIANTS = ('conv', 'auto', 'taps', 'dense')
+CONV_VARIANTS = ('xla', 'auto', 'patches', 'patch_grad')
 
 _choose_method = masked.choose_method
 _masked_conv = masked.masked_conv
@@ -67,13 +93,20 @@ _masked_conv = masked.masked_conv
 def forced(variant: str) -> contextlib.AbstractContextManager:
   """A context in which every layer left at method='auto' traces `variant`.
 
-  'auto': unchanged. 'conv' / 'taps': `choose_method` answers that for every
+  'auto': unchanged. Of `CONV_VARIANTS`: `conv.choose_method` answers the
+  variant for kernels of more than one tap (any input size), 'xla' for one
+  tap. 'conv' / 'taps': `masked.choose_method` answers that for every
   kernel of more than one tap ('taps' for one tap: the 1x1 layers stay
   matmuls). 'dense': `masked_conv` runs the full masked kernel, the stacks
   'conv'.
   """
   if variant == 'auto':
     return contextlib.nullcontext()
+  if variant in CONV_VARIANTS:
+    return mock.patch.object(
+        conv_lib, 'choose_method',
+        lambda shape, *args, **kwargs: (variant if np.prod(shape[:-2]) > 1
+                                        else 'xla'))
   stack = contextlib.ExitStack()
   method = 'taps' if variant == 'taps' else 'conv'
   stack.enter_context(mock.patch.object(
@@ -106,15 +139,16 @@ def interleave(fns: dict[str, Callable[[], Any]],
 def compile_step(name: str, variant: str):
   """(compiled step, state, batch, key, flops, batch size) of a reference
   model's train step traced under `variant`."""
-  config = CONFIGS[name].get_config('mnist8k')
+  config = CONFIGS[name]()
   family, net, preprocess, params = bench_common.setup(config)
-  tx = steps_lib.make_optimizer(config.optimizer, config.train.num_steps)
-  step = steps_lib.make_train_step(
-      functools.partial(family.loss_fn, net=net, train=True), tx,
-      preprocess=preprocess)
+  tx = train.make_tx(family, config)
+  step = train.make_step(family, net, tx, preprocess, config)
   b = config.train.batch_size
-  state = steps_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                               opt_state=jax.jit(tx.init)(params))
+  state = steps_lib.TrainState(
+      step=jnp.zeros((), jnp.int32), params=params,
+      opt_state=jax.jit(tx.init)(params),
+      ema_params=(jax.tree.map(jnp.copy, params)
+                  if config.train.ema_decay else None))
   batch = machine.random_batch(config.model.image_shape, b)
   key = jax.random.key(2)
   with forced(variant):
@@ -130,7 +164,9 @@ def bench_steps(name: str, variants, rounds: int, steps: int) -> None:
   for v in variants:
     compiled, state, batch, key, flops, b = compile_step(name, v)
     state, metrics = compiled(state, batch, key)
-    losses[v] = float(metrics['loss'])
+    # Two-player steps report each player's loss: their sum stands in.
+    losses[v] = float(metrics['loss'] if 'loss' in metrics else
+                      metrics['d_loss'] + metrics['g_loss'])
     state, metrics = compiled(state, batch, key)  # a warm-up step
     jax.block_until_ready(state)
     runs[v] = {'compiled': compiled, 'state': state, 'flops': flops}
@@ -178,8 +214,28 @@ def _layer_cases():
   ]
 
 
-def bench_layers(variants, rounds: int) -> None:
-  """Prints interleaved medians of each reference layer's value and grads."""
+def _conv_layer_cases():
+  """(label, module factory taking method=, input shape) of the shared
+  convolution: RealNVP's coupling-net and the U-Net's 3x3 layers."""
+  def c(f, strides=1):
+    return lambda method: conv_lib.Conv(f, (3, 3), strides=strides,
+                                        method=method)
+  return [
+      ('realnvp 28x28 1->64', c(64), (64, 28, 28, 1)),
+      ('realnvp 28x28 64->64', c(64), (64, 28, 28, 64)),
+      ('realnvp 28x28 64->2', c(2), (64, 28, 28, 64)),
+      ('realnvp 14x14 64->64', c(64), (64, 14, 14, 64)),
+      ('realnvp 14x14 64->4', c(4), (64, 14, 14, 64)),
+      ('unet 28x28 32->32', c(32), (64, 28, 28, 32)),
+      ('unet 28x28 64->32', c(32), (64, 28, 28, 64)),
+      ('unet 28x28 32->32 s2', c(32, 2), (64, 28, 28, 32)),
+      ('unet 14x14 64->64', c(64), (64, 14, 14, 64)),
+  ]
+
+
+def bench_layers(variants, rounds: int, cases=_layer_cases) -> None:
+  """Prints interleaved medians of each reference layer's value and grads
+  (the layers of `cases()`)."""
   print(f"\nlayers (value and gradient, {rounds} rounds; ms: medians; "
         f"{variants[0]}/v: ratio of medians/ratio of bests, above 1: v "
         "faster):")
@@ -187,15 +243,16 @@ def bench_layers(variants, rounds: int) -> None:
         + ' ' + ' '.join(f'{v + " GF":>8s}' for v in variants) + '  ' +
         ' '.join(f"{variants[0] + '/' + v:>10s}" for v in variants[1:])
         + '  load')
-  for label, make, shape in _layer_cases():
+  for label, make, shape in cases():
     x = jax.random.normal(jax.random.key(0), shape)
     fns, flops = {}, {}
     for v in variants:
       with forced(v):
         layer = make('auto')
         params = layer.init(jax.random.key(1), x)
-        g = jax.random.normal(jax.random.key(2),
-                              shape[:3] + (layer.features,))
+        g = jax.random.normal(
+            jax.random.key(2),
+            jax.eval_shape(layer.apply, params, x).shape)
         # Image layers (1 channel): the parameters' gradient alone, as in a
         # train step.
         grad = jax.value_and_grad(
@@ -223,13 +280,20 @@ def define_flags() -> dict[str, Any]:
                                'Reference models whose train step is timed '
                                '(empty: none).'),
       variants=flags.DEFINE_list('variants', ['conv', 'auto'],
-                                 f'Methods compared, the first the baseline; '
-                                 f'of {VARIANTS}.'),
+                                 f'Masked-layer methods compared, the first '
+                                 f'the baseline; of {VARIANTS}.'),
+      conv_variants=flags.DEFINE_list(
+          'conv_variants', ['xla', 'auto'], f'Shared-convolution methods '
+          f'compared (models {CONV_MODELS}), the first the baseline; of '
+          f'{CONV_VARIANTS}.'),
       rounds=flags.DEFINE_integer('rounds', 5, 'Interleaved rounds.'),
       steps_per_round=flags.DEFINE_integer('steps_per_round', 2, 'Train '
                                            'steps per variant and round.'),
-      layers=flags.DEFINE_bool('layers', True, 'Also time the reference '
-                               "models' spatial layers alone."),
+      layers=flags.DEFINE_bool('layers', True, 'Also time the masked '
+                               "reference models' spatial layers alone."),
+      conv_layers=flags.DEFINE_bool('conv_layers', False, 'Also time the '
+                                    'RealNVP and U-Net 3x3 convolutions '
+                                    'alone.'),
       **bench_common.define_matmul_flags())
 
 
@@ -238,15 +302,24 @@ def main(argv, flag_values: dict[str, Any]):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)
   f = {name: holder.value for name, holder in flag_values.items()}
-  bad = [v for v in f['variants'] if v not in VARIANTS]
-  if bad or len(f['variants']) < 2:
-    raise app.UsageError(f'--variants: two or more of {VARIANTS}, got '
-                         f"{f['variants']}.")
+  for flag, allowed in (('variants', VARIANTS),
+                        ('conv_variants', CONV_VARIANTS)):
+    bad = [v for v in f[flag] if v not in allowed]
+    if bad or len(f[flag]) < 2:
+      raise app.UsageError(f'--{flag}: two or more of {allowed}, got '
+                           f'{f[flag]}.')
+  unknown = [m for m in f['models'] if m not in CONFIGS]
+  if unknown:
+    raise app.UsageError(f'--models: of {tuple(CONFIGS)}, got '
+                         f"{f['models']}.")
   bench_common.header(f['matmul_size'], f['matmul_repeats'])
   if f['layers']:
     bench_layers(f['variants'], f['rounds'])
+  if f['conv_layers']:
+    bench_layers(f['conv_variants'], f['rounds'], _conv_layer_cases)
   for name in f['models']:
-    bench_steps(name, f['variants'], f['rounds'], f['steps_per_round'])
+    variants = f['conv_variants' if name in CONV_MODELS else 'variants']
+    bench_steps(name, variants, f['rounds'], f['steps_per_round'])
   print(f'\nload average after: {os.getloadavg()[0]:.2f}')
 
 

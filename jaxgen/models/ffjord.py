@@ -95,6 +95,7 @@ from jaxgen import steps
 from jaxgen.models import base
 from jaxgen.errors import ConfigError
 from jaxgen.models import realnvp
+from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import flows
 
 LIKELIHOOD = 'exact'  # up to the solver's tolerance; + D ln 256 for images
@@ -127,22 +128,14 @@ class ConcatSquashDense(nn.Module):
     return nn.Dense(self.features, name='layer')(x) * gate + bias
 
 
-def _patches_3x3(x: jax.Array) -> jax.Array:
-  """[B, H, W, C] -> [B, H, W, 9 C]: each pixel's zero-padded 3x3
-  neighbourhood, row-major over the offsets, channels last."""
-  h, w = x.shape[1:3]
-  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  return jnp.concatenate([padded[:, i:i + h, j:j + w]
-                          for i in range(3) for j in range(3)], axis=-1)
-
-
 class ConcatConv(nn.Module):
   """A 3x3 'SAME' convolution of ``[x, t]``, t appended as a constant
   channel (FFJORD's ConcatConv2d).
 
   Written as shifted slices and one matmul (a Dense layer on the 3x3
-  patches): XLA:CPU differentiates `lax.conv` inside the solver's loop far
-  more slowly than this same map.
+  patches, `conv.patches`: its kernel is the convolution's [3, 3, C + 1, F]
+  kernel reshaped to [9 (C + 1), F]): XLA:CPU differentiates `lax.conv`
+  inside the solver's loop far more slowly than this same map.
 
   Attributes:
     features: output channels.
@@ -153,7 +146,7 @@ class ConcatConv(nn.Module):
   def __call__(self, x: jax.Array, t: jax.Array) -> jax.Array:
     tt = jnp.broadcast_to(jnp.asarray(t, x.dtype), x.shape[:-1] + (1,))
     return nn.Dense(self.features)(
-        _patches_3x3(jnp.concatenate([x, tt], axis=-1)))
+        conv_lib.patches(jnp.concatenate([x, tt], axis=-1), (3, 3)))
 
 
 class Net(nn.Module):

@@ -26,7 +26,8 @@ oa = (a - lo + ta) / s (an integer), so
 a stride-1 'VALID' correlation of x (padded by -oa before) with the
 sub-kernel w[ta::s]. The s^2 phase outputs are interleaved back
 (depth-to-space). Every convolution, and every convolution of its gradient,
-is then stride-1 and undilated.
+is then stride-1 and undilated, and each runs through
+`jaxgen.nn.conv.conv` (its ``method``, 'auto' by default).
 
 Reference: Shi et al. 2016, "Real-Time Single Image and Video
 Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural Network"
@@ -43,10 +44,10 @@ import jax
 from jax import lax
 import jax.numpy as jnp
 
+from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import initializers as inits
 
 Padding = str | Sequence[tuple[int, int]]
-_DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
 
 def transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
@@ -81,7 +82,8 @@ def _phases(n: int, k: int, s: int, lo: int, hi: int):
 
 
 def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
-                   padding: Padding = 'SAME', precision=None) -> jax.Array:
+                   padding: Padding = 'SAME', precision=None, *,
+                   method: str = 'auto') -> jax.Array:
   """``lax.conv_transpose(x, kernel, strides, padding)``, NHWC / HWIO.
 
   Args:
@@ -91,6 +93,7 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
     padding: 'SAME', 'VALID', or ((lo_h, hi_h), (lo_w, hi_w)) of the dilated
       input, exactly as ``lax.conv_transpose`` takes them.
     precision: passed to the convolutions.
+    method: of the stride-1 phase convolutions (`jaxgen.nn.conv.conv`).
 
   Returns:
     [B, H', W', Cout] with H' = (H - 1) sh + 1 + lo_h + hi_h - kh + 1
@@ -121,9 +124,8 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
         # 'VALID' correlation yields exactly na (nb) outputs.
         pad_h = (-oa, na - 1 + oa + sub.shape[0] - x.shape[1])
         pad_w = (-ob, nb - 1 + ob + sub.shape[1] - x.shape[2])
-        y = lax.conv_general_dilated(x, sub, (1, 1), (pad_h, pad_w),
-                                     dimension_numbers=_DIMENSIONS,
-                                     precision=precision)
+        y = conv_lib.conv(x, sub, 1, (pad_h, pad_w), method=method,
+                          precision=precision)
       # Every phase to nh x nw so that they interleave by a reshape.
       cols.append(jnp.pad(y, ((0, 0), (0, nh - na), (0, nw - nb), (0, 0))))
     rows.append(jnp.stack(cols, axis=3))  # [B, nh, nw, sw, C]
@@ -138,7 +140,8 @@ class ConvTranspose(nn.Module):
 
   Same attributes (the subset used here), parameter names, shapes and
   initialisers as Flax's, so parameters and checkpoints are interchangeable
-  and ``init`` draws identical values.
+  and ``init`` draws identical values; ``method`` (not Flax's) picks how
+  the phase convolutions run (`jaxgen.nn.conv.METHODS`).
   """
   features: int
   kernel_size: Sequence[int]
@@ -146,6 +149,7 @@ class ConvTranspose(nn.Module):
   padding: Padding = 'SAME'
   use_bias: bool = True
   precision: lax.Precision | None = None
+  method: str = 'auto'  # of the phase convolutions (`jaxgen.nn.conv`)
   kernel_init: nn.initializers.Initializer = inits.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
 
@@ -163,5 +167,5 @@ class ConvTranspose(nn.Module):
             if self.use_bias else None)
     dtype = jnp.result_type(x, kernel)  # as Flax's promote_dtype
     y = conv_transpose(x.astype(dtype), kernel.astype(dtype), strides,
-                       self.padding, self.precision)
+                       self.padding, self.precision, method=self.method)
     return y if bias is None else y + bias.astype(dtype)

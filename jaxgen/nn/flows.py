@@ -66,6 +66,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import initializers as inits
 
 MASKS = ('checkerboard', 'channel')
@@ -214,14 +215,17 @@ class ConvResNet(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    h = inits.Conv(self.hidden, (3, 3), name='conv_in')(x)
+    h = conv_lib.Conv(self.hidden, (3, 3), name='conv_in')(x)
     for i in range(self.depth):
-      r = inits.Conv(self.hidden, (3, 3), name=f'block{i}_conv0')(nn.relu(h))
-      r = inits.Conv(self.hidden, (3, 3), name=f'block{i}_conv1')(nn.relu(r))
+      r = conv_lib.Conv(self.hidden, (3, 3),
+                        name=f'block{i}_conv0')(nn.relu(h))
+      r = conv_lib.Conv(self.hidden, (3, 3),
+                        name=f'block{i}_conv1')(nn.relu(r))
       h = h + r
-    return nn.Conv(self.features, (3, 3), kernel_init=nn.initializers.zeros,
-                   bias_init=nn.initializers.zeros,
-                   name='conv_out')(nn.relu(h))
+    return conv_lib.Conv(self.features, (3, 3),
+                         kernel_init=nn.initializers.zeros,
+                         bias_init=nn.initializers.zeros,
+                         name='conv_out')(nn.relu(h))
 
 
 class CouplingMLP(nn.Module):
@@ -442,10 +446,11 @@ class GlowNet(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    h = nn.relu(inits.Conv(self.hidden, (3, 3), name='conv_in')(x))
-    h = nn.relu(inits.Conv(self.hidden, (1, 1), name='conv_mid')(h))
-    return nn.Conv(self.features, (3, 3), kernel_init=nn.initializers.zeros,
-                   bias_init=nn.initializers.zeros, name='conv_out')(h)
+    h = nn.relu(conv_lib.Conv(self.hidden, (3, 3), name='conv_in')(x))
+    h = nn.relu(conv_lib.Conv(self.hidden, (1, 1), name='conv_mid')(h))
+    return conv_lib.Conv(self.features, (3, 3),
+                         kernel_init=nn.initializers.zeros,
+                         bias_init=nn.initializers.zeros, name='conv_out')(h)
 
 
 class GlowCoupling(nn.Module):
@@ -519,5 +524,6 @@ class ZeroConv(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return nn.Conv(self.features, (3, 3), kernel_init=nn.initializers.zeros,
-                   bias_init=nn.initializers.zeros, name='conv')(x)
+    return conv_lib.Conv(self.features, (3, 3),
+                         kernel_init=nn.initializers.zeros,
+                         bias_init=nn.initializers.zeros, name='conv')(x)
