@@ -151,6 +151,7 @@ FAMILIES: dict[str, str] = {
     'made': 'jaxgen.models.made',
     'nade': 'jaxgen.models.nade',
     'nice': 'jaxgen.models.nice',
+    'pix2pix': 'jaxgen.models.pix2pix',
     'pixelcnn': 'jaxgen.models.pixelcnn',
     'pixelcnnpp': 'jaxgen.models.pixelcnnpp',
     'pixelrnn': 'jaxgen.models.pixelrnn',
