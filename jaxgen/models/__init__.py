@@ -141,6 +141,7 @@ FAMILIES: dict[str, str] = {
     'began': 'jaxgen.models.began',
     'classifier': 'jaxgen.models.classifier',
     'code_prior': 'jaxgen.models.code_prior',
+    'cyclegan': 'jaxgen.models.cyclegan',
     'ddpm': 'jaxgen.models.ddpm',
     'ffjord': 'jaxgen.models.ffjord',
     'gan': 'jaxgen.models.gan',

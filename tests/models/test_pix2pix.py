@@ -150,7 +150,7 @@ def test_sample_translates_bank_rows(evaluated):
      r'config.model.factor=3'),
     (dict(model__task='inpaint', model__hole=9), r'config.model.hole=9'),
     (dict(model__g_channels=(4, 4, 4, 4)), r'divisible by 2\^4'),
-    (dict(model__d_strides=(1,)), r'config.model.d_channels=.*d_strides'),
+    (dict(model__d_strides=(1, 1)), r'config.model.d_channels=.*d_strides'),
     (dict(data__value_range='unit'), r"value_range='symmetric'"),
     (dict(model__bank_size=0), r'config.model.bank_size=0'),
 ])
