@@ -308,38 +308,65 @@ def _pair_mask(mask):
 
 
 def loss_fn(params, batch, key, *, net: Net, train: bool = True):
-  """Both players' objectives and the translation errors, per example pair.
+  """The objectives and the translation errors, per image of the batch.
 
   The batch's first half is domain A, the dilation of its second half
-  domain B (row i of each forms example i). The translation errors use the
-  pairing the model never saw: F(dilate(x)) against x ('l1_ba', 'psnr_ba')
-  and G(x) against dilate(x) ('l1_ab', 'psnr_ab'), on the [0, 1] scale, for
-  the images x of the first half.
+  domain B (`jaxgen.data.paired.unpaired_halves`). Each row's terms are
+  those of its own image in its domain: for an image a of A, D_B's
+  least-squares generator loss on G(a), |F(G(a)) - a| ('cycle'),
+  |F(a) - a| ('identity'), and D's terms on a (real, by D_A) and G(a)
+  (generated, by D_B); for an image b of B the mirror terms. The sum over
+  rows is the sum over pairs of eq. 3 (`jaxgen.losses.cyclegan_generator_loss`
+  with the cycle and identity terms split per image), so the batch mean is
+  half the per-pair objective the step minimises.
+
+  The translation errors use the pairing the model never saw, for every
+  row's original image x (before any dilation): F(dilate(x)) against x
+  ('l1_ba', 'psnr_ba') and G(x) against dilate(x) ('l1_ab', 'psnr_ab'),
+  on the [0, 1] scale.
 
   Returns:
-    (the mean generator objective over unmasked pairs, {'g_loss', 'd_loss',
-    'cycle', 'identity', 'l1_ab', 'psnr_ab', 'l1_ba', 'psnr_ba'} each
-    [B / 2]).
+    (the mean of 'g_loss' over unmasked rows, {'g_loss', 'd_loss',
+    'cycle', 'identity', 'l1_ab', 'psnr_ab', 'l1_ba', 'psnr_ba'} each [B]).
   """
   del key, train
-  a, b = paired.unpaired_halves(batch['image'])
+  x = batch['image']
+  a, b = paired.unpaired_halves(x)
   g_params = params['generator']['params']
   d_params = params['discriminator']['params']
-  per, terms = _generator_terms(net, g_params, d_params, a, b)
-  d_loss = _discriminator_terms(net, d_params, a, b, terms['fake_a'],
-                                terms['fake_b'])
-  thick_a = paired.dilate(a)
-  recovered = generate(params, thick_a, 'g_ba', net=net)
+  gen = generator_module(net)
+  g = lambda v: gen.apply({'params': g_params['g_ab']}, v)
+  f = lambda v: gen.apply({'params': g_params['g_ba']}, v)
+  fake_b, fake_a = g(a), f(b)
+  l1 = losses.l1_per_example
+  cycle = jnp.concatenate([l1(f(fake_b), a), l1(g(fake_a), b)])
+  identity = jnp.concatenate([l1(f(a), a), l1(g(b), b)])
+  if not net.identity_weight:
+    identity = jnp.zeros_like(identity)
+  ls_g = lambda name, v: losses.least_squares_generator_loss(
+      _discriminate(net, d_params, name, v)).mean((1, 2))
+  adversarial = jnp.concatenate([ls_g('d_b', fake_b), ls_g('d_a', fake_a)])
+  g_loss = (adversarial + net.cycle_weight * cycle
+            + net.identity_weight * identity)
+  # Row a: D_A's real term on a and D_B's generated term on G(a) (the
+  # two nets' patch grids have one shape); row b: the mirror terms.
+  patches = lambda name, v: _discriminate(net, d_params, name, v)
+  d_loss = jnp.concatenate([
+      losses.least_squares_discriminator_loss(
+          patches('d_a', a), patches('d_b', fake_b)).mean((1, 2)),
+      losses.least_squares_discriminator_loss(
+          patches('d_b', b), patches('d_a', fake_a)).mean((1, 2))])
+  thick = paired.dilate(x)
+  forward, back = g(x), f(thick)
   metrics = {
-      'g_loss': per, 'd_loss': d_loss, 'cycle': terms['cycle'],
-      'identity': terms['identity'],
-      # G(a) = terms['fake_b'], against the dilation of a.
-      'l1_ab': losses.l1_per_example(terms['fake_b'], thick_a) / 2.0,
-      'psnr_ab': losses.psnr(terms['fake_b'], thick_a, data_range=2.0),
-      'l1_ba': losses.l1_per_example(recovered, a) / 2.0,
-      'psnr_ba': losses.psnr(recovered, a, data_range=2.0),
+      'g_loss': g_loss, 'd_loss': d_loss, 'cycle': cycle,
+      'identity': identity,
+      'l1_ab': l1(forward, thick) / 2.0,
+      'psnr_ab': losses.psnr(forward, thick, data_range=2.0),
+      'l1_ba': l1(back, x) / 2.0,
+      'psnr_ba': losses.psnr(back, x, data_range=2.0),
   }
-  return steps.masked_mean(per, _pair_mask(batch.get('mask'))), metrics
+  return steps.masked_mean(g_loss, batch.get('mask')), metrics
 
 
 def make_train_step(*, net: Net, tx: gan.TwoPlayerOptimizer,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import cyclegan as cyclegan_config
+from jaxgen import losses
 from jaxgen import parallel
 from jaxgen import train
 from jaxgen.data import paired
@@ -34,14 +35,27 @@ def test_identity_generators_have_zero_cycle_and_identity_loss(monkeypatch):
   params = cyclegan.init(jax.random.key(0), batch, net=net)
   _, m = jax.jit(lambda p, b: cyclegan.loss_fn(p, b, jax.random.key(1),
                                                net=net))(params, batch)
-  np.testing.assert_array_equal(m['cycle'], np.zeros(3))
-  np.testing.assert_array_equal(m['identity'], np.zeros(3))
-  # F = identity leaves the dilation in place: l1_ba is |dilate(a) - a|.
-  a = np.asarray(images[:3], np.float64)
-  thick = np.asarray(paired.dilate(images[:3]), np.float64)
+  np.testing.assert_array_equal(m['cycle'], np.zeros(6))
+  np.testing.assert_array_equal(m['identity'], np.zeros(6))
+  # F = identity leaves the dilation in place: l1_ba is |dilate(x) - x|.
+  a = np.asarray(images, np.float64)
+  thick = np.asarray(paired.dilate(images), np.float64)
   np.testing.assert_allclose(m['l1_ba'], np.abs(thick - a).mean((1, 2, 3)) / 2,
                              rtol=1e-6)
   np.testing.assert_array_equal(m['l1_ab'], m['l1_ba'])
+  # The rows' objectives sum to the pairs' eq. 3 (here adversarial only).
+  d = params['discriminator']['params']
+  patches = lambda name, v: cyclegan.discriminator_module(net).apply(
+      {'params': d[name]}, None, v)
+  thin, thick3 = images[:3], paired.dilate(images[3:])
+  pairs = losses.cyclegan_generator_loss(
+      patches('d_b', thin), patches('d_a', thick3), np.zeros(3), np.zeros(3))
+  np.testing.assert_allclose(np.sum(m['g_loss']), np.sum(pairs), rtol=1e-5)
+  d_pairs = (losses.least_squares_discriminator_loss(
+      patches('d_a', thin), patches('d_a', thick3)).mean((1, 2))
+             + losses.least_squares_discriminator_loss(
+                 patches('d_b', thick3), patches('d_b', thin)).mean((1, 2)))
+  np.testing.assert_allclose(np.sum(m['d_loss']), np.sum(d_pairs), rtol=1e-5)
 
 
 def _query(images, stored, count, key):
