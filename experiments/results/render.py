@@ -348,7 +348,10 @@ def _reproduce(spec: Spec, r: Record) -> list[str]:
         f'[{r["samples_png"]}]({r["samples_png"]})']
        if r.get('samples_png') else []) + (
            _quality_commands(r) if r.get('quality') else []) + (
-               _codebook_lines(r) if r.get('codebook') else []) + ['']
+               _codebook_lines(r) if r.get('codebook') else []) + (
+                   [f'- test images as input / output / target rows: '
+                    f'[{r["translations"]["png"]}]({r["translations"]["png"]})']
+                   if r.get('translations') else []) + ['']
 
 
 # ------------------------------------------------------------------ page
