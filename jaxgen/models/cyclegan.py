@@ -50,7 +50,7 @@ Samples: `sample` gives F(b), thin digits recovered from the thickened
 bank rows (domain A is the dataset's own images, so they are scored
 against its test split). `loss_fn` also measures, on held-out images
 whose pairing the model never used, how well F undoes the dilation
-('l1_ba', 'psnr_ba') and G reproduces it ('l1_ab', 'psnr_ab').
+('l1', 'psnr') and G reproduces it ('l1_ab', 'psnr_ab').
 No likelihood (``LIKELIHOOD = None``).
 """
 
@@ -75,6 +75,7 @@ from jaxgen.nn import translation as nets
 LIKELIHOOD = None  # no density: cycle/identity errors, sample quality
 log_likelihood = None
 
+TASKS = ('thicken',)
 GENERATORS = ('g_ab', 'g_ba')
 DISCRIMINATORS = ('d_a', 'd_b')
 
@@ -84,6 +85,8 @@ class Net(nn.Module):
 
   Attributes:
     image_shape: (H, W, C); H and W divisible by 2^len(g_channels).
+    task: the domains; 'thicken' (the only one: A = the images, B = their
+      3x3 dilations).
     g_channels: each U-Net's stride-2 encoder convolutions.
     g_res_blocks: residual blocks at the U-Nets' lowest resolution.
     g_norm: 'instance' (the paper's) or 'none'.
@@ -97,6 +100,7 @@ class Net(nn.Module):
     bank_size: rows of the training-image ring buffer `sample` draws from.
   """
   image_shape: Sequence[int] = (28, 28, 1)
+  task: str = 'thicken'
   g_channels: Sequence[int] = (16, 32)
   g_res_blocks: int = 1
   g_norm: str = 'instance'
@@ -215,6 +219,9 @@ def validate(config, dataset) -> None:
   if dataset.image_shape is None:
     raise ConfigError(f'config.data.name={config.data.name!r} gives points; '
                       'CycleGAN translates images.')
+  if m.task not in TASKS:
+    raise ConfigError(f'config.model.task={m.task!r} is not one of '
+                      f'{TASKS}.')
   if m.g_norm not in nets.NORMS:
     raise ConfigError(f'config.model.g_norm={m.g_norm!r} is not one of '
                       f'{nets.NORMS}.')
@@ -322,12 +329,12 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
 
   The translation errors use the pairing the model never saw, for every
   row's original image x (before any dilation): F(dilate(x)) against x
-  ('l1_ba', 'psnr_ba') and G(x) against dilate(x) ('l1_ab', 'psnr_ab'),
-  on the [0, 1] scale.
+  ('l1', 'psnr': the thin digits recovered from thick ones) and G(x)
+  against dilate(x) ('l1_ab', 'psnr_ab'), on the [0, 1] scale.
 
   Returns:
     (the mean of 'g_loss' over unmasked rows, {'g_loss', 'd_loss',
-    'cycle', 'identity', 'l1_ab', 'psnr_ab', 'l1_ba', 'psnr_ba'} each [B]).
+    'cycle', 'identity', 'l1', 'psnr', 'l1_ab', 'psnr_ab'} each [B]).
   """
   del key, train
   x = batch['image']
@@ -363,8 +370,8 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
       'identity': identity,
       'l1_ab': l1(forward, thick) / 2.0,
       'psnr_ab': losses.psnr(forward, thick, data_range=2.0),
-      'l1_ba': l1(back, x) / 2.0,
-      'psnr_ba': losses.psnr(back, x, data_range=2.0),
+      'l1': l1(back, x) / 2.0,
+      'psnr': losses.psnr(back, x, data_range=2.0),
   }
   return steps.masked_mean(g_loss, batch.get('mask')), metrics
 
