@@ -423,7 +423,8 @@ EXPERIMENTS = (
          overrides=(('train.num_steps', 1000),), nll_estimator='',
          bound_estimator='', table=TRANSLATION,
          label='pix2pix, U-Net 32/64 + PatchGAN 16x16, Sobel edges to '
-         'digits, 1,000 steps',
+         'digits, 1,000 steps; the count includes the 784,000 uint8 pixels '
+         'of the 1,000-image bank that `sample` translates',
          evaluations=(TRANSLATIONS,)),
     # Unpaired thin <-> thick digits: L1 / PSNR of F (thick -> thin)
     # against the originals it never saw paired.
@@ -431,7 +432,9 @@ EXPERIMENTS = (
          overrides=(('train.num_steps', 600),), nll_estimator='',
          bound_estimator='', table=TRANSLATION,
          label='CycleGAN, U-Nets 16/32 + PatchGANs 16x16, least squares, '
-         'thin <-> thick (3x3 dilation) digits, unpaired, 600 steps',
+         'thin <-> thick (3x3 dilation) digits, unpaired, 600 steps; the '
+         'count includes the 1,000-image bank (784,000 uint8 pixels) and '
+         'the two 50-image histories (78,400 floats)',
          evaluations=(TRANSLATIONS,)),
 )
 
