@@ -109,19 +109,24 @@ class UNetGenerator(nn.Module):
                ) -> jax.Array:
     init = inits.normal(INIT_STDDEV)
     k = (self.kernel_size, self.kernel_size)
+    # No bias where a normalization follows: it would be removed again, its
+    # gradient is zero up to rounding, which Adam would turn into steps.
+    bias = self.norm == 'none'
     h, skips = x, []
     for i, c in enumerate(self.channels):
       h = inits.Conv(c, k, strides=(2, 2), padding='SAME', kernel_init=init,
-                     name=f'enc_{i}')(h)
+                     use_bias=bias or i == 0, name=f'enc_{i}')(h)
       if i > 0:
         h = _norm(self.norm, f'enc_norm_{i}')(h)
       h = nn.leaky_relu(h, 0.2)
       skips.append(h)
     c = self.channels[-1]
     for r in range(self.res_blocks):
-      y = inits.Conv(c, (3, 3), kernel_init=init, name=f'res_{r}_a')(h)
+      y = inits.Conv(c, (3, 3), kernel_init=init, use_bias=bias,
+                     name=f'res_{r}_a')(h)
       y = nn.relu(_norm(self.norm, f'res_norm_{r}_a')(y))
-      y = inits.Conv(c, (3, 3), kernel_init=init, name=f'res_{r}_b')(y)
+      y = inits.Conv(c, (3, 3), kernel_init=init, use_bias=bias,
+                     name=f'res_{r}_b')(y)
       h = h + _norm(self.norm, f'res_norm_{r}_b')(y)
     num = len(self.channels)
     for d, i in enumerate(reversed(range(num))):
@@ -131,6 +136,7 @@ class UNetGenerator(nn.Module):
         h = jnp.concatenate([h, skips[i]], axis=-1)
       h = conv_transpose.ConvTranspose(features, k, strides=(2, 2),
                                        padding='SAME', kernel_init=init,
+                                       use_bias=bias or last,
                                        name=f'dec_{i}')(h)
       if last:
         return jnp.tanh(h)
