@@ -22,6 +22,9 @@ name instead of knowing which family provides what:
 - ``'sample_quality'``: sample-quality scores of the run's samples against
   the real images of a split (`jaxgen.quality.evaluate_workdir`):
   ``{'quality': {...}, 'quality_seconds': float}``.
+- ``'translation_figure'``: of an image-to-image family with
+  ``translation_rows`` (pix2pix), test images as input / output / target
+  rows of one PNG (`translation_figure`): ``{'translations': {'png'}}``.
 - ``'classifier_accuracy'``: of the feature classifier behind those scores
   (the 'classifier' family), its accuracy on a split's 8-bit images and on
   one binarization of them, also written as ``<workdir>/accuracy.json``:
@@ -200,6 +203,40 @@ def codebook_figure(exp, state, *, out_dir: str,
                        'sizes': [int(round(float(v))) for v in sizes]}}
 
 
+# ------------------------------------------------------- translation figure
+TRANSLATION_LABELS = ('input', 'output', 'target')
+
+
+def translation_figure(exp, state, *, out_dir: str,
+                       num: int = 16) -> dict[str, Any]:
+  """Writes ``<out_dir>/translations.png``: input / output / target rows.
+
+  The first `num` images of the evaluation split are the targets; the
+  family's ``translation_rows(params, images, key, *, net)`` gives the
+  three rows (keyed by the evaluation key).
+
+  Returns:
+    ``{'translations': {'png': path, 'num': num}}``.
+  """
+  if not hasattr(exp.family, 'translation_rows'):
+    raise ConfigError(f'family {exp.config.family!r} has no '
+                      'translation_rows: the figure needs an image-to-image '
+                      'family.')
+  images = exp.batch(num=num, preprocess=False)['image']
+  params = jax.device_get(exp.eval_params(state))
+  rows = jax.jit(lambda p, x, k: exp.family.translation_rows(
+      p, x, k, net=exp.net))(params, images, exp.eval_key)
+  path = os.path.join(out_dir, 'translations.png')
+  if exp.is_main:
+    rows = [np.asarray(r) for r in rows]
+    scale = images_lib.display_scale(rows[0])
+    figure = images_lib.label_rows(images_lib.comparison_grid(rows),
+                                   TRANSLATION_LABELS, scale)
+    os.makedirs(out_dir, exist_ok=True)
+    images_lib.save_png(path, figure)
+  return {'translations': {'png': path, 'num': int(len(images))}}
+
+
 # ------------------------------------------------------------ sample quality
 def sample_quality(exp, state, *, out_dir: str,
                    classifier: quality.FeatureClassifier | str | None = None,
@@ -296,6 +333,7 @@ EVALUATIONS: Mapping[str, Evaluation] = {
     'code_usage': code_usage,
     'codebook_figure': codebook_figure,
     'sample_quality': sample_quality,
+    'translation_figure': translation_figure,
 }
 # The record field whose presence shows that an evaluation has run.
 FIELDS: Mapping[str, str] = {
@@ -303,6 +341,7 @@ FIELDS: Mapping[str, str] = {
     'code_usage': 'code_usage',
     'codebook_figure': 'codebook',
     'sample_quality': 'quality',
+    'translation_figure': 'translations',
 }
 
 

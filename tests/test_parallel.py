@@ -80,11 +80,13 @@ def test_batch_must_divide_over_devices():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config', ['gan.py:smoke', 'vqvae.py:smoke'])
+@pytest.mark.parametrize('config', ['gan.py:smoke', 'vqvae.py:smoke',
+                                    'pix2pix.py:smoke'])
 def test_family_steps_on_eight_devices_match_one(config, tmp_path):
   """The two-player step (batch norm in both nets, the batch dealt into k
-  minibatches) and the VQ-VAE's EMA-codebook step see the global batch
-  under sharding exactly as on one device."""
+  minibatches), the VQ-VAE's EMA-codebook step and pix2pix's step (keyed
+  dropout, the ring buffer written from the sharded batch) see the global
+  batch under sharding exactly as on one device."""
   module = __import__(f'experiments.configs.{config.split(".")[0]}',
                       fromlist=['get_config'])
   c = module.get_config('smoke')

@@ -226,6 +226,16 @@ def _quality_data_rows(records: dict[str, Record], specs: list[Spec],
   return out
 
 
+def _translation_row(spec: Spec, r: Record) -> list[str]:
+  metrics = r['test_metrics']
+  figure = r.get('translations')
+  return _common_cells(spec, r) + [
+      r['config']['model'].get('task', '-'),
+      f'**{num(metrics.get("l1"), ".4f")}**', num(metrics.get('psnr')),
+      f'[input / output / target]({figure["png"]})' if figure else '-',
+      _wall(r), _machine_short(r['machine']), r['reference'] or '-']
+
+
 LAYOUTS = {
     'likelihood and bound': _likelihood_layout(bound=True),
     'likelihood': _likelihood_layout(bound=False),
@@ -239,6 +249,10 @@ LAYOUTS = {
          'Modes covered', 'High-quality share', 'Classifier', 'Wall time',
          'Machine'], _quality_row, needs='quality', reference=False,
         data_rows=_quality_data_rows),
+    'translation': Layout(
+        _COMMON_COLS + ['Task', 'Test L1 / pixel', 'Test PSNR (dB)',
+                        'Figure', 'Wall time', 'Machine', 'Reference'],
+        _translation_row),
 }
 
 
@@ -343,7 +357,10 @@ def _reproduce(spec: Spec, r: Record) -> list[str]:
         f'[{r["samples_png"]}]({r["samples_png"]})']
        if r.get('samples_png') else []) + (
            _quality_commands(r) if r.get('quality') else []) + (
-               _codebook_lines(r) if r.get('codebook') else []) + ['']
+               _codebook_lines(r) if r.get('codebook') else []) + (
+                   [f'- test images as input / output / target rows: '
+                    f'[{r["translations"]["png"]}]({r["translations"]["png"]})']
+                   if r.get('translations') else []) + ['']
 
 
 # ------------------------------------------------------------------ page

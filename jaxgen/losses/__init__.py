@@ -48,6 +48,13 @@ from jaxgen.losses.quantization import perplexity
 from jaxgen.losses.quantization import straight_through
 from jaxgen.losses.quantization import vq_loss
 from jaxgen.losses.sampling import gaussian_reparameterize
+from jaxgen.losses.translation import cycle_consistency_loss
+from jaxgen.losses.translation import cyclegan_generator_loss
+from jaxgen.losses.translation import identity_loss
+from jaxgen.losses.translation import l1_per_example
+from jaxgen.losses.translation import patch_discriminator_loss
+from jaxgen.losses.translation import pix2pix_generator_loss
+from jaxgen.losses.translation import psnr
 from jaxgen.losses.units import dequantization_offset_nats
 from jaxgen.losses.units import nats_to_bits_per_dim
 
@@ -97,4 +104,11 @@ __all__ = [
     "tril_inverse",
     "wasserstein_critic_loss",
     "wasserstein_generator_loss",
+    "cycle_consistency_loss",
+    "cyclegan_generator_loss",
+    "identity_loss",
+    "l1_per_example",
+    "patch_discriminator_loss",
+    "pix2pix_generator_loss",
+    "psnr",
 ]
