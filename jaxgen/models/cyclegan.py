@@ -222,22 +222,7 @@ def validate(config, dataset) -> None:
   if m.task not in TASKS:
     raise ConfigError(f'config.model.task={m.task!r} is not one of '
                       f'{TASKS}.')
-  if m.g_norm not in nets.NORMS:
-    raise ConfigError(f'config.model.g_norm={m.g_norm!r} is not one of '
-                      f'{nets.NORMS}.')
-  if not m.g_channels:
-    raise ConfigError('config.model.g_channels must not be empty.')
-  f = 2 ** len(m.g_channels)
-  if m.image_shape[0] % f or m.image_shape[1] % f:
-    raise ConfigError(
-        f'config.model.image_shape={tuple(m.image_shape)}: H and W must be '
-        f'divisible by 2^{len(m.g_channels)} = {f}, one halving per entry '
-        'of config.model.g_channels.')
-  if len(m.d_channels) != len(m.d_strides) or not m.d_channels:
-    raise ConfigError(
-        f'config.model.d_channels={tuple(m.d_channels)} and '
-        f'config.model.d_strides={tuple(m.d_strides)} must be non-empty and '
-        'of the same length (one stride per convolution).')
+  nets.check_net_fields(m)
   for field in ('cycle_weight', 'identity_weight'):
     if m[field] < 0:
       raise ConfigError(f'config.model.{field}={m[field]} must be >= 0.')

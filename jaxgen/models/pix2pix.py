@@ -174,25 +174,7 @@ def validate(config, dataset) -> None:
     raise ConfigError(f'config.data.name={config.data.name!r} gives points; '
                       'pix2pix translates images.')
   paired.check_task_fields(m.task, m.image_shape, m.hole, m.factor)
-  if m.g_norm not in nets.NORMS:
-    raise ConfigError(f'config.model.g_norm={m.g_norm!r} is not one of '
-                      f'{nets.NORMS}.')
-  if not m.g_channels:
-    raise ConfigError('config.model.g_channels must not be empty.')
-  f = 2 ** len(m.g_channels)
-  if m.image_shape[0] % f or m.image_shape[1] % f:
-    raise ConfigError(
-        f'config.model.image_shape={tuple(m.image_shape)}: H and W must be '
-        f'divisible by 2^{len(m.g_channels)} = {f}, one halving per entry '
-        'of config.model.g_channels.')
-  if len(m.d_channels) != len(m.d_strides) or not m.d_channels:
-    raise ConfigError(
-        f'config.model.d_channels={tuple(m.d_channels)} and '
-        f'config.model.d_strides={tuple(m.d_strides)} must be non-empty and '
-        'of the same length (one stride per convolution).')
-  if any(not isinstance(s, int) or s < 1 for s in m.d_strides):
-    raise ConfigError(f'config.model.d_strides={tuple(m.d_strides)} must be '
-                      'integers >= 1.')
+  nets.check_net_fields(m)
   if isinstance(m.g_dropout, bool) or not 0 <= m.g_dropout < 1:
     raise ConfigError(f'config.model.g_dropout={m.g_dropout!r} must be a '
                       'rate in [0, 1).')

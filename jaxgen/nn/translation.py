@@ -39,6 +39,31 @@ from jaxgen.nn import conv_transpose
 from jaxgen.nn import initializers as inits
 
 NORMS = ('instance', 'none')
+
+
+def check_net_fields(m) -> None:
+  """Checks the generator and PatchGAN fields of a translation family's
+  ``config.model`` (``g_norm``, ``g_channels``, ``d_channels``,
+  ``d_strides``, ``image_shape``); raises `ConfigError` naming the field."""
+  if m.g_norm not in NORMS:
+    raise ConfigError(f'config.model.g_norm={m.g_norm!r} is not one of '
+                      f'{NORMS}.')
+  if not m.g_channels:
+    raise ConfigError('config.model.g_channels must not be empty.')
+  f = 2 ** len(m.g_channels)
+  if m.image_shape[0] % f or m.image_shape[1] % f:
+    raise ConfigError(
+        f'config.model.image_shape={tuple(m.image_shape)}: H and W must be '
+        f'divisible by 2^{len(m.g_channels)} = {f}, one halving per entry '
+        'of config.model.g_channels.')
+  if len(m.d_channels) != len(m.d_strides) or not m.d_channels:
+    raise ConfigError(
+        f'config.model.d_channels={tuple(m.d_channels)} and '
+        f'config.model.d_strides={tuple(m.d_strides)} must be non-empty and '
+        'of the same length (one stride per convolution).')
+  if any(not isinstance(s, int) or s < 1 for s in m.d_strides):
+    raise ConfigError(f'config.model.d_strides={tuple(m.d_strides)} must be '
+                      'integers >= 1.')
 INIT_STDDEV = 0.02
 
 
