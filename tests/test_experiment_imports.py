@@ -25,6 +25,7 @@ _SCRIPTS = (
     ('experiments.uses', '--typicality_batch'),
     ('experiments.classics', '--dip_steps'),
     ('experiments.bench_classics', '--patchmatch_size'),
+    ('experiments.bench_rbm', '--ais_betas'),
 )
 
 _IMPORT_ALL = '''
