@@ -25,6 +25,7 @@ _SCRIPTS = (
     ('experiments.uses', '--typicality_batch'),
     ('experiments.classics', '--dip_steps'),
     ('experiments.bench_classics', '--patchmatch_size'),
+    ('experiments.bench_rbm', '--ais_betas'),
 )
 
 _IMPORT_ALL = '''
@@ -85,6 +86,28 @@ def test_gan_benchmark_runs_one_step_and_prints_its_ratios():
   for column in ('images/s', 'GFLOP/step', '/matmul', 'recomp'):
     assert column in out
   assert row.split()[-1] == '0'  # no recompilation after warm-up
+
+
+@pytest.mark.slow
+def test_rbm_benchmark_prints_both_rates_their_ratio_and_ais():
+  """bench_rbm's main on a 16 x 8 RBM, one round of two sweeps (a few
+  seconds): the JAX and NumPy rows, the ratio and the AIS line."""
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.bench_rbm', '--rounds=1',
+       '--sweeps=2', '--visible_dim=16', '--hidden_dim=8', '--batch_size=4',
+       '--ais_betas=5', '--ais_chains=4', '--matmul_size=128',
+       '--matmul_repeats=1'],
+      cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = proc.stdout
+  assert 'Bernoulli RBM 16 x 8, batch 4, 2 sweeps per call' in out
+  rows = {l.split()[0]: l.split() for l in out.splitlines()
+          if l.startswith(('jax ', 'numpy '))}
+  assert set(rows) == {'jax', 'numpy'}
+  assert all(float(rows[n][2]) > 0 for n in rows)  # sweeps/s
+  assert 'jax/numpy sweeps/s:' in out
+  assert '4 intermediate distributions), 4 chains' in out
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """The RBM: energies and conditionals, AIS against enumeration, the CD-1
-gradient, persistent chains across a resume, config errors."""
+gradient, persistent chains across a resume, config errors, the NumPy
+sweep of the benchmark."""
 
 import itertools
 import math
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import bench_rbm
 from experiments.configs import rbm as rbm_config
 from jaxgen import train
 from jaxgen.errors import ConfigError
@@ -205,3 +207,29 @@ def test_pcd_chains_are_checkpointed_and_resume_is_bitwise(tmp_path):
                              helpers.params_of(half))
   helpers.assert_trees_equal(helpers.params_of(full),
                              helpers.params_of(resumed))
+
+
+class _JaxUniforms:
+  """A stand-in for np.random.Generator whose i-th `random` call returns
+  the uniforms `rbm.gibbs_chain` draws at sweep i."""
+
+  def __init__(self, key, num_sweeps):
+    self._keys = iter(jax.random.split(key, num_sweeps))
+
+  def random(self, shape, dtype):
+    return np.asarray(jax.random.uniform(next(self._keys), shape), dtype)
+
+
+def test_benchmark_numpy_sweep_matches_the_family_chain():
+  """bench_rbm's NumPy chain, fed the family's uniforms, visits the same
+  binary states and ends at the same probabilities."""
+  p = _params(0, 20, 12, 0.5)
+  v0 = (np.random.default_rng(1).random((6, 20)) < 0.5).astype(np.float32)
+  key = jax.random.key(2)
+  v_jax, mean_jax = rbm.gibbs_chain({k: jnp.asarray(a) for k, a in p.items()},
+                                    jnp.asarray(v0), key, 7, 'bernoulli')
+  v_np, mean_np = bench_rbm.gibbs_chain_numpy(p, v0, _JaxUniforms(key, 7), 7)
+  assert v_np.dtype == np.float32 and v_np.shape == (6, 20)
+  np.testing.assert_array_equal(v_np, np.asarray(v_jax))
+  np.testing.assert_allclose(mean_np, np.asarray(mean_jax), atol=1e-5)
+  assert 0 < v_np.mean() < 1
