@@ -238,6 +238,24 @@ def count_params(tree: Any) -> int:
   return sum(math.prod(x.shape) for x in jax.tree.leaves(tree))
 
 
+def count_trainable(tree: Any) -> int:
+  """Scalars of ``TrainState.params`` that the optimizer trains.
+
+  A family that keeps a Flax variables dict (or one per player) also holds
+  non-trained state there: batch statistics, persistent Gibbs chains, image
+  banks and histories. When any key on a leaf's path is ``'params'``, only
+  leaves under such a key count; otherwise the whole tree does.
+  """
+  leaves = jax.tree_util.tree_leaves_with_path(tree)
+
+  def trained(path) -> bool:
+    return any(getattr(k, 'key', None) == 'params' for k in path)
+
+  if not any(trained(path) for path, _ in leaves):
+    return count_params(tree)
+  return sum(math.prod(x.shape) for path, x in leaves if trained(path))
+
+
 def _config_json(config: ml_collections.ConfigDict) -> str:
   return config.to_json_best_effort(indent=2, sort_keys=True)
 

@@ -332,3 +332,15 @@ def test_ema_follows_its_recursion_and_is_evaluated(tmp_path):
   exp.config.unlock()
   exp.config.eval.use_ema = False
   assert exp.eval_params(state) is state.params
+
+
+def test_count_trainable_leaves_out_non_trained_collections():
+  """Only leaves under a 'params' key count when the tree has one."""
+  plain = {'dense': {'kernel': np.zeros((3, 4)), 'bias': np.zeros(4)}}
+  assert train.count_trainable(plain) == 16
+  variables = {'params': plain, 'state': {'chains': np.zeros((100, 64))}}
+  assert train.count_trainable(variables) == 16
+  players = {'generator': {'params': plain, 'batch_stats': {'m': np.zeros(7)}},
+             'discriminator': {'params': {'w': np.zeros((2, 5))}},
+             'bank': np.zeros((50, 8, 8, 1))}
+  assert train.count_trainable(players) == 26

@@ -148,7 +148,7 @@ def run_experiment(spec: Spec, runs_dir: str, quick: bool,
 
   estimators = {n: dict(config.eval.estimators[n])
                 for n in config.eval.final_estimators}
-  num_params = train.count_params(trained.state.params)
+  num_params = train.count_trainable(trained.state.params)
   done = step - trained.start_step
   train_s, eval_s = trained.train_seconds, trained.eval_seconds
   record = {
