@@ -115,6 +115,32 @@ class _QuietOrbax:
 _QUIET = _QuietOrbax()
 
 
+class _DropOrbaxAsyncioErrors(py_logging.Filter):
+  """Drops asyncio's "exception was never retrieved" logs of orbax writes.
+
+  When a background save fails, orbax's other pending writes fail with the
+  same cause; asyncio logs each unretrieved one when its future is
+  collected, which can be after the save's `CheckpointError` has stopped
+  the run and the orbax filter is gone. The cause was already reported
+  once, so these records are dropped whenever they come.
+  """
+
+  def filter(self, record: py_logging.LogRecord) -> bool:
+    if record.levelno < py_logging.ERROR:
+      return True
+    if 'orbax' in record.getMessage():
+      return False
+    tb = record.exc_info[2] if record.exc_info else None
+    while tb is not None:
+      if f'{os.sep}orbax{os.sep}' in tb.tb_frame.f_code.co_filename:
+        return False
+      tb = tb.tb_next
+    return True
+
+
+py_logging.getLogger('asyncio').addFilter(_DropOrbaxAsyncioErrors())
+
+
 @contextlib.contextmanager
 def _quiet_orbax_errors():
   _QUIET.start()

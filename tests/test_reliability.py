@@ -521,3 +521,19 @@ def test_two_processes_agree_on_the_step_to_save(tmp_path):
   assert step is not None and step >= 3
   assert f'stopped at step {step} of 1000000' in outputs[0][0]
   assert ckpt_lib.verify_digest(str(_step(workdir, step)))
+
+
+def test_asyncio_logs_of_failed_orbax_writes_are_dropped():
+  """A failed save's unretrieved write futures, logged by asyncio when they
+  are collected (possibly after the run stopped), are not shown; other
+  asyncio errors are."""
+  import logging as py_logging
+  logger = py_logging.getLogger('asyncio')
+  def passes(message):
+    record = logger.makeRecord('asyncio', py_logging.ERROR, __file__, 1,
+                               message, (), None)
+    return logger.filter(record)
+  assert not passes('_GatheringFuture exception was never retrieved\n'
+                    'future: <... Error writing "x" in OCDBT database at '
+                    '"/w/checkpoints/8.orbax-checkpoint-tmp/state" ...>')
+  assert passes('Task exception was never retrieved\nfuture: <Task other>')
