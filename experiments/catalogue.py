@@ -214,6 +214,10 @@ EXPERIMENTS = (
            'DBM, hidden layers of 200 and 100 units, persistent chains, '
            'no pre-training: minus the variational bound',
            table=ESTIMATE_BINARY, nll_estimator='ais'),
+    _exact('dbm_mnist8k', 'experiments/configs/dbm.py:mnist8k',
+           'DBM, hidden layers of 500 and 1,000 units, persistent chains, '
+           'no pre-training: minus the variational bound',
+           table=ESTIMATE_BINARY, nll_estimator='ais'),
     # Flows (exact densities of dequantized pixels, or of toy points) and
     # diffusion (a bound on the discrete likelihood).
     _exact('realnvp_digits', 'experiments/configs/realnvp.py:digits',
