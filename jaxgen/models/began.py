@@ -124,9 +124,7 @@ def validate(config, dataset) -> None:
         "config.data.value_range='symmetric', config.data.binarize='none' "
         f'and config.data.dequantize=False (got {d.value_range!r}, '
         f'{d.binarize!r}, {d.dequantize}).')
-  if 'd_optimizer' not in config:
-    raise ConfigError("config.d_optimizer is missing: the discriminator's "
-                      'optimizer (same fields as config.optimizer).')
+  gan.check_d_optimizer(config)
   del dataset
 
 

@@ -235,16 +235,8 @@ def validate(config, dataset) -> None:
     raise ConfigError(
         f'config.train.batch_size={config.train.batch_size} must be even: '
         'each batch gives half its images to domain A and half to B.')
-  if 'd_optimizer' not in config:
-    raise ConfigError("config.d_optimizer is missing: the discriminators' "
-                      'optimizer (same fields as config.optimizer).')
-  d = config.data
-  if d.value_range != 'symmetric' or d.binarize != 'none' or d.dequantize:
-    raise ConfigError(
-        'the generators end in Tanh, so the data must be 8-bit images '
-        "scaled to [-1, 1]: set config.data.value_range='symmetric', "
-        "config.data.binarize='none' and config.data.dequantize=False (got "
-        f'{d.value_range!r}, {d.binarize!r}, {d.dequantize}).')
+  gan.check_d_optimizer(config, whose="the discriminators'")
+  gan.check_tanh_data(config, generator='the generators end')
 
 
 def init(key: jax.Array, batch, *, net: Net) -> Any:

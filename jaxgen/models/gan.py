@@ -278,6 +278,25 @@ def _discriminator_terms(net: Net, d_vars, real, fake, cond, key, *,
 # ----------------------------------------------------------------- contract
 
 
+
+def check_d_optimizer(config, whose: str = "the discriminator's") -> None:
+  """Raises `ConfigError` when ``config.d_optimizer`` is missing."""
+  if 'd_optimizer' not in config:
+    raise ConfigError(f'config.d_optimizer is missing: {whose} '
+                      'optimizer (same fields as config.optimizer).')
+
+
+def check_tanh_data(config, generator: str = 'the generator ends') -> None:
+  """Raises `ConfigError` unless the data are 8-bit images in [-1, 1], the
+  range of a generator that ends in Tanh."""
+  d = config.data
+  if d.value_range != 'symmetric' or d.binarize != 'none' or d.dequantize:
+    raise ConfigError(
+        f'{generator} in Tanh, so the data must be 8-bit images scaled '
+        "to [-1, 1]: set config.data.value_range='symmetric', "
+        "config.data.binarize='none' and config.data.dequantize=False (got "
+        f'{d.value_range!r}, {d.binarize!r}, {d.dequantize}).')
+
 def validate(config, dataset) -> None:
   """Checks ``config.model`` (and the data/optimizer fields it relies on)."""
   m = config.model
@@ -313,9 +332,7 @@ def validate(config, dataset) -> None:
     raise ConfigError(f'config.model.d_dropout={m.d_dropout!r} must be a '
                       'rate in [0, 1).')
   base.check_num_classes(m.num_classes, dataset)
-  if 'd_optimizer' not in config:
-    raise ConfigError('config.d_optimizer is missing: the discriminator\'s '
-                      'optimizer (same fields as config.optimizer).')
+  check_d_optimizer(config)
   if dataset.image_shape is None:
     if m.architecture != 'mlp':
       raise ConfigError(
@@ -326,13 +343,7 @@ def validate(config, dataset) -> None:
     adv.dcgan_start_shape(m.image_shape, len(m.g_channels))
     if not m.d_channels:
       raise ConfigError('config.model.d_channels must not be empty.')
-  d = config.data
-  if d.value_range != 'symmetric' or d.binarize != 'none' or d.dequantize:
-    raise ConfigError(
-        'the generator ends in Tanh, so the data must be 8-bit images scaled '
-        "to [-1, 1]: set config.data.value_range='symmetric', "
-        "config.data.binarize='none' and config.data.dequantize=False (got "
-        f'{d.value_range!r}, {d.binarize!r}, {d.dequantize}).')
+  check_tanh_data(config)
 
 
 def init(key: jax.Array, batch, *, net: Net) -> Any:
@@ -548,9 +559,7 @@ def make_optimizer(config, d_steps: int | None = None) -> TwoPlayerOptimizer:
   Both are built by `jaxgen.steps.make_optimizer` (same fields); the
   discriminator's schedule spans its num_steps * d_steps updates.
   """
-  if 'd_optimizer' not in config:
-    raise ConfigError('config.d_optimizer is missing: the discriminator\'s '
-                      'optimizer (same fields as config.optimizer).')
+  check_d_optimizer(config)
   num_steps = config.train.num_steps
   k = config.model.d_steps if d_steps is None else d_steps
   return TwoPlayerOptimizer(

@@ -183,16 +183,8 @@ def validate(config, dataset) -> None:
   if not isinstance(m.bank_size, int) or m.bank_size < 1:
     raise ConfigError(f'config.model.bank_size={m.bank_size!r} must be an '
                       'integer >= 1.')
-  if 'd_optimizer' not in config:
-    raise ConfigError("config.d_optimizer is missing: the discriminator's "
-                      'optimizer (same fields as config.optimizer).')
-  d = config.data
-  if d.value_range != 'symmetric' or d.binarize != 'none' or d.dequantize:
-    raise ConfigError(
-        'the generator ends in Tanh, so the data must be 8-bit images scaled '
-        "to [-1, 1]: set config.data.value_range='symmetric', "
-        "config.data.binarize='none' and config.data.dequantize=False (got "
-        f'{d.value_range!r}, {d.binarize!r}, {d.dequantize}).')
+  gan.check_d_optimizer(config)
+  gan.check_tanh_data(config)
 
 
 def init(key: jax.Array, batch, *, net: Net) -> Any:
