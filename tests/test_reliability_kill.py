@@ -28,7 +28,7 @@ from tests import helpers
 
 pytestmark = pytest.mark.slow
 
-NUM_STEPS, EVERY = 30, 3
+NUM_STEPS, EVERY = 36, 3
 _CONFIG = dict(train__num_steps=NUM_STEPS, train__checkpoint_every_steps=EVERY,
                train__async_checkpointing=True, train__log_every_steps=1,
                train__eval_every_steps=0, train__image_every_steps=0)
@@ -36,7 +36,9 @@ _CONFIG = dict(train__num_steps=NUM_STEPS, train__checkpoint_every_steps=EVERY,
 # The trainer in a fresh process, with an optional SIGKILL of itself at a
 # given point. Each batch is announced on stdout and slowed by 20 ms, so
 # that a kill from outside lands somewhere in training (the numbers are
-# unchanged: the batches and steps are the same).
+# unchanged: the batches and steps are the same); waiting for that kill,
+# the run stops taking batches after `at` of them, so it never finishes
+# first however late the kill comes.
 _DRIVER = textwrap.dedent('''
     import os, signal, sys, time
     from orbax.checkpoint._src.path import async_path
@@ -66,7 +68,12 @@ _DRIVER = textwrap.dedent('''
       ckpt_lib.write_digest = killing_write_digest
 
     global_batch = parallel.global_batch
+    taken = 0
     def announced_batch(*args, **kwargs):
+      global taken
+      taken += 1
+      if phase == 'outside' and taken > int(at):
+        time.sleep(3600)
       print('batch', flush=True)
       time.sleep(0.02)
       return global_batch(*args, **kwargs)
@@ -148,34 +155,31 @@ def test_kill_9_loop_resumes_to_the_uninterrupted_result(tmp_path):
       at = min(resume + EVERY * rng.randint(1, 2), NUM_STEPS)
       status, err = _run(workdir, phase, at)
     else:
-      at = None
-      status, err = _run(workdir, phase, kill_after=(
-          rng.randint(1, 5), rng.uniform(0, 0.03)))
-    # Every run resumes: killed (-9) or, had it finished first, done (0).
-    assert status in (-signal.SIGKILL, 0), (
+      batches = rng.randint(1, 4)
+      at = batches + 2  # the most it takes: killed by then
+      status, err = _run(workdir, phase, at, kill_after=(
+          batches, rng.uniform(0, 0.05)))
+    # Every run resumes, and each is killed before it can finish.
+    assert status == -signal.SIGKILL, (
         f'run {i} ({phase}): exit {status}\n{err[-3000:]}')
     assert 'Traceback' not in err, err[-3000:]
-    if i and landed[-1][0] == 'before_digest':
+    if i and landed[-1] == 'before_digest':
       # It resumed from the step whose digest was never written.
       assert 'restored unverified' in err, err[-3000:]
     finalized, tmp = _steps(workdir)
     if phase == 'before_rename':
-      assert status == -signal.SIGKILL
       assert at not in finalized
       assert any(n.startswith(f'{at}.orbax-checkpoint-tmp') for n in tmp), tmp
     elif phase == 'before_digest':
-      assert status == -signal.SIGKILL
       assert at in finalized
       step_dir = workdir / 'checkpoints' / str(at)
       assert not (step_dir / ckpt_lib.DIGEST_FILE).exists()
-    landed.append((phase, at, status, finalized))
+    landed.append(phase)
 
   # The last run: resumes and finishes.
   status, err = _run(workdir, 'none')
   assert status == 0, err[-3000:]
   assert 'Traceback' not in err, err[-3000:]
-  kills = [r for r in landed if r[2] == -signal.SIGKILL]
-  assert len(kills) >= 4, landed  # at most one outside kill came too late
 
   got, step = _full_state(workdir, config)
   want, _ = _full_state(reference, config)
