@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import bench_common
+from experiments import entry
 from experiments.configs import gated_pixelcnn as gated_config
 from experiments.configs import pixelcnn as pixelcnn_config
 from jaxgen import steps as steps_lib
@@ -188,4 +189,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  entry.run(lambda argv: main(argv, _FLAGS))

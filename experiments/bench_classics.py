@@ -38,6 +38,7 @@ import jax
 import numpy as np
 
 from experiments import bench_common
+from experiments import entry
 from jaxgen.classics import efros_leung
 from jaxgen.classics import patchmatch
 
@@ -243,4 +244,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  entry.run(lambda argv: main(argv, _FLAGS))

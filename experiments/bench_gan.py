@@ -35,6 +35,7 @@ from absl import flags
 from absl import logging
 
 from experiments import bench_common
+from experiments import entry
 from experiments.configs import gan as gan_config
 from jaxgen import train
 from jaxgen.models import gan
@@ -112,4 +113,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  entry.run(lambda argv: main(argv, _FLAGS))

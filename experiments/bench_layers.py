@@ -67,6 +67,7 @@ import numpy as np
 
 from experiments import bench_common
 from experiments import bench_peers
+from experiments import entry
 from experiments import machine
 from experiments.configs import gated_pixelcnn as gated_config
 from experiments.configs import pixelcnn as pixelcnn_config
@@ -325,4 +326,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  entry.run(lambda argv: main(argv, _FLAGS))

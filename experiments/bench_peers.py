@@ -50,7 +50,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 from typing import Any, Callable
 
@@ -62,6 +61,7 @@ import ml_collections
 
 from experiments import bench_common
 from experiments import bench_gan
+from experiments import entry
 from experiments import machine
 from experiments.configs import ddpm as ddpm_config
 from experiments.configs import gated_pixelcnn as gated_config
@@ -391,4 +391,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))
+  entry.run(lambda argv: main(argv, _FLAGS))

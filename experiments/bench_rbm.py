@@ -44,6 +44,7 @@ import numpy as np
 
 from experiments import bench_classics
 from experiments import bench_common
+from experiments import entry
 from jaxgen.models import rbm
 
 
@@ -173,4 +174,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  entry.run(lambda argv: main(argv, _FLAGS))

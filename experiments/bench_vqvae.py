@@ -36,6 +36,7 @@ from absl import logging
 import jax
 
 from experiments import bench_common
+from experiments import entry
 from experiments.configs import code_prior as prior_config
 from experiments.configs import vqvae as vqvae_config
 from experiments.configs import vqvae2 as vqvae2_config
@@ -145,4 +146,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  entry.run(lambda argv: main(argv, _FLAGS))

@@ -47,6 +47,7 @@ import ml_collections
 from ml_collections import config_flags
 import numpy as np
 
+from experiments import entry
 from experiments import machine
 from jaxgen import parallel
 from jaxgen import train
@@ -309,4 +310,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))
+  entry.run(lambda argv: main(argv, _FLAGS))

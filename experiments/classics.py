@@ -45,6 +45,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
+from experiments import entry
 from jaxgen import images
 from jaxgen import workdir as workdir_lib
 from jaxgen.classics import deep_image_prior
@@ -281,4 +282,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  entry.run(lambda argv: main(argv, _FLAGS))

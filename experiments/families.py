@@ -33,6 +33,7 @@ from absl import app
 from absl import flags
 import ml_collections
 
+from experiments import entry
 from experiments.configs import common
 from jaxgen import models
 
@@ -275,4 +276,4 @@ def main(argv, flag_values: dict[str, Any]) -> None:
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  app.run(lambda argv: main(argv, _FLAGS))
+  entry.run(lambda argv: main(argv, _FLAGS))

@@ -15,7 +15,6 @@ Without --config, an existing workdir's config.json is used.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from absl import app
@@ -25,6 +24,7 @@ import ml_collections
 from ml_collections import config_flags
 import numpy as np
 
+from experiments import entry
 from experiments.configs import kmeans as kmeans_config
 from jaxgen import evaluations
 from jaxgen import train
@@ -88,4 +88,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))
+  entry.run(lambda argv: main(argv, _FLAGS))

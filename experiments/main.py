@@ -53,21 +53,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import signal
 import sys
 import time
 from typing import Any, Sequence
 
-from absl import app
 from absl import flags
 from absl import logging
 import ml_collections
 from ml_collections import config_flags
-from ml_collections.config_flags import config_path
-# The parser of --config itself: it loads a config file as the flag does.
-from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
+from experiments import entry
 from jaxgen import evaluate as eval_lib
 from jaxgen import train
 from jaxgen import workdir as workdir_lib
@@ -75,7 +71,7 @@ from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
 
 EXIT_OK = 0
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = entry.EXIT_BAD_INPUT
 EXIT_DIVERGED = 3
 EXIT_SIGTERM = 128 + signal.SIGTERM
 
@@ -83,15 +79,9 @@ EXIT_SIGTERM = 128 + signal.SIGTERM
 _RESTORE_FLAGS = ('step', 'seed', 'num', 'out')
 
 
-class UsageError(ValueError):
-  """A command line the entry point cannot run; the message is one line."""
-
-
-def _error(message: Any) -> int:
-  """Prints one ``error:`` line on stderr; returns the bad-input status."""
-  text = ' '.join(str(message).split())
-  print(f'error: {text}', file=sys.stderr, flush=True)
-  return EXIT_BAD_INPUT
+# A command line the entry point cannot run; the message is one line.
+UsageError = entry.UsageError
+_error = entry.error
 
 
 def _estimator_label(name: str, args: Any) -> str:
@@ -187,7 +177,8 @@ def train_and_evaluate(exp: train.Experiment,
   num_steps = exp.config.train.num_steps
   ckpt = exp.checkpointer()
   try:
-    start_step = ckpt.latest_step() or 0
+    # The step training resumes from: corrupt newer steps are skipped.
+    start_step = ckpt.latest_usable_step() or 0
   finally:
     ckpt.close()
   if start_step and exp.is_main:
@@ -360,92 +351,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS,
                               '<workdir>/images).', **fv))
 
 
-def _without_traceback(text: str) -> str:
-  """The last line of an error message that embeds a traceback."""
-  lines = [line.strip() for line in text.splitlines() if line.strip()]
-  if not any(line.startswith('Traceback') for line in lines):
-    return ' '.join(lines)
-  last = lines[-1]
-  return re.sub(r'^[\w.]*(Error|Exception): ', '', last)
-
-
-def _flag_error_message(error: Exception, argv: Sequence[str]) -> str:
-  """One line for an error raised while the flags are parsed."""
-  if isinstance(error, flags.Error):
-    text = str(error)
-    head = text.splitlines()[0] if text else ''
-    if ': Error whilst parsing config file' in head:
-      flag = head.split(': Error whilst parsing config file')[0]
-      return f'{flag.removeprefix("flag ")}: {_without_traceback(text)}'
-    text = _without_traceback(text).removeprefix('flag ')
-    unknown = re.match(r"Unknown command line flag '(config\.[^']*)'", text)
-    if unknown:
-      return (f'--{unknown.group(1)}: config overrides need --config=FILE '
-              '(evaluate and sample use <workdir>/config.json as it is).')
-    for pattern, expected in (("invalid literal for int", 'an integer'),
-                              ('could not convert string to float',
-                               'a number')):
-      if pattern in text:
-        return f'{text} (expected {expected})'
-    return text
-  # An unknown config field: ml_collections raises KeyError (wrapped in an
-  # AttributeError) with a 'did you mean' suggestion inside the repr.
-  inner = error
-  while isinstance(inner, (AttributeError, KeyError)) and inner.args:
-    if isinstance(inner.args[0], BaseException):
-      inner = inner.args[0]
-    else:
-      break
-  text = str(inner.args[0]) if inner.args else str(inner)
-  lines = [line.strip() for line in text.splitlines() if line.strip()]
-  key = lines[0].strip('\'"') if lines else ''
-  hint = re.search(r'Did you mean "([^"]+)"', text)
-  overrides = [a.split('=', 1)[0] for a in argv
-               if a.startswith('--config.')]
-  flag = next((a for a in overrides if key in a[len('--config.'):].split(
-      '.')), None)
-  if flag is None or not key or ' ' in key:
-    return f'config override: {" ".join(lines)}'
-  message = f'{flag}: the config has no field {key!r}'
-  if hint:
-    message += f' (did you mean {hint.group(1)!r}?)'
-  return message + '.'
-
-
-def _is_number(value: Any) -> bool:
-  return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_tuple_overrides(argv: Sequence[str],
-                           flag_values: flags.FlagValues) -> None:
-  """A tuple of numbers overridden with text that is not numbers is an error.
-
-  ml_collections reads what it cannot parse in a tuple override as a
-  string (``--config.model.hidden_dims=(3,x)`` gives ``('(3,x)',)``); the
-  config file's own value says what was expected.
-  """
-  given = [a.split('=', 1)[1] for a in argv if a.startswith('--config=')]
-  overrides = config_flags.get_override_values(flag_values['config'])
-  if not given or not overrides:
-    return
-  pristine = ConfigFileFlagParser(name='config').parse(given[-1])
-  for path, value in overrides.items():
-    try:
-      old = config_path.get_value(path, pristine)
-    except (AttributeError, KeyError, IndexError, ValueError):
-      continue
-    if (isinstance(old, (tuple, list)) and old and
-        all(_is_number(v) for v in old) and isinstance(value, (tuple, list))
-        and not all(_is_number(v) for v in value)):
-      raise UsageError(
-          f'--config.{path}={tuple(value)!r}: expected a tuple of numbers, '
-          f'e.g. --config.{path}="{tuple(old)}".')
-
-
 def parse_command_line(argv: Sequence[str],
                        flag_values: flags.FlagValues = flags.FLAGS
                        ) -> list[str]:
-  """Parses `argv` into `flag_values` and loads the config file.
+  """Parses `argv` into `flag_values` and loads the config file
+  (`experiments.entry.parse_command_line`).
 
   Returns:
     The arguments that are not flags (the program name first).
@@ -454,32 +364,9 @@ def parse_command_line(argv: Sequence[str],
     UsageError: one line naming the flag or config field and what was
       expected (absl's, ml_collections' and the config file's own errors).
   """
-  try:
-    rest = flag_values(list(argv))
-  except (flags.Error, AttributeError, KeyError) as e:
-    raise UsageError(_flag_error_message(e, argv)) from e
-  config = flag_values['config'].value
-  if config is not None and not isinstance(config, ml_collections.ConfigDict):
-    # A config file that failed to load stands in for the config and
-    # raises on first use.
-    try:
-      config.to_dict()
-    except (OSError, ValueError, TypeError, AttributeError, KeyError) as e:
-      given = [a for a in argv if a.startswith('--config=')]
-      lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-      raise UsageError(f'{given[-1] if given else "--config"}: '
-                       f'{_without_traceback(lines[-1])}') from e
-  if config is not None:
-    _check_tuple_overrides(argv, flag_values)
-  return rest
-
-
-def _parse_or_exit(argv: Sequence[str]) -> list[str]:
-  """`app.run`'s flags parser: one ``error:`` line and exit 2 on bad flags."""
-  try:
-    return parse_command_line(argv)
-  except UsageError as e:
-    sys.exit(_error(e))
+  return entry.parse_command_line(
+      argv, flag_values, override_hint='evaluate and sample use '
+      '<workdir>/config.json as it is')
 
 
 def _flat(tree: Any, prefix: str = 'config') -> dict[str, Any]:
@@ -622,4 +509,4 @@ def cli(argv: Sequence[str]) -> int:
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  app.run(lambda argv: main(argv, _FLAGS), flags_parser=_parse_or_exit)
+  entry.run(lambda argv: main(argv, _FLAGS), parse=parse_command_line)

@@ -25,6 +25,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import entry
 from jaxgen import quality
 from jaxgen import train
 from jaxgen import workdir as workdir_lib
@@ -89,4 +90,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))
+  entry.run(lambda argv: main(argv, _FLAGS))

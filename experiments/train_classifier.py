@@ -33,6 +33,7 @@ from absl import logging
 import ml_collections
 from ml_collections import config_flags
 
+from experiments import entry
 from experiments import main as main_lib
 from experiments.configs import classifier as classifier_config
 from jaxgen import evaluations
@@ -140,4 +141,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))
+  entry.run(lambda argv: main(argv, _FLAGS))

@@ -55,11 +55,11 @@ import shlex
 import sys
 from typing import Any, Sequence
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
 
+from experiments import entry
 from jaxgen import images as images_lib
 from jaxgen.data import ood as ood_data
 from jaxgen import workdir as workdir_lib
@@ -384,11 +384,4 @@ def cli(argv: Sequence[str]) -> int:
 
 if __name__ == '__main__':
   _HOLDERS = define_flags()
-
-  def _parse(argv):
-    try:
-      return flags.FLAGS(argv)
-    except flags.Error as e:
-      sys.exit(_error(e))
-
-  app.run(lambda argv: main(argv, _HOLDERS), flags_parser=_parse)
+  entry.run(lambda argv: main(argv, _HOLDERS))

@@ -26,7 +26,10 @@ Safety, by construction of orbax and of this wrapper:
   is unverified. No readable step left: a `CheckpointError`;
 - a failed save (disk full, permissions; an asynchronous one surfaces at
   the next `poll`, `save` or `close`) raises `CheckpointSaveError` naming
-  the cause and the last intact step; earlier steps are not touched;
+  the cause and the last intact step; earlier steps are not touched. It is
+  the only report: orbax's error logs and the tracebacks of the save's
+  other writes (asyncio's logs, tensorstore's callbacks to a closed loop)
+  are dropped, whenever they come;
 - an existing step is never overwritten (`save` skips a step that exists);
 - restoring into a state whose shapes differ (the model config changed)
   raises a `ConfigError` that names the leaf, before anything is loaded.
@@ -41,6 +44,7 @@ import hashlib
 import json
 import logging as py_logging
 import os
+import re
 import shutil
 import sys
 import threading
@@ -65,14 +69,22 @@ def _leaf_name(path) -> str:
   return jax.tree_util.keystr(path, simple=True, separator='/')
 
 
+# A payload tensorstore appends to a message, e.g. [tensorstore_spec='{...}'].
+_PAYLOAD = re.compile(r"\s*\[([^\[\]=']+)='(?:[^'\\]|\\.)*'\]")
+
+
 def _one_line(error: BaseException, head: int = 120, tail: int = 280) -> str:
   """``Type: first line of the message``: the cause, in one line.
 
-  A long message keeps its start and its end (tensorstore ends with the
+  tensorstore's payloads are dropped but for the operating system's error
+  code (a spec of the array written can run to thousands of characters). A
+  long message keeps its start and its end (tensorstore ends with the
   operating system's reason, e.g. ``File too large``).
   """
   text = str(error).strip().splitlines()
   text = text[0] if text else ''
+  text = _PAYLOAD.sub(
+      lambda m: m.group(0) if m.group(1) == 'os_error_code' else '', text)
   if len(text) > head + tail + 5:
     text = f'{text[:head]} ... {text[-tail:]}'
   return f'{type(error).__name__}: {text}' if text else type(error).__name__
@@ -139,6 +151,49 @@ class _DropOrbaxAsyncioErrors(py_logging.Filter):
 
 
 py_logging.getLogger('asyncio').addFilter(_DropOrbaxAsyncioErrors())
+
+
+def _is_closed_loop_callback(unraisable: Any) -> bool:
+  """Whether an unraisable exception is a callback refused by a closed loop.
+
+  tensorstore completes each write by handing a callback to the asyncio
+  loop that awaits it (``loop.call_soon_threadsafe``), from its own
+  threads. When a background save fails, orbax's loop ends with the first
+  error and closes while the save's other writes are still in flight; each
+  of them then fails in ``call_soon_threadsafe`` with "Event loop is
+  closed", which tensorstore can only report as unraisable: a traceback on
+  stderr, at any time, possibly in the middle of the run's one ``error:``
+  line. Only exceptions raised inside asyncio itself match.
+  """
+  if (unraisable.exc_type is not RuntimeError or
+      str(unraisable.exc_value) != 'Event loop is closed'):
+    return False
+  tb = unraisable.exc_traceback
+  files = []
+  while tb is not None:
+    files.append(tb.tb_frame.f_code.co_filename)
+    tb = tb.tb_next
+  return bool(files) and all(f'{os.sep}asyncio{os.sep}' in f for f in files)
+
+
+class _DropClosedLoopCallbacks:
+  """`sys.unraisablehook` without `_is_closed_loop_callback`'s tracebacks.
+
+  The failed save they belong to is reported once, as a
+  `CheckpointSaveError`; every other unraisable exception goes to the hook
+  that was installed before.
+  """
+
+  def __init__(self, previous: Callable[[Any], Any]):
+    self.previous = previous
+
+  def __call__(self, unraisable: Any) -> None:
+    if not _is_closed_loop_callback(unraisable):
+      self.previous(unraisable)
+
+
+if not isinstance(sys.unraisablehook, _DropClosedLoopCallbacks):
+  sys.unraisablehook = _DropClosedLoopCallbacks(sys.unraisablehook)
 
 
 @contextlib.contextmanager
@@ -367,6 +422,21 @@ class Checkpointer:
 
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
+
+  def latest_usable_step(self) -> int | None:
+    """The step `restore_latest` would restore, without restoring it.
+
+    The newest step that matches its digest (or has none) and whose
+    metadata orbax reads; None when there is no step or none is usable.
+    Prints nothing and reads no array. A step without a digest whose arrays
+    are unreadable passes here and is skipped by `restore_latest`.
+    """
+    for step in sorted(self.all_steps(), reverse=True):
+      restored, _ = _try_step(self.directory, step,
+                              self._manager.item_metadata, passthrough=())
+      if restored is not None:
+        return step
+    return None
 
   # ------------------------------------------------------------- saving
   def _save_error(self, step: int, error: BaseException) -> CheckpointSaveError:

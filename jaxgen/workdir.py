@@ -60,6 +60,32 @@ def atomic_write(path: str, content: str | bytes | Callable[[IO], Any],
   return path
 
 
+def _open_lock(path: str) -> tuple[int, bool]:
+  """(descriptor, whether this call created the file) of the lock file."""
+  while True:
+    try:
+      return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+    except FileExistsError:
+      pass
+    try:
+      return os.open(path, os.O_RDWR), False
+    except FileNotFoundError:  # removed in between by a run that failed
+      continue
+
+
+def _same_file(fd: int, path: str) -> bool:
+  try:
+    current = os.stat(path)
+  except FileNotFoundError:
+    return False
+  held = os.fstat(fd)
+  return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
+
+
+def _read_all(fd: int) -> bytes:
+  return os.pread(fd, os.fstat(fd).st_size, 0)
+
+
 @contextlib.contextmanager
 def exclusive(workdir: str) -> Iterator[str]:
   """Holds the workdir's lock (one training run per workdir) while open.
@@ -67,8 +93,13 @@ def exclusive(workdir: str) -> Iterator[str]:
   An exclusive, non-blocking ``fcntl.flock`` on ``<workdir>/.lock``, which
   then names the holder (``pid <pid> on <host>``). The operating system
   releases the lock when the process ends, however it ends (kill -9
-  included), so a lock is never stale; the file stays, so a later run
-  reuses it. Creates the workdir when missing. Yields the lock file's path.
+  included), so a lock is never stale. When the block ends normally the
+  file stays, naming the last holder, and a later run reuses it; when it
+  ends with an exception (a refused run: every checkpoint corrupt, a
+  config that does not fit), the file is put back as it was, or removed if
+  this call created it, so a refused run leaves the workdir byte for byte
+  as it found it. Creates the workdir when missing. Yields the lock file's
+  path.
 
   Raises:
     WorkdirLockedError: another process holds the lock; nothing was
@@ -76,20 +107,39 @@ def exclusive(workdir: str) -> Iterator[str]:
   """
   path = os.path.join(workdir, LOCK_FILE)
   os.makedirs(workdir, exist_ok=True)
-  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-  try:
+  while True:
+    fd, created = _open_lock(path)
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-      holder = os.pread(fd, 256, 0).decode(errors='replace').strip()
+      holder = _read_all(fd)[:256].decode(errors='replace').strip()
+      os.close(fd)
       raise WorkdirLockedError(
           f'--workdir={workdir} is in use by another training run '
           f'({holder or "its process is starting"}; lock file {path}). '
           'Wait for it to end, or use another --workdir.') from None
+    except BaseException:
+      os.close(fd)
+      raise
+    if _same_file(fd, path):
+      break
+    # A failed run removed the file it had created after this call opened
+    # it: the lock is on a name no other run sees. Lock the file there now.
+    os.close(fd)
+  try:
+    previous = _read_all(fd)
     os.ftruncate(fd, 0)
     os.pwrite(fd, f'pid {os.getpid()} on {socket.gethostname()}\n'.encode(),
               0)
-    yield path
+    try:
+      yield path
+    except BaseException:
+      if created:
+        os.remove(path)
+      else:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, previous, 0)
+      raise
   finally:
     os.close(fd)  # releases the lock
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from absl import app
@@ -11,6 +10,7 @@ from absl import flags
 from absl import logging
 
 from experiments import catalogue
+from experiments import entry
 from experiments.results import records
 from experiments.results import render
 from experiments.results import run
@@ -89,4 +89,4 @@ def main(argv, flag_values: dict[str, Any]):
 
 if __name__ == '__main__':
   _FLAGS = define_flags()
-  sys.exit(app.run(lambda argv: main(argv, _FLAGS)))
+  entry.run(lambda argv: main(argv, _FLAGS))
