@@ -648,12 +648,13 @@ class Experiment:
     workdir_lib.atomic_write(path, text)
 
   def _check_fits_checkpoint(self) -> None:
-    """A model config that no longer fits the workdir's newest checkpoint
-    is refused (`ConfigError` naming the leaves) before anything is
-    written. An unreadable newest step is left to `train`'s restore."""
+    """A model config that no longer fits the workdir's newest usable
+    checkpoint (`Checkpointer.latest_usable_step`: digest and metadata
+    intact) is refused (`ConfigError` naming the leaves) before anything is
+    written. Unreadable arrays are left to `train`'s restore."""
     ckpt = self.checkpointer()
     try:
-      latest = ckpt.latest_step()
+      latest = ckpt.latest_usable_step()
       if latest is not None:
         try:
           ckpt.check_compatible(latest, self.abstract_state())
