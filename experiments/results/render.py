@@ -358,6 +358,20 @@ def _codebook_lines(r: Record) -> list[str]:
           f'--workdir={r["workdir"]}`): [{c["png"]}]({c["png"]})']
 
 
+def _samplers_lines(r: Record) -> list[str]:
+  """The Reproduce lines of a row's samplers side by side."""
+  s = r['samplers']
+  clf = r.get('classifier')
+  lines = []
+  if clf and not r.get('quality'):
+    lines.append(f'- classifier: `{clf["command"]}` (test accuracy '
+                 f'{clf["test_accuracy"]:.3f})')
+  return lines + [
+      f'- samplers side by side ({", ".join(x["sampler"] for x in s["rows"])}'
+      f'; {s["num_samples"]:,} samples each, one row each): '
+      f'[{s["png"]}]({s["png"]})']
+
+
 def _reproduce(spec: Spec, r: Record) -> list[str]:
   return [
       f'### `{spec.name}`', '', '```sh', r['command'], '```', '',
@@ -385,6 +399,7 @@ def _reproduce(spec: Spec, r: Record) -> list[str]:
        if r.get('samples_png') else []) + (
            _quality_commands(r) if r.get('quality') else []) + (
                _codebook_lines(r) if r.get('codebook') else []) + (
+                   _samplers_lines(r) if r.get('samplers') else []) + (
                    [f'- test images as input / output / target rows: '
                     f'[{r["translations"]["png"]}]({r["translations"]["png"]})']
                    if r.get('translations') else []) + ['']
