@@ -349,14 +349,13 @@ def log_det(params, x: jax.Array, *, net: nn.Module, **kwargs) -> jax.Array:
   return forward(params, x, net=net, **kwargs)[1]
 
 
-def _inverse_map(params, z: jax.Array, *, net: nn.Module, trace, key=None,
+def _inverse_map(params, z: jax.Array, *, net: nn.Module, trace: bool,
                  rtol=None, atol=None):
-  """(x [B, ...], log|det dx/dz| [B] or None without a `trace`)."""
+  """(x [B, ...], log|det dx/dz| [B] with the exact `trace`, else None)."""
   shape = (z.shape[0],) + tuple(net.image_shape)
-  h = z.reshape(shape)
-  eps = _noise(key, shape, net.noise) if trace == 'hutchinson' else None
-  h, extra, _ = _solve(params, h, net=net, reverse=True, trace=trace,
-                       eps=eps, rtol=rtol, atol=atol)
+  h, extra, _ = _solve(params, z.reshape(shape), net=net, reverse=True,
+                       trace='exact' if trace else None, rtol=rtol,
+                       atol=atol)
   # Integrated from T back to 0, the trace gives -log|det dz/dh|.
   logdet = extra.get('logdet')
   if net.logit_alpha and not is_points(net):
@@ -365,24 +364,20 @@ def _inverse_map(params, z: jax.Array, *, net: nn.Module, trace, key=None,
   return h, logdet
 
 
-def inverse(params, z: jax.Array, *, net: nn.Module, key=None,
-            trace: str = 'exact', rtol: float | None = None,
-            atol: float | None = None):
+def inverse(params, z: jax.Array, *, net: nn.Module,
+            rtol: float | None = None, atol: float | None = None):
   """Base to data: z [B, D] -> (x [B, ...], log|det dx/dz| [B]), solving
   from T back to 0.
 
-  As the other flows' ``inverse``. The log-det is the trace integrated
-  along the reverse solve (the exact trace by default, D Jacobian-vector
-  products per dynamics evaluation; a `key` for ``trace='hutchinson'``),
-  so at x = inverse(z) it is minus `forward`'s log-det up to the solver's
-  error. For images the logit pre-processing is inverted last (its
-  log-det included), giving the dequantized-scale values in [0, 1);
-  tolerances default to the net's. `sample` solves without the trace.
+  As the other flows' ``inverse``. The log-det is the exact trace (D
+  Jacobian-vector products per dynamics evaluation) integrated along the
+  reverse solve, so at x = inverse(z) it is minus `forward`'s log-det up
+  to the solver's error. For images the logit pre-processing is inverted
+  last (its log-det included), giving the dequantized-scale values in
+  [0, 1); tolerances default to the net's. `sample` solves without the
+  trace.
   """
-  if trace not in TRACES:
-    raise ValueError(f'trace={trace!r} must be one of {TRACES}.')
-  return _inverse_map(params, z, net=net, trace=trace, key=key, rtol=rtol,
-                      atol=atol)
+  return _inverse_map(params, z, net=net, trace=True, rtol=rtol, atol=atol)
 
 
 def log_likelihood(params, batch, key, *, net: nn.Module,
@@ -445,7 +440,7 @@ def sample(params, key: jax.Array, num: int, *, net: nn.Module,
   """
   d = math.prod(net.image_shape)
   z = flows.sample_prior(key, (num, d), 'gaussian', temperature)
-  x, _ = _inverse_map(params, z, net=net, trace=None)
+  x, _ = _inverse_map(params, z, net=net, trace=False)
   return x if is_points(net) else realnvp.to_uint8(x)
 
 
