@@ -300,8 +300,9 @@ def sampler_quality(exp, state, *, out_dir: str,
 
   Returns:
     ``{'samplers': {'png', 'num_samples', 'split', 'rows': [{'sampler',
-    'method', 'num_steps', 'seconds', and the scores of
-    `quality.image_scores` but 'class_counts'}, ...]}}``.
+    'method', 'num_steps', 'seconds' (of drawing the samples, compilation
+    included), 'num_classes' and the scores of `quality.image_scores` but
+    'class_counts'}, ...]}}``.
   """
   known = getattr(exp.family, 'SAMPLERS', None)
   if not known or exp.family.sample is None:
@@ -340,7 +341,7 @@ def sampler_quality(exp, state, *, out_dir: str,
     seconds = time.perf_counter() - start
     f, lp = clf.outputs(images)
     scores = quality.image_scores(f, lp, ref_f, ref_lp)
-    scores.pop('class_counts')
+    scores['num_classes'] = len(scores.pop('class_counts'))
     rows.append({'sampler': _sampler_label(method, num_steps),
                  'method': method, 'num_steps': num_steps,
                  'seconds': seconds, **scores})

@@ -236,7 +236,8 @@ def test_sampler_quality_scores_each_sampler_from_the_same_key(ddpm_run,
   for k in ('fid_style', 'is_style', 'classes_covered', 'label_kl_reference',
             'num_samples'):
     np.testing.assert_allclose(rows[1][k], want[k], rtol=1e-5)
-  assert all(r['seconds'] > 0 for r in rows)
+  assert all(r['seconds'] > 0 and r['num_classes'] == clf.num_classes
+             for r in rows)
   assert rows[0]['fid_style'] != rows[1]['fid_style']
   grid = np.asarray(Image.open(s['png']))
   h = exp.net.image_shape[0]

@@ -248,7 +248,7 @@ def _samplers_row(spec: Spec, r: Record) -> list[str]:
       join(lambda x: x['sampler']),
       join(lambda x: f'**{x["fid_style"]:.2f}**'),
       join(lambda x: f'{x["is_style"]:.2f}'),
-      join(lambda x: f'{x["classes_covered"]}'),
+      join(lambda x: f'{x["classes_covered"]} / {x["num_classes"]}'),
       join(lambda x: f'{x["label_kl_reference"]:.3f}'),
       join(lambda x: duration(x['seconds'])),
       f'[samples, one row per sampler]({s["png"]})',
