@@ -54,6 +54,7 @@ DEQUANTIZED = 'continuous density, dequantized 8-bit data'
 TOY_DENSITY = 'exact, toy 2-D points'
 CODES = 'discrete codes'
 SAMPLE_QUALITY = 'sample quality'
+SAMPLERS = 'samplers side by side'
 TRANSLATION = 'image-to-image translation'
 
 
@@ -96,6 +97,18 @@ def sample_quality(classifier: str = '') -> Evaluation:
                     if classifier else ())
 
 
+def samplers(classifier: str, num_samples: int | None = None,
+             ddim_steps: int = 50) -> Evaluation:
+  """DDPM's ancestral sampler (all T steps) beside `ddim_steps`-step DDIM:
+  the same number of samples from the same key, scored with the feature
+  classifier of `classifier` (`jaxgen.evaluations.sampler_quality`)."""
+  options = (('classifier', classifier),
+             ('samplers', (('ancestral', 0), ('ddim', ddim_steps))))
+  if num_samples:
+    options += (('num_samples', num_samples),)
+  return Evaluation('sampler_quality', options)
+
+
 # Test images as input / output / target rows.
 TRANSLATIONS = Evaluation('translation_figure')
 
@@ -112,12 +125,37 @@ MADE_ONE_MASK = ('88.40 nats: Germain et al. 2015 (MADE paper), one hidden '
 # The reference PixelCNN (h=128, 12 blocks) narrowed and shortened for CPU.
 PIXELCNN_CPU = (('model.features', 64), ('model.num_blocks', 6),
                 ('model.output_features', (64,)))
+REALNVP_CPU = (('model.hidden', 32), ('model.depth', 1),
+               ('train.batch_size', 32), ('train.num_steps', 1500),
+               ('train.eval_every_steps', 500))
+GLOW_CPU = (('model.hidden', 32), ('train.num_steps', 3000))
+DDPM_CPU = (('train.num_steps', 600), ('train.ema_decay', 0.99),
+            ('train.eval_every_steps', 0),
+            ('eval.estimators.bound.num_timesteps', 20),
+            ('eval.estimators.bound.chunk_size', 20),
+            ('model.sample_steps', 50))
 VQVAE = ('for scale only: 4.67 bits/dim, van den Oord et al. 2017 '
          '(VQ-VAE paper), section 4.1, CIFAR-10 (other data)')
 RBM_MNIST = ('for scale only: about 86 nats, Salakhutdinov & Murray 2008, '
              'RBM with 500 hidden units trained by CD-25 on full MNIST '
              '(60,000 images, stochastic binarization), AIS with 14,500 '
              'betas; not like-for-like (other training set and algorithm)')
+# Full 8-bit MNIST (60,000 training, 10,000 test images), other nets and
+# schedules: for scale, beside the flows' and DDPM's mnist8k rows.
+_FFJORD_TABLE = ('Grathwohl et al. 2019 (FFJORD paper), Table 2, MNIST '
+                 'column (RealNVP 1.06, Glow 1.05, FFJORD 0.99 bits/dim)')
+_NOT_LIKE_FOR_LIKE = ('not like-for-like: full 8-bit MNIST, 60,000 training '
+                      'and 10,000 test images, the papers\' nets and '
+                      'schedules; these rows train on 7,000 images on a CPU '
+                      'budget')
+REALNVP_MNIST = (f'for scale only, {_NOT_LIKE_FOR_LIKE}: 1.06 bits/dim, '
+                 f'{_FFJORD_TABLE}')
+GLOW_MNIST = (f'for scale only, {_NOT_LIKE_FOR_LIKE}: 1.05 bits/dim, '
+              f'{_FFJORD_TABLE}')
+DDPM_CIFAR = ('for scale only, not like-for-like (other data): <= 3.70 '
+              'bits/dim, Ho et al. 2020, Table 1, CIFAR-10 test set, trained '
+              'on the true bound L with fixed isotropic variances (their '
+              'L_simple model: <= 3.75)')
 NO_REFERENCE_DIGITS = ('none: sklearn 8x8 digits (1,797 images) is not a '
                        'published likelihood benchmark')
 
@@ -232,17 +270,45 @@ EXPERIMENTS = (
            'NICE, 4 additive couplings, MLPs of 5 x 1000 units (the '
            "paper's MNIST layout), logistic prior, 10,000 steps",
            table=DEQUANTIZED),
+    # 28x28 flows on a CPU budget: the presets' layouts narrowed (coupling
+    # nets of 32 channels, one residual block for RealNVP), fewer steps.
+    _exact('realnvp_mnist8k', 'experiments/configs/realnvp.py:mnist8k',
+           'RealNVP, 2 scales (8 couplings), CPU-sized: ResNet coupling nets '
+           'of 32 channels and 1 residual block, 1,500 steps of 32',
+           table=DEQUANTIZED, classifier='mnist8k', reference=REALNVP_MNIST,
+           overrides=REALNVP_CPU),
+    _exact('glow_mnist8k', 'experiments/configs/glow.py:mnist8k',
+           'Glow, L = 2 levels of K = 8 steps, CPU-sized: coupling nets of '
+           '32 channels, 3,000 steps', table=DEQUANTIZED,
+           classifier='mnist8k', reference=GLOW_MNIST, overrides=GLOW_CPU),
     _exact('glow_digits', 'experiments/configs/glow.py:digits',
            'Glow, L = 2 levels of K = 4 steps, coupling nets of 32 '
            'channels, 3,000 steps', table=DEQUANTIZED, classifier='digits',
            overrides=(('train.num_steps', 3000),)),
-    _exact('ddpm_digits', 'experiments/configs/ddpm.py:digits',
-           'DDPM, U-Net of 32/64 channels, T = 1,000, linear schedule, CPU '
-           'budget of 2,500 steps; bound estimated from L_0 and 49 '
-           'stratified timesteps per image (num_timesteps = 50)',
-           table=BOUND_EIGHT_BIT, nll_estimator='bound',
-           overrides=(('train.num_steps', 2500),
-                      ('eval.estimators.bound.num_timesteps', 50))),
+    Spec('ddpm_digits', 'experiments/configs/ddpm.py:digits',
+         overrides=(('train.num_steps', 2500),
+                    ('eval.estimators.bound.num_timesteps', 50)),
+         reference=NO_REFERENCE_DIGITS, nll_estimator='bound',
+         bound_estimator='', table=BOUND_EIGHT_BIT,
+         label='DDPM, U-Net of 32/64 channels, T = 1,000, linear schedule, '
+         'CPU budget of 2,500 steps; bound estimated from L_0 and 49 '
+         'stratified timesteps per image (num_timesteps = 50)',
+         evaluations=(samplers('digits'),)),
+    # The U-Net preset on a CPU budget of 600 steps (EMA decay 0.99, so
+    # that the EMA averages the end of the run); the bound from L_0 and 19
+    # stratified timesteps per image; grids and scores by 50-step DDIM (500
+    # samples); ancestral vs DDIM on 50 samples.
+    Spec('ddpm_mnist8k', 'experiments/configs/ddpm.py:mnist8k',
+         overrides=DDPM_CPU, reference=DDPM_CIFAR, nll_estimator='bound',
+         bound_estimator='', table=BOUND_EIGHT_BIT,
+         label='DDPM, U-Net of 32/64 channels, T = 1,000, linear schedule, '
+         'CPU budget of 600 steps of 64 (EMA 0.99); bound estimated from '
+         'L_0 and 19 stratified timesteps per image (num_timesteps = 20); '
+         'samples by 50-step DDIM',
+         evaluations=(Evaluation('sample_quality',
+                                 (('classifier', 'mnist8k'),
+                                  ('num_samples', 500))),
+                      samplers('mnist8k', num_samples=50))),
     _exact('realnvp_moons', 'experiments/configs/realnvp.py:moons',
            'RealNVP, 8 affine couplings, MLPs of 2 x 64 units',
            table=TOY_DENSITY),
@@ -583,6 +649,20 @@ TABLES = {
         'classifier column shows another test accuracy were scored in a '
         'slightly different feature space: compare those with care.',
         'sample quality', evaluation='sample_quality'),
+    SAMPLERS: Table(
+        'Sample quality by sampler: ancestral vs DDIM',
+        'One trained DDPM, two samplers: ancestral sampling over all T '
+        'steps (Ho et al. 2020, Algorithm 2) and deterministic DDIM on an '
+        'evenly spaced sub-sequence of the steps (Song et al. 2021, eta = '
+        '0), the same number of samples from the same key (the same '
+        'starting noise), scored as in the sample-quality table above '
+        '(the in-project classifier\'s FID-style and IS-style scores, not '
+        'Inception-based; the same caveats). Cells list the samplers in the '
+        'order of the Samplers column. Sampling time is the wall time of '
+        'drawing the samples, compilation included. With few samples the '
+        'FID-style figure is biased upwards (compare the rows\' own '
+        'samplers, at equal sample counts, not across tables).',
+        'samplers', evaluation='sampler_quality'),
     TRANSLATION: Table(
         'Image-to-image translation',
         'Paired tasks built from the digits themselves '

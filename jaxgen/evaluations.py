@@ -22,6 +22,9 @@ name instead of knowing which family provides what:
 - ``'sample_quality'``: sample-quality scores of the run's samples against
   the real images of a split (`jaxgen.quality.evaluate_workdir`):
   ``{'quality': {...}, 'quality_seconds': float}``.
+- ``'sampler_quality'``: the scores of ``'sample_quality'`` for several
+  samplers of one run (DDPM's ancestral and DDIM), same samples count and
+  key (`sampler_quality`): ``{'samplers': {'rows': [...], 'png', ...}}``.
 - ``'translation_figure'``: of an image-to-image family with
   ``translation_rows`` (pix2pix), test images as input / output / target
   rows of one PNG (`translation_figure`): ``{'translations': {'png'}}``.
@@ -263,6 +266,98 @@ def sample_quality(exp, state, *, out_dir: str,
           'quality_seconds': time.perf_counter() - start}
 
 
+# ------------------------------------------------------ samplers' quality
+def _sampler_label(method: str, num_steps: int) -> str:
+  return f'{method} {num_steps:,} steps'
+
+
+def sampler_quality(exp, state, *, out_dir: str,
+                    classifier: quality.FeatureClassifier | str,
+                    samplers: tuple = (('ancestral', 0), ('ddim', 50)),
+                    num_samples: int | None = None, split: str | None = None,
+                    seed: int = 0, columns: int = 8) -> dict[str, Any]:
+  """Sample-quality scores of one run under several samplers, side by side.
+
+  For a family whose ``sample`` takes ``method`` (one of its ``SAMPLERS``)
+  and ``num_steps`` (DDPM):
+  `num_samples` images per sampler from the same key, ``fold_in(sample_key,
+  step)`` (so every sampler starts from the same noise), each set scored
+  like `sample_quality` (`quality.image_scores` with the classifier's
+  features) against the real images of `split` in the run's view; writes
+  ``<out_dir>/samplers.png``, the first `columns` samples of each sampler
+  as one row, in the order of `samplers`.
+
+  Args:
+    exp: the run.
+    state: its trained state (the evaluated parameters are sampled).
+    out_dir: where the PNG goes.
+    classifier: the feature classifier (or its workdir).
+    samplers: (method, num_steps) pairs; num_steps 0 is all T steps.
+    num_samples: samples per sampler (default: the size of `split`).
+    split: the reference split (default ``config.eval.split``).
+    seed: seed of the reference view's binarization (as `sample_quality`).
+    columns: samples per row of the figure.
+
+  Returns:
+    ``{'samplers': {'png', 'num_samples', 'split', 'rows': [{'sampler',
+    'method', 'num_steps', 'seconds' (of drawing the samples, compilation
+    included), 'num_classes' and the scores of `quality.image_scores` but
+    'class_counts'}, ...]}}``.
+  """
+  known = getattr(exp.family, 'SAMPLERS', None)
+  if not known or exp.family.sample is None:
+    raise ConfigError(f'family {exp.config.family!r} names no SAMPLERS: '
+                      'sampler_quality needs a family whose sample(...) '
+                      'takes method= and num_steps= (DDPM).')
+  pairs = [tuple(p) for p in samplers]
+  if not pairs or any(len(p) != 2 or p[0] not in known
+                      or isinstance(p[1], bool) or not isinstance(p[1], int)
+                      or p[1] < 0 for p in pairs):
+    raise ConfigError(f'samplers={samplers!r} must be (method, num_steps) '
+                      f'pairs, method one of {known}, num_steps >= 0 (0: '
+                      'all T steps).')
+  split = split or exp.config.eval.split
+  source = _split_source(exp, split)
+  n = len(source) if num_samples is None else int(num_samples)
+  if n < 2:
+    raise ConfigError(f'num_samples={n} must be >= 2.')
+  clf = (classifier if isinstance(classifier, quality.FeatureClassifier)
+         else quality.load_classifier(classifier))
+  quality.check_same_data(exp.config.data, clf.config.data, split)
+  reference = quality.reference_images(exp, split, 'model',
+                                       jax.random.split(jax.random.key(seed))[0])
+  ref_f, ref_lp = clf.outputs(reference)
+  params = exp.eval_params(state)
+  step = int(state.step)
+  key = jax.random.fold_in(exp.keys()[3], step)
+  big_t = int(getattr(exp.net, 'num_timesteps', 0))
+  rows, grids = [], []
+  for method, num_steps in pairs:
+    num_steps = num_steps or big_t or None
+    fn = jax.jit(lambda p, k, m=method, s=num_steps: exp.family.sample(
+        p, k, n, net=exp.net, method=m, num_steps=s))
+    start = time.perf_counter()
+    images = np.asarray(jax.device_get(fn(params, key)))
+    seconds = time.perf_counter() - start
+    f, lp = clf.outputs(images)
+    scores = quality.image_scores(f, lp, ref_f, ref_lp)
+    scores['num_classes'] = len(scores.pop('class_counts'))
+    rows.append({'sampler': _sampler_label(method, num_steps),
+                 'method': method, 'num_steps': num_steps,
+                 'seconds': seconds, **scores})
+    grids.append(images[:columns])
+  path = os.path.join(out_dir, 'samplers.png')
+  if exp.is_main:
+    os.makedirs(out_dir, exist_ok=True)
+    rows_png = [np.asarray(g) for g in grids]
+    scale = images_lib.display_scale(rows_png[0])
+    images_lib.save_png(path, images_lib.label_rows(
+        images_lib.comparison_grid(rows_png),
+        tuple(r['sampler'] for r in rows), scale))
+  return {'samplers': {'png': path, 'num_samples': n, 'split': split,
+                       'rows': rows}}
+
+
 # ------------------------------------------------------- classifier accuracy
 def _train_log(workdir: str) -> list[dict[str, float]]:
   """The logged training loss and accuracy (``metrics.jsonl``); [] when
@@ -333,6 +428,7 @@ EVALUATIONS: Mapping[str, Evaluation] = {
     'code_usage': code_usage,
     'codebook_figure': codebook_figure,
     'sample_quality': sample_quality,
+    'sampler_quality': sampler_quality,
     'translation_figure': translation_figure,
 }
 # The record field whose presence shows that an evaluation has run.
@@ -341,6 +437,7 @@ FIELDS: Mapping[str, str] = {
     'code_usage': 'code_usage',
     'codebook_figure': 'codebook',
     'sample_quality': 'quality',
+    'sampler_quality': 'samplers',
     'translation_figure': 'translations',
 }
 

@@ -1,5 +1,6 @@
 """Evaluations by name: code usage, the codebook figure, the classifier's
-accuracy (tested with the classifier in test_quality), the registry."""
+accuracy (tested with the classifier in test_quality), the samplers'
+quality side by side, the registry."""
 
 import json
 import os
@@ -12,10 +13,13 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from experiments.configs import classifier as classifier_config
+from experiments.configs import ddpm as ddpm_config
 from experiments.configs import kmeans as kmeans_config
 from experiments.configs import vqvae as vqvae_config
 from jaxgen import data as data_lib
 from jaxgen import evaluations
+from jaxgen import quality
 from jaxgen import train
 from jaxgen.errors import ConfigError
 from jaxgen.models import vqvae
@@ -189,3 +193,69 @@ def test_unknown_evaluation_lists_the_known_ones():
   with pytest.raises(ConfigError, match="'fid'.*classifier_accuracy, "
                      'code_usage, codebook_figure, sample_quality'):
     evaluations.get('fid')
+
+
+# The samplers of one run side by side (DDPM).
+@pytest.fixture(scope='module')
+def ddpm_run(tmp_path_factory):
+  """A smoke DDPM (T = 20) at its initial state and an untrained smoke
+  classifier."""
+  exp = train.Experiment(ddpm_config.get_config('smoke'),
+                         str(tmp_path_factory.mktemp('ddpm')))
+  clf_config = classifier_config.get_config('smoke')
+  net = quality.classifier_net(clf_config)
+  shape = (1,) + tuple(net.image_shape)
+  clf = quality.FeatureClassifier(
+      net, net.init(jax.random.key(0), jnp.zeros(shape)), clf_config,
+      batch_size=8)
+  return exp, exp.init_state(), clf
+
+
+def test_sampler_quality_scores_each_sampler_from_the_same_key(ddpm_run,
+                                                               tmp_path):
+  exp, state, clf = ddpm_run
+  fields = evaluations.run(
+      'sampler_quality', exp, state, out_dir=str(tmp_path), classifier=clf,
+      samplers=(('ancestral', 0), ('ddim', 5)), num_samples=6, columns=3)
+  s = fields['samplers']
+  assert s['num_samples'] == 6 and s['split'] == exp.config.eval.split
+  rows = s['rows']
+  assert [(r['method'], r['num_steps'], r['sampler']) for r in rows] == [
+      ('ancestral', 20, 'ancestral 20 steps'), ('ddim', 5, 'ddim 5 steps')]
+  json.dumps(fields)  # record fields
+  # Each row scores the family's own samples from fold_in(sample_key, step).
+  key = jax.random.fold_in(exp.keys()[3], int(state.step))
+  params = exp.eval_params(state)
+  reference = quality.reference_images(
+      exp, s['split'], 'model', jax.random.split(jax.random.key(0))[0])
+  ref_f, ref_lp = clf.outputs(reference)
+  images = exp.family.sample(params, key, 6, net=exp.net, method='ddim',
+                             num_steps=5)
+  want = quality.image_scores(*clf.outputs(np.asarray(images)), ref_f,
+                              ref_lp)
+  for k in ('fid_style', 'is_style', 'classes_covered', 'label_kl_reference',
+            'num_samples'):
+    np.testing.assert_allclose(rows[1][k], want[k], rtol=1e-5)
+  assert all(r['seconds'] > 0 and r['num_classes'] == clf.num_classes
+             for r in rows)
+  assert rows[0]['fid_style'] != rows[1]['fid_style']
+  grid = np.asarray(Image.open(s['png']))
+  h = exp.net.image_shape[0]
+  scale = max(1, 64 // h)
+  assert grid.shape[0] == (2 * (h + 1) + 1) * scale  # one row per sampler
+
+
+def test_sampler_quality_refuses_other_families_and_samplers(ddpm_run,
+                                                             kmeans_run,
+                                                             tmp_path):
+  exp, state, clf = ddpm_run
+  with pytest.raises(ConfigError, match='samplers=.*method one of'):
+    evaluations.run('sampler_quality', exp, state, out_dir=str(tmp_path),
+                    classifier=clf, samplers=(('euler', 10),))
+  with pytest.raises(ConfigError, match='num_samples=1'):
+    evaluations.run('sampler_quality', exp, state, out_dir=str(tmp_path),
+                    classifier=clf, num_samples=1)
+  km_exp, km_state = kmeans_run
+  with pytest.raises(ConfigError, match="family 'kmeans' names no SAMPLERS"):
+    evaluations.run('sampler_quality', km_exp, km_state,
+                    out_dir=str(tmp_path), classifier=clf)

@@ -236,6 +236,27 @@ def _translation_row(spec: Spec, r: Record) -> list[str]:
       _wall(r), _machine_short(r['machine']), r['reference'] or '-']
 
 
+def _samplers_row(spec: Spec, r: Record) -> list[str]:
+  """One run's samplers side by side: each cell lists them in order."""
+  s = r['samplers']
+  rows = s['rows']
+  join = lambda fmt: ' / '.join(fmt(x) for x in rows)
+  clf = r.get('classifier')
+  return [
+      f'`{spec.name}`', _model_cell(spec, r), r['data'], str(r['seed']),
+      f'{r["step"]:,} x {r["batch_size"]}', f'{s["num_samples"]:,}',
+      join(lambda x: x['sampler']),
+      join(lambda x: f'**{x["fid_style"]:.2f}**'),
+      join(lambda x: f'{x["is_style"]:.2f}'),
+      join(lambda x: f'{x["classes_covered"]} / {x["num_classes"]}'),
+      join(lambda x: f'{x["label_kl_reference"]:.3f}'),
+      join(lambda x: duration(x['seconds'])),
+      f'[samples, one row per sampler]({s["png"]})',
+      '-' if clf is None else (f'`{os.path.basename(clf["workdir"])}`, test '
+                               f'accuracy {clf["test_accuracy"]:.3f}'),
+      _machine_short(r['machine'])]
+
+
 LAYOUTS = {
     'likelihood and bound': _likelihood_layout(bound=True),
     'likelihood': _likelihood_layout(bound=False),
@@ -249,6 +270,12 @@ LAYOUTS = {
          'Modes covered', 'High-quality share', 'Classifier', 'Wall time',
          'Machine'], _quality_row, needs='quality', reference=False,
         data_rows=_quality_data_rows),
+    'samplers': Layout(
+        ['Experiment', 'Model', 'Data', 'Seed', 'Steps x batch',
+         'Samples per sampler', 'Samplers', 'FID-style', 'IS-style',
+         'Classes covered', 'Label KL (vs test)', 'Sampling time',
+         'Figure', 'Classifier', 'Machine'], _samplers_row, needs='samplers',
+        reference=False),
     'translation': Layout(
         _COMMON_COLS + ['Task', 'Test L1 / pixel', 'Test PSNR (dB)',
                         'Figure', 'Wall time', 'Machine', 'Reference'],
@@ -331,6 +358,20 @@ def _codebook_lines(r: Record) -> list[str]:
           f'--workdir={r["workdir"]}`): [{c["png"]}]({c["png"]})']
 
 
+def _samplers_lines(r: Record) -> list[str]:
+  """The Reproduce lines of a row's samplers side by side."""
+  s = r['samplers']
+  clf = r.get('classifier')
+  lines = []
+  if clf and not r.get('quality'):
+    lines.append(f'- classifier: `{clf["command"]}` (test accuracy '
+                 f'{clf["test_accuracy"]:.3f})')
+  return lines + [
+      f'- samplers side by side ({", ".join(x["sampler"] for x in s["rows"])}'
+      f'; {s["num_samples"]:,} samples each, one row each): '
+      f'[{s["png"]}]({s["png"]})']
+
+
 def _reproduce(spec: Spec, r: Record) -> list[str]:
   return [
       f'### `{spec.name}`', '', '```sh', r['command'], '```', '',
@@ -358,6 +399,7 @@ def _reproduce(spec: Spec, r: Record) -> list[str]:
        if r.get('samples_png') else []) + (
            _quality_commands(r) if r.get('quality') else []) + (
                _codebook_lines(r) if r.get('codebook') else []) + (
+                   _samplers_lines(r) if r.get('samplers') else []) + (
                    [f'- test images as input / output / target rows: '
                     f'[{r["translations"]["png"]}]({r["translations"]["png"]})']
                    if r.get('translations') else []) + ['']

@@ -25,10 +25,35 @@ guidance.
 Data: 8-bit images scaled to [-1, 1] (``config.data.value_range=
 'symmetric'``, no binarization or dequantization).
 
+The bound under the cosine schedule. The cosine schedule's last beta is
+its clip, beta_T = 0.999 (Nichol & Dhariwal clip at 0.999 "to prevent
+singularities at the end of the diffusion process near t = T"), so
+alpha_T = 0.001 and abar_T = 0.001 abar_{T-1}, about 2.4e-9 for T = 1,000.
+The prior term L_T = KL(q(x_T | x_0) || N(0, I)) is then negligible (about
+abar_T x_0^2 / 2 per dimension). The term of the last reverse step is
+not: with the eps-parameterised mean (eq. 11) and the predicted x_0
+unclipped, each KL term L_{t-1} (t >= 2) is a constant variance term plus
+w_t ||eps - eps_theta(x_t, t)||^2 with
+
+    w_t = beta_t^2 / (2 sigma_t^2 (1 - abar_t) alpha_t)
+
+(`eps_error_weights`; beta_t / (2 (1 - abar_t) alpha_t) for sigma_t^2 =
+beta_t). Dividing by alpha_T = 0.001 makes the last step's weight about
+500 nats per dimension and unit squared error, where every other step of
+the cosine schedule weighs at most 1.5 and the linear schedule's last step
+about 0.01: a noise prediction off by 0.1 (root mean square) at
+t = T alone costs about 5 nats per dimension, 7 bits/dim. The bound of a
+briefly trained model under the cosine schedule is dominated by that one
+term; it is the bound of that model, computed correctly (see
+tests/models/test_ddpm.py), a property of the clipped schedule rather than
+of the evaluation. Compare schedules by their bound after training, or by
+the terms without the last (`diffusion.bound_terms` per timestep).
+
 The family contract (see `jaxgen.models`): `Net`, `init`, `loss_fn`,
 `LIKELIHOOD` ('bound'), `log_likelihood`, `sample`, `validate`. Extra:
 `trajectory` (the states of the reverse process x_T -> x_0 that `sample`
-draws), `guided_eps`, `timestep_sequence`, `to_uint8`.
+draws), `guided_eps`, `timestep_sequence`, `to_uint8`, `eps_error_weights`,
+`SAMPLERS` (the ``method`` choices of `sample`).
 """
 
 from __future__ import annotations
@@ -109,6 +134,35 @@ def _schedule(name: str, num_timesteps: int) -> diffusion.Schedule:
 def schedule_of(net: Net) -> diffusion.Schedule:
   """The float64 `diffusion.Schedule` of the net's process."""
   return _schedule(net.schedule, int(net.num_timesteps))
+
+
+def eps_error_weights(net: Net) -> np.ndarray:
+  r"""w_t [T], float64: the weight of the noise prediction's squared error in
+  each KL term of the bound (see the module docstring).
+
+  For index t >= 1 (the paper's step t + 1), with the reverse variance
+  sigma_t^2 of ``net.variance`` and the predicted x_0 unclipped,
+
+  .. math::
+    L_t = D \cdot \tfrac12\big(\log\tfrac{\sigma_t^2}{\tilde\beta_t}
+      + \tfrac{\tilde\beta_t}{\sigma_t^2} - 1\big)
+      + w_t \|\epsilon - \epsilon_\theta(x_t, t)\|^2,\quad
+    w_t = \frac{\beta_t^2}{2\sigma_t^2(1 - \bar\alpha_t)\alpha_t},
+
+  because the posterior and model means differ by
+  :math:`\beta_t \sqrt{\bar\alpha_{t-1}} / (1 - \bar\alpha_t)` times
+  the error of the predicted x_0, :math:`\sqrt{(1 - \bar\alpha_t) /
+  \bar\alpha_t}` times the noise prediction's. Index 0 is the decoder,
+  not a KL term: 0 there.
+  """
+  sched = schedule_of(net)
+  betas = np.asarray(sched.betas)
+  sigma2 = np.exp(np.asarray(diffusion.model_log_variance(sched,
+                                                          net.variance)))
+  w = betas ** 2 / (2.0 * sigma2 * (1.0 - np.asarray(sched.alphas_cumprod))
+                    * (1.0 - betas))
+  w[0] = 0.0
+  return w
 
 
 def _is_int(value, low: int) -> bool:

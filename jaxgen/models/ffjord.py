@@ -77,8 +77,8 @@ The family contract (`jaxgen.models`): `Net`, `init`, `loss_fn`,
 `LIKELIHOOD`, `log_likelihood` (estimator arguments ``trace``, ``rtol``,
 ``atol``), `sample`, `validate`, `DATA`, `ESTIMATOR_CHOICES`. Pure
 functions usable outside the trainer: `dynamics`, `forward(params, x, *,
-net) -> (z, logdet)`, `inverse(params, z, *, net) -> x`, `log_det(params,
-x, *, net) -> [B]`.
+net) -> (z, logdet)`, `inverse(params, z, *, net) -> (x, logdet)`,
+`log_det(params, x, *, net) -> [B]`.
 """
 
 from __future__ import annotations
@@ -349,19 +349,35 @@ def log_det(params, x: jax.Array, *, net: nn.Module, **kwargs) -> jax.Array:
   return forward(params, x, net=net, **kwargs)[1]
 
 
-def inverse(params, z: jax.Array, *, net: nn.Module,
-            rtol: float | None = None, atol: float | None = None) -> jax.Array:
-  """Base to data: z [B, D] -> x [B, ...], solving from T back to 0.
-
-  For images the logit pre-processing is inverted last, giving the
-  dequantized-scale values in [0, 1).
-  """
+def _inverse_map(params, z: jax.Array, *, net: nn.Module, trace: bool,
+                 rtol=None, atol=None):
+  """(x [B, ...], log|det dx/dz| [B] with the exact `trace`, else None)."""
   shape = (z.shape[0],) + tuple(net.image_shape)
-  h, _, _ = _solve(params, z.reshape(shape), net=net, reverse=True,
-                   rtol=rtol, atol=atol)
+  h, extra, _ = _solve(params, z.reshape(shape), net=net, reverse=True,
+                       trace='exact' if trace else None, rtol=rtol,
+                       atol=atol)
+  # Integrated from T back to 0, the trace gives -log|det dz/dh|.
+  logdet = extra.get('logdet')
   if net.logit_alpha and not is_points(net):
-    h, _ = flows.logit_inverse(h, net.logit_alpha)
-  return h
+    h, logit_ld = flows.logit_inverse(h, net.logit_alpha)
+    logdet = None if logdet is None else logdet + logit_ld
+  return h, logdet
+
+
+def inverse(params, z: jax.Array, *, net: nn.Module,
+            rtol: float | None = None, atol: float | None = None):
+  """Base to data: z [B, D] -> (x [B, ...], log|det dx/dz| [B]), solving
+  from T back to 0.
+
+  As the other flows' ``inverse``. The log-det is the exact trace (D
+  Jacobian-vector products per dynamics evaluation) integrated along the
+  reverse solve, so at x = inverse(z) it is minus `forward`'s log-det up
+  to the solver's error. For images the logit pre-processing is inverted
+  last (its log-det included), giving the dequantized-scale values in
+  [0, 1); tolerances default to the net's. `sample` solves without the
+  trace.
+  """
+  return _inverse_map(params, z, net=net, trace=True, rtol=rtol, atol=atol)
 
 
 def log_likelihood(params, batch, key, *, net: nn.Module,
@@ -424,7 +440,7 @@ def sample(params, key: jax.Array, num: int, *, net: nn.Module,
   """
   d = math.prod(net.image_shape)
   z = flows.sample_prior(key, (num, d), 'gaussian', temperature)
-  x = inverse(params, z, net=net)
+  x, _ = _inverse_map(params, z, net=net, trace=False)
   return x if is_points(net) else realnvp.to_uint8(x)
 
 

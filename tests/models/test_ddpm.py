@@ -15,6 +15,7 @@ import pytest
 
 from experiments.configs import ddpm as config_lib
 from jaxgen.errors import ConfigError
+from jaxgen.losses import diffusion
 from jaxgen.models import ddpm
 
 
@@ -195,3 +196,65 @@ def test_validate_names_the_field():
   cond = config_lib.get_config('smoke,cond')
   with pytest.raises(ConfigError, match=r'config\.model\.num_classes'):
     ddpm.validate(cond, _dataset(num_classes=None))
+
+
+@pytest.fixture(scope='module')
+def cosine_terms():
+  """T = 1,000 cosine steps and a tiny fixed noise predictor: per image,
+  the bound's terms at chosen indices from one draw of x_t, with their
+  inputs."""
+  config = config_lib.get_config('smoke')
+  config.model.num_timesteps = 1000
+  net = _net(config)
+  x0 = _batch(num=5)['image']
+  sched = ddpm.schedule_of(net)
+  t = jnp.array([1, 500, 997, 998, 999])
+  noise = jax.random.normal(jax.random.key(2), x0.shape)
+
+  @jax.jit
+  def run(x0, noise):
+    x_t = diffusion.q_sample(sched, x0, t, noise)
+    # Near the optimum at large t (x_t is nearly all noise), off by a
+    # smooth function of x_t.
+    scale = jnp.asarray(sched.sqrt_one_minus_alphas_cumprod,
+                        jnp.float32)[t][:, None, None, None]
+    eps = scale * x_t + 0.05 * jnp.cos(3.0 * x_t)
+    terms = diffusion.bound_terms(sched, x0, x_t, t, eps,
+                                  variance=net.variance)
+    return x_t, eps, terms, diffusion.prior_kl(sched, x0)
+
+  return net, sched, np.asarray(t), np.asarray(x0, np.float64), *(
+      np.asarray(a, np.float64) for a in run(x0, noise))
+
+
+def test_cosine_bound_terms_per_t_match_float64_references(cosine_terms):
+  """The KL terms from the posterior and model means, and from the noise
+  prediction's error weighted by `eps_error_weights`, in float64 NumPy;
+  the prior term from its closed form. Float32 keeps up at t = T, where
+  1 / sqrt(abar_T) is about 2e4."""
+  net, sched, t, x0, x_t, eps, terms, prior = cosine_terms
+  betas, abar = np.asarray(sched.betas), np.asarray(sched.alphas_cumprod)
+  abar_prev = np.append(1.0, abar[:-1])
+  noise = (x_t - np.sqrt(abar[t])[:, None, None, None] * x0) / np.sqrt(
+      1 - abar[t])[:, None, None, None]
+  weights = ddpm.eps_error_weights(net)
+  for i, ti in enumerate(t):
+    b, a, ap = betas[ti], abar[ti], abar_prev[ti]
+    post_var = b * (1 - ap) / (1 - a)
+    x0_hat = (x_t[i] - np.sqrt(1 - a) * eps[i]) / np.sqrt(a)
+    c1, c2 = b * np.sqrt(ap) / (1 - a), (1 - ap) * np.sqrt(1 - b) / (1 - a)
+    diff = c1 * (x0[i] - x0_hat)  # the posterior mean minus the model's
+    var_term = 0.5 * (np.log(b / post_var) + post_var / b - 1) * x0[i].size
+    ref = var_term + (0.5 * diff ** 2 / b).sum()
+    np.testing.assert_allclose(terms[i], ref, rtol=2e-4)
+    via_weight = var_term + weights[ti] * ((noise[i] - eps[i]) ** 2).sum()
+    np.testing.assert_allclose(via_weight, ref, rtol=1e-6)
+  np.testing.assert_allclose(
+      prior, 0.5 * (abar[-1] * (x0 ** 2).sum((1, 2, 3)) - x0[0].size * (
+          abar[-1] + np.log1p(-abar[-1]))), rtol=1e-3, atol=1e-12)
+  # Where the bound blows up: the last step, not the prior.
+  assert (prior < 1e-6).all()
+  assert terms[-1] > 100 * terms[-2]
+  assert weights[-1] > 300 * weights[1:-1].max()
+  linear = ddpm.eps_error_weights(ddpm.Net(schedule='linear'))
+  assert linear[-1] < 0.02 and linear[1:].max() < 1.0

@@ -47,8 +47,12 @@ def test_forward_then_inverse_returns_the_input(points_model, points):
   z, logdet = fwd(params, points)
   assert z.shape == (4, 2) and logdet.shape == (4,)
   assert float(jnp.abs(z - points).max()) > 0.1  # the flow moved the points
-  x = jax.jit(lambda p, z: ffjord.inverse(p, z, net=net))(params, z)
+  x, inv_logdet = jax.jit(lambda p, z: ffjord.inverse(p, z, net=net))(
+      params, z)
   np.testing.assert_allclose(x, points, atol=1e-3)
+  # log|det dx/dz| of the reverse solve is minus the forward's.
+  assert inv_logdet.shape == (4,)
+  np.testing.assert_allclose(inv_logdet, -logdet, atol=2e-3)
 
 
 def test_logdet_is_the_jacobians(points_model, points):
@@ -217,10 +221,12 @@ def test_images_invert_and_their_logdet_includes_the_logit():
     ref = jnp.linalg.slogdet(jac.reshape(2, 9, 9))[1]
     return z, logdet, ref, ffjord.inverse(p, z, net=net)
 
-  z, logdet, ref, back = run(params, y)
+  z, logdet, ref, (back, back_logdet) = run(params, y)
   assert z.shape == (2, 9)
   np.testing.assert_allclose(back, y, atol=1e-3)
   np.testing.assert_allclose(logdet, ref, atol=2e-3)
+  # The inverse's log-det, logit included, is minus the forward's.
+  np.testing.assert_allclose(back_logdet, -ref, atol=2e-3)
   images = ffjord.sample(params, jax.random.key(1), 2, net=net)
   assert images.shape == (2, 3, 3, 1) and images.dtype == jnp.uint8
 
