@@ -6,6 +6,9 @@ r"""What a trained generative model is for: outliers, labels, features.
       [--sets=...] [--num=1000]
   python -m experiments.uses probe --workdir=runs/vae_mnist8k \
       [--num_labels=10,100,1000,0]
+  python -m experiments.uses perturb --workdir=runs/vae_mnist8k \
+      --out=runs/vae_mnist8k_background/perturbed.npz [--rate=0.2] \
+      [--copies=10]
   python -m experiments.uses render --out=results/USES.md \
       [--records=results/uses] [--training=WORKDIR=COMMAND ...]
 
@@ -21,7 +24,9 @@ newest (or --step) checkpoint through the trainer, and reports
   likelihood, typicality and input-complexity scores (OOD = positive).
   Writes ``ood_<stem>.json`` and one histogram per set,
   ``ood_<stem>_<set>.png`` (-log p(x): evaluation rows grey, the set
-  blue).
+  blue). With --background=W0, a run of the same config trained on
+  perturbed inputs (``perturb`` below), also the likelihood-ratio score
+  -[log p(x) - log p_W0(x)] (Ren et al. 2019).
 * ``bayes``: a class-conditional run's Bayes classifier p(y|x) ∝ p(x|y) p(y)
   (prior: the training labels): accuracy, ECE, and accuracy against
   coverage when the least likely inputs are refused, with the OOD sets
@@ -29,9 +34,19 @@ newest (or --step) checkpoint through the trainer, and reports
   the training pixels (--gmm_components, scikit-learn: the project's GMM
   family fits one mixture to a whole split). Writes
   ``bayes_<stem>.json``.
-* ``probe``: logistic-regression probes on the family's features and on raw
-  pixels, against the number of training labels. Writes
-  ``probe_<stem>.json``.
+  --num_samples=K scores with K importance samples instead of the
+  estimator's own number (a VAE's ``--estimator=iwae --num_samples=100``:
+  IWAE-100 per class).
+* ``probe``: logistic-regression probes on the family's features
+  (`jaxgen.uses.probe.FEATURES`) and on raw pixels, against the number of
+  training labels. Writes ``probe_<stem>.json``.
+* ``perturb``: the training data of a likelihood-ratio background model:
+  --copies perturbations (`jaxgen.data.ood.perturb`, a fraction --rate of
+  each image's values replaced by uniform levels) of the run's training
+  split, then its evaluation split unchanged, as one npz file at --out
+  (uint8 ``images``, int32 ``labels``); prints the config overrides that
+  train the run's config on it (``experiments.main --config.data.name=npz:
+  ...``).
 
 * ``render``: Markdown tables of every JSON the three commands wrote under
   --records (recursively), each with its command, into --out.
@@ -69,7 +84,7 @@ from jaxgen.uses import probe as probe_lib
 from jaxgen.uses import reports
 from jaxgen.uses import scoring
 
-COMMANDS = ('ood', 'bayes', 'probe', 'render')
+COMMANDS = ('ood', 'bayes', 'probe', 'perturb', 'render')
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
@@ -103,6 +118,20 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS
       estimator=flags.DEFINE_string('estimator', None, 'ood / bayes: a name '
                                     'in config.eval.estimators (default: '
                                     'the first final estimator).', **fv),
+      num_samples=flags.DEFINE_integer(
+          'num_samples', None, 'ood / bayes: importance samples K of the '
+          "estimator (overrides its 'num_samples'; e.g. --estimator=iwae "
+          '--num_samples=100).', lower_bound=1, **fv),
+      background=flags.DEFINE_string(
+          'background', None, 'ood: a run of the same config trained on '
+          'perturbed inputs (see perturb): adds the likelihood-ratio '
+          'score.', **fv),
+      rate=flags.DEFINE_float('rate', 0.2, 'perturb: the fraction of each '
+                              "image's values replaced.", lower_bound=0.0,
+                              upper_bound=1.0, **fv),
+      copies=flags.DEFINE_integer('copies', 10, 'perturb: perturbed copies '
+                                  'of the training split.', lower_bound=1,
+                                  **fv),
       gmm_components=flags.DEFINE_integer(
           'gmm_components', 10, 'bayes: components of the per-class '
           'Gaussian-mixture baseline (0: none).', lower_bound=0, **fv),
@@ -149,6 +178,42 @@ def _write(out: str, name: str, payload: dict[str, Any]) -> str:
   return path
 
 
+def perturb(exp, f: dict[str, Any]) -> dict[str, Any]:
+  """The ``perturb`` command: writes the npz, prints the overrides."""
+  out = f['out']
+  if not out or not out.endswith('.npz'):
+    raise UsageError(f'perturb needs --out=FILE.npz, got --out={out}.')
+  seed = exp.config.seed if f['seed'] is None else f['seed']
+  split = exp.config.eval.split
+  if split != 'test':
+    raise UsageError(f'perturb: config.eval.split is {split!r}; the '
+                     "overrides it prints assume 'test'.")
+  train_x, train_y = scoring.split_images(exp, 'train')
+  test_x, test_y = scoring.split_images(exp, split)
+  images = np.concatenate([
+      ood_data.perturbed_copies(train_x, f['rate'], f['copies'], seed),
+      test_x])
+  labels = np.concatenate([np.tile(train_y, f['copies']), test_y])
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  tmp = out[:-len('.npz')] + '.tmp.npz'
+  np.savez(tmp, images=images, labels=labels.astype(np.int32))
+  os.replace(tmp, out)
+  n = len(train_x) * f['copies']
+  overrides = [f'--config.data.name=npz:{out}',
+               f"--config.data.splits.train='all[0:{n}]'",
+               "--config.data.splits.validation=''",
+               f"--config.data.splits.test='all[{n}:{len(images)}]'",
+               '--config.data.shuffle_before_split=False']
+  if exp.config.eval.periodic_split not in ('', 'test'):
+    overrides.append("--config.eval.periodic_split=''")
+  print(f'wrote {out}: {f["copies"]} perturbed copies (rate {f["rate"]}, '
+        f'seed {seed}) of {len(train_x)} training rows, then {len(test_x)} '
+        f'{split} rows unchanged. Train the background model with the '
+        f'config of {exp.workdir} and:\n  ' + ' '.join(overrides),
+        flush=True)
+  return {'path': out, 'overrides': overrides}
+
+
 def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
   """One command with parsed flag values `f`; returns what it wrote."""
   workdir = f['workdir']
@@ -156,6 +221,8 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
   if exp.points:
     raise UsageError(f'--workdir={workdir} models toy 2-D points '
                      f'({exp.config.data.name}); these uses need images.')
+  if command == 'perturb':
+    return perturb(exp, f)
   # What the command needs from the family comes before the checkpoint.
   if command == 'probe':
     scoring.check_features(exp)
@@ -164,8 +231,19 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
     if f['sets'] is not None:
       ood_data.check_names(f['sets'], '--sets')
     estimator = scoring.estimator_name(exp, f['estimator'])
+    arguments = ({} if f['num_samples'] is None else
+                 {'num_samples': f['num_samples']})
+    scoring.estimator_arguments(exp, estimator, arguments)
     if command == 'bayes':
       scoring.require_classes(exp)
+    background = None
+    if f['background']:
+      if command != 'ood':
+        raise UsageError('--background is an option of ood only.')
+      bg_exp = scoring.build_run(f['background'])
+      reports.check_background(exp, bg_exp)
+      scoring.estimator_name(bg_exp, estimator)
+      background = (bg_exp, scoring.restore_run(bg_exp)[0])
   state, step = scoring.restore_run(exp, f['step'])
   seed = exp.config.seed if f['seed'] is None else f['seed']
   num = f['num'] or None
@@ -184,16 +262,21 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
     print(f'wrote {path}', flush=True)
     return payload
   sets = f['sets']
-  stem = _stem(step, seed, num=num or 'all', est=estimator)
+  stem = _stem(step, seed, num=num or 'all', est=estimator,
+               k=f['num_samples'],
+               bg=(os.path.basename(os.path.normpath(f['background']))
+                   if background else None))
   if command == 'bayes':
     report = reports.bayes_report(exp, state, sets=sets, num=num,
                                   estimator=estimator, seed=seed,
-                                  gmm_components=f['gmm_components'])
+                                  gmm_components=f['gmm_components'],
+                                  arguments=arguments)
     print(f'bayes: accuracy {report["accuracy"]:.4f}, ECE '
           f'{report["ece"]:.4f}, -log p(y|x) {report["nll_labels"]:.4f} '
           f'nats on {report["num"]} {report["split"]} rows; AUROC of '
           f'-log p(x) against {report["num_ood"]} OOD rows '
-          f'{report["ood_auroc_log_px"]:.4f}', flush=True)
+          f'{report["ood_auroc_log_px"]:.4f}, of -max_y log p(x, y) '
+          f'{report["ood_auroc_max_joint"]:.4f}', flush=True)
     if report['gmm_baseline']:
       b = report['gmm_baseline']
       print(f'baseline, {b["model"]}: accuracy {b["accuracy"]:.4f}, ECE '
@@ -211,7 +294,8 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
   report = reports.ood_report(exp, state, sets=sets, num=num,
                               num_train=f['num_train'],
                               typicality_batch=f['typicality_batch'],
-                              estimator=estimator, seed=seed)
+                              estimator=estimator, seed=seed,
+                              arguments=arguments, background=background)
   arrays = report.pop('arrays')
   split = report['split']
   paths = []
@@ -262,8 +346,11 @@ def render(records: str, training: Sequence[str] = (),
            'FPR at 95% TPR: the fraction of test digits flagged when 95% of '
            'the set is). Sets: `jaxgen.data.ood`. Scores: -log p(x) '
            '("likelihood"), |-log p(x) - H| per example and for batches of '
-           'M ("typicality", "typicality M"), and -log2 p(x) minus the PNG '
-           'code length ("complexity").', '']
+           'M ("typicality", "typicality M"), -log2 p(x) minus the PNG '
+           'code length ("complexity"), and, where a background model was '
+           'given, -[log p(x) - log p_0(x)] with p_0 the same config '
+           'trained on perturbed inputs ("likelihood ratio", Ren et al. '
+           '2019).', '']
   for path in paths:
     with open(path) as f:
       r = json.load(f)
@@ -275,15 +362,22 @@ def render(records: str, training: Sequence[str] = (),
     lines += [head.replace(', )', ')'), '']
     if kind == 'ood':
       m = r['typicality_batch']
+      bg = r.get('background')
       kinds = ['likelihood', 'typicality'] + (
-          [f'typicality_m{m}'] if m > 1 else []) + ['complexity']
+          [f'typicality_m{m}'] if m > 1 else []) + ['complexity'] + (
+              ['likelihood_ratio'] if bg else [])
       lines += [
           f'Test rows: {r["summary"][r["split"]]["num"]}, mean -log p '
           f'{r["summary"][r["split"]]["mean_nll_nats"]:.1f} nats; entropy '
           f'estimate H = {r["entropy_estimate_nats"]:.1f} nats from '
-          f'{r["num_train"]} training rows.', '',
+          f'{r["num_train"]} training rows.' + (
+              f' Background model: `{bg["workdir"]}` (step {bg["step"]}, '
+              f'data `{bg["data"]}`), mean -log p_0 of the test rows '
+              f'{r["summary"][r["split"]]["mean_nll_background_nats"]:.1f}'
+              ' nats.' if bg else ''), '',
           '| Set | mean -log p (nats) | ' + ' | '.join(
-              f'AUROC {k.replace("_m", " M=")}' for k in kinds) +
+              f'AUROC {k.replace("_m", " M=").replace("_", " ")}'
+              for k in kinds) +
           ' | AUPR-in / AUPR-out (likelihood) | FPR95 (likelihood) |',
           '|---' * (len(kinds) + 4) + '|']
       for s in r['sets']:
@@ -303,10 +397,15 @@ def render(records: str, training: Sequence[str] = (),
           f'{r["ece"]:.4f}, -log p(y|x) of the labels '
           f'{r["nll_labels"]:.4f} nats; AUROC of -log p(x) against '
           f'{r["num_ood"]} outliers ({", ".join(r["sets"])}): '
-          f'{r["ood_auroc_log_px"]:.3f}.' + (
+          f'{r["ood_auroc_log_px"]:.3f}' + (
+              f', of -max_y log p(x, y): {r["ood_auroc_max_joint"]:.3f}'
+              if 'ood_auroc_max_joint' in r else '') + '.' + (
               f' Baseline, {r["gmm_baseline"]["model"]}: accuracy '
               f'{r["gmm_baseline"]["accuracy"]:.4f}, ECE '
-              f'{r["gmm_baseline"]["ece"]:.4f}.'
+              f'{r["gmm_baseline"]["ece"]:.4f}' + (
+                  ', AUROC of its -log p(x) against the same outliers '
+                  f'{r["gmm_baseline"]["ood_auroc_log_px"]:.3f}'
+                  if 'ood_auroc_log_px' in r['gmm_baseline'] else '') + '.'
               if r.get('gmm_baseline') else ''), '',
           '| Kept (of test + outliers) | ' + ' | '.join(
               f'{curve["coverage"][i]:.0%}' for i in shown) + ' |',
@@ -315,6 +414,13 @@ def render(records: str, training: Sequence[str] = (),
                                        for i in shown) + ' |',
           '| Outliers among the kept | ' + ' | '.join(
               _fmt(curve['ood_kept'][i]) for i in shown) + ' |']
+      joint = r.get('reject_with_ood_max_joint')
+      if joint:
+        lines += [
+            '| Accuracy, refusing by max_y log p(x, y) | ' + ' | '.join(
+                _fmt(joint['accuracy'][i]) for i in shown) + ' |',
+            '| Outliers among the kept, by max_y log p(x, y) | ' +
+            ' | '.join(_fmt(joint['ood_kept'][i]) for i in shown) + ' |']
     elif kind == 'probe':
       names = list(r['curves'])
       lines += [
@@ -361,7 +467,8 @@ def main(argv: Sequence[str], holders: dict[str, Any],
     if not f['workdir'] or not f['workdir'].strip():
       raise UsageError('--workdir is required: a trained run, e.g. '
                        '--workdir=runs/vae_mnist8k.')
-    if f['out'] is not None and os.path.isfile(f['out']):
+    if (argv[1] != 'perturb' and f['out'] is not None and
+        os.path.isfile(f['out'])):
       raise UsageError(f'--out={f["out"]} is a regular file, not a '
                        'directory.')
     run(argv[1], f)

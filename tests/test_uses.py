@@ -6,13 +6,17 @@ import json
 import math
 import os
 
+import jax
 import numpy as np
 import pytest
 from scipy import stats
 
 from experiments import uses as uses_cli
 from experiments.configs import autoencoder as autoencoder_config
+from experiments.configs import gan as gan_config
 from experiments.configs import gmm as gmm_config
+from experiments.configs import rbm as rbm_config
+from experiments.configs import vqvae as vqvae_config
 from jaxgen import train
 from jaxgen import images
 from jaxgen import workdir as workdir_lib
@@ -88,9 +92,85 @@ def test_kmeans_triangle_features():
   centres = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
   x = np.array([[0.0, 0.0], [3.0, 4.0]])
   # Distances: [0, 5, 10] (mean 5) and [5, 0, 5] (mean 10 / 3).
-  np.testing.assert_allclose(np.asarray(scoring._triangle(centres, x)),
+  np.testing.assert_allclose(np.asarray(probe.triangle(centres, x)),
                              [[5.0, 0.0, 0.0], [0.0, 10 / 3, 0.0]],
                              rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------------------- features
+
+
+@pytest.fixture(scope='module')
+def untrained_features(tmp_path_factory):
+  """Features of 40 smoke digits under freshly initialised DCGAN, VQ-VAE
+  and RBM runs, computed twice (one compile per family), with the
+  experiments, their parameters and the images."""
+  root = tmp_path_factory.mktemp('features')
+  out = {}
+  for name, module in (('gan', gan_config), ('vqvae', vqvae_config),
+                       ('rbm', rbm_config)):
+    exp = train.Experiment(module.get_config('smoke'), str(root / name))
+    params = exp.eval_params(exp.init_state())
+    x, _ = scoring.split_images(exp, 'test', 40)
+    key = jax.random.key(3)
+    # Batches of 16 rows: the last one is padded.
+    first, second = (scoring.features(exp, params, x, key, batch_size=16)
+                     for _ in range(2))
+    out[name] = dict(exp=exp, params=params, images=x, first=first,
+                     second=second)
+  return out
+
+
+def test_feature_registry_shapes_and_determinism(untrained_features):
+  f = untrained_features
+  widths = {'gan': 2 * 2 * 8,  # 8x8 -> 4 -> 2, 8 channels
+            'vqvae': 4 * 4 * 4,  # one downsampling, code_dim 4
+            'rbm': 16}  # hidden units
+  for name, want in widths.items():
+    assert f[name]['first'].shape == (40, want), name
+    assert f[name]['first'].dtype == np.float32, name
+    np.testing.assert_array_equal(f[name]['first'], f[name]['second'])
+    assert np.isfinite(f[name]['first']).all() and f[name]['first'].std() > 0
+  assert set(probe.FEATURES) >= {'vae', 'autoencoder', 'kmeans', 'gmm',
+                                 'gan', 'vqvae', 'rbm'}
+
+
+def test_gan_features_are_the_input_of_the_last_layer(untrained_features):
+  # The last DCGAN layer is a VALID convolution over the whole map, no
+  # bias: the logit is the features' dot product with its kernel.
+  f = untrained_features['gan']
+  exp, params = f['exp'], f['params']
+  d = params['discriminator']
+  kernel = np.asarray(d['params']['conv_2']['kernel'], np.float64)
+  pre = exp.preprocess({'image': f['images'][:16],
+                        'label': np.zeros(16, np.int32)}, jax.random.key(0))
+  logits = exp.family.discriminator_module(exp.net).apply(
+      d, pre['image'], None, train=False)
+  np.testing.assert_allclose(f['first'][:16].astype(np.float64) @
+                             kernel.reshape(-1), np.asarray(logits),
+                             rtol=1e-4, atol=1e-5)
+  # LeakyReLU output with slope 0.2: negative values are 0.2 x negative.
+  assert (f['first'] < 0).any() and (f['first'] > 0).any()
+
+
+def test_vqvae_and_rbm_features_against_numpy(untrained_features):
+  f = untrained_features['vqvae']
+  # Every quantized vector is one of the (EMA) codebook's rows.
+  book = np.asarray(f['params']['codebook_ema']['vq']['codebook'],
+                    np.float64)
+  vectors = f['first'].reshape(-1, 4).astype(np.float64)
+  dist = ((vectors[:, None] - book[None]) ** 2).sum(-1)
+  assert dist.min(1).max() < 1e-10
+  # RBM: sigmoid(v W + c) of the binarized images, in float64.
+  r = untrained_features['rbm']
+  p = r['params']['params']
+  pre = r['exp'].preprocess({'image': r['images'][:16],
+                             'label': np.zeros(16, np.int32)},
+                            jax.random.fold_in(jax.random.key(3), 0))
+  v = np.asarray(pre['image'], np.float64).reshape(16, -1)
+  want = 1 / (1 + np.exp(-(v @ np.asarray(p['w'], np.float64) +
+                           np.asarray(p['c'], np.float64))))
+  np.testing.assert_allclose(r['first'][:16], want, rtol=1e-5, atol=1e-6)
 
 
 def test_histogram_image_draws_both_sets_apart():
@@ -159,9 +239,16 @@ def test_ood_command_writes_metrics_and_histograms(smoke_runs, tmp_path,
 def test_bayes_command_on_a_conditional_run(smoke_runs, tmp_path):
   out = tmp_path / 'out'
   assert _cli('bayes', f'--workdir={smoke_runs["cond"]}', '--sets=noise',
-              '--num=40', f'--out={out}') == 0
+              '--num=40', '--estimator=iwae', '--num_samples=4',
+              f'--out={out}') == 0
   (path,) = out.iterdir()
+  assert path.name.endswith('_estiwae_k4.json')
   report = json.loads(path.read_text())
+  assert report['estimator']['arguments']['num_samples'] == 4
+  assert 0.0 <= report['ood_auroc_max_joint'] <= 1.0
+  assert 0.0 <= report['gmm_baseline']['ood_auroc_log_px'] <= 1.0
+  table = uses_cli.render(str(out))
+  assert "'num_samples': 4" in table and 'max_y log p(x, y)' in table
   assert 0.0 <= report['accuracy'] <= 1.0 and report['num'] == 40
   assert report['num_ood'] == 40
   assert report['reject_with_ood']['coverage'][-1] == 1.0
@@ -170,6 +257,42 @@ def test_bayes_command_on_a_conditional_run(smoke_runs, tmp_path):
   # Every OOD input kept at full coverage is wrong: accuracy halves.
   assert report['reject_with_ood']['accuracy'][-1] == pytest.approx(
       report['reject_clean']['accuracy'][-1] / 2)
+
+
+@pytest.mark.slow
+def test_likelihood_ratio_against_a_background_run(smoke_runs, tmp_path):
+  data = tmp_path / 'bg' / 'perturbed.npz'
+  assert _cli('perturb', f'--workdir={smoke_runs["gmm"]}', '--rate=0.3',
+              '--copies=2', f'--out={data}') == 0
+  with np.load(data, allow_pickle=False) as f:
+    images, labels = f['images'], f['labels']
+  assert images.shape == (2 * 256 + 80, 8, 8, 1) and len(labels) == 592
+  exp = scoring.build_run(smoke_runs['gmm'])
+  train_x, _ = scoring.split_images(exp, 'train')
+  test_x, _ = scoring.split_images(exp, 'test')
+  np.testing.assert_array_equal(images[512:], test_x)
+  changed = (images[:256] != train_x).mean()
+  assert 0.2 < changed < 0.3  # round(0.3 * 64) = 19 of 64 values drawn
+  config = gmm_config.get_config('smoke').unlock()
+  config.data.name = f'npz:{data}'
+  config.data.shuffle_before_split = False
+  config.data.splits.update(train='all[0:512]', validation='',
+                            test='all[512:592]')
+  config.eval.periodic_split = ''
+  background = _train(tmp_path / 'bg_run', config)
+  out = tmp_path / 'out'
+  assert _cli('ood', f'--workdir={smoke_runs["gmm"]}', '--sets=noise,flip',
+              '--num=40', f'--background={background}', f'--out={out}') == 0
+  (path,) = out.glob('*.json')
+  assert path.name.endswith('_bgbg_run.json')
+  report = json.loads(path.read_text())
+  assert report['background']['workdir'] == background
+  for s in ('noise', 'flip'):
+    assert 0.0 <= report['metrics'][s]['likelihood_ratio']['auroc'] <= 1.0
+  assert 'AUROC likelihood ratio' in uses_cli.render(str(out))
+  # A background of another family is refused before anything is scored.
+  assert _cli('ood', f'--workdir={smoke_runs["gmm"]}',
+              f'--background={smoke_runs["cond"]}', f'--out={out}') == 2
 
 
 @pytest.mark.slow
@@ -202,6 +325,7 @@ def test_bad_input_is_one_error_line(tmp_path, capsys):
   no_ckpt = _untrained(tmp_path / 'vae', helpers.smoke_config())
   autoencoder = _untrained(tmp_path / 'ae',
                            autoencoder_config.get_config('smoke'))
+  exact = _untrained(tmp_path / 'gmm', gmm_config.get_config('smoke'))
   cases = [
       (['ood', f'--workdir={tmp_path / "none"}'], 'holds no trained run'),
       (['ood', f'--workdir={no_ckpt}'], 'no checkpoint'),
@@ -210,6 +334,9 @@ def test_bad_input_is_one_error_line(tmp_path, capsys):
       (['ood', f'--workdir={no_ckpt}', '--sets=flip,svhn'], 'svhn'),
       (['ood', f'--workdir={no_ckpt}', '--estimator=exact'],
        "--estimator='exact'"),
+      (['bayes', f'--workdir={exact}', '--num_samples=8'],
+       "no argument 'num_samples'"),
+      (['perturb', f'--workdir={no_ckpt}', '--out=x.txt'], 'FILE.npz'),
       (['probe', f'--workdir={no_ckpt}', '--num_labels=ten'],
        '--num_labels'),
       (['sample', f'--workdir={no_ckpt}'], 'expected one command'),

@@ -24,6 +24,15 @@ sets line up with them: row i of 'flip' is reference row i mirrored);
 random sets draw from ``numpy.random.default_rng([seed, set index])``.
 Greyscale data (C = 1) is the case the sets are made for; for C = 3 the
 grey sets are repeated over the channels.
+
+`perturb` is the input perturbation of Ren et al., "Likelihood Ratios for
+Out-of-Distribution Detection" (NeurIPS 2019, section 3): a fraction
+`rate` of the values of each image replaced by uniform draws from the
+256 levels. A background model trained on perturbed inputs learns the
+population's low-level statistics but not its semantics; the likelihood
+ratio log p(x) - log p_background(x) of a model of the clean data against
+it cancels the low-level part (`jaxgen.uses.reports.ood_report`).
+`perturbed_copies` stacks several perturbations of a training set.
 """
 
 from __future__ import annotations
@@ -182,3 +191,57 @@ def make_sets(reference: Any, names: Sequence[str] | None = None,
   `available_sets`)."""
   names = available_sets() if names is None else check_names(names)
   return {name: make_set(name, reference, num, seed) for name in names}
+
+
+def perturb(images: Any, rate: float, seed: int = 0,
+            start: int = 0) -> np.ndarray:
+  """Random value substitution (Ren et al. 2019, section 3).
+
+  In each image, ``round(rate * D)`` of its D = H * W * C values, chosen
+  uniformly without replacement, are replaced by independent uniform draws
+  from 0..255 (a replaced value can draw its old level, so the expected
+  fraction of changed values is ``rate * 255 / 256`` for uniform data).
+  Row i draws from ``numpy.random.default_rng([seed, start + i])`` alone,
+  so a row's perturbation does not depend on the other rows.
+
+  Args:
+    images: uint8 [N, ...] (e.g. [N, H, W, C]).
+    rate: the fraction mu in [0, 1].
+    seed: non-negative.
+    start: the index of row 0 (e.g. copy c of N rows starts at c * N).
+
+  Returns:
+    uint8, the shape of `images`; `images` itself is not changed.
+  """
+  images = np.asarray(images)
+  if images.dtype != np.uint8 or images.ndim < 2:
+    raise DataError(f'images must be uint8 [N, ...], got {images.dtype} '
+                    f'{images.shape}.')
+  if (isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating))
+      or not 0.0 <= rate <= 1.0):
+    raise ConfigError(f'rate must be a number in [0, 1], got {rate!r}.')
+  for field, value in (('seed', seed), ('start', start)):
+    if not isinstance(value, (int, np.integer)) or value < 0:
+      raise ConfigError(f'{field} must be a non-negative integer, got '
+                        f'{value!r}.')
+  flat = images.reshape(len(images), -1).copy()
+  dims = flat.shape[1]
+  count = int(round(rate * dims))
+  if count:
+    for i, row in enumerate(flat):
+      rng = np.random.default_rng([int(seed), int(start) + i])
+      where = rng.choice(dims, size=count, replace=False)
+      row[where] = rng.integers(0, 256, count, dtype=np.uint8)
+  return flat.reshape(images.shape)
+
+
+def perturbed_copies(images: Any, rate: float, copies: int,
+                     seed: int = 0) -> np.ndarray:
+  """`copies` perturbations of `images` stacked: uint8 [copies * N, ...];
+  copy c is ``perturb(images, rate, seed, start=c * N)``."""
+  images = np.asarray(images)
+  if not isinstance(copies, (int, np.integer)) or copies < 1:
+    raise ConfigError(f'copies must be a positive integer, got {copies!r}.')
+  n = len(images)
+  return np.concatenate([perturb(images, rate, seed, start=c * n)
+                         for c in range(copies)])

@@ -9,7 +9,10 @@ class prior p(y),
 and the prediction is argmax_y p(y | x): the Bayes-optimal classifier when
 the densities are exact. log p(x) comes for free and gives a reject
 option: refuse to classify an input the model finds unlikely (e.g. one
-from another dataset). Bounds (a VAE's ELBO) enter in place of log p(x | y).
+from another dataset). So does max_y log p(x, y), the joint of the
+predicted class (`max_log_joint`): it ranks inputs by how well their best
+class explains them. Bounds (a VAE's ELBO) enter in place of
+log p(x | y).
 
 NumPy, float64, no models: `jaxgen.uses.scoring.class_nll` computes the
 per-class NLLs of a trained run.
@@ -42,6 +45,12 @@ def log_posterior(class_nlls: Any, prior: Any) -> tuple[np.ndarray,
   top = joint.max(1, keepdims=True)
   log_px = top + np.log(np.exp(joint - top).sum(1, keepdims=True))
   return joint - log_px, log_px[:, 0]
+
+
+def max_log_joint(class_nlls: Any, prior: Any) -> np.ndarray:
+  """max_y [log p(x | y) + log p(y)]: float64 [N]."""
+  log_post, log_px = log_posterior(class_nlls, prior)
+  return log_px + log_post.max(1)
 
 
 def classify(class_nlls: Any, prior: Any, labels: Any,

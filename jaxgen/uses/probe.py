@@ -7,15 +7,128 @@ number of labels. Features are standardised with the mean and standard
 deviation of *all* training features (no labels needed for that); which
 examples are labelled is a fixed draw, `labelled_subset`. Raw pixels are
 the baseline a learned representation should beat with few labels.
+
+`FEATURES` is the registry of what each family gives as features: a name,
+a description, and a pure function ``fn(family, net, params, batch)`` of a
+preprocessed batch returning [B, ...] (`jaxgen.uses.scoring.features`
+flattens, jits and batches it). Adding a family is one entry:
+
+* ``vae``: the posterior mean E[z | x];
+* ``autoencoder``: the encoder's code;
+* ``kmeans``: triangle soft assignments (Coates, Lee & Ng 2011);
+* ``gmm``: responsibilities p(k | x);
+* ``gan``: the discriminator's penultimate layer, the input of its last
+  layer (for DCGAN the LeakyReLU map of the last stride-2 convolution,
+  flattened), in evaluation mode (batch norm with its running averages).
+  Radford, Metz & Chintala (2016) probed a DCGAN discriminator with a
+  linear classifier; they max-pooled every layer to 4x4 and concatenated,
+  here the last hidden layer alone is taken;
+* ``vqvae``: the quantized latents z_q(x), the code vectors of the code
+  map [h, w, D] flattened (keeps where each code sits, unlike a histogram
+  of the codes);
+* ``rbm``: the hidden units' probabilities p(h_j = 1 | v).
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 NUM_LABELS = (10, 100, 1000, 0)  # 0: every training label
+
+
+class Extractor(NamedTuple):
+  """One family's features: what they are and how to compute them."""
+  description: str
+  fn: Callable[..., jax.Array]  # (family, net, params, batch) -> [B, ...]
+
+
+def triangle(centres: jax.Array, x: jax.Array) -> jax.Array:
+  """max(0, mean_k z_k - z_k) with z_k = |x - c_k|: [B, K]."""
+  d2 = ((x ** 2).sum(1, keepdims=True) - 2.0 * x @ centres.T +
+        (centres ** 2).sum(1)[None])
+  z = jnp.sqrt(jnp.maximum(d2, 0.0))
+  return jnp.maximum(z.mean(1, keepdims=True) - z, 0.0)
+
+
+def _flat_image(batch) -> jax.Array:
+  x = batch['image']
+  return x.reshape(x.shape[0], -1)
+
+
+def last_layer_input(module: nn.Module, variables, *args,
+                     **kwargs) -> jax.Array:
+  """The input of the last direct submodule `module` calls when applied to
+  `args` (its penultimate activations), recorded by
+  ``flax.linen.intercept_methods``; the module's own output is dropped."""
+  seen = []
+
+  def record(next_fun, call_args, call_kwargs, context):
+    if (context.method_name == '__call__' and call_args and
+        len(context.module.scope.path) == 1):
+      seen.append(call_args[0])
+    return next_fun(*call_args, **call_kwargs)
+
+  with nn.intercept_methods(record):
+    module.apply(variables, *args, **kwargs)
+  if not seen:
+    raise ValueError(f'{type(module).__name__} called no submodule.')
+  return seen[-1]
+
+
+def _vae(family, net, params, batch):
+  return family.encode(params, batch, net=net)[0]
+
+
+def _autoencoder(family, net, params, batch):
+  del family
+  return net.apply({'params': params}, batch['image'],
+                   method=type(net).encode)
+
+
+def _kmeans(family, net, params, batch):
+  del family, net
+  return triangle(params['centres'], _flat_image(batch))
+
+
+def _gmm(family, net, params, batch):
+  return family.encode(params, batch, net=net)
+
+
+def _gan(family, net, params, batch):
+  return last_layer_input(family.discriminator_module(net),
+                          params['discriminator'], family.examples(batch),
+                          None, train=False)
+
+
+def _vqvae(family, net, params, batch):
+  out = net.apply(family.apply_variables(params), batch['image'])
+  return out['levels']['vq']['z_q']
+
+
+def _rbm(family, net, params, batch):
+  return family.hidden_probs(params['params'],
+                             family.visible_units(params, batch, net))
+
+
+FEATURES = {
+    'vae': Extractor('posterior mean E[z | x]', _vae),
+    'autoencoder': Extractor("the encoder's code", _autoencoder),
+    'kmeans': Extractor(
+        'triangle soft assignments max(0, mean_k z_k - z_k), z_k the '
+        'distance to centre k (Coates, Lee & Ng 2011)', _kmeans),
+    'gmm': Extractor('responsibilities p(k | x)', _gmm),
+    'gan': Extractor(
+        "the discriminator's penultimate layer (input of its last layer; "
+        'evaluation mode), as Radford et al. 2016 probed DCGAN', _gan),
+    'vqvae': Extractor('quantized latents z_q(x), the code map of code '
+                       'vectors flattened', _vqvae),
+    'rbm': Extractor('hidden probabilities p(h_j = 1 | v)', _rbm),
+}
 
 
 def labelled_subset(labels: Any, num: int, seed: int = 0) -> np.ndarray:

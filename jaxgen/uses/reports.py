@@ -16,15 +16,22 @@ and returns a JSON-able dict plus the arrays a figure needs (under
     M inputs of one set (one score per group);
   - ``complexity``: -log2 p(x) - L(x), L the PNG code length in bits of
     the image the model scored (Serrà et al. 2020);
+  - ``likelihood_ratio`` (with a background run): -[log p(x) -
+    log p_0(x)], p_0 the background model, the same family and config
+    trained on perturbed inputs (Ren et al. 2019; `jaxgen.data.ood.perturb`),
+    scored with the same estimator and keys, so a binary-data run's two
+    models see the same binarization of each input;
 
   with AUROC, AUPR-in, AUPR-out and FPR at 95% TPR of every score against
   every set (`jaxgen.metrics.ood`: OOD examples are the positives).
 * `bayes_report`: the Bayes classifier of a class-conditional run on the
   evaluation split (accuracy, ECE, NLL of the labels; optionally beside
   one Gaussian mixture per class fitted to the pixels) and the
-  accuracy-coverage curve of refusing the least likely inputs, on the
-  evaluation rows alone and with the OOD sets mixed in (`num` //
-  len(sets) rows of each set, so about as many outliers as digits).
+  accuracy-coverage curve of refusing the least likely inputs, by
+  log p(x) and by max_y log p(x, y), on the evaluation rows alone and with
+  the OOD sets mixed in (`num` // len(sets) rows of each set, so about as
+  many outliers as digits), with the AUROC of each rejection score
+  against those outliers.
 * `probe_report`: linear-probe accuracy against the number of labels
   (`jaxgen.uses.probe`) on the family's features and on raw pixels.
 """
@@ -43,17 +50,42 @@ from jaxgen.uses import bayes
 from jaxgen.uses import probe
 from jaxgen.uses import scoring
 
-SCORES = ('likelihood', 'typicality', 'complexity')
+SCORES = ('likelihood', 'typicality', 'complexity', 'likelihood_ratio')
 
 
 def _eval_key(exp, seed: int | None):
   return exp.keys(seed)[2]
 
 
+def check_background(exp, background_exp) -> None:
+  """ConfigError unless `background_exp` models the same inputs as `exp`
+  the same way (shape, preprocessing, family, evaluation batch), as a
+  likelihood-ratio background must."""
+  a, b = exp.config, background_exp.config
+  fields = {'family': (a.family, b.family),
+            'model.image_shape': (exp.example_shape,
+                                  background_exp.example_shape),
+            'data.binarize': (a.data.binarize, b.data.binarize),
+            'data.dequantize': (a.data.dequantize, b.data.dequantize),
+            'data.value_range': (a.data.value_range, b.data.value_range),
+            'eval.batch_size': (a.eval.batch_size, b.eval.batch_size),
+            'model.num_classes': (scoring.num_classes(exp),
+                                  scoring.num_classes(background_exp))}
+  for field, (mine, theirs) in fields.items():
+    if mine != theirs:
+      raise ConfigError(
+          f'--background={background_exp.workdir}: config.{field} is '
+          f'{theirs!r} there but {mine!r} in {exp.workdir}; a background '
+          'model is the same family and config trained on perturbed '
+          'inputs.')
+
+
 def ood_report(exp, state, *, sets: Sequence[str] | None = None,
                num: int | None = 1000, num_train: int | None = None,
                typicality_batch: int = 10, estimator: str | None = None,
-               seed: int | None = None) -> dict[str, Any]:
+               seed: int | None = None,
+               arguments: dict[str, Any] | None = None,
+               background: tuple[Any, Any] | None = None) -> dict[str, Any]:
   """Outlier detection by likelihood, typicality and input complexity.
 
   Args:
@@ -67,6 +99,10 @@ def ood_report(exp, state, *, sets: Sequence[str] | None = None,
       final estimator).
     seed: the evaluation key's seed (default ``config.seed``); also the
       OOD sets' seed.
+    arguments: overrides of the estimator's arguments
+      (`jaxgen.uses.scoring.estimator_arguments`).
+    background: (experiment, state) of a likelihood-ratio background run
+      (`check_background`): adds the ``likelihood_ratio`` score.
   """
   names = (ood_data.available_sets() if sets is None else
            ood_data.check_names(sets, '--sets'))
@@ -83,14 +119,25 @@ def ood_report(exp, state, *, sets: Sequence[str] | None = None,
   outliers = ood_data.make_sets(test, names, num=len(test), seed=seed)
   score = lambda images: scoring.marginal_nll(exp, params, images, key,
                                               estimator=name,
-                                              return_seen=True)
+                                              return_seen=True,
+                                              arguments=arguments)
+  if background is not None:
+    bg_exp, bg_state = background
+    check_background(exp, bg_exp)
+    bg_params = bg_exp.eval_params(bg_state)
+    bg_name = scoring.estimator_name(bg_exp, name)
   entropy = ood_metrics.entropy_estimate(score(train_images)[0])
   num_dims = math.prod(exp.example_shape)
 
   def scores_of(images):
     nll, seen = score(images)
-    return {'nll': nll, 'length': ood_metrics.png_code_length_bits(seen),
-            'seen': seen}
+    out = {'nll': nll, 'length': ood_metrics.png_code_length_bits(seen),
+           'seen': seen}
+    if background is not None:
+      out['nll_background'] = scoring.marginal_nll(
+          bg_exp, bg_params, images, key, estimator=bg_name,
+          arguments=arguments)
+    return out
 
   data = {split: scores_of(test)}
   for s in names:
@@ -104,6 +151,8 @@ def ood_report(exp, state, *, sets: Sequence[str] | None = None,
     if typicality_batch > 1 and len(d['nll']) >= typicality_batch:
       out[f'typicality_m{typicality_batch}'] = ood_metrics.typicality(
           d['nll'], entropy, typicality_batch)
+    if 'nll_background' in d:  # -(log p(x) - log p_0(x))
+      out['likelihood_ratio'] = d['nll'] - d['nll_background']
     return out
 
   all_scores = {s: outlier_scores(d) for s, d in data.items()}
@@ -118,7 +167,14 @@ def ood_report(exp, state, *, sets: Sequence[str] | None = None,
                                             (num_dims * math.log(2))),
                  'mean_png_bits': float(d['length'].mean()),
                  'num': int(len(d['nll']))} for s, d in data.items()}
-  return {'estimator': scoring.describe_estimator(exp, name),
+  if background is not None:
+    for s, d in data.items():
+      summary[s]['mean_nll_background_nats'] = float(
+          d['nll_background'].mean())
+  return {'estimator': scoring.describe_estimator(exp, name, arguments),
+          'background': None if background is None else {
+              'workdir': bg_exp.workdir, 'step': int(bg_state.step),
+              'data': bg_exp.config.data.name},
           'split': split, 'sets': list(names), 'seed': int(seed),
           'conditional': bool(scoring.num_classes(exp)),
           'entropy_estimate_nats': entropy,
@@ -138,12 +194,15 @@ def mid_bin(images: np.ndarray) -> np.ndarray:
 
 def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
                  num: int | None = 1000, estimator: str | None = None,
-                 seed: int | None = None,
-                 gmm_components: int = 0) -> dict[str, Any]:
+                 seed: int | None = None, gmm_components: int = 0,
+                 arguments: dict[str, Any] | None = None) -> dict[str, Any]:
   """Bayes classification with a reject option (module docstring); with
   `gmm_components` > 0, also the per-class GMM baseline
   (`jaxgen.uses.bayes.gmm_class_nlls` on the training split's pixels,
-  as the source gives them) on the same test rows."""
+  as the source gives them) on the same test rows and outliers.
+  `arguments` override the estimator's (e.g. ``{'num_samples': 64}``:
+  IWAE-64 per class for a VAE; `jaxgen.uses.scoring.estimator_arguments`).
+  """
   names = (ood_data.available_sets() if sets is None else
            ood_data.check_names(sets, '--sets'))
   name = scoring.estimator_name(exp, estimator)
@@ -154,40 +213,52 @@ def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
   split = exp.config.eval.split
   test, labels = scoring.split_images(exp, split, num)
   prior = scoring.class_prior(exp)
-  result = bayes.classify(
-      scoring.class_nll(exp, params, test, key, estimator=name), prior,
-      labels)
+  class_nll = lambda images: scoring.class_nll(
+      exp, params, images, key, estimator=name, arguments=arguments)
+  nlls_in = class_nll(test)
+  result = bayes.classify(nlls_in, prior, labels)
+  joint_in = bayes.max_log_joint(nlls_in, prior)
   per_set = max(1, len(test) // max(len(names), 1))
   outliers = ood_data.make_sets(test, names, num=min(per_set, len(test)),
                                 seed=seed)
-  log_px_out = np.concatenate([
-      bayes.log_posterior(scoring.class_nll(
-          exp, params, scoring.binarize_like_source(exp, outliers[s], s),
-          key, estimator=name), prior)[1] for s in names])
+  outliers = np.concatenate([scoring.binarize_like_source(exp, outliers[s], s)
+                             for s in names])
+  nlls_out = class_nll(outliers)
+  log_px_out = bayes.log_posterior(nlls_out, prior)[1]
+  joint_out = bayes.max_log_joint(nlls_out, prior)
   baseline = None
   if gmm_components:
     train_images, train_labels = scoring.split_images(exp, 'train')
     k = scoring.num_classes(exp)
-    gmm = bayes.classify(bayes.gmm_class_nlls(
-        mid_bin(train_images), train_labels, mid_bin(test), num_classes=k,
-        num_components=gmm_components, seed=seed), prior, labels)
+    gmm_nlls = bayes.gmm_class_nlls(
+        mid_bin(train_images), train_labels,
+        mid_bin(np.concatenate([test, outliers])), num_classes=k,
+        num_components=gmm_components, seed=seed)
+    gmm = bayes.classify(gmm_nlls[:len(test)], prior, labels)
+    gmm_out = bayes.log_posterior(gmm_nlls[len(test):], prior)[1]
     baseline = {'model': f'per-class diagonal GMM, {gmm_components} '
                          'components, on mid-bin pixels (x + 0.5) / 256',
                 'accuracy': gmm['accuracy'], 'ece': gmm['ece'],
-                'nll_labels': gmm['nll_labels']}
+                'nll_labels': gmm['nll_labels'],
+                'ood_auroc_log_px': ood_metrics.auroc(-gmm['log_px'],
+                                                      -gmm_out)}
   clean = bayes.reject_by_likelihood(result['log_px'], result['correct'])
   mixed = bayes.reject_by_likelihood(result['log_px'], result['correct'],
                                      log_px_out)
+  mixed_joint = bayes.reject_by_likelihood(joint_in, result['correct'],
+                                           joint_out)
   as_lists = lambda c: {k: [float(v) for v in c[k]] for k in c}
-  return {'estimator': scoring.describe_estimator(exp, name), 'split': split,
-          'seed': int(seed), 'num': int(len(test)),
+  return {'estimator': scoring.describe_estimator(exp, name, arguments),
+          'split': split, 'seed': int(seed), 'num': int(len(test)),
           'prior': [float(p) for p in prior],
           'accuracy': result['accuracy'], 'ece': result['ece'],
           'nll_labels': result['nll_labels'], 'sets': list(names),
           'num_ood': int(len(log_px_out)),
           'reject_clean': as_lists(clean), 'reject_with_ood': as_lists(mixed),
+          'reject_with_ood_max_joint': as_lists(mixed_joint),
           'ood_auroc_log_px': ood_metrics.auroc(-result['log_px'],
                                                 -log_px_out),
+          'ood_auroc_max_joint': ood_metrics.auroc(-joint_in, -joint_out),
           'gmm_baseline': baseline}
 
 
@@ -219,7 +290,7 @@ def probe_report(exp, state, *, num_labels: Sequence[int] = probe.NUM_LABELS,
           pixel_features(train_images), train_labels,
           pixel_features(test_images), test_labels, num_labels=num_labels,
           seed=seed)}
-  return {'features': scoring.FEATURES[exp.config.family],
+  return {'features': probe.FEATURES[exp.config.family].description,
           'feature_dim': int(feats[0].shape[1]), 'split': split,
           'seed': int(seed), 'num_train': int(len(train_labels)),
           'num_test': int(len(test_labels)), 'curves': curves}

@@ -18,13 +18,20 @@ deterministic mid-bin value. A fixed-binarization run
 its source binarized the data (`binarize_like_source`).
 
 A class-conditional run (``config.model.num_classes > 0``) scores
-log p(x | y) for each class y in turn with the same keys (`class_nll`), and
+log p(x | y) for every class y in one compiled call (`class_nll`: the batch
+is preprocessed once, then the family's ``log_likelihood`` is vmapped over
+the K labels with one key, so every class sees the same binarization or
+dequantization noise and the same estimator draws), and
 log p(x) = logsumexp_y [log p(x | y) + log p(y)] with p(y) the training
 labels' frequencies (`marginal_nll`), so no label is needed to score an
 image.
 
-`features` reads the representation a family's encoder gives
-(`FEATURES`).
+An estimator's arguments can be overridden for one scoring
+(``arguments``, e.g. ``{'num_samples': 64}`` to score a VAE with IWAE-64
+instead of the configured k; `estimator_arguments`).
+
+`features` reads the representation a family gives
+(`jaxgen.uses.probe.FEATURES`).
 """
 
 from __future__ import annotations
@@ -41,15 +48,7 @@ from jaxgen import data as data_lib
 from jaxgen import train
 from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
-
-# family -> what `features` returns for it.
-FEATURES = {
-    'vae': 'posterior mean E[z | x]',
-    'autoencoder': "the encoder's code",
-    'kmeans': ('triangle soft assignments max(0, mean_k z_k - z_k), z_k the '
-               'distance to centre k (Coates, Lee & Ng 2011)'),
-    'gmm': 'responsibilities p(k | x)',
-}
+from jaxgen.uses import probe
 
 
 def build_run(workdir: str):
@@ -122,6 +121,28 @@ def estimator_name(exp, name: str | None = None) -> str:
   return name
 
 
+def estimator_arguments(exp, name: str,
+                        overrides: dict[str, Any] | None = None
+                        ) -> dict[str, Any]:
+  """The arguments of estimator `name` in ``config.eval.estimators``, with
+  `overrides` put over them.
+
+  Raises:
+    ConfigError: an override names an argument the estimator does not
+      have (e.g. ``num_samples`` for an exact estimator).
+  """
+  args = dict(exp.config.eval.estimators[name])
+  for k, v in (overrides or {}).items():
+    if k not in args:
+      raise ConfigError(
+          f'estimator {name!r} has no argument {k!r} to override (its '
+          f'arguments: {sorted(args) or "none"}); e.g. --num_samples needs '
+          'an importance-weighted estimator such as the VAE\'s elbo or '
+          'iwae.')
+    args[k] = v
+  return args
+
+
 def binarize_like_source(exp, images: np.ndarray, name: str) -> np.ndarray:
   """`images` binarized as a fixed-binarization source would (seed
   (``binarize_seed``, crc32(`name`)), row indices 0..N-1); unchanged for
@@ -134,29 +155,81 @@ def binarize_like_source(exp, images: np.ndarray, name: str) -> np.ndarray:
                                  np.arange(len(images)))
 
 
-def _ll_fn(exp, estimator: str) -> Callable:
-  key_ = ('uses_ll', estimator)
+def _seen(exp, batch, pre):
+  """The uint8 images the model scored: binarized ones for binary data."""
+  if exp.config.data.binarize == 'none':
+    return batch['image']
+  mid = 0.5 if exp.config.data.value_range == 'unit' else 0.0
+  return jnp.where(pre['image'] > mid, 255, 0).astype(jnp.uint8)
+
+
+def _ll_fn(exp, estimator: str, args: dict[str, Any]) -> Callable:
+  key_ = ('uses_ll', estimator, tuple(sorted(args.items())))
   if key_ not in exp._jitted:  # pylint: disable=protected-access
-    args = dict(exp.config.eval.estimators[estimator])
     family, net = exp.family, exp.net
-    binary = exp.config.data.binarize != 'none'
-    mid = 0.5 if exp.config.data.value_range == 'unit' else 0.0
 
     def fn(params, batch, key):
       pre_key, ll_key = jax.random.split(key)
       pre = exp.preprocess(batch, pre_key)
       ll = family.log_likelihood(params, pre, ll_key, net=net, **args)
-      seen = (jnp.where(pre['image'] > mid, 255, 0).astype(jnp.uint8)
-              if binary else batch['image'])
-      return ll, seen
+      return ll, _seen(exp, batch, pre)
 
     exp._jitted[key_] = jax.jit(fn)  # pylint: disable=protected-access
   return exp._jitted[key_]  # pylint: disable=protected-access
 
 
+def _class_ll_fn(exp, estimator: str, args: dict[str, Any]) -> Callable:
+  """jit of (params, batch, key) -> (log p(x | y) [B, K], seen images)."""
+  key_ = ('uses_class_ll', estimator, tuple(sorted(args.items())))
+  if key_ not in exp._jitted:  # pylint: disable=protected-access
+    family, net = exp.family, exp.net
+    classes = jnp.arange(num_classes(exp), dtype=jnp.int32)
+
+    def fn(params, batch, key):
+      pre_key, ll_key = jax.random.split(key)
+      pre = exp.preprocess(batch, pre_key)
+
+      def one_class(y):
+        labelled = {**pre, 'label': jnp.full_like(pre['label'], y)}
+        return family.log_likelihood(params, labelled, ll_key, net=net,
+                                     **args)
+
+      return jax.vmap(one_class, out_axes=1)(classes), _seen(exp, batch, pre)
+
+    exp._jitted[key_] = jax.jit(fn)  # pylint: disable=protected-access
+  return exp._jitted[key_]  # pylint: disable=protected-access
+
+
+def _check_images(exp, images) -> np.ndarray:
+  images = np.asarray(images)
+  if images.dtype != np.uint8 or images.shape[1:] != exp.example_shape:
+    raise ConfigError(f'images must be uint8 [N, {exp.example_shape}], got '
+                      f'{images.dtype} {images.shape}.')
+  return images
+
+
+def _batched(fn, params, images, labels, key, rows: int):
+  """Runs `fn` over `images` in padded batches of `rows` (batch i keyed
+  ``fold_in(key, i)``); returns its two outputs, unpadded, as NumPy."""
+  n = len(images)
+  values, seen = [], []
+  for i, start in enumerate(range(0, n, rows)):
+    stop = min(start + rows, n)
+    m = stop - start
+    pad = lambda a: np.concatenate([a, np.zeros((rows - m,) + a.shape[1:],
+                                                a.dtype)])
+    batch = {'image': pad(images[start:stop]),
+             'label': pad(labels[start:stop]), 'mask': np.arange(rows) < m}
+    ll, s = fn(params, batch, jax.random.fold_in(key, i))
+    values.append(np.asarray(ll, np.float64)[:m])
+    seen.append(np.asarray(s)[:m])
+  return np.concatenate(values), np.concatenate(seen)
+
+
 def nll(exp, params, images: np.ndarray, key: jax.Array, *,
         estimator: str, labels: np.ndarray | None = None,
-        return_seen: bool = False):
+        return_seen: bool = False,
+        arguments: dict[str, Any] | None = None):
   """-log p(x) + offset in nats (module docstring): float64 [N].
 
   Args:
@@ -170,28 +243,25 @@ def nll(exp, params, images: np.ndarray, key: jax.Array, *,
       runs); zeros when None.
     return_seen: also return the uint8 images the model scored (binarized
       for a binary-data run), for code lengths.
+    arguments: overrides of the estimator's arguments
+      (`estimator_arguments`).
   """
-  images = np.asarray(images)
-  if images.dtype != np.uint8 or images.shape[1:] != exp.example_shape:
-    raise ConfigError(f'images must be uint8 [N, {exp.example_shape}], got '
-                      f'{images.dtype} {images.shape}.')
+  images = _check_images(exp, images)
   n = len(images)
   labels = (np.zeros(n, np.int32) if labels is None
             else np.asarray(labels, np.int32))
-  fn = _ll_fn(exp, estimator)
-  b = exp.config.eval.batch_size
-  out, seen = np.empty(n, np.float64), np.empty_like(images)
-  for i, start in enumerate(range(0, n, b)):
-    rows = slice(start, min(start + b, n))
-    m = rows.stop - rows.start
-    pad = lambda a: np.concatenate([a, np.zeros((b - m,) + a.shape[1:],
-                                                a.dtype)])
-    batch = {'image': pad(images[rows]), 'label': pad(labels[rows]),
-             'mask': np.arange(b) < m}
-    ll, s = fn(params, batch, jax.random.fold_in(key, i))
-    out[rows] = -np.asarray(ll, np.float64)[:m] + exp.offset_nats
-    seen[rows] = np.asarray(s)[:m]
+  fn = _ll_fn(exp, estimator, estimator_arguments(exp, estimator, arguments))
+  ll, seen = _batched(fn, params, images, labels, key,
+                      exp.config.eval.batch_size)
+  out = -ll + exp.offset_nats
   return (out, seen) if return_seen else out
+
+
+def class_rows(exp) -> int:
+  """Images per call of `class_nll`: ``config.eval.batch_size`` // K (at
+  least 1), so a call evaluates about one evaluation batch of (image,
+  class) pairs."""
+  return max(1, exp.config.eval.batch_size // require_classes(exp))
 
 
 def class_prior(exp) -> np.ndarray:
@@ -216,20 +286,22 @@ def require_classes(exp) -> int:
 
 
 def class_nll(exp, params, images: np.ndarray, key: jax.Array, *,
-              estimator: str, return_seen: bool = False):
-  """-log p(x | y) for every class y: float64 [N, num_classes] (the same
-  keys for every class); with `return_seen`, also the images scored (`nll`).
+              estimator: str, return_seen: bool = False,
+              arguments: dict[str, Any] | None = None):
+  """-log p(x | y) + offset for every class y: float64 [N, num_classes].
+
+  One compiled function scores a batch of `class_rows` images under all K
+  classes (the module docstring); batch i is keyed ``fold_in(key, i)``.
+  With `return_seen`, also the images scored (`nll`); `arguments` as in
+  `nll`.
   """
-  k = require_classes(exp)
-  n = len(images)
-  columns, seen = [], None
-  for y in range(k):
-    value = nll(exp, params, images, key, estimator=estimator,
-                labels=np.full(n, y, np.int32), return_seen=y == 0)
-    if y == 0:
-      value, seen = value
-    columns.append(value)
-  out = np.stack(columns, 1)
+  require_classes(exp)
+  images = _check_images(exp, images)
+  fn = _class_ll_fn(exp, estimator,
+                    estimator_arguments(exp, estimator, arguments))
+  ll, seen = _batched(fn, params, images, np.zeros(len(images), np.int32),
+                      key, class_rows(exp))
+  out = -ll + exp.offset_nats
   return (out, seen) if return_seen else out
 
 
@@ -242,85 +314,60 @@ def log_marginal(class_nlls: np.ndarray, prior: np.ndarray) -> np.ndarray:
 
 
 def marginal_nll(exp, params, images: np.ndarray, key: jax.Array, *,
-                 estimator: str, return_seen: bool = False):
+                 estimator: str, return_seen: bool = False,
+                 arguments: dict[str, Any] | None = None):
   """-log p(x) in nats, marginalised over the classes for a conditional
   run (`class_nll`, `class_prior`), else `nll`."""
   if not num_classes(exp):
     return nll(exp, params, images, key, estimator=estimator,
-               return_seen=return_seen)
+               return_seen=return_seen, arguments=arguments)
   nlls, seen = class_nll(exp, params, images, key, estimator=estimator,
-                         return_seen=True)
+                         return_seen=True, arguments=arguments)
   value = -log_marginal(nlls, class_prior(exp))
   return (value, seen) if return_seen else value
 
 
 def check_features(exp) -> None:
-  """ConfigError unless the run's family gives features (`FEATURES`) and
-  is unconditional."""
+  """ConfigError unless the run's family gives features
+  (`jaxgen.uses.probe.FEATURES`) and is unconditional."""
   name = exp.config.family
-  if name not in FEATURES:
+  if name not in probe.FEATURES:
     raise ConfigError(f'family {name!r} gives no features here; families '
-                      f'with an encoder: {", ".join(sorted(FEATURES))}.')
+                      f'that do: {", ".join(sorted(probe.FEATURES))}.')
   if num_classes(exp):
     raise ConfigError(f'{exp.workdir} is class-conditional '
                       '(config.model.num_classes > 0): its encoder reads the '
                       'label; probe an unconditional run.')
 
 
-def _triangle(centres: jax.Array, x: jax.Array) -> jax.Array:
-  """max(0, mean_k z_k - z_k) with z_k = |x - c_k|: [B, K]."""
-  d2 = ((x ** 2).sum(1, keepdims=True) - 2.0 * x @ centres.T +
-        (centres ** 2).sum(1)[None])
-  z = jnp.sqrt(jnp.maximum(d2, 0.0))
-  return jnp.maximum(z.mean(1, keepdims=True) - z, 0.0)
-
-
 def features(exp, params, images: np.ndarray, key: jax.Array,
              batch_size: int | None = None) -> np.ndarray:
   """The family's representation of uint8 images: float32 [N, F].
 
-  What each family gives is `FEATURES`; the run's preprocessing is applied
-  with ``fold_in(key, i)`` for batch i (a binary-data run sees one
-  binarization).
+  What each family gives is `jaxgen.uses.probe.FEATURES`; the run's
+  preprocessing is applied with ``fold_in(key, i)`` for batch i (a
+  binary-data run sees one binarization).
 
   Raises:
-    ConfigError: the family has no encoder here, or is class-conditional
+    ConfigError: the family gives no features here, or is class-conditional
       (its code would be given the label).
   """
   check_features(exp)
-  name = exp.config.family
   key_ = ('uses_features',)
   if key_ not in exp._jitted:  # pylint: disable=protected-access
+    extract = probe.FEATURES[exp.config.family].fn
     family, net = exp.family, exp.net
 
     def fn(params, batch, key):
-      pre = exp.preprocess(batch, key)
-      if name == 'autoencoder':
-        out = net.apply({'params': params}, pre['image'],
-                        method=type(net).encode)
-      elif name == 'kmeans':
-        out = _triangle(params['centres'],
-                        pre['image'].reshape(pre['image'].shape[0], -1))
-      else:
-        out = family.encode(params, pre, net=net)
-      if isinstance(out, tuple):  # the VAE's (mean, log_var)
-        out = out[0]
-      return out.reshape(out.shape[0], -1).astype(jnp.float32)
+      out = extract(family, net, params, exp.preprocess(batch, key))
+      return out.reshape(out.shape[0], -1).astype(jnp.float32), batch['image']
 
     exp._jitted[key_] = jax.jit(fn)  # pylint: disable=protected-access
   fn = exp._jitted[key_]  # pylint: disable=protected-access
-  b = batch_size or exp.config.eval.batch_size
-  n, chunks = len(images), []
-  for i, start in enumerate(range(0, n, b)):
-    x = images[start:start + b]
-    m = len(x)
-    if m < b:
-      x = np.concatenate([x, np.zeros((b - m,) + x.shape[1:], x.dtype)])
-    batch = {'image': x, 'label': np.zeros(b, np.int32),
-             'mask': np.arange(b) < m}
-    chunks.append(np.asarray(fn(params, batch,
-                                jax.random.fold_in(key, i)))[:m])
-  return np.concatenate(chunks)
+  images = _check_images(exp, images)
+  out, _ = _batched(fn, params, images, np.zeros(len(images), np.int32), key,
+                    batch_size or exp.config.eval.batch_size)
+  return out.astype(np.float32)
 
 
 def split_images(exp, split: str, num: int | None = None):
@@ -333,8 +380,11 @@ def split_images(exp, split: str, num: int | None = None):
   return np.asarray(batch['image']), np.asarray(batch['label'], np.int32)
 
 
-def describe_estimator(exp, name: str) -> dict[str, Any]:
-  """{'name', 'arguments', 'likelihood'}: what the scores were made with."""
+def describe_estimator(exp, name: str,
+                       arguments: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
+  """{'name', 'arguments', 'likelihood'}: what the scores were made with
+  (the arguments after `arguments`' overrides)."""
   return {'name': name,
-          'arguments': dict(exp.config.eval.estimators[name]),
+          'arguments': estimator_arguments(exp, name, arguments),
           'likelihood': exp.family.LIKELIHOOD}

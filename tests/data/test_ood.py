@@ -75,3 +75,48 @@ def test_bad_requests_are_named(reference):
     ood.make_set('flip', reference, num=201)
   with pytest.raises(DataError, match='uint8'):
     ood.make_set('noise', reference.astype(np.float32))
+
+
+def test_perturbation_rate_range_and_determinism():
+  # 400 black 28x28 images: a substituted value is visible unless it draws
+  # 0 again, so the changed fraction estimates rate * 255 / 256.
+  rate, n, dims = 0.2, 400, 28 * 28
+  x = np.zeros((n, 28, 28, 1), np.uint8)
+  y = ood.perturb(x, rate, seed=5)
+  assert y.shape == x.shape and y.dtype == np.uint8 and not x.any()
+  count = round(rate * dims)  # 157 values substituted in every image
+  changed = (y.reshape(n, -1) != 0).sum(1)
+  assert changed.max() <= count
+  expected = np.float64(count) / dims * 255.0 / 256.0
+  # Binomial standard error of the mean over n * count substitutions.
+  se = np.sqrt(count * (255 / 256) * (1 / 256) * n) / (n * dims)
+  assert abs(changed.mean() / dims - expected) < 5 * se
+  # The substituted values are uniform on 0..255: mean 127.5, both ends hit.
+  values = y[y != 0].astype(np.float64)
+  assert abs(values.mean() - 127.5) < 5 * np.sqrt((256 ** 2 - 1) / 12 /
+                                                   len(values))
+  assert values.min() == 1 and values.max() == 255
+  # Deterministic in the seed; row i depends on (seed, start + i) alone.
+  np.testing.assert_array_equal(ood.perturb(x, rate, seed=5), y)
+  assert not np.array_equal(ood.perturb(x, rate, seed=6), y)
+  np.testing.assert_array_equal(ood.perturb(x[7:9], rate, seed=5, start=7),
+                                y[7:9])
+  copies = ood.perturbed_copies(x[:3], rate, copies=2, seed=5)
+  np.testing.assert_array_equal(copies[:3], y[:3])
+  np.testing.assert_array_equal(copies[3:], ood.perturb(x[:3], rate, 5, 3))
+  # The ends: nothing changes at 0; at 1 every value is a fresh draw.
+  np.testing.assert_array_equal(ood.perturb(x, 0.0), x)
+  full = ood.perturb(np.full((50, 8, 8, 1), 9, np.uint8), 1.0, seed=1)
+  assert abs((full != 9).mean() - 255 / 256) < 0.01
+
+
+def test_perturbation_refuses_bad_arguments():
+  x = np.zeros((2, 4, 4, 1), np.uint8)
+  with pytest.raises(ConfigError, match='rate'):
+    ood.perturb(x, 1.5)
+  with pytest.raises(ConfigError, match='seed'):
+    ood.perturb(x, 0.1, seed=-1)
+  with pytest.raises(DataError, match='uint8'):
+    ood.perturb(x.astype(np.float32), 0.1)
+  with pytest.raises(ConfigError, match='copies'):
+    ood.perturbed_copies(x, 0.1, copies=0)
