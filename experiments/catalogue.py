@@ -484,7 +484,7 @@ EXPERIMENTS = (
          label='pix2pix, U-Net 32/64 + PatchGAN 16x16, inpainting a 12x12 '
          'square at a random position (image + mask channel in), 1,000 '
          'steps; the count includes the 1,000-image bank',
-         evaluations=(TRANSLATIONS, sample_quality('mnist8k'))),
+         evaluations=(TRANSLATIONS,)),
     Spec('pix2pix_mnist8k_superres',
          'experiments/configs/pix2pix.py:mnist8k,superres',
          overrides=(('train.num_steps', 1000),), nll_estimator='',
@@ -492,7 +492,7 @@ EXPERIMENTS = (
          label='pix2pix, U-Net 32/64 + PatchGAN 16x16, 4x super-resolution '
          '(4x4 average-pooled digits, upsampled by repetition, in), 1,000 '
          'steps; the count includes the 1,000-image bank',
-         evaluations=(TRANSLATIONS, sample_quality('mnist8k'))),
+         evaluations=(TRANSLATIONS,)),
     # Unpaired thin <-> thick digits: L1 / PSNR of F (thick -> thin)
     # against the originals it never saw paired.
     Spec('cyclegan_mnist8k', 'experiments/configs/cyclegan.py:mnist8k',
