@@ -245,7 +245,6 @@ def translation_figure(exp, state, *, out_dir: str,
   return {'translations': {'png': path, 'num': int(len(images))}}
 
 
-
 # ---------------------------- completions and super-resolution (autoregressive)
 # The grey of the hidden pixels in the inpainting figure (darker than the
 # grid's padding, 128).

@@ -331,9 +331,8 @@ def sample(params, key, num: int, *, net: Net, labels=None, cond=None,
   return ars.decode_images(net.likelihood, out)
 
 
-
-def complete(params, x, num_known: int, key, *, net: Net, labels=None, cond=None,
-             method: str = 'cached'):
+def complete(params, x, num_known: int, key, *, net: Net, labels=None,
+             cond=None, method: str = 'cached'):
   """Completes images whose first `num_known` pixels (raster order) are known.
 
   The known prefix is kept exactly and the rest is drawn in raster order

@@ -218,7 +218,6 @@ def sample(params, key, num: int, *, net: Net, labels=None, observed=None,
   return ars.decode_images(net.likelihood, out)
 
 
-
 def complete(params, x, num_known: int, key, *, net: Net, labels=None,
              method: str = 'cached'):
   """Completes images whose first `num_known` pixels (raster order) are known.
