@@ -483,7 +483,7 @@ EXPERIMENTS = (
          bound_estimator='', table=TRANSLATION,
          label='pix2pix, U-Net 32/64 + PatchGAN 16x16, inpainting a 12x12 '
          'square at a random position (image + mask channel in), 1,000 '
-         'steps; the count includes the 1,000-image bank',
+         'steps',
          evaluations=(TRANSLATIONS,)),
     Spec('pix2pix_mnist8k_superres',
          'experiments/configs/pix2pix.py:mnist8k,superres',
@@ -491,7 +491,7 @@ EXPERIMENTS = (
          bound_estimator='', table=TRANSLATION,
          label='pix2pix, U-Net 32/64 + PatchGAN 16x16, 4x super-resolution '
          '(4x4 average-pooled digits, upsampled by repetition, in), 1,000 '
-         'steps; the count includes the 1,000-image bank',
+         'steps',
          evaluations=(TRANSLATIONS,)),
     # Unpaired thin <-> thick digits: L1 / PSNR of F (thick -> thin)
     # against the originals it never saw paired.
