@@ -112,6 +112,12 @@ def samplers(classifier: str, num_samples: int | None = None,
 # Test images as input / output / target rows.
 TRANSLATIONS = Evaluation('translation_figure')
 
+# Completions of the bottom half given the top, and the exact mean
+# -log p(bottom | top) on the test split.
+INPAINTING = Evaluation('inpainting_figure')
+# Sub-grids x_s of test images, samples of x given x_s, the truth.
+SUPERRES = Evaluation('superres_figure')
+
 # Codebook usage on the test split.
 CODE_USAGE = Evaluation('code_usage', (('split', 'test'),))
 # The centres as one grid, by training-set usage.
@@ -168,13 +174,14 @@ def _pixelrnn_table4(model: str, nats: str) -> str:
 def _exact(name: str, config: str, label: str, table: str = EXACT_BINARY,
            nll_estimator: str = 'exact', classifier: str = '',
            reference: str = '',
-           overrides: tuple[tuple[str, Any], ...] = ()) -> Spec:
+           overrides: tuple[tuple[str, Any], ...] = (),
+           evaluations: tuple[Evaluation, ...] = ()) -> Spec:
   if not reference and name.endswith('_digits'):
     reference = NO_REFERENCE_DIGITS
   return Spec(name, config, overrides=overrides, reference=reference,
               nll_estimator=nll_estimator, bound_estimator='', table=table,
-              label=label, evaluations=(sample_quality(classifier),)
-              if classifier else ())
+              label=label, evaluations=evaluations + (
+                  (sample_quality(classifier),) if classifier else ()))
 
 
 def _discrete(name: str, config: str, label: str, *,
@@ -225,7 +232,14 @@ EXPERIMENTS = (
            'MADE, order-agnostic, ensemble of its 16 masks',
            nll_estimator='ensemble'),
     _exact('pixelcnn_digits', 'experiments/configs/pixelcnn.py:digits',
-           'PixelCNN'),
+           'PixelCNN', evaluations=(INPAINTING,)),
+    _exact('multiscale_pixelcnn_digits',
+           'experiments/configs/multiscale_pixelcnn.py:digits',
+           'Multi-scale PixelCNN: Gated PixelCNN of the 4x4 sub-grid, then '
+           'of the 8x8 image given it; p=32, 6 layers each, 1,500 steps '
+           '(half the Gated PixelCNN row\'s 3,000)',
+           overrides=(('train.num_steps', 1500),),
+           evaluations=(SUPERRES,)),
     _exact('gated_pixelcnn_digits',
            'experiments/configs/gated_pixelcnn.py:digits', 'Gated PixelCNN',
            classifier='digits'),
@@ -377,6 +391,18 @@ EXPERIMENTS = (
            overrides=(('model.features', 32), ('model.num_layers', 8),
                       ('model.output_features', (64,)),
                       ('train.num_steps', 2500))),
+    _exact('multiscale_pixelcnn_mnist8k',
+           'experiments/configs/multiscale_pixelcnn.py:mnist8k',
+           'Multi-scale PixelCNN, CPU-sized: Gated PixelCNN of the 14x14 '
+           'sub-grid, then of the 28x28 image given it, p=32, 6 layers '
+           'each, 1,500 steps (the Gated PixelCNN row: one net of 8 '
+           'layers, 2,500 steps; not like-for-like)',
+           overrides=(('model.features', 32), ('model.num_layers', 6),
+                      ('model.low_features', 32), ('model.low_layers', 6),
+                      ('model.output_features', (64,)),
+                      ('model.cond_features', 16),
+                      ('train.num_steps', 1500)),
+           evaluations=(SUPERRES,)),
     _exact('row_lstm_mnist8k', 'experiments/configs/pixelrnn.py:mnist8k,row',
            'PixelRNN, Row LSTM, 4 layers of 16 units, CPU budget of 2,500 '
            'steps', reference=_pixelrnn_table4('Row LSTM', '80.54'),
@@ -517,6 +543,22 @@ EXPERIMENTS = (
          'digits, 1,000 steps; the count includes the 784,000 uint8 pixels '
          'of the 1,000-image bank that `sample` translates',
          evaluations=(TRANSLATIONS, sample_quality('mnist8k'))),
+    Spec('pix2pix_mnist8k_inpaint',
+         'experiments/configs/pix2pix.py:mnist8k,inpaint',
+         overrides=(('train.num_steps', 1000),), nll_estimator='',
+         bound_estimator='', table=TRANSLATION,
+         label='pix2pix, U-Net 32/64 + PatchGAN 16x16, inpainting a 12x12 '
+         'square at a random position (image + mask channel in), 1,000 '
+         'steps',
+         evaluations=(TRANSLATIONS,)),
+    Spec('pix2pix_mnist8k_superres',
+         'experiments/configs/pix2pix.py:mnist8k,superres',
+         overrides=(('train.num_steps', 1000),), nll_estimator='',
+         bound_estimator='', table=TRANSLATION,
+         label='pix2pix, U-Net 32/64 + PatchGAN 16x16, 4x super-resolution '
+         '(4x4 average-pooled digits, upsampled by repetition, in), 1,000 '
+         'steps',
+         evaluations=(TRANSLATIONS,)),
     # Unpaired thin <-> thick digits: L1 / PSNR of F (thick -> thin)
     # against the originals it never saw paired.
     Spec('cyclegan_mnist8k', 'experiments/configs/cyclegan.py:mnist8k',

@@ -28,6 +28,14 @@ name instead of knowing which family provides what:
 - ``'translation_figure'``: of an image-to-image family with
   ``translation_rows`` (pix2pix), test images as input / output / target
   rows of one PNG (`translation_figure`): ``{'translations': {'png'}}``.
+- ``'inpainting_figure'``: of an autoregressive image family with
+  ``complete`` (PixelCNN, Gated PixelCNN, PixelCNN++), completions of the
+  bottom half of test images given the top, and the exact mean
+  -log p(bottom | top) over a split (`inpainting_figure`):
+  ``{'inpainting': {'png', 'suffix_nll_nats', 'prefix_nll_nats', ...}}``.
+- ``'superres_figure'``: of a multi-scale family with ``super_resolve``,
+  sub-grids of test images, samples given them and the truth
+  (`superres_figure`): ``{'superres': {'png', ...}}``.
 - ``'classifier_accuracy'``: of the feature classifier behind those scores
   (the 'classifier' family), its accuracy on a split's 8-bit images and on
   one binarization of them, also written as ``<workdir>/accuracy.json``:
@@ -240,6 +248,148 @@ def translation_figure(exp, state, *, out_dir: str,
   return {'translations': {'png': path, 'num': int(len(images))}}
 
 
+# ---------------------------- completions and super-resolution (autoregressive)
+# The grey of the hidden pixels in the inpainting figure (darker than the
+# grid's padding, 128).
+_HIDDEN = 64
+
+
+def _as_read(exp, images) -> np.ndarray:
+  """uint8 images as a Bernoulli model reads them (pixel >= 128: 255, else
+  0); unchanged for other models."""
+  images = np.asarray(images)
+  if getattr(exp.net, 'likelihood', '') == 'bernoulli':
+    return np.where(images >= 128, 255, 0).astype(np.uint8)
+  return images
+
+
+def _completion_nll_fn(exp, num_known: int) -> Callable:
+  """Jitted ``(params, global batch, key) -> (sum of -log p(suffix |
+  prefix), sum of -log p(x), count)`` over the unmasked rows, the batch
+  preprocessed with `key`, replicated."""
+
+  def sums(params, batch, key):
+    batch = exp.preprocess(batch, key)
+    suffix = -exp.family.conditional_log_likelihood(params, batch, num_known,
+                                                    net=exp.net)
+    total = -exp.family.log_likelihood(params, batch, key, net=exp.net)
+    mask = batch['mask'].astype(jnp.float32)
+    return (suffix * mask).sum(), (total * mask).sum(), mask.sum()
+
+  rep = parallel.replicated(exp.mesh)
+  return jax.jit(sums,
+                 in_shardings=(rep, parallel.data_sharded(exp.mesh), rep),
+                 out_shardings=rep)
+
+
+def inpainting_figure(exp, state, *, out_dir: str, num: int = 8,
+                      samples: int = 3,
+                      split: str | None = None) -> dict[str, Any]:
+  """Completions of the bottom half given the top, and its exact NLL.
+
+  For an autoregressive family with ``complete(params, x, num_known, key, *,
+  net)`` and ``conditional_log_likelihood(params, batch, num_known, *,
+  net)`` (`jaxgen.models.pixelcnn`, `gated_pixelcnn`, `pixelcnnpp`), with
+  the top half known (num_known = (H // 2) * W pixels in raster order):
+
+  - ``<out_dir>/inpainting.png``: the first `num` images of the evaluation
+    split as rows 'known' (the kept top half, the bottom dark grey),
+    `samples` completions (keys ``fold_in(eval_key, k)``) and 'truth';
+    the raw uint8 images are completed, and shown, as the model reads them
+    (a Bernoulli model: pixel >= 128 is 1).
+  - Over the whole `split` (default the evaluation split), each batch i
+    preprocessed with ``fold_in(eval_key, i)`` as `Experiment.evaluate`
+    does: the mean exact -log p(bottom | top) (the bottom half's pixels'
+    conditionals summed, one network pass) and the mean -log p(top) =
+    -log p(x) + log p(bottom | top), in nats.
+
+  Returns:
+    ``{'inpainting': {'png', 'num', 'samples', 'num_known', 'split',
+    'suffix_nll_nats', 'prefix_nll_nats', 'num_examples'}}``.
+  """
+  for name in ('complete', 'conditional_log_likelihood'):
+    if not hasattr(exp.family, name):
+      raise ConfigError(f'family {exp.config.family!r} has no {name}: '
+                        'inpainting needs an autoregressive image family.')
+  h, w = tuple(exp.net.image_shape)[:2]
+  num_known = (h // 2) * w
+  params = exp.eval_params(state)
+  local = exp.batch(split=split, num=num, preprocess=False)
+  labels = ({'labels': jnp.asarray(local['label'])}
+            if getattr(exp.net, 'num_classes', 0) else {})
+  rows = [np.asarray(exp.family.complete(
+      params, local['image'], num_known, jax.random.fold_in(exp.eval_key, k),
+      net=exp.net, **labels)) for k in range(samples)]
+  known = rows[0].copy()
+  known[:, h // 2:] = _HIDDEN
+  rows = [known] + rows + [_as_read(exp, local['image'])]
+  path = os.path.join(out_dir, 'inpainting.png')
+  if exp.is_main:
+    labels_text = (['known'] + [f'sample {k + 1}' for k in range(samples)] +
+                   ['truth'])
+    scale = images_lib.display_scale(rows[0])
+    figure = images_lib.label_rows(images_lib.comparison_grid(rows),
+                                   labels_text, scale)
+    os.makedirs(out_dir, exist_ok=True)
+    images_lib.save_png(path, figure)
+
+  fn = _completion_nll_fn(exp, num_known)
+  totals = np.zeros(3, np.float64)
+  for i, batch in enumerate(data_lib.eval_batches(
+      _split_source(exp, split), batch_size=exp.local_eval_batch_size,
+      process_index=jax.process_index(), process_count=jax.process_count())):
+    out = fn(params, parallel.global_batch(batch, exp.mesh),
+             jax.random.fold_in(exp.eval_key, i))
+    totals += np.asarray([float(v) for v in jax.device_get(out)])
+  suffix, total, count = totals
+  return {'inpainting': {
+      'png': path, 'num': int(len(rows[0])), 'samples': int(samples),
+      'num_known': int(num_known), 'split': split or exp.config.eval.split,
+      'suffix_nll_nats': float(suffix / count),
+      'prefix_nll_nats': float((total - suffix) / count),
+      'num_examples': int(count)}}
+
+
+def superres_figure(exp, state, *, out_dir: str, num: int = 8,
+                    samples: int = 3) -> dict[str, Any]:
+  """Writes ``<out_dir>/superres.png``: samples of x given its sub-grid.
+
+  For a family with ``subsample(images, *, net)`` and ``super_resolve(params,
+  x_s, key, *, net)`` (`jaxgen.models.multiscale_pixelcnn`): the first `num`
+  images of the evaluation split (raw uint8, shown as the model reads them)
+  as rows 'x_s' (the sub-grid, enlarged by repetition), `samples` draws of
+  x given x_s (keys ``fold_in(eval_key, k)``) and 'truth'.
+
+  Returns:
+    ``{'superres': {'png', 'num', 'samples'}}``.
+  """
+  for name in ('subsample', 'super_resolve'):
+    if not hasattr(exp.family, name):
+      raise ConfigError(f'family {exp.config.family!r} has no {name}: the '
+                        'figure needs a multi-scale family.')
+  params = exp.eval_params(state)
+  images = np.asarray(exp.batch(num=num, preprocess=False)['image'])
+  x_s = np.asarray(exp.family.subsample(images, net=exp.net))
+  rows = [np.asarray(exp.family.super_resolve(
+      params, x_s, jax.random.fold_in(exp.eval_key, k), net=exp.net))
+          for k in range(samples)]
+  f = images.shape[1] // x_s.shape[1]
+  seen = exp.family.subsample(rows[0], net=exp.net)
+  rows = ([np.repeat(np.repeat(seen, f, axis=1), f, axis=2)] + rows +
+          [_as_read(exp, images)])
+  path = os.path.join(out_dir, 'superres.png')
+  if exp.is_main:
+    labels_text = (['x_s'] + [f'sample {k + 1}' for k in range(samples)] +
+                   ['truth'])
+    scale = images_lib.display_scale(rows[0])
+    figure = images_lib.label_rows(images_lib.comparison_grid(rows),
+                                   labels_text, scale)
+    os.makedirs(out_dir, exist_ok=True)
+    images_lib.save_png(path, figure)
+  return {'superres': {'png': path, 'num': int(len(images)),
+                       'samples': int(samples)}}
+
+
 # ------------------------------------------------------------ sample quality
 def sample_quality(exp, state, *, out_dir: str,
                    classifier: quality.FeatureClassifier | str | None = None,
@@ -427,8 +577,10 @@ EVALUATIONS: Mapping[str, Evaluation] = {
     'classifier_accuracy': classifier_accuracy,
     'code_usage': code_usage,
     'codebook_figure': codebook_figure,
+    'inpainting_figure': inpainting_figure,
     'sample_quality': sample_quality,
     'sampler_quality': sampler_quality,
+    'superres_figure': superres_figure,
     'translation_figure': translation_figure,
 }
 # The record field whose presence shows that an evaluation has run.
@@ -436,8 +588,10 @@ FIELDS: Mapping[str, str] = {
     'classifier_accuracy': 'classifier_accuracy',
     'code_usage': 'code_usage',
     'codebook_figure': 'codebook',
+    'inpainting_figure': 'inpainting',
     'sample_quality': 'quality',
     'sampler_quality': 'samplers',
+    'superres_figure': 'superres',
     'translation_figure': 'translations',
 }
 

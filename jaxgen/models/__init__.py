@@ -130,7 +130,8 @@ on `gan` (the two-player optimizer, uint8 output), `kmeans` on `gmm`
 (moments, seeding, the moments optimizer), `vqvae2` on `vqvae` (encoder,
 decoder, quantizers, step), `nice` and `ffjord` on `realnvp` (the flow
 helpers),
-`code_prior` on `gated_pixelcnn` (the priors), `vqvae` (frozen-model
+`code_prior` and `multiscale_pixelcnn` on `gated_pixelcnn` (the priors; the
+two stages), `vqvae` (frozen-model
 helpers) and `get_family` (the frozen family by name). It never imports
 `jaxgen.train`, `jaxgen.evaluate`, `jaxgen.quality` or `experiments`: the
 trainer imports the families, not the other way round.
@@ -161,6 +162,7 @@ FAMILIES: dict[str, str] = {
     'gsn': 'jaxgen.models.gsn',
     'kmeans': 'jaxgen.models.kmeans',
     'made': 'jaxgen.models.made',
+    'multiscale_pixelcnn': 'jaxgen.models.multiscale_pixelcnn',
     'nade': 'jaxgen.models.nade',
     'nice': 'jaxgen.models.nice',
     'pix2pix': 'jaxgen.models.pix2pix',

@@ -447,3 +447,44 @@ def start_canvas(likelihood: str, image_shape, num: int, observed,
                       f'{observed.shape}.')
   canvas = encode_images(likelihood, observed)
   return jnp.where(known, canvas, 0.0), known
+
+
+# ------------------------------------------------- known prefixes and grids
+# What an autoregressive model gives exactly beside log p(x): the
+# conditional of the pixels after a known raster prefix (completion of a
+# raster suffix), and weighted sums of per-pixel log-probabilities (the
+# pixels off a known sub-grid in `jaxgen.models.multiscale_pixelcnn`).
+
+
+def raster_prefix_mask(image_shape, num_known: int) -> jax.Array:
+  """bool [H, W]: True at the first `num_known` pixels in raster order.
+
+  Raises:
+    ConfigError: unless 0 <= num_known <= H * W.
+  """
+  h, w = tuple(image_shape)[:2]
+  if not isinstance(num_known, int) or not 0 <= num_known <= h * w:
+    raise ConfigError(f'num_known={num_known!r} must be an int in '
+                      f'[0, {h * w}] (pixels of a {h}x{w} image).')
+  return (jnp.arange(h * w) < num_known).reshape(h, w)
+
+
+def log_prob_map(likelihood: str, logits: jax.Array,
+                 x: jax.Array) -> jax.Array:
+  """log p of every sub-pixel [B, H, W, C] in nats (summed: `log_prob`)."""
+  if likelihood == 'bernoulli':
+    return losses.bernoulli_log_prob(logits, x)
+  return losses.categorical_log_prob(logits, pixel_levels(x))
+
+
+def weighted_log_prob(likelihood: str, logits: jax.Array, x: jax.Array,
+                      weights: jax.Array) -> jax.Array:
+  """sum over pixels of weights [H, W] * log p(pixel) [B] in nats.
+
+  With weights 0 on a known raster prefix and 1 after it, this is the exact
+  conditional log p(suffix | prefix): every suffix pixel's conditional
+  reads the prefix and the earlier suffix pixels only.
+  """
+  lp = log_prob_map(likelihood, logits, x)
+  lp = lp * jnp.asarray(weights, lp.dtype)[None, :, :, None]
+  return lp.reshape(lp.shape[0], -1).sum(-1)

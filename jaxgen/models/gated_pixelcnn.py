@@ -331,6 +331,67 @@ def sample(params, key, num: int, *, net: Net, labels=None, cond=None,
   return ars.decode_images(net.likelihood, out)
 
 
+def complete(params, x, num_known: int, key, *, net: Net, labels=None,
+             cond=None, method: str = 'cached'):
+  """Completes images whose first `num_known` pixels (raster order) are known.
+
+  The known prefix is kept exactly and the rest is drawn in raster order
+  from the model's exact conditionals p(x_i | x_<i): a sample of
+  p(suffix | prefix). Pure: same key, same completions.
+
+  Args:
+    params: the Net's parameters.
+    x: uint8 [B, H, W, C] images (Bernoulli models read pixel >= 128 as 1);
+      only their first `num_known` pixels are read.
+    num_known: pixels of the known prefix, in [0, H * W] ((H // 2) * W:
+      the top half).
+    key: the sampling key (as `sample`).
+    net: the Net.
+    labels: int [B] for a class-conditional model (default 0, 1, ...).
+    cond: as for `sample` (a vector- or spatially-conditional net).
+    method: 'cached' or 'naive' (as `sample`).
+
+  Returns:
+    uint8 [B, H, W, C]: the prefix of x (encoded and decoded: {0, 255} for
+    a Bernoulli model) followed by the sampled suffix.
+  """
+  mask = ars.raster_prefix_mask(net.image_shape, num_known)
+  return sample(params, key, jnp.shape(x)[0], net=net, labels=labels, cond=cond,
+                observed=x, observed_mask=mask, method=method)
+
+
+def conditional_log_likelihood(params, batch, num_known: int, *,
+                               net: Net) -> jax.Array:
+  """Exact log p(suffix | prefix) [B] in nats: the pixels after the first
+  `num_known` (raster order) given those, from one network pass (batch as
+  for `loss_fn`)."""
+  weights = ~ars.raster_prefix_mask(net.image_shape, num_known)
+  x = batch['image']
+  logits = net.apply({'params': params}, x, **_conditioning(net, batch))
+  return ars.weighted_log_prob(net.likelihood, logits, x, weights)
+
+
+def sample_canvas(params, key, canvas: jax.Array, known: jax.Array, *,
+                  net: Net, labels=None, cond=None,
+                  method: str = 'cached') -> jax.Array:
+  """The sampler of `sample` on a model-input canvas, for composite models.
+
+  Args:
+    params, key, net, method: as for `sample`.
+    canvas: float [B, H, W, C] in the model's encoding ({0, 1}, or pixel /
+      255), holding the kept values where `known`.
+    known: bool [H, W, C]: positions kept from `canvas`; the others are
+      drawn in raster order given everything before them.
+    labels: int [B] for a class-conditional net, else None.
+    cond: as for `sample` (checked there), else None.
+
+  Returns:
+    The filled canvas float [B, H, W, C] (one jitted loop).
+  """
+  ars.check_method(method)
+  return _sample(params, key, labels, cond, canvas, known, net=net,
+                 method=method)
+
 def _cached_fns(params, labels, cond, canvas, *, net: Net):
   """(pixel_fn, end_row_fn, initial state) for `ar_sampling.sample_cached`."""
   variables = {'params': params}

@@ -31,7 +31,9 @@ recovered as round(255 x) from the 'unit'-scaled input); exact, in nats.
 Sampling (`sample`): ancestral, in raster order, either naive (a full pass
 per position) or cached (Ramachandran et al., arXiv:1704.06001: per-layer
 caches of past inputs, only the new pixel computed; `ar_sampling`), with
-completion of partly observed images.
+completion of partly observed images. `complete` keeps a known raster
+prefix and samples the rest from the exact conditionals;
+`conditional_log_likelihood` is the exact log p(rest | prefix).
 """
 
 from __future__ import annotations
@@ -215,6 +217,44 @@ def sample(params, key, num: int, *, net: Net, labels=None, observed=None,
   out = _sample(params, key, labels, canvas, known, net=net, method=method)
   return ars.decode_images(net.likelihood, out)
 
+
+def complete(params, x, num_known: int, key, *, net: Net, labels=None,
+             method: str = 'cached'):
+  """Completes images whose first `num_known` pixels (raster order) are known.
+
+  The known prefix is kept exactly and the rest is drawn in raster order
+  from the model's exact conditionals p(x_i | x_<i): a sample of
+  p(suffix | prefix). Pure: same key, same completions.
+
+  Args:
+    params: the Net's parameters.
+    x: uint8 [B, H, W, C] images (Bernoulli models read pixel >= 128 as 1);
+      only their first `num_known` pixels are read.
+    num_known: pixels of the known prefix, in [0, H * W] ((H // 2) * W:
+      the top half).
+    key: the sampling key (as `sample`).
+    net: the Net.
+    labels: int [B] for a class-conditional model (default 0, 1, ...).
+    method: 'cached' or 'naive' (as `sample`).
+
+  Returns:
+    uint8 [B, H, W, C]: the prefix of x (encoded and decoded: {0, 255} for
+    a Bernoulli model) followed by the sampled suffix.
+  """
+  mask = ars.raster_prefix_mask(net.image_shape, num_known)
+  return sample(params, key, jnp.shape(x)[0], net=net, labels=labels,
+                observed=x, observed_mask=mask, method=method)
+
+
+def conditional_log_likelihood(params, batch, num_known: int, *,
+                               net: Net) -> jax.Array:
+  """Exact log p(suffix | prefix) [B] in nats: the pixels after the first
+  `num_known` (raster order) given those, from one network pass (batch as
+  for `loss_fn`)."""
+  weights = ~ars.raster_prefix_mask(net.image_shape, num_known)
+  x = batch['image']
+  logits = net.apply({'params': params}, x, _labels(net, batch))
+  return ars.weighted_log_prob(net.likelihood, logits, x, weights)
 
 def _cached_fns(params, labels, canvas, *, net: Net):
   """(pixel_fn, end_row_fn, initial caches) for `ar_sampling.sample_cached`."""

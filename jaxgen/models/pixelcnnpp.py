@@ -377,3 +377,29 @@ def sample(params, key, num: int, *, net: Net, labels=None, observed=None,
   x = jax.lax.fori_loop(0, h * w, step, start)
   half = (NUM_BINS - 1) / 2.0
   return jnp.round((x + 1.0) * half).astype(jnp.uint8)
+
+
+def complete(params, x, num_known: int, key, *, net: Net,
+             labels=None) -> jax.Array:
+  """Completes images whose first `num_known` pixels (raster order) are known.
+
+  `sample` with the raster prefix observed: the prefix of x uint8
+  [B, H, W, C] is kept exactly and each later pixel is drawn whole from the
+  model's exact conditional given everything before it. `num_known` in
+  [0, H * W]; `labels` as for `sample`. Returns uint8 [B, H, W, C].
+  """
+  mask = ars.raster_prefix_mask(net.image_shape, num_known)
+  return sample(params, key, jnp.shape(x)[0], net=net, labels=labels,
+                observed=x, observed_mask=mask)
+
+
+def conditional_log_likelihood(params, batch, num_known: int, *,
+                               net: Net) -> jax.Array:
+  """Exact log p(suffix | prefix) [B] in nats: the pixels after the first
+  `num_known` (raster order) given those (no dropout; batch as for
+  `loss_fn`)."""
+  weights = ~ars.raster_prefix_mask(net.image_shape, num_known)
+  x = batch['image']
+  out = net.apply({'params': params}, x, _labels(net, batch), train=False)
+  lp = pixel_log_prob(out, x, net.num_mixtures)
+  return (lp * weights.astype(lp.dtype)).sum(axis=(1, 2))

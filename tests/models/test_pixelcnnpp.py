@@ -379,3 +379,32 @@ def test_completion_keeps_observed_pixels_and_labels_steer_samples(model):
   with pytest.raises(ConfigError, match=r'observed_mask must have shape'):
     ppp.sample(params, key, 2, net=net, observed=observed,
                observed_mask=np.ones((H, W, C), bool))
+
+
+def test_complete_keeps_a_raster_prefix_and_its_conditional_is_exact(model):
+  """`complete` keeps the first half + 2 pixels (a prefix ending mid-row);
+  log p(suffix | prefix) is log p(x) for an empty prefix, 0 for a full one,
+  and the suffix pixels' share of log p(x) in between."""
+  net, params, batch, _ = model
+  num_known = H * W // 2 + 2
+  observed = np.asarray(jnp.round((batch['image'] + 1.0) * 127.5),
+                        np.uint8)
+  done = np.asarray(ppp.complete(params, observed, num_known,
+                                 jax.random.key(5), net=net,
+                                 labels=batch['label']))
+  flat, seen = done.reshape(2, H * W, C), observed.reshape(2, H * W, C)
+  np.testing.assert_array_equal(flat[:, :num_known], seen[:, :num_known])
+  assert np.any(flat[:, num_known:] != seen[:, num_known:])
+
+  @jax.jit
+  def run(params, batch):
+    return ([ppp.conditional_log_likelihood(params, batch, k, net=net)
+             for k in (0, num_known, H * W)],
+            ppp.log_likelihood(params, batch, None, net=net),
+            ppp.conditional_log_likelihood(params, batch, num_known - 1,
+                                           net=net))
+
+  (none_known, suffix, all_known), log_lik, longer = run(params, batch)
+  np.testing.assert_allclose(none_known, log_lik, rtol=1e-6)
+  np.testing.assert_array_equal(all_known, 0.0)
+  assert np.all(longer < suffix)  # one more pixel's log-mass (< 0)
