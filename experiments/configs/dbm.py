@@ -23,9 +23,8 @@ rerun by ``python -m experiments.results --only=<name>``:
     the top RBM (input doubled top-down) at the SGD rate 0.05, then 10,000
     joint steps of 100 as for digits; 20,000 steps in all. Record
     `dbm_mnist8k`, with the sample-quality scores of its samples. Add
-    ``--config.model.pretrain_steps='(0, 0)'
-    --config.train.num_steps=10000`` for the same joint phase without
-    pre-training.
+    ``'--config.model.pretrain_steps=(0,0)' --config.train.num_steps=10000``
+    for the same joint phase without pre-training.
 """
 
 from experiments.configs import common
