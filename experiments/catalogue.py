@@ -615,6 +615,11 @@ BY_NAME = {s.name: s for s in EXPERIMENTS}
 NEUTRAL_ADDED_FIELDS = {
     'model.d_dropout': 0.0,  # discriminator dropout
     'model.mask_unused_codes': False,  # the prior's mask of unused codes
+    'model.latent_dim': 0,  # GSN: no latent state, the chain on x alone
+    'model.latent_noise': 0.0,  # GSN: unused without a latent state
+    'model.pretrain_steps': [0, 0],  # DBM: no greedy pre-training
+    # DBM: the pre-training rate, unused while pretrain_steps is (0, 0).
+    'model.pretrain_learning_rate': 0.05,
 }
 
 # The standalone command of each figure a record keeps (record field -> the
