@@ -29,9 +29,66 @@ differentiates mean_data E(v, mu) - mean_chains E(v_s, h1_s, h2_s) with
 mu and the chain samples held fixed (data statistics minus model
 statistics), the chains advanced by ``cd_steps`` Gibbs sweeps (h1 given
 (v, h2), then v and h2 given h1) per step and kept in the non-trainable
-collection 'state' of the variables dict, so checkpoints carry them. The
-paper's greedy layer-wise pre-training is not implemented: the weights
-start small and random and both layers learn jointly.
+collection 'state' of the variables dict, so checkpoints carry them.
+
+**Greedy layer-wise pre-training** (paper, section 3.1; Salakhutdinov &
+Larochelle, AISTATS 2010), ``pretrain_steps = (P1, P2)``, (0, 0) by
+default (no pre-training: the weights start small and random and both
+layers learn jointly from the first step). The train step reads its
+phase from the step counter of the train state: steps [0, P1) train
+layer 1, steps [P1, P1 + P2) layer 2, later steps the whole DBM as above.
+
+Phase 1, the bottom RBM over (v, h1) with its input doubled bottom-up
+(two tied copies of v, as if h2 were there and agreed with v):
+
+    p(h1_j = 1 | v) = sigmoid(c1_j + 2 v W1_j),  p(v_i = 1 | h1) =
+    sigmoid(b_i + W1_i h1),
+
+trained by CD-k (k = ``cd_steps``) from the data: with h1^0 = p(h1 | v^0)
+and (v^k, h1^k) after k sweeps (h1 ~ p(h1 | v), then v ~ p(v | h1)),
+h1^k = p(h1 | v^k), the step descends
+
+    mean_data E1(v^0, h1^0) - mean E1(v^k, h1^k),
+    E1(v, h1) = -v.b - h1.c1 - v W1 h1 = E(v, h1, 0),
+
+whose gradient is -(<v h1>_0 - <v h1>_k) for W1 (Salakhutdinov's CD
+update of the modified RBM), -(<v>_0 - <v>_k) for b, -(<h1>_0 - <h1>_k)
+for c1; only (W1, b, c1) move.
+
+Phase 2, the top RBM over (h1, h2) with its input doubled top-down (two
+tied copies of h2, standing in for v), on the bottom RBM's posterior
+probabilities mu1 = sigmoid(c1 + 2 v W1) as data:
+
+    p(h2_k = 1 | h1) = sigmoid(c2_k + h1 W2_k),  p(h1_j = 1 | h2) =
+    sigmoid(c1_j + 2 W2_j h2),
+
+by CD-k from mu1 on E2(h1, h2) = -h1.c1 - h2.c2 - h1 W2 h2 = E(0, h1,
+h2); only (W2, c2) move: c1 stays the bottom RBM's, the visible bias of
+the top RBM.
+
+Composition. Each RBM's h1 sees twice one half of the DBM's input to h1
+(2 v W1 from below, 2 W2 h2 from above), so averaging the two models'
+pre-activations of h1 gives exactly the DBM's conditional,
+
+    ((c1 + 2 v W1) + (c1 + 2 W2 h2)) / 2 = c1 + v W1 + W2 h2,
+
+which is the paper's halving of the total input into h1. With the
+doubling written into the pre-training conditionals (not into the
+weights) and c1 shared by both RBMs, the halving is folded into the
+parameterisation: the joint phase starts from (W1, W2, b, c1, c2) as they
+are, and nothing changes at a phase boundary. (Deeper DBMs would also
+halve the middle RBMs' weights, W -> W / 2 where an RBM was trained with
+2W in both directions; with two hidden layers there is no middle RBM.)
+
+`make_optimizer` gives the pre-training phases SGD with momentum 0.9 at
+the constant rate ``pretrain_learning_rate`` and starts the configured
+``config.optimizer`` (its schedule over the remaining num_steps - P1 -
+P2 steps) afresh at the joint phase, so the joint phase of a pre-trained
+run sees the optimizer a run without pre-training sees from step 0. The
+persistent chains wait through the pre-training phases; the parameters a
+phase does not train are kept bitwise (the momentum of an earlier phase
+does not move them). A run shorter than P1 + P2 steps ends in
+pre-training, and is evaluated as the DBM its parameters define.
 
 **The likelihood is an estimate** (`LIKELIHOOD` = 'estimate'):
 ``log_likelihood`` is the variational bound with log Z replaced by its AIS
@@ -57,7 +114,7 @@ draw).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -87,6 +144,10 @@ class Net(nn.Module):
     cd_steps: Gibbs sweeps of the persistent chains per training step.
     num_chains: persistent chains.
     sample_sweeps: Gibbs sweeps of `sample`.
+    pretrain_steps: (P1, P2), the steps of greedy pre-training of layer 1,
+      then layer 2, before the joint phase; (0, 0) trains jointly from the
+      start.
+    pretrain_learning_rate: the SGD rate of the pre-training phases.
   """
   image_shape: Sequence[int] = (8, 8, 1)
   hidden_dims: Sequence[int] = (100, 100)
@@ -95,6 +156,8 @@ class Net(nn.Module):
   cd_steps: int = 1
   num_chains: int = 100
   sample_sweeps: int = 1000
+  pretrain_steps: Sequence[int] = (0, 0)
+  pretrain_learning_rate: float = 0.05
 
   @property
   def num_dims(self) -> int:
@@ -180,6 +243,109 @@ def gibbs_chain(p, state, key: jax.Array, num_sweeps: int):
   return out
 
 
+# ------------------------------------------------- greedy pre-training
+PHASES = ('layer1', 'layer2', 'joint')
+# The parameters each phase trains; the others keep their values.
+PHASE_PARAMS = {'layer1': ('w1', 'b', 'c1'), 'layer2': ('w2', 'c2'),
+                'joint': ('w1', 'w2', 'b', 'c1', 'c2')}
+
+
+def phase_index(step: jax.Array, pretrain_steps: Sequence[int]) -> jax.Array:
+  """int32 index into `PHASES` of train step `step` (0-based)."""
+  p1, p2 = pretrain_steps
+  return ((step >= p1).astype(jnp.int32)
+          + (step >= p1 + p2).astype(jnp.int32))
+
+
+def layer1_hidden_probs(p, v: jax.Array) -> jax.Array:
+  """p(h1 = 1 | v) of the bottom RBM, input doubled: sigmoid(c1 + 2 v W1)."""
+  return jax.nn.sigmoid(2.0 * (v @ p['w1']) + p['c1'])
+
+
+def layer2_visible_probs(p, h2: jax.Array) -> jax.Array:
+  """p(h1 = 1 | h2) of the top RBM, input doubled: sigmoid(c1 + 2 W2 h2)."""
+  return jax.nn.sigmoid(2.0 * (h2 @ p['w2'].T) + p['c1'])
+
+
+def layer2_hidden_probs(p, h1: jax.Array) -> jax.Array:
+  """p(h2 = 1 | h1) = sigmoid(c2 + h1 W2), the same in the top RBM."""
+  return jax.nn.sigmoid(h1 @ p['w2'] + p['c2'])
+
+
+def layer1_sweep(p, v: jax.Array, u: jax.Array) -> jax.Array:
+  """One sweep of the bottom RBM given uniforms u [B, H1 + D]: h1 ~
+  p(h1 | v) (doubled input), then v ~ p(v | h1). Returns the new v."""
+  h1_dim = p['w1'].shape[1]
+  h1 = (u[:, :h1_dim] < layer1_hidden_probs(p, v)).astype(v.dtype)
+  return (u[:, h1_dim:] < jax.nn.sigmoid(h1 @ p['w1'].T + p['b'])
+          ).astype(v.dtype)
+
+
+def layer2_sweep(p, h1: jax.Array, u: jax.Array) -> jax.Array:
+  """One sweep of the top RBM given uniforms u [B, H2 + H1]: h2 ~
+  p(h2 | h1), then h1 ~ p(h1 | h2) (doubled input). Returns the new h1."""
+  h2_dim = p['w2'].shape[1]
+  h2 = (u[:, :h2_dim] < layer2_hidden_probs(p, h1)).astype(h1.dtype)
+  return (u[:, h2_dim:] < layer2_visible_probs(p, h2)).astype(h1.dtype)
+
+
+def _cd_chain(sweep, p, x: jax.Array, key: jax.Array, num_sweeps: int,
+              width: int) -> jax.Array:
+  """`num_sweeps` sweeps; sweep i draws its uniforms [B, width] from
+  ``jax.random.split(key, num_sweeps)[i]``."""
+
+  def body(x, sweep_key):
+    return sweep(p, x, jax.random.uniform(sweep_key, (x.shape[0], width))
+                 ), None
+
+  x, _ = jax.lax.scan(body, x, jax.random.split(key, num_sweeps))
+  return x
+
+
+def layer1_negatives(p, v: jax.Array, key: jax.Array,
+                     num_sweeps: int) -> jax.Array:
+  """v^k: `num_sweeps` bottom-RBM sweeps from the data v (CD-k)."""
+  d, h1_dim = p['w1'].shape
+  return _cd_chain(layer1_sweep, p, v, key, num_sweeps, h1_dim + d)
+
+
+def layer2_negatives(p, h1: jax.Array, key: jax.Array,
+                     num_sweeps: int) -> jax.Array:
+  """h1^k: `num_sweeps` top-RBM sweeps from the data h1 (CD-k)."""
+  h1_dim, h2_dim = p['w2'].shape
+  return _cd_chain(layer2_sweep, p, h1, key, num_sweeps, h2_dim + h1_dim)
+
+
+def layer1_objective(p, v: jax.Array, v_neg: jax.Array,
+                     mask: jax.Array | None = None):
+  """(mean_data E1(v, h1^0) - mean E1(v^k, h1^k), E1(v, h1^0) [B]) with
+  h1 = p(h1 | .) of the bottom RBM held fixed and E1(v, h1) = E(v, h1,
+  0): its gradient is the bottom RBM's CD-k update (module docstring)."""
+  frozen = jax.lax.stop_gradient(p)
+  h_data = jax.lax.stop_gradient(layer1_hidden_probs(frozen, v))
+  h_neg = jax.lax.stop_gradient(layer1_hidden_probs(frozen, v_neg))
+  zeros = jnp.zeros((v.shape[0], p['w2'].shape[1]), v.dtype)
+  e_data = energy(p, v, h_data, zeros)
+  loss = (steps.masked_mean(e_data, mask)
+          - steps.masked_mean(energy(p, v_neg, h_neg, zeros), mask))
+  return loss, e_data
+
+
+def layer2_objective(p, h1: jax.Array, h1_neg: jax.Array,
+                     mask: jax.Array | None = None):
+  """(mean_data E2(h1, h2^0) - mean E2(h1^k, h2^k), E2(h1, h2^0) [B])
+  with h2 = p(h2 | .) held fixed and E2(h1, h2) = E(0, h1, h2): the top
+  RBM's CD-k update (module docstring)."""
+  frozen = jax.lax.stop_gradient(p)
+  h2_data = jax.lax.stop_gradient(layer2_hidden_probs(frozen, h1))
+  h2_neg = jax.lax.stop_gradient(layer2_hidden_probs(frozen, h1_neg))
+  zeros = jnp.zeros((h1.shape[0], p['w1'].shape[0]), h1.dtype)
+  e_data = energy(p, zeros, h1, h2_data)
+  loss = (steps.masked_mean(e_data, mask)
+          - steps.masked_mean(energy(p, zeros, h1_neg, h2_neg), mask))
+  return loss, e_data
+
+
 def tempered(p, beta, base_b: jax.Array):
   """The parameters of f_beta: every term times beta, visible biases
   (1 - beta) b_A + beta b."""
@@ -262,6 +428,13 @@ def validate(config, dataset) -> None:
       raise ConfigError(f'config.model.{field}={m[field]} must be >= 1.')
   if m.init_scale <= 0:
     raise ConfigError(f'config.model.init_scale={m.init_scale} must be > 0.')
+  pre = tuple(m.get('pretrain_steps', (0, 0)))
+  if len(pre) != 2 or any(not isinstance(n, int) or n < 0 for n in pre):
+    raise ConfigError(f'config.model.pretrain_steps={pre} must be two step '
+                      'counts >= 0 (layer 1, layer 2).')
+  if not m.get('pretrain_learning_rate', 0.05) > 0:
+    raise ConfigError('config.model.pretrain_learning_rate='
+                      f'{m.pretrain_learning_rate} must be > 0.')
   pixels.check_data_config('bernoulli', config.data, dataset.pixel_levels)
   for name, args in config.eval.estimators.items():
     for arg in PREPARED:
@@ -321,10 +494,54 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   return steps.masked_mean(neg, batch.get('mask')), metrics
 
 
+class PhasedState(NamedTuple):
+  """The state of `phased_optimizer`: its update count, then each
+  optimizer's own state."""
+  count: jax.Array
+  pretrain: Any
+  joint: Any
+
+
+def phased_optimizer(pretrain: optax.GradientTransformation,
+                     joint: optax.GradientTransformation,
+                     boundary: int) -> optax.GradientTransformation:
+  """`pretrain` for the first `boundary` updates, then `joint` from its
+  own initial state (its step count starts at 0 at the boundary)."""
+
+  def init(params):
+    return PhasedState(jnp.zeros([], jnp.int32), pretrain.init(params),
+                       joint.init(params))
+
+  def update(grads, state, params=None):
+
+    def pre_branch(_):
+      updates, s = pretrain.update(grads, state.pretrain, params)
+      return updates, s, state.joint
+
+    def joint_branch(_):
+      updates, s = joint.update(grads, state.joint, params)
+      return updates, state.pretrain, s
+
+    updates, pre_state, joint_state = jax.lax.cond(
+        state.count < boundary, pre_branch, joint_branch, None)
+    return updates, PhasedState(state.count + 1, pre_state, joint_state)
+
+  return optax.GradientTransformation(init, update)
+
+
 def make_optimizer(config) -> optax.GradientTransformation:
-  """``config.optimizer`` on 'params' (not the chains)."""
-  return steps.params_optimizer(steps.make_optimizer(config.optimizer,
-                                                     config.train.num_steps))
+  """``config.optimizer`` on 'params' (not the chains); with pre-training,
+  SGD (momentum 0.9, ``model.pretrain_learning_rate``) for the first P1 +
+  P2 steps, then ``config.optimizer`` scheduled over the rest."""
+  num_pre = sum(config.model.get('pretrain_steps', (0, 0)))
+  if not num_pre:
+    return steps.params_optimizer(steps.make_optimizer(
+        config.optimizer, config.train.num_steps))
+  joint = steps.make_optimizer(config.optimizer,
+                               max(config.train.num_steps - num_pre, 1))
+  pretrain = optax.sgd(config.model.get('pretrain_learning_rate', 0.05),
+                       momentum=0.9)
+  return steps.params_optimizer(phased_optimizer(pretrain, joint, num_pre))
 
 
 def sa_objective(variables, batch, key, net: Net):
@@ -346,21 +563,85 @@ def sa_objective(variables, batch, key, net: Net):
   return loss, ({'energy_mf': e_data}, chains)
 
 
+def _store_chains(variables, chains):
+  v, h1, h2 = chains
+  return {**variables, STATE: {**variables[STATE], 'v': v, 'h1': h1,
+                               'h2': h2}}
+
+
 def make_train_step(*, net: Net, tx, preprocess, config) -> Callable:
-  """Mean-field data term, persistent-chain model term; stores the chains."""
+  """Mean-field data term, persistent-chain model term; stores the chains.
+
+  With ``net.pretrain_steps`` (0, 0) this is the generic variables step
+  on `sa_objective`. Otherwise the step's phase (`phase_index` of the
+  state's step) picks the objective by `jax.lax.switch`: the bottom RBM's
+  CD-k (`layer1_objective`), the top RBM's (`layer2_objective`, on
+  p(h1 | v) of the bottom RBM) or `sa_objective`; the parameters the phase
+  does not train keep their values, the chains move in the joint phase
+  only, and the step logs 'phase' and the data term's energy per example
+  as 'energy_data'.
+  """
 
   def objective(variables, batch, key):
     return sa_objective(variables, batch, key, net)
 
   def update_state(variables, chains, batch, key):
     del batch, key
-    v, h1, h2 = chains
-    return {**variables, STATE: {**variables[STATE], 'v': v, 'h1': h1,
-                                 'h2': h2}}, {}
+    return _store_chains(variables, chains), {}
 
-  return steps.make_variables_step(objective, tx, preprocess,
-                                   ema_decay=config.train.ema_decay,
-                                   update_state=update_state)
+  if not any(net.pretrain_steps):
+    return steps.make_variables_step(objective, tx, preprocess,
+                                     ema_decay=config.train.ema_decay,
+                                     update_state=update_state)
+
+  def chains_of(variables):
+    s = variables[STATE]
+    return s['v'], s['h1'], s['h2']
+
+  def layer1(variables, batch, key):
+    p, v = variables['params'], _flat(batch)
+    v_neg = layer1_negatives(jax.lax.stop_gradient(p), v, key, net.cd_steps)
+    loss, e_data = layer1_objective(p, v, v_neg, batch.get('mask'))
+    return loss, ({'energy_data': e_data}, chains_of(variables))
+
+  def layer2(variables, batch, key):
+    p = variables['params']
+    frozen = jax.lax.stop_gradient(p)
+    h1 = jax.lax.stop_gradient(layer1_hidden_probs(frozen, _flat(batch)))
+    h1_neg = layer2_negatives(frozen, h1, key, net.cd_steps)
+    loss, e_data = layer2_objective(p, h1, h1_neg, batch.get('mask'))
+    return loss, ({'energy_data': e_data}, chains_of(variables))
+
+  def joint(variables, batch, key):
+    loss, (metrics, chains) = sa_objective(variables, batch, key, net)
+    return loss, ({'energy_data': metrics['energy_mf']}, chains)
+
+  branches = (layer1, layer2, joint)
+  trains = {name: jnp.array([name in PHASE_PARAMS[phase] for phase in PHASES])
+            for name in PHASE_PARAMS['joint']}
+
+  def step(state: steps.TrainState, batch, train_key):
+    key = jax.random.fold_in(train_key, state.step)
+    pre_key, loss_key, _ = jax.random.split(key, 3)
+    batch = preprocess(batch, pre_key)
+    variables = state.params
+    phase = phase_index(state.step, net.pretrain_steps)
+    (loss, (per_example, chains)), grads, params, opt_state = (
+        steps.apply_gradients(
+            lambda p: jax.lax.switch(phase, branches,
+                                     {**variables, 'params': p}, batch,
+                                     loss_key),
+            tx, variables['params'], state.opt_state))
+    old = variables['params']
+    params = {name: jnp.where(trains[name][phase], params[name], old[name])
+              for name in params}
+    variables = _store_chains({**variables, 'params': params}, chains)
+    return steps.finish_step(
+        state, variables, opt_state, loss=loss, per_example=per_example,
+        grads=grads, mask=batch['mask'], ema_decay=config.train.ema_decay,
+        extra={'phase': phase.astype(jnp.float32)})
+
+  return step
 
 
 def prepare_estimator(params, key, *, net: Net, num_betas: int = 1000,

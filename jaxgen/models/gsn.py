@@ -51,9 +51,25 @@ visits the spurious modes the chain would wander to and teaches P_theta
 to pull them back towards the data. Step k of the chain in training (and of
 `chain`) draws its corruption and its sample from ``split(fold_in(key, k))``.
 
-This module is the simple chain of the 2013 paper: the state is x alone.
-The 2014 paper's deep GSN, whose latent state h is carried along the chain
-beside x, is not built here.
+With ``net.latent_dim = 0`` (the default) the chain is the 2013 paper's:
+its state is x alone. ``latent_dim = L > 0`` gives a GSN with a latent
+state (Bengio et al. 2014, Sec. 3 and 4, with one latent layer instead of
+the paper's stack): the state is (x_t, h_t), h_t in R^L, and a step is
+
+    x~_t = C(x~ | x_t),
+    h_{t+1} = tanh(W x~_t + V h_t + c + s eps) + s eps',
+    x_{t+1} ~ P_theta(x | h_{t+1}),
+
+H_{t+1} ~ P(H | H_t, X_t) then X_{t+1} ~ P(X | H_{t+1}), with eps, eps'
+~ N(0, I) the injected noise before and after the nonlinearity (s =
+``latent_noise``) and P_theta(x | h) the decoder MLP (``hidden``) on
+h_{t+1}. Walkback runs K steps from (x, h_0 = 0) and sums -log P_theta(x
+| h_k) over k = 1..K; the sampled x*_k carry no gradient but the latent
+states do: the gradient flows back through the unrolled h_1..h_K (trainable
+by backprop, the 2014 paper's point). Step t draws its corruption, its
+sample and the latent noise from ``split(fold_in(key, t), 3)``.
+`latent_chain` runs the chain from any (x, h) and returns its final state,
+so a chain can be continued where it stopped.
 
 The family defines no tractable likelihood (``LIKELIHOOD = None``): it is
 scored by sample quality. `sample` runs ``net.burn_in`` steps of the chain
@@ -120,6 +136,10 @@ class Net(nn.Module):
       points start from.
     sample_mode: 'mean' (the mean of P(x | x~) at the last step) or 'draw'
       (the chain's state itself) for `sample`.
+    latent_dim: L, the width of the latent state h; 0 = the chain on x
+      alone (module docstring).
+    latent_noise: s >= 0, the std of the Gaussian noise added before and
+      after the tanh of the latent update (latent_dim > 0).
   """
   image_shape: Sequence[int] = (28, 28, 1)
   hidden: Sequence[int] = (512, 512)
@@ -132,15 +152,33 @@ class Net(nn.Module):
   burn_in: int = 100
   start_std: float = 1.0
   sample_mode: str = 'mean'
+  latent_dim: int = 0
+  latent_noise: float = 0.0
 
   @nn.compact
-  def __call__(self, x_tilde: jax.Array) -> jax.Array:
+  def __call__(self, x_tilde: jax.Array, h: jax.Array | None = None,
+               noise: jax.Array | None = None):
+    """latent_dim 0: the raw outputs of P(x | x~). Else (raw outputs of
+    P(x | h'), h' [B, L]) for the latent update from (x~, h) (h None: 0)
+    with noise [2, B, L] (None: no noise)."""
     num_dims = math.prod(self.image_shape)
     learned = self.reconstruction == 'gaussian' and not self.output_std
     out = num_dims * (2 if learned else 1)
     flat = x_tilde.reshape(x_tilde.shape[0], -1)
+    if not self.latent_dim:
+      return blocks.MLP(tuple(self.hidden) + (out,), self.activation,
+                        name='mlp')(flat)
+    if h is None:
+      h = jnp.zeros((flat.shape[0], self.latent_dim), flat.dtype)
+    a = (nn.Dense(self.latent_dim, name='encode')(flat)
+         + nn.Dense(self.latent_dim, use_bias=False, name='recur')(h))
+    if noise is not None:
+      a = a + self.latent_noise * noise[0]
+    h_next = jnp.tanh(a)
+    if noise is not None:
+      h_next = h_next + self.latent_noise * noise[1]
     return blocks.MLP(tuple(self.hidden) + (out,), self.activation,
-                      name='mlp')(flat)
+                      name='decode')(h_next), h_next
 
 
 def is_points(net: Net) -> bool:
@@ -195,6 +233,14 @@ def validate(config, dataset) -> None:
   if not _is_number(m.output_std) or m.output_std < 0:
     raise ConfigError(f'config.model.output_std={m.output_std!r} must be >= '
                       '0 (0: learned).')
+  latent_dim = m.get('latent_dim', 0)
+  if not _is_int(latent_dim) or latent_dim < 0:
+    raise ConfigError(f'config.model.latent_dim={latent_dim!r} must be an '
+                      'integer >= 0 (0: no latent state).')
+  latent_noise = m.get('latent_noise', 0.0)
+  if not _is_number(latent_noise) or latent_noise < 0:
+    raise ConfigError(f'config.model.latent_noise={latent_noise!r} must be '
+                      '>= 0.')
   if not _is_number(m.start_std) or m.start_std <= 0:
     raise ConfigError(f'config.model.start_std={m.start_std!r} must be > 0.')
   if dataset.image_shape is None:  # points
@@ -243,8 +289,12 @@ def reconstruction_params(params, x_tilde: jax.Array, *,
                           net: Net) -> dict[str, jax.Array]:
   """P(x | x~)'s parameters, each [B, ...] like x~: {'logits'} or
   {'mean', 'log_scale'}."""
-  out = net.apply({'params': params}, x_tilde)
-  shape = x_tilde.shape
+  return _distribution(net.apply({'params': params}, x_tilde),
+                       x_tilde.shape, net)
+
+
+def _distribution(out: jax.Array, shape, net: Net) -> dict[str, jax.Array]:
+  """The raw outputs [B, D] or [B, 2 D] as P(x | .)'s parameters."""
   if net.reconstruction == 'bernoulli':
     return {'logits': out.reshape(shape)}
   if net.output_std:
@@ -301,6 +351,19 @@ def walkback_terms(params, x: jax.Array, key: jax.Array, *,
   the keys of ``split(fold_in(key, k))``; x*_k carries no gradient.
   """
 
+  if net.latent_dim:
+
+    def latent(carry, k):
+      x_star, h = carry
+      x_next, h, dist = latent_step(params, x_star, h, key, k, net=net)
+      nll = -reconstruction_log_prob(net, dist, x)
+      return (jax.lax.stop_gradient(x_next), h), nll
+
+    h0 = jnp.zeros((x.shape[0], net.latent_dim), jnp.float32)
+    _, nll = jax.lax.scan(latent, (x, h0),
+                          jnp.arange(1, net.walkback_steps + 1))
+    return nll
+
   def step(x_star, k):
     corrupt_key, draw_key = _step_keys(key, k)
     dist = reconstruction_params(params, corrupt(corrupt_key, x_star, net=net),
@@ -310,6 +373,42 @@ def walkback_terms(params, x: jax.Array, key: jax.Array, *,
 
   _, nll = jax.lax.scan(step, x, jnp.arange(1, net.walkback_steps + 1))
   return nll
+
+
+def latent_step(params, x: jax.Array, h: jax.Array, key: jax.Array, t, *,
+                net: Net):
+  """One step of the latent chain from (x_t, h_t) (t 1-based, keys of
+  ``split(fold_in(key, t), 3)``): (x_{t+1} drawn, h_{t+1}, the
+  parameters of P(x | h_{t+1}))."""
+  corrupt_key, draw_key, noise_key = jax.random.split(
+      jax.random.fold_in(key, t), 3)
+  noise = jax.random.normal(noise_key, (2,) + h.shape, h.dtype)
+  out, h_next = net.apply({'params': params},
+                          corrupt(corrupt_key, x, net=net), h, noise)
+  dist = _distribution(out, x.shape, net)
+  return _draw(net, dist, draw_key), h_next, dist
+
+
+def latent_chain(params, key: jax.Array, x0: jax.Array, h0: jax.Array, *,
+                 net: Net, num_steps: int, first_step: int = 1):
+  """Steps first_step .. first_step + num_steps - 1 of the latent chain
+  from the state (x0, h0).
+
+  Returns (x, h, mean): the final state and the mean of P(x | h) it was
+  drawn from; calling again with (x, h) and first_step + num_steps
+  continues the same chain.
+  """
+  x0 = jnp.asarray(x0, jnp.float32)
+
+  def one(carry, t):
+    x, h, _ = carry
+    x, h, dist = latent_step(params, x, h, key, t, net=net)
+    return (x, h, _mean(net, dist)), None
+
+  (x, h, mean), _ = jax.lax.scan(
+      one, (x0, jnp.asarray(h0, jnp.float32), x0),
+      first_step + jnp.arange(num_steps))
+  return x, h, mean
 
 
 def init(key: jax.Array, batch, *, net: Net) -> Any:
@@ -353,6 +452,9 @@ def chain(params, key: jax.Array, x0: jax.Array, *, net: Net,
   Returns:
     float32 [num_steps // every + 1, N, ...]: x0, then the kept states.
   """
+  if net.latent_dim:
+    raise ValueError('chain runs the chain on x alone; a latent state '
+                     '(net.latent_dim > 0) runs with latent_chain.')
   if not _is_int(every) or every < 1:
     raise ValueError(f'every={every!r} must be an integer >= 1.')
   if not _is_int(num_steps) or num_steps < 0 or num_steps % every:
@@ -400,10 +502,16 @@ def sample(params, key, num: int, *, net: Net) -> jax.Array:
   ``net.sample_mode == 'mean'`` the mean of P(x | x~) at the last step.
   """
   start_key, chain_key = jax.random.split(key)
-  states = chain(params, chain_key, start(start_key, num, net=net), net=net,
-                 num_steps=net.burn_in, every=net.burn_in,
-                 mean=net.sample_mode == 'mean')
-  x = states[-1]
+  x0 = start(start_key, num, net=net)
+  if net.latent_dim:
+    x, _, mean = latent_chain(
+        params, chain_key, x0, jnp.zeros((num, net.latent_dim)), net=net,
+        num_steps=net.burn_in)
+    x = mean if net.sample_mode == 'mean' else x
+  else:
+    states = chain(params, chain_key, x0, net=net, num_steps=net.burn_in,
+                   every=net.burn_in, mean=net.sample_mode == 'mean')
+    x = states[-1]
   return x if is_points(net) else to_uint8(x, net=net)
 
 
@@ -414,9 +522,11 @@ def transition_log_probs(params, *, net: Net) -> jax.Array:
   states: exact, for tiny D (tests, illustrations). Rows index x and
   columns x' in the order of `binary_states`.
   """
-  if net.reconstruction != 'bernoulli' or net.corruption == 'gaussian':
+  if (net.reconstruction != 'bernoulli' or net.corruption == 'gaussian'
+      or net.latent_dim):
     raise ValueError('transition_log_probs enumerates binary models only '
-                     "('bernoulli' reconstruction, binary corruption).")
+                     "('bernoulli' reconstruction, binary corruption, no "
+                     'latent state).')
   states = binary_states(net)
   n = states.shape[0]
   # log C(x~ | x) [x, x~] and log P(x' | x~) [x~, x'].
