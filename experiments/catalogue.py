@@ -609,6 +609,8 @@ BY_NAME = {s.name: s for s in EXPERIMENTS}
 NEUTRAL_ADDED_FIELDS = {
     'model.d_dropout': 0.0,  # discriminator dropout
     'model.mask_unused_codes': False,  # the prior's mask of unused codes
+    'eval.evaluations': [],  # named evaluations of experiments.main
+    'eval.evaluation_options': {},
 }
 
 # The standalone command of each figure a record keeps (record field -> the
