@@ -68,7 +68,8 @@ def eight_devices(tmp_path_factory):
   proc = subprocess.run(
       [sys.executable, '-c', _EIGHT_DEVICE_RUNS, str(root), str(STEPS),
        *EIGHT_DEVICE_CONFIGS], cwd=helpers.REPO_ROOT, env=env,
-      capture_output=True, text=True, timeout=600)
+      capture_output=True, text=True,
+      timeout=300 * len(EIGHT_DEVICE_CONFIGS))  # 300 s a run, as before
   assert proc.returncode == 0, proc.stderr[-5000:]
   runs = json.loads(proc.stdout.splitlines()[-1])
   for config, run in runs.items():
