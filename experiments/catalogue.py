@@ -742,6 +742,8 @@ NEUTRAL_ADDED_FIELDS = {
     'model.pretrain_steps': [0, 0],  # DBM: no greedy pre-training
     # DBM: the pre-training rate, unused while pretrain_steps is (0, 0).
     'model.pretrain_learning_rate': 0.05,
+    'eval.evaluations': [],  # named evaluations of experiments.main
+    'eval.evaluation_options': {},
 }
 
 # The standalone command of each figure a record keeps (record field -> the

@@ -11,9 +11,9 @@ Override any config field on the command line
 (``--config.train.num_steps=100``); a mistyped field is an error. Without
 --config, evaluate and sample read ``<workdir>/config.json``, written by
 training; a --config that differs from it is refused (they evaluate the run
-that was trained). The workdir holds orbax checkpoints (checkpoints/),
-metrics.jsonl, TensorBoard events (tensorboard/), PNG grids (images/) and
-evaluation results (eval/).
+that was trained), save in the named evaluations (below). The workdir
+holds orbax checkpoints (checkpoints/), metrics.jsonl, TensorBoard events
+(tensorboard/), PNG grids (images/) and evaluation results (eval/).
 
 Training writes ``images/samples_<step>.png``,
 ``images/reconstructions_<step>.png`` and ``eval/<split>_step<step>.json``
@@ -30,6 +30,14 @@ identical rerun writes identical bytes:
 
 An existing file with other contents under such a name is never
 overwritten: that is an error.
+
+The named evaluations of ``config.eval.evaluations``
+(`jaxgen.evaluations`, with ``config.eval.evaluation_options``) run after
+training's final evaluation and in evaluate, on the same split and with the
+same evaluation and sampling keys; their fields are printed and go into the
+evaluation JSON (wall-clock fields, ``*_seconds``, are printed only, so an
+identical rerun writes identical bytes). Their figures go to ``images/``
+after training and to ``<out>/<split>_step<step>_seed<seed>/`` in evaluate.
 
 Exit status:
 
@@ -51,6 +59,7 @@ Exit status:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import signal
@@ -65,6 +74,7 @@ from ml_collections import config_flags
 
 from experiments import entry
 from jaxgen import evaluate as eval_lib
+from jaxgen import evaluations as evaluations_lib
 from jaxgen import train
 from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
@@ -148,6 +158,8 @@ class Trained:
       stopped early (SIGTERM) and nothing was evaluated.
     paths: the files written: image grids, then (process 0) the eval JSON.
     eval_seconds: wall time of `Experiment.evaluate`.
+    fields: the record fields of the config's named evaluations
+      (`run_evaluations`), also in the eval JSON.
   """
   state: Any
   start_step: int
@@ -157,10 +169,53 @@ class Trained:
   results: dict[str, float] | None = None
   paths: list[str] = dataclasses.field(default_factory=list)
   eval_seconds: float = 0.0
+  fields: dict[str, Any] = dataclasses.field(default_factory=dict)
 
   @property
   def step(self) -> int:
     return int(self.state.step)
+
+
+def run_evaluations(exp: train.Experiment, state: Any, split: str, *,
+                    out_dir: str, seed: int | None = None) -> dict[str, Any]:
+  """Runs the config's named evaluations (`jaxgen.evaluations.from_config`).
+
+  An evaluation with a `split` option that the config leaves unset measures
+  `split`; with `seed`, they use the evaluation and sampling keys of
+  ``config.seed = seed`` (`Experiment.keys`), as `Experiment.evaluate` does.
+  Collective: every process calls it.
+
+  Returns:
+    Their record fields, merged in order.
+  """
+  named = evaluations_lib.from_config(exp.config)
+  if not named:
+    return {}
+  fields: dict[str, Any] = {}
+  saved = exp.eval_key, exp.sample_key
+  _, _, exp.eval_key, exp.sample_key = exp.keys(seed)
+  try:
+    for name, options in named:
+      fn = evaluations_lib.get(name)
+      if 'split' in inspect.signature(fn).parameters:
+        options.setdefault('split', split)
+      fields.update(evaluations_lib.run(name, exp, state, out_dir=out_dir,
+                                        **options))
+  finally:
+    exp.eval_key, exp.sample_key = saved
+  return fields
+
+
+def _recorded(fields: dict[str, Any]) -> dict[str, Any]:
+  """The fields that go into the eval JSON: all but wall-clock times."""
+  return {k: v for k, v in fields.items() if not k.endswith('_seconds')}
+
+
+def evaluation_lines(step: int, split: str, fields: dict[str, Any]
+                     ) -> list[str]:
+  """The printed fields of the named evaluations, one field a line."""
+  return [f'step {step} {split}: evaluation field {k}: '
+          f'{json.dumps(v, sort_keys=True)}' for k, v in fields.items()]
 
 
 def train_and_evaluate(exp: train.Experiment,
@@ -168,7 +223,9 @@ def train_and_evaluate(exp: train.Experiment,
   """Trains `exp` (resuming), then evaluates `split` and writes its files.
 
   Writes the sample (and reconstruction) grids and
-  ``<workdir>/eval/<split>_step<step>.json`` (`jaxgen.evaluate`). When
+  ``<workdir>/eval/<split>_step<step>.json`` (`jaxgen.evaluate`), which
+  also holds the fields of the config's named evaluations
+  (`run_evaluations`; their figures go to ``<workdir>/images``). When
   training was stopped by SIGTERM before ``config.train.num_steps``, the
   trainer has saved that step and nothing is evaluated (``results`` is
   None).
@@ -198,9 +255,12 @@ def train_and_evaluate(exp: train.Experiment,
   trained.results = exp.evaluate(state, split=split, progress=True)
   trained.eval_seconds = time.perf_counter() - start
   trained.paths = exp.write_images(state)
+  trained.fields = run_evaluations(
+      exp, state, split, out_dir=os.path.join(exp.workdir, 'images'))
   if exp.is_main:
     trained.paths.append(eval_lib.write_eval_json(
-        exp.workdir, trained.step, split, trained.results))
+        exp.workdir, trained.step, split,
+        {**trained.results, **_recorded(trained.fields)}))
   return trained
 
 
@@ -257,17 +317,20 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
       ``<workdir>/eval`` or ``<workdir>/images``).
 
   Returns:
-    The evaluation results (train, evaluate), the written paths (sample),
+    The evaluation results (train, evaluate; with the named evaluations'
+    fields), the written paths (sample),
     or None when training was stopped by SIGTERM before
     ``config.train.num_steps``: the trainer has saved that step, and nothing
     is evaluated, so the job exits promptly (the same command resumes it).
 
   Raises:
-    ConfigError, DataError: bad config or data, before compilation.
+    ConfigError, DataError: bad config or data, before compilation (also an
+      unknown name in ``config.eval.evaluations``).
     FileNotFoundError: no checkpoint, or none at `step`.
     FileExistsError: an output name holds a different result.
     jaxgen.train.NonFiniteError: training diverged.
   """
+  evaluations_lib.from_config(config)  # names checked before anything runs
   exp = train.Experiment(config, workdir)
   if exp.is_main:
     print(exp.describe(), flush=True)
@@ -284,9 +347,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
     if exp.is_main:
       _print_results(trained.step, split, trained.results, estimators,
                      config.seed)
+      for line in evaluation_lines(trained.step, split, trained.fields):
+        print(line, flush=True)
       for p in trained.paths:
         print(f'wrote {p}', flush=True)
-    return trained.results
+    return {**trained.results, **trained.fields}
   seed = config.seed if seed is None else seed
   step = _check_step(exp, step)
   if mode == 'sample':
@@ -304,12 +369,17 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
   state, step = exp.restore(step)
   path = os.path.join(directory, eval_filename(split, step, seed))
   results = exp.evaluate(state, split=split, progress=True, seed=seed)
+  fields = run_evaluations(exp, state, split, seed=seed, out_dir=os.path.join(
+      directory, eval_filename(split, step, seed).removesuffix('.json')))
   if exp.is_main:
-    eval_lib.write_eval_json(workdir, step, split, results, path=path,
+    eval_lib.write_eval_json(workdir, step, split,
+                             {**results, **_recorded(fields)}, path=path,
                              overwrite=False)
     _print_results(step, split, results, estimators, seed)
+    for line in evaluation_lines(step, split, fields):
+      print(line, flush=True)
     print(f'wrote {path}', flush=True)
-  return results
+  return {**results, **fields}
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS,
@@ -378,15 +448,29 @@ def _flat(tree: Any, prefix: str = 'config') -> dict[str, Any]:
   return {prefix: tree}
 
 
+# Config fields that choose what evaluate measures, not what was trained.
+_EVALUATION_FIELDS = ('config.eval.evaluations',
+                      'config.eval.evaluation_options')
+
+
 def check_same_config(config: ml_collections.ConfigDict, workdir: str,
                       mode: str) -> None:
   """Refuses a --config for evaluate / sample that differs from the run's.
 
+  The named evaluations (``config.eval.evaluations`` and
+  ``config.eval.evaluation_options``) measure the trained run without
+  changing it: they may differ, and a config.json written before they
+  existed has none.
+
   Raises:
     UsageError: naming the first fields that differ.
   """
-  saved = _flat(workdir_lib.read_config_dict(workdir))
-  given = _flat(json.loads(config.to_json_best_effort()))
+  def trained(flat):
+    return {k: v for k, v in flat.items()
+            if not k.startswith(_EVALUATION_FIELDS)}
+
+  saved = trained(_flat(workdir_lib.read_config_dict(workdir)))
+  given = trained(_flat(json.loads(config.to_json_best_effort())))
   differ = [k for k in sorted(set(saved) | set(given))
             if saved.get(k, '<missing>') != given.get(k, '<missing>')]
   if not differ:

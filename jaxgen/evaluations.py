@@ -11,7 +11,8 @@ one function per measurement, all with the same signature::
 `options` are the evaluation's own keyword arguments. The returned dict
 holds JSON-able values, ready to be merged into a run's record. Callers (the
 results runner, scripts, tests) look an evaluation up in `EVALUATIONS` by
-name instead of knowing which family provides what:
+name instead of knowing which family provides what; a config names those
+``experiments.main`` runs in ``config.eval.evaluations`` (`from_config`):
 
 - ``'code_usage'``: codebook usage of a VQ family over a split
   (`split_code_usage`): ``{'code_usage': [{'perplexity', 'codes_used',
@@ -47,6 +48,7 @@ them and gets the same fields; only process 0 writes files.
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from typing import Any, Callable, Mapping
@@ -57,6 +59,7 @@ import numpy as np
 
 from jaxgen import data as data_lib
 from jaxgen import images as images_lib
+from jaxgen import models
 from jaxgen import parallel
 from jaxgen import quality
 from jaxgen import workdir as workdir_lib
@@ -608,3 +611,65 @@ def run(name: str, exp, state, *, out_dir: str,
         **options) -> dict[str, Any]:
   """Runs the evaluation called `name`; returns its record fields."""
   return get(name)(exp, state, out_dir=out_dir, **options)
+
+
+# What a family must provide for an evaluation (checked before training).
+_NEEDS: Mapping[str, tuple[str, ...]] = {
+    'code_usage': ('encode_codes',),
+    'codebook_figure': ('codebook', 'encode'),
+    'translation_figure': ('translation_rows',),
+}
+
+
+def from_config(config) -> list[tuple[str, dict[str, Any]]]:
+  """The evaluations a config names, in order, with their options.
+
+  ``config.eval.evaluations`` holds names of `EVALUATIONS`;
+  ``config.eval.evaluation_options.<name>`` the keyword arguments of one of
+  them. A config without these fields (a run written before they existed)
+  names none. Everything is checked from the config alone, so a mistake is
+  found before anything is compiled or trained.
+
+  Raises:
+    ConfigError: naming the field: an unknown evaluation (listing the known
+      ones), options of an evaluation that is not named or that it does not
+      take, or a family that lacks what the evaluation measures.
+  """
+  names = config.eval.get('evaluations', ())
+  if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+    raise ConfigError(f'config.eval.evaluations={names!r} must be a tuple of '
+                      f'names from {", ".join(sorted(EVALUATIONS))}.')
+  names = tuple(names)
+  for name in names:
+    if name not in EVALUATIONS:
+      raise ConfigError(f'config.eval.evaluations: {name!r} is unknown; '
+                        f'known: {", ".join(sorted(EVALUATIONS))}.')
+  options = config.eval.get('evaluation_options', None)
+  options = options.to_dict() if hasattr(options, 'to_dict') else dict(
+      options or {})
+  for name, given in options.items():
+    field = f'config.eval.evaluation_options.{name}'
+    if name not in names:
+      raise ConfigError(f'{field}: {name!r} is not in config.eval.evaluations '
+                        f'{names}.')
+    params = inspect.signature(EVALUATIONS[name]).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+      continue
+    takes = [p for p in params if p not in ('exp', 'state', 'out_dir')]
+    for key in given:
+      if key not in takes:
+        raise ConfigError(f'{field}.{key}: {name!r} takes no option {key!r}; '
+                          f'its options: {", ".join(takes) or "none"}.')
+  family = models.get_family(config.family)
+  for name in names:
+    lacks = [a for a in _NEEDS.get(name, ()) if not hasattr(family, a)]
+    if lacks:
+      raise ConfigError(f'config.eval.evaluations: {name!r} needs a family '
+                        f'with {" and ".join(lacks)}; config.family='
+                        f'{config.family!r} has none.')
+    if (name == 'classifier_accuracy' and
+        config.family != quality.CLASSIFIER_FAMILY):
+      raise ConfigError(f'config.eval.evaluations: {name!r} measures a '
+                        f'{quality.CLASSIFIER_FAMILY!r} run, not '
+                        f'config.family={config.family!r}.')
+  return [(name, dict(options.get(name, {}))) for name in names]

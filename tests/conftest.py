@@ -21,6 +21,11 @@ speed, not the semantics the tests check. A caller's ``XLA_FLAGS`` that
 already sets the level is left alone. The notebooks' kernels start without
 the added flags: they train hundreds of steps and time the samplers, so
 they run as a reader runs them.
+
+With ``-n N`` and no ``--dist``, xdist's default scheduling deals the first
+tests out one by one, so most modules' tests would be split over the
+workers and each worker would build the module's fixtures and compile its
+programs again; the session schedules whole modules instead (``loadscope``).
 """
 
 import os
@@ -37,11 +42,23 @@ _ADDED_FLAGS_ENV = 'JAXGEN_TEST_ADDED_XLA_FLAGS'  # what pytest_configure added
 _OWNED_CACHE = None
 
 
+def _dist_chosen(config) -> bool:
+  """Whether the command line names an xdist scheduling (--dist, -d)."""
+  return any(a == '-d' or a.startswith('--dist')
+             for a in config.invocation_params.args)
+
+
 def pytest_configure(config):
   global _OWNED_CACHE
   config.pluginmanager.register(_NotebookFlags(), 'jaxgen_notebook_flags')
   if hasattr(config, 'workerinput'):  # an xdist worker: inherits the env
     return
+  if getattr(config.option, 'dist', 'no') == 'load' and not _dist_chosen(
+      config):
+    # `-n N` alone: whole modules go to one worker (and each notebook), so
+    # a module's shared fixtures (trained smoke states, compiled
+    # functions) are built once, not once per worker that runs a share.
+    config.option.dist = 'loadscope'
   if not os.environ.get(_CACHE_ENV):
     _OWNED_CACHE = tempfile.mkdtemp(prefix='jaxgen-test-xla-cache-')
     os.environ[_CACHE_ENV] = _OWNED_CACHE

@@ -191,7 +191,9 @@ def test_classifier_accuracy_measures_only_the_classifier(kmeans_run,
 
 def test_unknown_evaluation_lists_the_known_ones():
   with pytest.raises(ConfigError, match="'fid'.*classifier_accuracy, "
-                     'code_usage, codebook_figure, sample_quality'):
+                     'code_usage, codebook_figure, inpainting_figure, '
+                     'sample_quality, sampler_quality, superres_figure, '
+                     'translation_figure'):
     evaluations.get('fid')
 
 
@@ -259,3 +261,121 @@ def test_sampler_quality_refuses_other_families_and_samplers(ddpm_run,
   with pytest.raises(ConfigError, match="family 'kmeans' names no SAMPLERS"):
     evaluations.run('sampler_quality', km_exp, km_state,
                     out_dir=str(tmp_path), classifier=clf)
+
+
+# ------------------------------------------------- named in the config
+def _with(config, **fields):
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    for name, value in fields.items():
+      del config.eval[name]  # a value of another type, as in a config.json
+      config.eval[name] = value
+  return config
+
+
+def test_config_names_evaluations_checked_by_field():
+  config = kmeans_config.get_config('smoke')
+  assert evaluations.from_config(config) == []
+  named = _with(config, evaluations=('codebook_figure',),
+                evaluation_options={'codebook_figure': {'columns': 2}})
+  assert evaluations.from_config(named) == [('codebook_figure',
+                                             {'columns': 2})]
+  with config.unlocked():  # a config.json written before the fields
+    del config.eval['evaluations']
+    del config.eval['evaluation_options']
+  assert evaluations.from_config(config) == []
+  for fields, needles in [
+      (dict(evaluations=('fid',)),
+       ("config.eval.evaluations: 'fid' is unknown; known: "
+        'classifier_accuracy, code_usage, codebook_figure')),
+      (dict(evaluations='codebook_figure'),
+       ('config.eval.evaluations=', 'must be a tuple of names')),
+      (dict(evaluations=('codebook_figure',),
+            evaluation_options={'code_usage': {'split': 'test'}}),
+       ("config.eval.evaluation_options.code_usage: 'code_usage' is not in "
+        'config.eval.evaluations',)),
+      (dict(evaluations=('code_usage',)),
+       ("'code_usage' needs a family with encode_codes; "
+        "config.family='kmeans'",)),
+      (dict(evaluations=('classifier_accuracy',)),
+       ("'classifier_accuracy' measures a 'classifier' run",)),
+  ]:
+    with pytest.raises(ConfigError) as e:
+      evaluations.from_config(_with(kmeans_config.get_config('smoke'),
+                                    **fields))
+    for needle in needles:
+      assert needle in str(e.value), str(e.value)
+  vq = _with(vqvae_config.get_config('smoke'), evaluations=('code_usage',),
+             evaluation_options={'code_usage': {'splits': 'test'}})
+  with pytest.raises(ConfigError, match=r"evaluation_options.code_usage."
+                     r"splits: 'code_usage' takes no option 'splits'; its "
+                     r'options: split\.'):
+    evaluations.from_config(vq)
+
+
+def _cli(capsys, *args):
+  """(exit status, stdout, stderr) of `experiments.main` in this process."""
+  from experiments import main as main_lib  # pylint: disable=g-import-not-at-top
+  capsys.readouterr()
+  status = main_lib.cli(['main'] + list(args))
+  out, err = capsys.readouterr()
+  return status, out, err
+
+
+def test_main_runs_the_named_evaluations_after_training_and_in_evaluate(
+    tmp_path, capsys, repo_cwd):
+  del repo_cwd
+  workdir = str(tmp_path / 'run')
+  kmeans_smoke = '--config=experiments/configs/kmeans.py:smoke'
+  # An unknown name: one error line, before anything is built or written.
+  status, _, err = _cli(capsys, kmeans_smoke, f'--workdir={workdir}',
+                        "--config.eval.evaluations=('codebook_figure','fid')")
+  assert status == 2 and err.count('\n') == 1, err
+  assert err.startswith("error: config.eval.evaluations: 'fid' is unknown; "
+                        'known: classifier_accuracy'), err
+  assert not os.path.exists(workdir)
+  status, out, err = _cli(capsys, kmeans_smoke, f'--workdir={workdir}',
+                          "--config.eval.evaluations=('codebook_figure',)")
+  assert status == 0, err
+  record = json.loads(open(os.path.join(workdir, 'eval',
+                                        'test_step0000004.json')).read())
+  sizes = record['codebook']['sizes']
+  assert sum(sizes) == 256 and sizes == sorted(sizes, reverse=True)
+  assert record['codebook']['png'] == os.path.join(workdir, 'images',
+                                                   'codebook.png')
+  assert os.path.isfile(record['codebook']['png'])
+  assert 'step 4 test: evaluation field codebook: {"png": ' in out
+  # Evaluate: the same fields, the figure beside the JSON named by its
+  # inputs; an identical rerun writes identical bytes.
+  status, out, err = _cli(capsys, f'--workdir={workdir}', '--mode=evaluate')
+  assert status == 0, err
+  path = os.path.join(workdir, 'eval', 'test_step0000004_seed0.json')
+  again = json.loads(open(path).read())
+  assert again['codebook']['sizes'] == sizes
+  assert again['codebook']['png'] == os.path.join(
+      workdir, 'eval', 'test_step0000004_seed0', 'codebook.png')
+  assert os.path.isfile(again['codebook']['png'])
+  status, _, err = _cli(capsys, f'--workdir={workdir}', '--mode=evaluate')
+  assert status == 0, err
+  # A config.json written before the fields names no evaluation, and a
+  # --config that names some is still the trained run's config.
+  config_json = os.path.join(workdir, 'config.json')
+  saved = json.loads(open(config_json).read())
+  del saved['eval']['evaluations'], saved['eval']['evaluation_options']
+  with open(config_json, 'w') as f:
+    json.dump(saved, f)
+  status, _, err = _cli(capsys, f'--workdir={workdir}', '--mode=evaluate',
+                        '--seed=1')
+  assert status == 0, err
+  old = json.loads(open(os.path.join(
+      workdir, 'eval', 'test_step0000004_seed1.json')).read())
+  assert 'codebook' not in old
+  status, _, err = _cli(capsys, kmeans_smoke, f'--workdir={workdir}',
+                        '--mode=evaluate', '--seed=2',
+                        "--config.eval.evaluations=('codebook_figure',)")
+  assert status == 0, err
+  assert 'codebook' in json.loads(open(os.path.join(
+      workdir, 'eval', 'test_step0000004_seed2.json')).read())
+  status, _, err = _cli(capsys, kmeans_smoke, f'--workdir={workdir}',
+                        '--mode=evaluate', '--config.seed=3')
+  assert status == 2 and 'config.seed (0 in config.json, 3 here)' in err, err

@@ -1,6 +1,7 @@
 """Experiment modules: importing them defines no flag; each script parses its
 own; the reference-size benchmarks run one step."""
 
+import json
 import subprocess
 import sys
 
@@ -28,8 +29,13 @@ _SCRIPTS = (
     ('experiments.bench_rbm', '--ais_betas'),
 )
 
-_IMPORT_ALL = '''
-import pkgutil, importlib
+# One process imports every experiments module as a library and reports
+# the flags they define (none); then each script runs as ``python -m`` runs
+# it (`runpy.run_module` as __main__) with --helpfull, in a fork of that
+# process: a fresh flag registry per script, without paying the imports of
+# the stack once per script.
+_IMPORT_ALL_THEN_HELP = '''
+import importlib, json, os, pkgutil, runpy, sys, tempfile
 from absl import flags
 import experiments
 names = [m.name for m in pkgutil.walk_packages(experiments.__path__,
@@ -39,32 +45,61 @@ for name in names:
   importlib.import_module(name)
 owners = sorted(m for m in flags.FLAGS.flags_by_module_dict()
                 if m.split('.')[0] == 'experiments')
-print(len(names), owners)
+helps = {}
+for module in sys.argv[1:]:
+  with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
+    sys.stdout.flush(), sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+      os.dup2(out.fileno(), 1), os.dup2(err.fileno(), 2)
+      sys.argv = [module, '--helpfull']
+      status = 0
+      try:
+        runpy.run_module(module, run_name='__main__', alter_sys=True)
+      except SystemExit as e:
+        status = e.code if isinstance(e.code, int) else 1
+      except BaseException:
+        import traceback
+        traceback.print_exc()
+        status = 1
+      sys.stdout.flush(), sys.stderr.flush()
+      os._exit(status)
+    _, wait_status = os.waitpid(pid, 0)
+    out.seek(0), err.seek(0)
+    helps[module] = dict(stdout=out.read(), stderr=err.read(),
+                         status=os.waitstatus_to_exitcode(wait_status))
+print(json.dumps(dict(count=len(names), owners=owners, helps=helps)))
 '''
 
 
-def test_importing_every_experiments_module_defines_no_flag():
+@pytest.fixture(scope='module')
+def imported_then_helped():
+  """The report of `_IMPORT_ALL_THEN_HELP` over every script."""
+  proc = subprocess.run(
+      [sys.executable, '-c', _IMPORT_ALL_THEN_HELP] +
+      [module for module, _ in _SCRIPTS], cwd=helpers.REPO_ROOT,
+      env=helpers.subprocess_env(), capture_output=True, text=True,
+      timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_importing_every_experiments_module_defines_no_flag(
+    imported_then_helped):
   """Flags belong to the command lines: a module imported as a library
   (by tests, notebooks, another script) defines none, so any of them can
   share one process."""
-  proc = subprocess.run([sys.executable, '-c', _IMPORT_ALL],
-                        cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
-                        capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  count, owners = proc.stdout.split(' ', 1)
-  assert int(count) >= len(_SCRIPTS) + 5  # the scripts, libraries, configs
-  assert owners.strip() == '[]', owners
+  assert imported_then_helped['count'] >= len(_SCRIPTS) + 5  # and libraries
+  assert imported_then_helped['owners'] == []
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('module, flag', _SCRIPTS)
-def test_each_script_parses_its_flags(module, flag):
+def test_each_script_parses_its_flags(module, flag, imported_then_helped):
   """absl's --helpfull lists the script's flags and exits before main."""
-  proc = subprocess.run([sys.executable, '-m', module, '--helpfull'],
-                        cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
-                        capture_output=True, text=True, timeout=300)
-  assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
-  assert flag in proc.stdout
+  run = imported_then_helped['helps'][module]
+  assert 'Traceback' not in run['stderr'], run['stderr'][-3000:]
+  assert flag in run['stdout']
 
 
 @pytest.mark.slow

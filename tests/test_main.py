@@ -8,6 +8,7 @@ module; everything else calls the command line in this process
 import hashlib
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -76,6 +77,12 @@ def test_train_leaves_a_complete_workdir(trained):
   assert "loss_fn metrics (the training loss's terms" in proc.stdout
   assert 'estimator iwae[bound=iwae, num_samples=8]: iwae/log_likelihood=' \
       in proc.stdout
+  # stderr holds the progress bars alone: no library's log lines (orbax's
+  # checkpoint messages, absl, JAX).
+  others = [line for line in re.split(r'[\r\n]', proc.stderr)
+            if line.strip() and not re.match(r'(vae train|eval test):',
+                                             line.strip())]
+  assert not others, others
 
 
 def test_resuming_says_so(trained, tmp_path, capsys, repo_cwd):
@@ -107,8 +114,10 @@ def test_evaluate_reproduces_training_and_restores_the_given_step(
   at_train = json.loads((workdir / 'eval' / 'test_step0000004.json')
                         .read_text())
   before = _snapshot(workdir)
-  status, out, _ = _cli(capsys, f'--workdir={workdir}', '--mode=evaluate')
+  status, out, err = _cli(capsys, f'--workdir={workdir}', '--mode=evaluate')
   assert status == 0
+  # The progress bar's last state alone: no library's log lines.
+  assert all(line.startswith('eval test:') for line in err), err
   path = workdir / 'eval' / 'test_step0000004_seed0.json'
   # The newest step, the config's seed: the numbers training wrote.
   assert json.loads(path.read_text()) == at_train

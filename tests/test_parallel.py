@@ -6,7 +6,9 @@ parameters are replicated and XLA inserts the gradient all-reduce, so only
 the order of floating-point sums differs.
 """
 
+import json
 import subprocess
+import sys
 
 import pytest
 
@@ -34,16 +36,56 @@ def _restored_params(exp, workdir):
   return helpers.params_of(state)
 
 
-@pytest.mark.slow
-def test_eight_virtual_devices_match_one(single_device, tmp_path):
-  exp, expected = single_device
+# The smoke configs whose 8-device runs are checked against one device.
+EIGHT_DEVICE_CONFIGS = ('vae.py:smoke', 'gan.py:smoke', 'vqvae.py:smoke',
+                        'pix2pix.py:smoke')
+
+# One process with 8 virtual devices runs the command line once per config
+# (`experiments.main.cli`, as `python -m experiments.main` parses it), each
+# into its own workdir, and prints each run's exit status and stdout.
+_EIGHT_DEVICE_RUNS = '''
+import contextlib, io, json, sys
+from experiments import main
+out = {}
+root, steps = sys.argv[1], sys.argv[2]
+for config in sys.argv[3:]:
+  text = io.StringIO()
+  with contextlib.redirect_stdout(text):
+    status = main.cli(['main', f'--config=experiments/configs/{config}',
+                       f'--workdir={root}/{config}',
+                       f'--config.train.num_steps={steps}'])
+  out[config] = dict(status=status, stdout=text.getvalue())
+print(json.dumps(out))
+'''
+
+
+@pytest.fixture(scope='module')
+def eight_devices(tmp_path_factory):
+  """{config: (workdir, stdout)} of the 8-device runs, in one process."""
+  root = tmp_path_factory.mktemp('eight')
   env = helpers.subprocess_env(
       XLA_FLAGS='--xla_force_host_platform_device_count=8')
-  proc = helpers.run_main(tmp_path, f'--config.train.num_steps={STEPS}',
-                          env=env)
-  assert '8 cpu device(s), 1 process(es)' in proc.stdout
-  assert 'test (80 examples' in proc.stdout  # the whole test split, exactly
-  helpers.assert_trees_close(_restored_params(exp, tmp_path), expected,
+  proc = subprocess.run(
+      [sys.executable, '-c', _EIGHT_DEVICE_RUNS, str(root), str(STEPS),
+       *EIGHT_DEVICE_CONFIGS], cwd=helpers.REPO_ROOT, env=env,
+      capture_output=True, text=True,
+      timeout=300 * len(EIGHT_DEVICE_CONFIGS))  # 300 s a run, as before
+  assert proc.returncode == 0, proc.stderr[-5000:]
+  runs = json.loads(proc.stdout.splitlines()[-1])
+  for config, run in runs.items():
+    assert run['status'] == 0, (config, run['stdout'][-2000:],
+                                proc.stderr[-4000:])
+  return {config: (root / config, run['stdout'])
+          for config, run in runs.items()}
+
+
+@pytest.mark.slow
+def test_eight_virtual_devices_match_one(single_device, eight_devices):
+  exp, expected = single_device
+  workdir, stdout = eight_devices['vae.py:smoke']
+  assert '8 cpu device(s), 1 process(es)' in stdout
+  assert 'test (80 examples' in stdout  # the whole test split, exactly
+  helpers.assert_trees_close(_restored_params(exp, workdir), expected,
                              atol=1e-5)
 
 
@@ -80,9 +122,9 @@ def test_batch_must_divide_over_devices():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config', ['gan.py:smoke', 'vqvae.py:smoke',
-                                    'pix2pix.py:smoke'])
-def test_family_steps_on_eight_devices_match_one(config, tmp_path):
+@pytest.mark.parametrize('config', EIGHT_DEVICE_CONFIGS[1:])
+def test_family_steps_on_eight_devices_match_one(config, tmp_path,
+                                                 eight_devices):
   """The two-player step (batch norm in both nets, the batch dealt into k
   minibatches), the VQ-VAE's EMA-codebook step and pix2pix's step (keyed
   dropout, the ring buffer written from the sharded batch) see the global
@@ -93,12 +135,9 @@ def test_family_steps_on_eight_devices_match_one(config, tmp_path):
   c.train.num_steps = STEPS
   exp = train.Experiment(c, str(tmp_path / 'one'))
   expected = helpers.params_of(exp.train())
-  env = helpers.subprocess_env(
-      XLA_FLAGS='--xla_force_host_platform_device_count=8')
-  proc = helpers.run_main(tmp_path / 'eight', f'--config.train.num_steps={STEPS}',
-                          env=env, config=f'experiments/configs/{config}')
-  assert '8 cpu device(s), 1 process(es)' in proc.stdout
-  other = train.Experiment(c, str(tmp_path / 'eight'))
+  workdir, stdout = eight_devices[config]
+  assert '8 cpu device(s), 1 process(es)' in stdout
+  other = train.Experiment(c, str(workdir))
   state, step = other.restore()
   assert step == STEPS
   helpers.assert_trees_close(helpers.params_of(state), expected, atol=1e-5)

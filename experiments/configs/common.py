@@ -124,6 +124,12 @@ def base_config(family: str, dataset: str) -> ml_collections.ConfigDict:
   c.eval.final_estimators = ()  # names from estimators, at the end
   c.eval.periodic_estimators = ()  # names from estimators, during training
   c.eval.use_ema = True  # evaluate/sample the EMA params when train has one
+  # Names of jaxgen.evaluations.EVALUATIONS, run after the final evaluation
+  # and by --mode=evaluate, e.g. ('code_usage',); their fields go into the
+  # evaluation JSON.
+  c.eval.evaluations = ()
+  # Keyword arguments of a named evaluation: {name: {option: value}}.
+  c.eval.evaluation_options = ml_collections.ConfigDict()
   c.eval.num_grid_samples = 64
 
   c.parallel = ml_collections.ConfigDict()
