@@ -221,6 +221,18 @@ def codebook_figure(exp, state, *, out_dir: str,
 TRANSLATION_LABELS = ('input', 'output', 'target')
 
 
+def _write_labelled_rows(exp, rows, labels, path: str) -> None:
+  """Process 0 writes `rows` (uint8 image batches) as one comparison grid
+  with a label per row to `path`, creating its directory."""
+  if exp.is_main:
+    rows = [np.asarray(r) for r in rows]
+    scale = images_lib.display_scale(rows[0])
+    figure = images_lib.label_rows(images_lib.comparison_grid(rows), labels,
+                                   scale)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    images_lib.save_png(path, figure)
+
+
 def translation_figure(exp, state, *, out_dir: str,
                        num: int = 16) -> dict[str, Any]:
   """Writes ``<out_dir>/translations.png``: input / output / target rows.
@@ -241,13 +253,7 @@ def translation_figure(exp, state, *, out_dir: str,
   rows = jax.jit(lambda p, x, k: exp.family.translation_rows(
       p, x, k, net=exp.net))(params, images, exp.eval_key)
   path = os.path.join(out_dir, 'translations.png')
-  if exp.is_main:
-    rows = [np.asarray(r) for r in rows]
-    scale = images_lib.display_scale(rows[0])
-    figure = images_lib.label_rows(images_lib.comparison_grid(rows),
-                                   TRANSLATION_LABELS, scale)
-    os.makedirs(out_dir, exist_ok=True)
-    images_lib.save_png(path, figure)
+  _write_labelled_rows(exp, rows, TRANSLATION_LABELS, path)
   return {'translations': {'png': path, 'num': int(len(images))}}
 
 
@@ -268,11 +274,13 @@ def _as_read(exp, images) -> np.ndarray:
 
 def _completion_nll_fn(exp, num_known: int) -> Callable:
   """Jitted ``(params, global batch, key) -> (sum of -log p(suffix |
-  prefix), sum of -log p(x), count)`` over the unmasked rows, the batch
-  preprocessed with `key`, replicated."""
+  prefix), sum of -log p(x), count)`` over the unmasked rows, replicated.
+  The batch is preprocessed with the first of ``split(key, 3)``, the key
+  `jaxgen.evaluate.make_eval_step` preprocesses with, so batch i sees the
+  binarization `Experiment.evaluate` gives it."""
 
   def sums(params, batch, key):
-    batch = exp.preprocess(batch, key)
+    batch = exp.preprocess(batch, jax.random.split(key, 3)[0])
     suffix = -exp.family.conditional_log_likelihood(params, batch, num_known,
                                                     net=exp.net)
     total = -exp.family.log_likelihood(params, batch, key, net=exp.net)
@@ -327,14 +335,10 @@ def inpainting_figure(exp, state, *, out_dir: str, num: int = 8,
   known[:, h // 2:] = _HIDDEN
   rows = [known] + rows + [_as_read(exp, local['image'])]
   path = os.path.join(out_dir, 'inpainting.png')
-  if exp.is_main:
-    labels_text = (['known'] + [f'sample {k + 1}' for k in range(samples)] +
-                   ['truth'])
-    scale = images_lib.display_scale(rows[0])
-    figure = images_lib.label_rows(images_lib.comparison_grid(rows),
-                                   labels_text, scale)
-    os.makedirs(out_dir, exist_ok=True)
-    images_lib.save_png(path, figure)
+  _write_labelled_rows(
+      exp, rows,
+      ['known'] + [f'sample {k + 1}' for k in range(samples)] + ['truth'],
+      path)
 
   fn = _completion_nll_fn(exp, num_known)
   totals = np.zeros(3, np.float64)
@@ -381,14 +385,9 @@ def superres_figure(exp, state, *, out_dir: str, num: int = 8,
   rows = ([np.repeat(np.repeat(seen, f, axis=1), f, axis=2)] + rows +
           [_as_read(exp, images)])
   path = os.path.join(out_dir, 'superres.png')
-  if exp.is_main:
-    labels_text = (['x_s'] + [f'sample {k + 1}' for k in range(samples)] +
-                   ['truth'])
-    scale = images_lib.display_scale(rows[0])
-    figure = images_lib.label_rows(images_lib.comparison_grid(rows),
-                                   labels_text, scale)
-    os.makedirs(out_dir, exist_ok=True)
-    images_lib.save_png(path, figure)
+  _write_labelled_rows(
+      exp, rows,
+      ['x_s'] + [f'sample {k + 1}' for k in range(samples)] + ['truth'], path)
   return {'superres': {'png': path, 'num': int(len(images)),
                        'samples': int(samples)}}
 

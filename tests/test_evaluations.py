@@ -263,6 +263,42 @@ def test_sampler_quality_refuses_other_families_and_samplers(ddpm_run,
                     out_dir=str(tmp_path), classifier=clf)
 
 
+# Completions and super-resolution of the autoregressive image families.
+def test_inpainting_figure_keeps_the_top_and_splits_the_exact_nll(tmp_path):
+  from experiments.configs import pixelcnn as pixelcnn_config  # pylint: disable=g-import-not-at-top
+  exp = train.Experiment(pixelcnn_config.get_config('smoke'),
+                         str(tmp_path / 'w'))
+  state = exp.init_state()
+  out = evaluations.run('inpainting_figure', exp, state,
+                        out_dir=str(tmp_path / 'fig'), num=4,
+                        samples=2)['inpainting']
+  h, w = exp.net.image_shape[:2]
+  assert out['num_known'] == (h // 2) * w
+  # -log p(top) - log p(bottom | top) is the evaluator's exact NLL: the same
+  # binarization of every batch, the chain rule split at the prefix.
+  nll = exp.evaluate(state)['exact/nll_nats']
+  np.testing.assert_allclose(out['prefix_nll_nats'] + out['suffix_nll_nats'],
+                             nll, rtol=1e-5)
+  assert 0 < out['suffix_nll_nats'] and 0 < out['prefix_nll_nats']
+  # Rows: known, 2 completions, truth; each completion keeps the top half.
+  figure = np.asarray(Image.open(out['png']))
+  assert figure.ndim >= 2 and figure.shape[0] > figure.shape[1] / 4
+  images = exp.batch(num=4, preprocess=False)['image']
+  read = np.where(np.asarray(images) >= 128, 255, 0)
+  for k in range(2):
+    done = np.asarray(exp.family.complete(
+        exp.eval_params(state), images, out['num_known'],
+        jax.random.fold_in(exp.eval_key, k), net=exp.net))
+    np.testing.assert_array_equal(done[:, :h // 2], read[:, :h // 2])
+
+
+def test_superres_figure_needs_a_multiscale_family(kmeans_run, tmp_path):
+  km_exp, km_state = kmeans_run
+  with pytest.raises(ConfigError, match='super_resolve|subsample'):
+    evaluations.run('superres_figure', km_exp, km_state,
+                    out_dir=str(tmp_path))
+
+
 # ------------------------------------------------- named in the config
 def _with(config, **fields):
   config = config.copy_and_resolve_references()
