@@ -94,12 +94,19 @@ class _DropOrbaxErrors(py_logging.Filter):
   """Drops orbax's own error logs (tracebacks from its background threads).
 
   Every failure they report reaches the caller as one `CheckpointError`
-  naming the cause, so the logs would only repeat it at length.
+  naming the cause, so the logs would only repeat it at length. Also drops
+  orbax's warning that a manager opened read-only is read-only.
   """
 
   def filter(self, record: py_logging.LogRecord) -> bool:
-    return not (record.levelno >= py_logging.ERROR and
-                f'{os.sep}orbax{os.sep}' in record.pathname)
+    if f'{os.sep}orbax{os.sep}' not in record.pathname:
+      return True
+    if record.levelno >= py_logging.ERROR:
+      return False
+    # A read-only manager (`read_state_subtree`: another run's parameters, the
+    # sample-quality classifier) is what jaxgen asked for, not news.
+    return not (record.levelno == py_logging.WARNING and
+                record.getMessage().startswith('Given directory is read only'))
 
 
 class _QuietOrbax:

@@ -2,6 +2,7 @@
 parameters without the trainer."""
 
 import json
+import logging as py_logging
 import math
 import os
 
@@ -103,6 +104,18 @@ def test_restore_params_equals_the_trainers_restore(vq_run):
   moved = jax.tree.map(lambda a, b: bool(np.any(a != b)), at_1,
                        jax.tree.map(np.asarray, state.params))
   assert any(jax.tree.leaves(moved))
+
+
+@pytest.mark.slow
+def test_restore_params_reads_without_orbax_logs(vq_run, caplog):
+  # Opening a checkpoint read-only (another run's parameters, the
+  # sample-quality classifier) prints nothing: orbax's "read only" warning
+  # is dropped at the source.
+  with caplog.at_level(py_logging.INFO):
+    workdir.restore_params(vq_run.workdir)
+  noise = [r.getMessage() for r in caplog.records
+           if r.levelno >= py_logging.WARNING]
+  assert not noise, noise
 
 
 @pytest.mark.slow
