@@ -256,6 +256,7 @@ def conditional_log_likelihood(params, batch, num_known: int, *,
   logits = net.apply({'params': params}, x, _labels(net, batch))
   return ars.weighted_log_prob(net.likelihood, logits, x, weights)
 
+
 def _cached_fns(params, labels, canvas, *, net: Net):
   """(pixel_fn, end_row_fn, initial caches) for `ar_sampling.sample_cached`."""
   variables = {'params': params}
