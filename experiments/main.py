@@ -228,9 +228,14 @@ def train_and_evaluate(exp: train.Experiment,
   (`run_evaluations`; their figures go to ``<workdir>/images``). When
   training was stopped by SIGTERM before ``config.train.num_steps``, the
   trainer has saved that step and nothing is evaluated (``results`` is
-  None).
+  None). Holds the workdir's lock throughout (`Experiment.locked`), so
+  nothing is read from a workdir another run trains in.
   """
-  split = split or exp.config.eval.split
+  with exp.locked():
+    return _train_and_evaluate(exp, split or exp.config.eval.split)
+
+
+def _train_and_evaluate(exp: train.Experiment, split: str) -> Trained:
   num_steps = exp.config.train.num_steps
   ckpt = exp.checkpointer()
   try:

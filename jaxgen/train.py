@@ -36,7 +36,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from absl import logging
 import jax
@@ -271,6 +271,7 @@ class Experiment:
   workdir: str
 
   def __post_init__(self):
+    self._lock_held = False  # `locked`
     c = self.config
     parallel.initialize(c.parallel.num_processes, c.parallel.process_id,
                         c.parallel.coordinator_address,
@@ -685,6 +686,30 @@ class Experiment:
     if error is not None:
       raise error
 
+  @contextlib.contextmanager
+  def locked(self) -> Iterator[None]:
+    """Holds the workdir's lock (`jaxgen.workdir.exclusive`, process 0) for
+    the block; re-entrant within this Experiment, so a caller that reads
+    the workdir's checkpoints before `train` (experiments.main's resume
+    line) takes the lock first and `train` keeps it. Nothing in the
+    checkpoints folder is read before the lock is held: a second run on a
+    workdir in use is refused before it can see a step the first run is
+    deleting.
+
+    Raises:
+      WorkdirLockedError: another run trains in this workdir.
+    """
+    if self._lock_held:
+      yield
+      return
+    with contextlib.ExitStack() as stack:
+      self._lock_workdir(stack)
+      self._lock_held = True
+      try:
+        yield
+      finally:
+        self._lock_held = False
+
   def train(self) -> TrainState:
     """Trains to config.train.num_steps, resuming from the workdir.
 
@@ -706,9 +731,8 @@ class Experiment:
     workdir is touched.
     """
     c = self.config
-    self._check_fits_checkpoint()
-    with contextlib.ExitStack() as lock:
-      self._lock_workdir(lock)
+    with self.locked():
+      self._check_fits_checkpoint()
       ckpt = self.checkpointer(create=True)
       train_iter = self.train_iterator()
       writer = None

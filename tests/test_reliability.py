@@ -341,7 +341,9 @@ _HOLDER = textwrap.dedent('''
 ''')
 
 
-def test_second_trainer_fails_fast_and_kill_9_frees_the_lock(run):
+def test_second_trainer_fails_fast_and_kill_9_frees_the_lock(
+    run, monkeypatch):
+  from experiments import main  # pylint: disable=g-import-not-at-top
   workdir, _ = run
   holder = subprocess.Popen(
       [sys.executable, '-c', _HOLDER, str(workdir)], cwd=helpers.REPO_ROOT,
@@ -357,6 +359,15 @@ def test_second_trainer_fails_fast_and_kill_9_frees_the_lock(run):
     assert _snapshot(workdir) == before
     # Readers take no lock.
     assert exp.restore()[1] == 6
+    # experiments.main reads no checkpoint before it holds the lock: the
+    # first run may be deleting the step it would read (max_to_keep).
+    def no_reading(*args, **kwargs):
+      raise AssertionError('a checkpoint was read before the lock was held')
+    monkeypatch.setattr(ckpt_lib.Checkpointer, '__init__', no_reading)
+    with pytest.raises(WorkdirLockedError, match=str(holder.pid)):
+      main.train_and_evaluate(exp)
+    monkeypatch.undo()
+    assert _snapshot(workdir) == before
   finally:
     holder.kill()  # SIGKILL: the operating system releases the lock
     holder.wait(timeout=60)
