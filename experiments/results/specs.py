@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import json
 import os
@@ -156,7 +155,6 @@ def _paper_config(spec: Spec) -> tuple[str, ml_collections.ConfigDict] | None:
   return None
 
 
-@functools.lru_cache(maxsize=None)
 def budget_cuts(spec: Spec) -> tuple[str, ...]:
   """What makes `spec` smaller or shorter than its reference setting.
 
@@ -167,6 +165,21 @@ def budget_cuts(spec: Spec) -> tuple[str, ...]:
   Returns one phrase per cut, e.g. 'train.num_steps 3,000 < 10,000 (the
   preset)'; () when none.
   """
+  key = (spec.config, repr(spec.overrides))
+  if key not in _BUDGET_CUTS:
+    try:
+      _BUDGET_CUTS[key] = _budget_cuts(spec)
+    except Exception:  # pylint: disable=broad-except
+      # A preset that no longer builds: the record's stale note says so.
+      _BUDGET_CUTS[key] = ()
+  return _BUDGET_CUTS[key]
+
+
+# budget_cuts of each (config, overrides) met so far: the pages ask often.
+_BUDGET_CUTS: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def _budget_cuts(spec: Spec) -> tuple[str, ...]:
   row = _int_leaves(build_config(spec, quick=False))
   refs = [('the preset', _preset(spec))]
   paper = _paper_config(spec)
