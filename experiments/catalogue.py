@@ -37,11 +37,14 @@ class Table:
     layout: the columns, a key of `experiments.results.render.LAYOUTS`.
     evaluation: when set, the table lists every experiment that runs this
       evaluation, whatever its own table.
+    kind: what its rows' headline number is, in a few words ('exact',
+      'bound', ...), for the summary; '' leaves it to the layout.
   """
   heading: str
   text: str
   layout: str
   evaluation: str = ''
+  kind: str = ''
 
 
 # Table keys: what a row measures.
@@ -67,7 +70,12 @@ class Spec:
     config: 'path/to/config.py:arg', as for `experiments.main --config`.
     overrides: (dotted field, value) pairs applied after the preset, exactly
       as ``--config.<field>=<value>`` would.
-    reference: the published number to show beside ours ('' = none).
+    reference: the published number beside ours, '<figure>: <source>'
+      (e.g. '86.76 nats: Burda et al. 2016, ...'; the figure is what the
+      tables show, the source goes to the run's details), or 'none: <why>',
+      or '' (no published figure).
+    like_for_like: whether `reference` measures the same quantity on the
+      same data and protocol as the row; otherwise it is shown for scale.
     nll_estimator: estimator whose NLL is the headline (test NLL).
     bound_estimator: estimator shown as the ELBO column ('' = none).
     table: which table of RESULTS.md the row belongs to (a key of `TABLES`).
@@ -75,6 +83,10 @@ class Spec:
     evaluations: measurements beyond `Experiment.evaluate`, run after it on
       the trained state, their fields kept in the record (a figure also
       as ``results/<name>_<field>.png``).
+    cpu_budget: whether the row runs smaller or shorter than the paper's
+      setting; None derives it from the config
+      (`experiments.results.specs.budget_cuts`), True or False states it
+      (say why beside the entry).
 
   Override values may name ``{runs_dir}`` (e.g. a frozen VQ run that
   another experiment trains).
@@ -88,6 +100,8 @@ class Spec:
   table: str = BOUND_BINARY
   label: str = ''
   evaluations: tuple[Evaluation, ...] = ()
+  like_for_like: bool = False
+  cpu_budget: bool | None = None
 
 
 def sample_quality(classifier: str = '') -> Evaluation:
@@ -140,28 +154,24 @@ DDPM_CPU = (('train.num_steps', 600), ('train.ema_decay', 0.99),
             ('eval.estimators.bound.num_timesteps', 20),
             ('eval.estimators.bound.chunk_size', 20),
             ('model.sample_steps', 50))
-VQVAE = ('for scale only: 4.67 bits/dim, van den Oord et al. 2017 '
-         '(VQ-VAE paper), section 4.1, CIFAR-10 (other data)')
-RBM_MNIST = ('for scale only: about 86 nats, Salakhutdinov & Murray 2008, '
-             'RBM with 500 hidden units trained by CD-25 on full MNIST '
-             '(60,000 images, stochastic binarization), AIS with 14,500 '
-             'betas; not like-for-like (other training set and algorithm)')
+VQVAE = ('4.67 bits/dim: van den Oord et al. 2017 (VQ-VAE paper), section '
+         '4.1, CIFAR-10 (other data)')
+RBM_MNIST = ('about 86 nats: Salakhutdinov & Murray 2008, RBM with 500 '
+             'hidden units trained by CD-25 on full MNIST (60,000 images, '
+             'stochastic binarization), AIS with 14,500 betas; other training '
+             'set and algorithm')
 # Full 8-bit MNIST (60,000 training, 10,000 test images), other nets and
 # schedules: for scale, beside the flows' and DDPM's mnist8k rows.
 _FFJORD_TABLE = ('Grathwohl et al. 2019 (FFJORD paper), Table 2, MNIST '
                  'column (RealNVP 1.06, Glow 1.05, FFJORD 0.99 bits/dim)')
-_NOT_LIKE_FOR_LIKE = ('not like-for-like: full 8-bit MNIST, 60,000 training '
-                      'and 10,000 test images, the papers\' nets and '
-                      'schedules; these rows train on 7,000 images on a CPU '
-                      'budget')
-REALNVP_MNIST = (f'for scale only, {_NOT_LIKE_FOR_LIKE}: 1.06 bits/dim, '
-                 f'{_FFJORD_TABLE}')
-GLOW_MNIST = (f'for scale only, {_NOT_LIKE_FOR_LIKE}: 1.05 bits/dim, '
-              f'{_FFJORD_TABLE}')
-DDPM_CIFAR = ('for scale only, not like-for-like (other data): <= 3.70 '
-              'bits/dim, Ho et al. 2020, Table 1, CIFAR-10 test set, trained '
-              'on the true bound L with fixed isotropic variances (their '
-              'L_simple model: <= 3.75)')
+_FULL_MNIST = ('full 8-bit MNIST, 60,000 training and 10,000 test images, '
+               'the papers\' nets and schedules; these rows train on 7,000 '
+               'images')
+REALNVP_MNIST = f'1.06 bits/dim: {_FFJORD_TABLE}; {_FULL_MNIST}'
+GLOW_MNIST = f'1.05 bits/dim: {_FFJORD_TABLE}; {_FULL_MNIST}'
+DDPM_CIFAR = ('<= 3.70 bits/dim: Ho et al. 2020, Table 1, CIFAR-10 test set '
+              '(other data), trained on the true bound L with fixed '
+              'isotropic variances (their L_simple model: <= 3.75)')
 NO_REFERENCE_DIGITS = ('none: sklearn 8x8 digits (1,797 images) is not a '
                        'published likelihood benchmark')
 
@@ -175,13 +185,15 @@ def _exact(name: str, config: str, label: str, table: str = EXACT_BINARY,
            nll_estimator: str = 'exact', classifier: str = '',
            reference: str = '',
            overrides: tuple[tuple[str, Any], ...] = (),
-           evaluations: tuple[Evaluation, ...] = ()) -> Spec:
+           evaluations: tuple[Evaluation, ...] = (),
+           cpu_budget: bool | None = None) -> Spec:
   if not reference and name.endswith('_digits'):
     reference = NO_REFERENCE_DIGITS
   return Spec(name, config, overrides=overrides, reference=reference,
               nll_estimator=nll_estimator, bound_estimator='', table=table,
               label=label, evaluations=evaluations + (
-                  (sample_quality(classifier),) if classifier else ()))
+                  (sample_quality(classifier),) if classifier else ()),
+              cpu_budget=cpu_budget)
 
 
 def _discrete(name: str, config: str, label: str, *,
@@ -280,7 +292,8 @@ EXPERIMENTS = (
            'NICE, 4 additive couplings, MLPs of 4 x 256 units, logistic '
            'prior, 3,000 steps (the validation NLL rises after that)',
            table=DEQUANTIZED, classifier='digits',
-           overrides=(('train.num_steps', 3000),)),
+           overrides=(('train.num_steps', 3000),),
+           cpu_budget=False),  # early stopping, not a budget
     _exact('nice_mnist8k', 'experiments/configs/nice.py:mnist8k',
            'NICE, 4 additive couplings, MLPs of 5 x 1000 units (the '
            "paper's MNIST layout), logistic prior, 10,000 steps",
@@ -288,12 +301,12 @@ EXPERIMENTS = (
     # 28x28 flows on a CPU budget: the presets' layouts narrowed (coupling
     # nets of 32 channels, one residual block for RealNVP), fewer steps.
     _exact('realnvp_mnist8k', 'experiments/configs/realnvp.py:mnist8k',
-           'RealNVP, 2 scales (8 couplings), CPU-sized: ResNet coupling nets '
+           'RealNVP, 2 scales (8 couplings), ResNet coupling nets '
            'of 32 channels and 1 residual block, 1,500 steps of 32',
            table=DEQUANTIZED, classifier='mnist8k', reference=REALNVP_MNIST,
            overrides=REALNVP_CPU),
     _exact('glow_mnist8k', 'experiments/configs/glow.py:mnist8k',
-           'Glow, L = 2 levels of K = 8 steps, CPU-sized: coupling nets of '
+           'Glow, L = 2 levels of K = 8 steps, coupling nets of '
            '32 channels, 3,000 steps', table=DEQUANTIZED,
            classifier='mnist8k', reference=GLOW_MNIST, overrides=GLOW_CPU),
     _exact('glow_digits', 'experiments/configs/glow.py:digits',
@@ -306,7 +319,7 @@ EXPERIMENTS = (
          reference=NO_REFERENCE_DIGITS, nll_estimator='bound',
          bound_estimator='', table=BOUND_EIGHT_BIT,
          label='DDPM, U-Net of 32/64 channels, T = 1,000, linear schedule, '
-         'CPU budget of 2,500 steps; bound estimated from L_0 and 49 '
+         '2,500 steps; bound estimated from L_0 and 49 '
          'stratified timesteps per image (num_timesteps = 50)',
          evaluations=(samplers('digits'),)),
     # The U-Net preset on a CPU budget of 600 steps (EMA decay 0.99, so
@@ -317,7 +330,7 @@ EXPERIMENTS = (
          overrides=DDPM_CPU, reference=DDPM_CIFAR, nll_estimator='bound',
          bound_estimator='', table=BOUND_EIGHT_BIT,
          label='DDPM, U-Net of 32/64 channels, T = 1,000, linear schedule, '
-         'CPU budget of 600 steps of 64 (EMA 0.99); bound estimated from '
+         '600 steps of 64 (EMA 0.99); bound estimated from '
          'L_0 and 19 stratified timesteps per image (num_timesteps = 20); '
          'samples by 50-step DDIM',
          evaluations=(Evaluation('sample_quality',
@@ -368,9 +381,10 @@ EXPERIMENTS = (
     # The convolutional and recurrent presets are the papers' sizes, days
     # of training on 2 CPU cores; these rows run CPU-sized cuts (fewer
     # steps, narrower or shallower nets: the overrides are in each row's
-    # command) of about half an hour each, and say so in their label.
+    # command) of about half an hour each (RESULTS.md labels them CPU
+    # budget: `experiments.results.specs.budget_cuts`).
     _exact('nade_mnist8k', 'experiments/configs/nade.py:mnist8k',
-           'NADE, 500 hidden units, CPU budget of 3,000 steps',
+           'NADE, 500 hidden units, 3,000 steps',
            reference=_pixelrnn_table4('NADE', '88.33'),
            overrides=(('train.num_steps', 3000),)),
     _exact('made_mnist8k', 'experiments/configs/made.py:mnist8k',
@@ -382,19 +396,19 @@ EXPERIMENTS = (
            'masks', nll_estimator='ensemble',
            reference=_pixelrnn_table4('MADE (32-mask ensemble)', '86.64')),
     _exact('pixelcnn_mnist8k', 'experiments/configs/pixelcnn.py:mnist8k',
-           'PixelCNN, CPU-sized: h=64, 6 residual blocks, 4,000 steps',
+           'PixelCNN, h=64, 6 residual blocks, 4,000 steps',
            reference=_pixelrnn_table4('PixelCNN', '81.30'),
            overrides=PIXELCNN_CPU + (('train.num_steps', 4000),)),
     _exact('gated_pixelcnn_mnist8k',
            'experiments/configs/gated_pixelcnn.py:mnist8k',
-           'Gated PixelCNN, CPU-sized: p=32, 8 layers, 2,500 steps',
+           'Gated PixelCNN, p=32, 8 layers, 2,500 steps',
            classifier='mnist8k',
            overrides=(('model.features', 32), ('model.num_layers', 8),
                       ('model.output_features', (64,)),
                       ('train.num_steps', 2500))),
     _exact('multiscale_pixelcnn_mnist8k',
            'experiments/configs/multiscale_pixelcnn.py:mnist8k',
-           'Multi-scale PixelCNN, CPU-sized: Gated PixelCNN of the 14x14 '
+           'Multi-scale PixelCNN: Gated PixelCNN of the 14x14 '
            'sub-grid, then of the 28x28 image given it, p=32, 6 layers '
            'each, 1,500 steps (the Gated PixelCNN row: one net of 8 '
            'layers, 2,500 steps; not like-for-like)',
@@ -405,25 +419,24 @@ EXPERIMENTS = (
                       ('train.num_steps', 1500)),
            evaluations=(SUPERRES,)),
     _exact('row_lstm_mnist8k', 'experiments/configs/pixelrnn.py:mnist8k,row',
-           'PixelRNN, Row LSTM, 4 layers of 16 units, CPU budget of 2,500 '
-           'steps', reference=_pixelrnn_table4('Row LSTM', '80.54'),
+           'PixelRNN, Row LSTM, 4 layers of 16 units, 2,500 steps',
+           reference=_pixelrnn_table4('Row LSTM', '80.54'),
            overrides=(('train.num_steps', 2500),)),
     _exact('diagonal_bilstm_mnist8k',
            'experiments/configs/pixelrnn.py:mnist8k,diagonal',
-           'PixelRNN, Diagonal BiLSTM, 4 layers of 16 units, CPU budget of '
-           '2,000 steps',
+           'PixelRNN, Diagonal BiLSTM, 4 layers of 16 units, 2,000 steps',
            reference=_pixelrnn_table4('Diagonal BiLSTM', '79.20'),
            overrides=(('train.num_steps', 2000),)),
     _exact('wavenet_mnist8k', 'experiments/configs/wavenet.py:mnist8k',
-           'WaveNet on raster-order pixels, 10 blocks, CPU budget of 2,500 '
-           'steps', overrides=(('train.num_steps', 2500),)),
+           'WaveNet on raster-order pixels, 10 blocks, 2,500 steps',
+           overrides=(('train.num_steps', 2500),)),
     _exact('pixelcnn_8bit_mnist8k',
            'experiments/configs/pixelcnn.py:mnist8k,categorical',
-           'PixelCNN, 256-way softmax, CPU-sized: h=64, 6 residual blocks, '
+           'PixelCNN, 256-way softmax, h=64, 6 residual blocks, '
            '2,500 steps', table=EIGHT_BIT,
            overrides=PIXELCNN_CPU + (('train.num_steps', 2500),)),
     _exact('pixelcnnpp_mnist8k', 'experiments/configs/pixelcnnpp.py:mnist8k',
-           'PixelCNN++, 32 filters, CPU budget of 1,000 steps (EMA 0.995)',
+           'PixelCNN++, 32 filters, 1,000 steps (EMA 0.995)',
            table=EIGHT_BIT,
            overrides=(('train.num_steps', 1000), ('train.ema_decay', 0.995),
                       ('train.eval_every_steps', 1000))),
@@ -462,8 +475,7 @@ EXPERIMENTS = (
     _discrete('code_prior_mnist8k',
               'experiments/configs/code_prior.py:mnist8k',
               'Gated PixelCNN prior over the frozen codes of '
-              '`vqvae2_mnist8k` (top, then bottom given top), CPU budget of '
-              '2,000 steps',
+              '`vqvae2_mnist8k` (top, then bottom given top), 2,000 steps',
               overrides=(('model.vqvae_workdir',
                           '{runs_dir}/vqvae2_mnist8k'),
                          ('train.num_steps', 2000)),
@@ -538,7 +550,7 @@ EXPERIMENTS = (
              'DCGAN, class-conditional, 5,000 steps', classifier='mnist8k',
              overrides=(('train.num_steps', 5000),)),
     _quality('began_mnist8k', 'experiments/configs/began.py:mnist8k',
-             'BEGAN, n = N_z = N_h = 64, CPU budget of 1,000 steps',
+             'BEGAN, n = N_z = N_h = 64, 1,000 steps',
              classifier='mnist8k', overrides=(('train.num_steps', 1000),)),
     # Image-to-image translation on a CPU budget of 1,000 steps of 64.
     Spec('pix2pix_mnist8k_edges',
@@ -584,14 +596,14 @@ TABLES = {
         'better): the IWAE bound with k importance samples (an upper bound '
         'on the NLL, tight as k grows), the negative ELBO (a looser upper '
         'bound), and bits/dim = NLL / (D ln 2) from the IWAE number.',
-        'likelihood and bound'),
+        'likelihood and bound', kind='bound'),
     EXACT_BINARY: Table(
         'Autoregressive models on binarized data: exact NLL',
         'Test-split negative log-likelihood in nats per image, exact (each '
         'model defines a normalised distribution over binary images), and '
         'bits/dim = NLL / (D ln 2). Comparable with the bounds above on the '
         'same data.',
-        'likelihood'),
+        'likelihood', kind='exact'),
     ESTIMATE_BINARY: Table(
         'Boltzmann machines on binarized data: AIS estimates of the NLL',
         'Test-split negative log-likelihood in nats per image, F(x) + '
@@ -605,13 +617,13 @@ TABLES = {
         'its AIS log Z over (v, h2) (Salakhutdinov & Hinton 2009): an upper '
         'bound on the NLL up to the error of log Z. Comparable, with these '
         'caveats, with the tables above on the same data.',
-        'likelihood'),
+        'likelihood', kind='AIS estimate'),
     EIGHT_BIT: Table(
         'Models of 8-bit pixels: exact NLL',
         'Test-split negative log-likelihood of the 8-bit images (256 levels '
         'per sub-pixel, no binarization), exact, in nats per image and in '
         'bits/dim. Not comparable with the binarized tables.',
-        'likelihood'),
+        'likelihood', kind='exact'),
     BOUND_EIGHT_BIT: Table(
         'Models of 8-bit pixels: bounds on the NLL',
         'Test-split upper bound on the negative log-likelihood of the 8-bit '
@@ -628,7 +640,7 @@ TABLES = {
         'evaluates all T terms. These bound the quantity of the exact 8-bit '
         'table above, from above; not comparable with the binarized '
         'tables.',
-        'likelihood'),
+        'likelihood', kind='bound'),
     DEQUANTIZED: Table(
         'Continuous densities of dequantized 8-bit pixels: an upper bound '
         'on the NLL',
@@ -644,7 +656,7 @@ TABLES = {
         'evaluation key): an upper bound in expectation, not an exact NLL. '
         'It bounds the quantity of the exact 8-bit table above, from above; '
         'not comparable with the binarized tables.',
-        'likelihood'),
+        'likelihood', kind='upper bound, dequantized'),
     TOY_DENSITY: Table(
         'Densities of toy 2-D points: exact test log-likelihood',
         'Test-split negative log-likelihood -log p(x) of the 2-D points in '
@@ -654,7 +666,7 @@ TABLES = {
         'offset. bits/dim = NLL / (2 ln 2). Each toy density has its own '
         'scale: compare rows on the same data only. No published figure '
         'exists for these point sets.',
-        'likelihood'),
+        'likelihood', kind='exact'),
     CODES: Table(
         'Discrete latents and mixtures',
         'VQ-VAE rows: the test NLL is the bound -log p(x | z_q(x)) + '
@@ -752,26 +764,23 @@ FIGURE_COMMANDS = {'codebook': 'experiments.kmeans_codebook'}
 
 # RESULTS.md's "How to read these numbers" section.
 READING_NOTES = (
-    '**mnist8k** is 8,000 real MNIST digits (the first 8,000 images '
-    'of the MNIST test set; see ../shared/data/mnist/README.md). Our '
-    'models train on its 7,000 canonical training rows (0-6,999) and '
-    'are tested on its 1,000 test rows (7,000-7,999). '
-    '**Burda et al. (2016) train on the full 60,000-image MNIST '
-    'training set and test on all 10,000 test images**, with their '
-    'own network and schedule; their 86.76 nats is shown for scale, '
-    'not as a like-for-like comparison. The same holds for the '
-    'PixelRNN paper\'s Table 4 (statically binarized MNIST, 50,000 '
-    'training images) beside the autoregressive rows.',
-    '**digits** is scikit-learn\'s 1,797 8x8 digits (pixels 0..16 '
-    'rescaled to 0..255), shuffled with the split seed and split '
-    '70/10/20. It is a different, much smaller dataset with no '
-    'published likelihood; its numbers only compare with each other.',
+    '**mnist8k** is 8,000 real MNIST digits (the first 8,000 images of the '
+    'MNIST test set; see ../shared/data/mnist/README.md): our models train '
+    'on its 7,000 canonical training rows (0-6,999) and are tested on its '
+    '1,000 test rows (7,000-7,999). The papers train on 50,000-60,000 '
+    'images and test on 10,000, with their own nets and schedules: their '
+    'figures (Burda et al. 2016\'s 86.76 nats, the PixelRNN paper\'s Table '
+    '4, ...) are shown for scale, not as like-for-like comparisons.',
+    '**digits** is scikit-learn\'s 1,797 8x8 digits (pixels 0..16 rescaled '
+    'to 0..255), shuffled with the split seed and split 70/10/20: a much '
+    'smaller dataset with no published likelihood, so its numbers only '
+    'compare with each other.',
     'Dynamic binarization: each pixel is a Bernoulli draw with p = '
-    'pixel/255, redrawn every training step; test images are drawn '
-    'with the evaluation key (`fold_in(eval_key, batch)`), so a '
-    'given seed always sees the same binarized test set.',
-    'Wall time is measured on the machine named in the row; a run '
-    'that reused a finished checkpoint only times its evaluation. '
-    'It includes contention from anything else running there (the '
-    'load average is recorded where available).',
+    'pixel/255, redrawn every training step; test images are drawn with '
+    'the evaluation key (`fold_in(eval_key, batch)`), so a given seed '
+    'always sees the same binarized test set.',
+    'Wall time is measured on the machine named for the row and includes '
+    'contention from anything else running there (the load average is in '
+    'the run\'s details); a run that reused a finished checkpoint only '
+    'times its evaluation.',
 )

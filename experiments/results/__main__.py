@@ -15,7 +15,6 @@ from experiments.results import records
 from experiments.results import render
 from experiments.results import run
 from experiments.results import specs
-from jaxgen import workdir as workdir_lib
 
 
 def define_flags() -> dict[str, Any]:
@@ -49,9 +48,9 @@ def define_flags() -> dict[str, Any]:
                               'experiments\' workdirs first and train from '
                               'scratch.'),
       render_only=flags.DEFINE_bool(
-          'render_only', False, 'Run nothing: rewrite --out from the records '
-          'in --records_dir (what RESULTS.md must equal; a test checks '
-          'it).'))
+          'render_only', False, 'Run nothing: rewrite --out, and GALLERY.md '
+          'beside it, from the records in --records_dir (what RESULTS.md and '
+          'GALLERY.md must equal; a test checks it).'))
 
 
 def main(argv, flag_values: dict[str, Any]):
@@ -74,9 +73,9 @@ def main(argv, flag_values: dict[str, Any]):
     if f['only'] or f['rerun'] or f['fresh']:
       raise app.UsageError('--render_only runs nothing: drop --only, '
                            '--rerun and --fresh.')
-    workdir_lib.atomic_write(out, render.render(
-        runs_dir, quick=quick, note=f['note'], records_dir=records_dir))
-    print(f'wrote {out}', flush=True)
+    render.write(out, runs_dir, quick=quick, note=f['note'],
+                 records_dir=records_dir)
+    print(f'wrote {out} and {render.gallery_path(out)}', flush=True)
     return
   try:
     run.run_all(names, runs_dir=runs_dir, out=out, quick=quick,

@@ -304,5 +304,8 @@ def run_all(names: list[str], *, runs_dir: str, out: str, quick: bool,
   if jax.process_index() != 0:
     return text
   workdir_lib.atomic_write(out, text)
-  print(f'wrote {out}', flush=True)
+  gallery = render.gallery_path(out)
+  workdir_lib.atomic_write(gallery, render.render_gallery(
+      runs_dir, quick=quick, records_dir=records_dir))
+  print(f'wrote {out} and {gallery}', flush=True)
   return text

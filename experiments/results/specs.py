@@ -114,3 +114,95 @@ def describe_data(config: ml_collections.ConfigDict) -> str:
   else:
     pixels = '8-bit'
   return f'{name}, {pixels}'
+
+
+# The papers' data sets beside the CPU-sized one a preset argument names:
+# a config that builds with one of them (same file, same other options) is
+# the paper's setting that `budget_cuts` compares a row with.
+PAPER_DATA = {'mnist8k': ('binarized_mnist', 'mnist')}
+# Fields whose smaller integer value means less training or a smaller net.
+_BUDGET_FIELDS = ('train.num_steps', 'train.batch_size')
+_BUDGET_PREFIX = 'model.'
+
+
+def _int_leaves(tree: Any, prefix: str = '') -> dict[str, Any]:
+  """Dotted field -> value, for ints and tuples of ints (bools excluded)."""
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, (dict, ml_collections.ConfigDict)):
+      out.update(_int_leaves(v, f'{prefix}{k}.'))
+      continue
+    items = v if isinstance(v, (tuple, list)) else (v,)
+    if items and all(isinstance(x, int) and not isinstance(x, bool)
+                     for x in items):
+      out[f'{prefix}{k}'] = tuple(items)
+  return out
+
+
+def _paper_config(spec: Spec) -> tuple[str, ml_collections.ConfigDict] | None:
+  """(argument, config) of the paper-data preset of `spec`, or None."""
+  path, _, arg = spec.config.partition(':')
+  options = arg.split(',')
+  for ours, papers in PAPER_DATA.items():
+    if ours not in options:
+      continue
+    for paper in papers:
+      alt = ','.join(paper if o == ours else o for o in options)
+      try:
+        return paper, _config_module(path).get_config(alt)
+      except (ValueError, KeyError):
+        continue
+  return None
+
+
+def budget_cuts(spec: Spec) -> tuple[str, ...]:
+  """What makes `spec` smaller or shorter than its reference setting.
+
+  The reference setting is the paper-data preset of the same config file
+  (`PAPER_DATA`, e.g. ``vae.py:binarized_mnist`` for ``vae.py:mnist8k``)
+  where it builds, and the row's own preset for its overrides: a training
+  length, batch size or integer net size (`model.*`) below it is a cut.
+  Returns one phrase per cut, e.g. 'train.num_steps 3,000 < 10,000 (the
+  preset)'; () when none.
+  """
+  key = (spec.config, repr(spec.overrides))
+  if key not in _BUDGET_CUTS:
+    try:
+      _BUDGET_CUTS[key] = _budget_cuts(spec)
+    except Exception:  # pylint: disable=broad-except
+      # A preset that no longer builds: the record's stale note says so.
+      _BUDGET_CUTS[key] = ()
+  return _BUDGET_CUTS[key]
+
+
+# budget_cuts of each (config, overrides) met so far: the pages ask often.
+_BUDGET_CUTS: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def _budget_cuts(spec: Spec) -> tuple[str, ...]:
+  row = _int_leaves(build_config(spec, quick=False))
+  refs = [('the preset', _preset(spec))]
+  paper = _paper_config(spec)
+  if paper:
+    refs.insert(0, (f'the {paper[0]} preset', paper[1]))
+  fmt = lambda v: ', '.join(f'{x:,}' for x in v)
+  cuts, seen = [], set()
+  for source, config in refs:
+    ref = _int_leaves(config)
+    for field in sorted(row):
+      if field in seen or field not in ref or not (
+          field in _BUDGET_FIELDS or field.startswith(_BUDGET_PREFIX)):
+        continue
+      a, b = row[field], ref[field]
+      if len(a) == len(b) and sum(a) < sum(b):
+        seen.add(field)
+        cuts.append(f'{field} {fmt(a)} < {fmt(b)} ({source})')
+  return tuple(cuts)
+
+
+def cpu_budget(spec: Spec) -> bool:
+  """Whether the row runs on a CPU budget: `Spec.cpu_budget` where the
+  entry states it, else whether `budget_cuts` finds a cut."""
+  if spec.cpu_budget is not None:
+    return spec.cpu_budget
+  return bool(budget_cuts(spec))
