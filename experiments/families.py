@@ -9,9 +9,10 @@ what its likelihood is ('exact', 'bound', 'estimate' or none), the kinds of
 data it models, the optional contract names it defines, its config file's
 options (the dataset option is the preset) and the dataset each preset
 reads; then every dataset the presets read (embedded, npz files, TFDS
-names, toy densities, synthetic signals, crops of scikit-image's photos). With --family: that family's options and
-every field of its config (``get_config(--arg)``) with its value and the
-one-line comment of the config source where it has one.
+names, toy densities, synthetic signals, crops of scikit-image's photos).
+With --family: that family's options and every field of its config
+(``get_config(--arg)``) with its value and the one-line comment of the
+config source where it has one.
 
 Everything is derived from the registry and the config files
 (`experiments.configs.common.declared_options`), so a new family or preset

@@ -140,8 +140,10 @@ def downscale(image: np.ndarray, side: int, photo: str = '') -> np.ndarray:
         f'the photo {photo!r} ({h}x{w}); photos are only downscaled.')
   if side == short:
     return image
-  size = (side, round(w * side / h)) if h <= w else (round(h * side / w),
-                                                       side)
+  if h <= w:
+    size = (side, round(w * side / h))
+  else:
+    size = (round(h * side / w), side)
   out = transform.resize(image, size, order=1, anti_aliasing=True)
   return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)
 
