@@ -9,9 +9,10 @@ what its likelihood is ('exact', 'bound', 'estimate' or none), the kinds of
 data it models, the optional contract names it defines, its config file's
 options (the dataset option is the preset) and the dataset each preset
 reads; then every dataset the presets read (embedded, npz files, TFDS
-names, toy densities, synthetic signals). With --family: that family's options and
-every field of its config (``get_config(--arg)``) with its value and the
-one-line comment of the config source where it has one.
+names, toy densities, synthetic signals, crops of scikit-image's photos).
+With --family: that family's options and every field of its config
+(``get_config(--arg)``) with its value and the one-line comment of the
+config source where it has one.
 
 Everything is derived from the registry and the config files
 (`experiments.configs.common.declared_options`), so a new family or preset
@@ -104,7 +105,8 @@ def all_families() -> list[FamilyInfo]:
 
 
 def dataset_kind(name: str) -> str:
-  """'embedded', 'npz', 'tfds', 'toy' or 'signal' for a data.name."""
+  """'embedded', 'npz', 'tfds', 'toy', 'signal' or 'photos' for a
+  data.name."""
   if name == 'digits':
     return 'embedded'
   if name.startswith('npz:'):
@@ -113,6 +115,8 @@ def dataset_kind(name: str) -> str:
     return 'toy'
   if name.startswith('signal:'):
     return 'signal'
+  if name.startswith('skimage_photos:'):
+    return 'photos'
   return 'tfds'
 
 
@@ -171,6 +175,8 @@ def summary(infos: list[FamilyInfo]) -> str:
               'TFDS_DATA_DIR (README.md: "Reproducing the papers")',
       'toy': 'toy 2-D densities (drawn with data.split_seed)',
       'signal': 'synthetic 8-bit 1-D signals',
+      'photos': "colour crops of scikit-image's bundled photos, split by "
+                'photo',
   }
   for kind, title in titles.items():
     names = sorted(n for n in users if dataset_kind(n) == kind)

@@ -17,6 +17,13 @@ MNIST8K = '../shared/data/mnist/mnist8k.npz'
 
 DATASETS = ('digits', 'mnist8k', 'smoke')
 
+# Colour crops of scikit-image's bundled photos (`jaxgen.data.photos`),
+# for the families that take RGB images of any content (image-to-image).
+PHOTO_DATASETS = ('photos',)
+# The photos' data.name: 32x32 crops of each photo downscaled to a shorter
+# side of 128, on a grid of step 8.
+PHOTOS = 'skimage_photos:32:128:8'
+
 # The papers' datasets, read from prepared TFDS array_record data (never
 # downloaded at run time; README.md, "Reproducing the papers on a GPU or
 # TPU"). A family config adds those its model fits to its dataset options.
@@ -26,7 +33,7 @@ PAPER_DATASETS = ('mnist', 'binarized_mnist', 'cifar10')
 IMAGE_SHAPES = {
     'digits': (8, 8, 1), 'smoke': (8, 8, 1), 'mnist8k': (28, 28, 1),
     'mnist': (28, 28, 1), 'binarized_mnist': (28, 28, 1),
-    'cifar10': (32, 32, 3),
+    'cifar10': (32, 32, 3), 'photos': (32, 32, 3),
 }
 
 # Splits of the papers' datasets: the TFDS splits whole.
@@ -47,15 +54,19 @@ def data_config(dataset: str) -> ml_collections.ConfigDict:
   - 'mnist8k': 8,000 MNIST digits from ../shared; the canonical split of
     its README: rows 0-6,999 train, 7,000-7,999 test, in file order.
   - 'smoke': digits with tiny splits, for tests.
+  - 'photos': 32x32 RGB crops of scikit-image's bundled colour photos
+    (`PHOTOS`), split by whole photo: train on astronaut, coffee, rocket,
+    motorcycle, immunohistochemistry and retina (1,313 crops), test on
+    chelsea (273 crops of a photo never seen in training).
   - 'mnist' (60,000 train / 10,000 test), 'binarized_mnist' (the fixed
     binarization of Larochelle & Murray 2011, 50,000 / 10,000 validation /
     10,000) and 'cifar10' (50,000 / 10,000): the TFDS datasets of the same
     names and their own splits, from prepared array_record data in
     ``data_dir`` ('' = ``TFDS_DATA_DIR`` or ~/tensorflow_datasets).
   """
-  if dataset not in DATASETS + PAPER_DATASETS:
-    raise ValueError(
-        f'dataset {dataset!r} is not one of {DATASETS + PAPER_DATASETS}')
+  known = DATASETS + PHOTO_DATASETS + PAPER_DATASETS
+  if dataset not in known:
+    raise ValueError(f'dataset {dataset!r} is not one of {known}')
   d = ml_collections.ConfigDict()
   d.name = 'digits'  # 'digits' | 'npz:PATH' | TFDS name | 'toy:NAME'
   d.data_dir = ''  # TFDS data_dir ('' = TFDS default / TFDS_DATA_DIR)
@@ -77,6 +88,13 @@ def data_config(dataset: str) -> ml_collections.ConfigDict:
   elif dataset == 'smoke':
     d.splits = ml_collections.ConfigDict(dict(
         train='all[:256]', validation='all[256:320]', test='all[320:400]'))
+  elif dataset == 'photos':
+    d.name = PHOTOS
+    # Photo names (jaxgen.data.photos.PHOTOS); a photo in one split only.
+    d.splits = ml_collections.ConfigDict(dict(
+        train='astronaut+coffee+rocket+motorcycle+immunohistochemistry'
+        '+retina', validation='', test='chelsea'))
+    d.shuffle_before_split = False  # split by photo, not by row
   elif dataset in PAPER_DATASETS:
     d.name = dataset
     d.splits = ml_collections.ConfigDict(_PAPER_SPLITS[dataset])

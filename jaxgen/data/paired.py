@@ -19,6 +19,11 @@ Paired tasks (input x, target y = the image itself), by name (`TASKS`):
 - 'superres': x = the image average-pooled by ``factor`` x ``factor`` and
   upsampled back by repetition (nearest neighbour): the same size, ``factor``
   times coarser.
+- 'colorize': x = the luminance of an RGB image, one channel,
+  ``Y = 0.299 R + 0.587 G + 0.114 B`` (the ITU-R BT.601 weights, `BT601`);
+  the weights sum to 1, so Y of images in [-1, 1] is in [-1, 1] and equals
+  the luminance on the [0, 1] scale mapped to [-1, 1]. Targets must have 3
+  channels.
 
 Unpaired domains (CycleGAN): domain A is the images as they are, domain B
 the images thickened by a 3x3 morphological dilation (`dilate`: the
@@ -34,16 +39,20 @@ import jax.numpy as jnp
 
 from jaxgen.errors import ConfigError
 
-TASKS = ('edges', 'inpaint', 'superres')
+TASKS = ('edges', 'inpaint', 'superres', 'colorize')
 
 SOBEL_H = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 # The largest |response| of one Sobel kernel on an image in [0, 1].
 SOBEL_SCALE = 4.0
+# ITU-R BT.601 luma weights of (R, G, B).
+BT601 = (0.299, 0.587, 0.114)
 
 
 def input_channels(task: str, channels: int) -> int:
   """The number of channels of a task's input for images of `channels`."""
   check_task(task)
+  if task == 'colorize':
+    return 1
   return channels + 1 if task == 'inpaint' else channels
 
 
@@ -119,6 +128,20 @@ def superres(images: jax.Array, factor: int) -> jax.Array:
   return pooled.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
+def luminance(images: jax.Array) -> jax.Array:
+  """The 'colorize' input: BT.601 luminance [B, H, W, 1] of RGB images.
+
+  Args:
+    images: float [B, H, W, 3] in [-1, 1].
+
+  Returns:
+    float [B, H, W, 1]: ``0.299 R + 0.587 G + 0.114 B``, in [-1, 1].
+  """
+  weights = jnp.asarray(BT601, images.dtype)
+  return jnp.einsum('bhwc,c->bhw', images, weights,
+                    precision=jax.lax.Precision.HIGHEST)[..., None]
+
+
 def task_input(task: str, images: jax.Array, key: jax.Array, *,
                hole: int = 4, factor: int = 2) -> jax.Array:
   """The input x of a paired task whose target is `images`.
@@ -138,6 +161,8 @@ def task_input(task: str, images: jax.Array, key: jax.Array, *,
     return edges(images)
   if task == 'inpaint':
     return inpaint(images, key, hole)
+  if task == 'colorize':
+    return luminance(images)
   return superres(images, factor)
 
 
@@ -146,6 +171,10 @@ def check_task_fields(task: str, image_shape, hole: int, factor: int,
   """ConfigError naming the field when a task does not fit the images."""
   check_task(task, f'{prefix}task')
   h, w = image_shape[0], image_shape[1]
+  if task == 'colorize' and image_shape[-1] != 3:
+    raise ConfigError(f'{prefix}task={task!r} needs RGB targets: '
+                      f'{prefix}image_shape={tuple(image_shape)} must have 3 '
+                      'channels (e.g. the skimage_photos crops).')
   if task == 'inpaint' and not (
       isinstance(hole, int) and 0 < hole <= min(h, w)):
     raise ConfigError(f'{prefix}hole={hole!r} must be an integer in '

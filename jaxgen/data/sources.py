@@ -31,6 +31,10 @@ Our sources also offer ``gather(indices) -> dict of stacked arrays`` (used by
 * ``'signal:KIND:T[:N]'`` (KIND ``sines`` or ``ar``): N synthetic 8-bit 1-D
   signals of length T as uint8 images (1, T, 1), drawn once with
   ``split_seed``; see ``jaxgen.data.signals``.
+* ``'skimage_photos:CROP[:SIDE[:STRIDE]]'``: uint8 RGB crops [CROP, CROP, 3]
+  of the colour photos bundled with scikit-image, each photo a base split
+  of its own (``train='astronaut+coffee'``, ``test='chelsea'``), a photo in
+  one split only; see ``jaxgen.data.photos``.
 
 Split specs use TFDS's split syntax and TFDS's own parser (percentages round
 to the closest row). Array sources (digits, npz, toy) have one pseudo-split
@@ -56,6 +60,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 from absl import logging
 import numpy as np
 
+from jaxgen.data import photos as photos_lib
 from jaxgen.data import signals as signals_lib
 from jaxgen.data import toy as toy_lib
 from jaxgen.data import transforms
@@ -321,8 +326,8 @@ KNOWN_NAMES = ('digits',) + tuple(_TFDS_DATASETS) + toy_lib.TOY_NAMES
 
 def _known_names_message() -> str:
   return (f"one of {', '.join(repr(n) for n in KNOWN_NAMES)}, or "
-          "'npz:PATH' (an .npz file with uint8 'images'), 'toy:NAME', or "
-          "'signal:KIND:T'")
+          "'npz:PATH' (an .npz file with uint8 'images'), 'toy:NAME', "
+          "'signal:KIND:T', or 'skimage_photos:CROP'")
 
 
 # ---------------------------------------------------------------------------
@@ -622,6 +627,44 @@ def _build_array_splits(
   return splits, info
 
 
+def _build_photo_splits(
+    name: str, specs: Mapping[str, str], parsed: Mapping[str, Any]
+) -> tuple[dict[str, Source], dict[str, Any]]:
+  """Crops of the photos the specs name; each photo in one split only."""
+  crop, side, stride = photos_lib.parse_name(name)
+  needed = _check_split_names(specs, parsed, photos_lib.NAMES, name)
+  owner = {}
+  for split in specs:
+    for photo in _check_split_names({split: specs[split]},
+                                    {split: parsed[split]},
+                                    photos_lib.NAMES, name):
+      if photo in owner:
+        raise DataError(
+            f'data.splits.{owner[photo]}={specs[owner[photo]]!r} and '
+            f'data.splits.{split}={specs[split]!r} both take crops of the '
+            f'photo {photo!r}; a photo belongs to one split only (its crops '
+            'overlap).')
+      owner[photo] = split
+  crops = {photo: photos_lib.photo_crops(photo, crop, side, stride)
+           for photo in needed}
+  lengths = {photo: len(c) for photo, c in crops.items()}
+  rows = {s: _absolute_rows(s, specs[s], parsed[s], lengths,
+                            array_source=False) for s in specs}
+  _check_empty_and_overlap(rows, specs)
+  splits = {}
+  for split, segments in rows.items():
+    images = np.concatenate([crops[p][r] for p, r in segments])
+    labels = np.concatenate([np.full(len(r), photos_lib.NAMES.index(p),
+                                     np.int32) for p, r in segments])
+    splits[split] = ArraySource(images, labels)
+  info = {'source': 'skimage.data', 'crop': crop, 'side': side,
+          'stride': stride, 'photo_crops': lengths,
+          'photo_splits': owner,
+          'split_sizes': {s: len(src) for s, src in splits.items()}}
+  info.update(photos_lib.provenance(needed))
+  return splits, info
+
+
 # ---------------------------------------------------------------------------
 # TFDS.
 
@@ -712,12 +755,13 @@ def load_dataset(name: str, *, data_dir: str | None = None,
   Args:
     name: 'digits' | 'npz:PATH' | 'mnist' | 'binarized_mnist' |
       'fashion_mnist' | 'cifar10' | 'toy:moons' | 'toy:ring8' | 'toy:grid25' |
-      'toy:checkerboard' | 'toy:swissroll' | 'signal:KIND:T[:N]'.
+      'toy:checkerboard' | 'toy:swissroll' | 'signal:KIND:T[:N]' |
+      'skimage_photos:CROP[:SIDE[:STRIDE]]'.
     data_dir: TFDS data_dir (None or '' -> ``TFDS_DATA_DIR`` or TFDS's
       default, ~/tensorflow_datasets).
     splits: ``{'train': SPEC, 'validation': SPEC, 'test': SPEC}`` in TFDS
-      split syntax (array sources: pseudo-split ``'all'``); empty/None
-      specs are left out of the result.
+      split syntax (array sources: pseudo-split ``'all'``; photo crops: the
+      photo names); empty/None specs are left out of the result.
     shuffle_before_split: array and toy sources: permute the rows with
       ``split_seed`` before slicing (TFDS: must be False).
     split_seed: seed of that permutation, and of the toy draw.
@@ -751,9 +795,12 @@ def load_dataset(name: str, *, data_dir: str | None = None,
   is_npz = name.startswith('npz:')
   is_toy = name.startswith('toy:')
   is_signal = name.startswith(signals_lib.PREFIX)
+  is_photos = name.startswith(photos_lib.PREFIX)
   if is_signal:
     signals_lib.parse_name(name)  # ConfigError for a malformed name, early.
-  if not (is_npz or is_signal or name in KNOWN_NAMES):
+  if is_photos:
+    photos_lib.parse_name(name)
+  if not (is_npz or is_signal or is_photos or name in KNOWN_NAMES):
     raise ConfigError(
         f'data.name={name!r} is not a known dataset; expected '
         f'{_known_names_message()}.')
@@ -774,6 +821,23 @@ def load_dataset(name: str, *, data_dir: str | None = None,
       'split_seed': split_seed, 'binarize': binarize,
       'binarize_seed': binarize_seed if binarize == 'fixed' else None,
   }
+
+  if is_photos:
+    if shuffle_before_split:
+      raise ConfigError(
+          f'data.shuffle_before_split=True does not apply to {name!r}: the '
+          'photo crops are split by photo, each photo a split of its own.')
+    if binarize == 'fixed':
+      raise ConfigError(
+          f"data.binarize='fixed' does not apply to {name!r}: colour photo "
+          "crops; use 'none' (or 'dynamic').")
+    split_sources, more = _build_photo_splits(name, specs, parsed)
+    info.update(more)
+    crop = more['crop']
+    return Dataset(name=name, splits=types.MappingProxyType(split_sources),
+                   image_shape=(crop, crop, 3), point_dim=None,
+                   num_classes=len(photos_lib.NAMES), pixel_levels=256,
+                   info=info)
 
   if is_toy:
     if binarize != 'none':

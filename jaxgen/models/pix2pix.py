@@ -20,9 +20,12 @@ its innermost decoder layers, applied at training and at test time
 (Sec. 3.2).
 
 Data. The pairs are built from the images of any dataset by
-`jaxgen.data.paired` (``net.task``: 'edges', 'inpaint' or 'superres'):
-each target y is an image of the batch, scaled to [-1, 1], and x is made
-from it inside the step. The family has no data source of its own.
+`jaxgen.data.paired` (``net.task``: 'edges', 'inpaint', 'superres' or
+'colorize'): each target y is an image of the batch, scaled to [-1, 1],
+and x is made from it inside the step. The family has no data source of
+its own. x may have other channels than y ('inpaint': C + 1, 'colorize':
+one luminance channel for RGB targets): G outputs y's channels and D sees
+x and y concatenated.
 
 State: ``TrainState.params`` is ``{'generator': {'params': ...},
 'discriminator': {'params': ...}, 'bank': uint8 [bank_size, H, W, C]}``.
@@ -77,7 +80,8 @@ class Net(nn.Module):
   Attributes:
     image_shape: (H, W, C) of the targets; H and W divisible by
       2^len(g_channels).
-    task: 'edges' | 'inpaint' | 'superres' (`jaxgen.data.paired`).
+    task: 'edges' | 'inpaint' | 'superres' | 'colorize'
+      (`jaxgen.data.paired`).
     hole: the side of the inpainting square ('inpaint').
     factor: the pooling factor of 'superres'.
     g_channels: the U-Net encoder's stride-2 convolutions.
@@ -353,14 +357,18 @@ def translation_rows(params, images: jax.Array, key: jax.Array, *,
     net: the Net.
 
   Returns:
-    The input's image channels (for 'inpaint', the masked image), G(x), and
-    the targets, all uint8.
+    The input's image channels (for 'inpaint', the masked image; for
+    'colorize', the luminance repeated in each of the target's channels,
+    a grey image), G(x), and the targets, all uint8 [N, H, W, C].
   """
   task_key, drop_key = _keys(key)
   target = transforms.to_float(images, 'symmetric')
   x = task_inputs(net, target, task_key)
   out = translate(params, x, drop_key, net=net)
-  shown = x[..., :net.image_shape[-1]]
+  channels = net.image_shape[-1]
+  shown = x[..., :channels]
+  if shown.shape[-1] < channels:
+    shown = jnp.broadcast_to(shown[..., :1], shown.shape[:-1] + (channels,))
   return gan.to_uint8(shown), gan.to_uint8(out), gan.to_uint8(target)
 
 

@@ -67,6 +67,29 @@ def test_inpaint_masks_one_keyed_square(images):
   assert paired.input_channels('edges', 2) == 2
 
 
+def test_colorize_input_is_the_bt601_luminance():
+  rng = np.random.default_rng(1)
+  rgb = rng.uniform(-1, 1, (3, 5, 4, 3)).astype(np.float32)
+  x = rgb.astype(np.float64)
+  expected = (0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2])
+  out = np.asarray(jax.jit(paired.task_input, static_argnums=0)(
+      'colorize', rgb, jax.random.key(0)))
+  assert out.shape == (3, 5, 4, 1)
+  np.testing.assert_allclose(out[..., 0], expected, atol=1e-6)
+  # On the [0, 1] scale it is the same luminance, mapped to [-1, 1].
+  unit = (x + 1) / 2
+  np.testing.assert_allclose(
+      (out[..., 0] + 1) / 2, unit @ np.array([0.299, 0.587, 0.114]),
+      atol=1e-6)
+  # A grey pixel keeps its value; white and black stay 1 and -1.
+  grey = np.broadcast_to(np.array([-1, 0.25, 1], np.float32)[:, None, None,
+                                                             None],
+                         (3, 2, 2, 3))
+  np.testing.assert_allclose(paired.luminance(grey)[..., 0],
+                             grey[..., 0], atol=1e-6)
+  assert paired.input_channels('colorize', 3) == 1
+
+
 def test_dilation_is_a_3x3_max_and_halves_are_unpaired(images):
   expected = np.stack([
       np.stack([ndimage.maximum_filter(images[b, :, :, c], size=3,
@@ -84,6 +107,8 @@ def test_dilation_is_a_3x3_max_and_halves_are_unpaired(images):
     ('blur', 4, 2, r"config.model.task='blur'"),
     ('inpaint', 9, 2, r'config.model.hole=9 must be an integer in \[1, 8\]'),
     ('superres', 4, 3, r'config.model.factor=3 must be an integer > 1'),
+    ('colorize', 4, 2, r"config.model.task='colorize' needs RGB targets: "
+     r'config.model.image_shape=\(8, 8, 1\) must have 3 channels'),
 ])
 def test_bad_task_fields_name_the_field(task, hole, factor, match):
   with pytest.raises(ConfigError, match=match):

@@ -1,6 +1,7 @@
 """pix2pix: PatchGAN receptive field, the two-player step, metrics, resume.
 
 Smoke-sized nets on 8x8 digits; the step is compiled once (module fixture).
+Colourisation: tiny nets on 8x8 crops of two bundled photos, one step.
 """
 
 import functools
@@ -145,7 +146,8 @@ def test_sample_translates_bank_rows(evaluated):
 
 
 @pytest.mark.parametrize('overrides,match', [
-    (dict(model__task='colorize'), r"config.model.task='colorize'"),
+    (dict(model__task='deblur'), r"config.model.task='deblur'"),
+    (dict(model__task='colorize'), r"config.model.task='colorize' needs RGB"),
     (dict(model__task='superres', model__factor=3),
      r'config.model.factor=3'),
     (dict(model__task='inpaint', model__hole=9), r'config.model.hole=9'),
@@ -161,6 +163,63 @@ def test_bad_configs_name_the_field(tmp_path, overrides, match):
     config[section][field] = value
   with pytest.raises(ConfigError, match=match):
     train.Experiment(config, str(tmp_path))
+
+
+@pytest.fixture(scope='module')
+def colorized(tmp_path_factory):
+  """'photos,colorize' with tiny nets on 8x8 crops: one jitted step and the
+  translation rows of the stepped state."""
+  config = pix2pix_config.get_config('photos,colorize')
+  with config.unlocked():
+    config.data.name = 'skimage_photos:8:32:8'
+    config.data.splits.train = 'coffee'
+    config.data.splits.test = 'chelsea'
+    m = config.model
+    m.image_shape = (8, 8, 3)
+    m.g_channels, m.g_res_blocks = (8, 16), 0
+    m.d_channels, m.d_strides, m.d_kernel = (8,), (1,), 3
+    m.bank_size = 8
+    config.train.batch_size = 8
+  exp = train.Experiment(config, str(tmp_path_factory.mktemp('colour')))
+  step = exp.family.make_train_step(net=exp.net, tx=exp.tx,
+                                    preprocess=exp.preprocess,
+                                    config=exp.config)
+  batch = parallel.global_batch(next(exp.train_iterator()), exp.mesh)
+
+  @jax.jit
+  def run(init_key, train_key, batch):
+    state = exp._init_state(init_key)  # pylint: disable=protected-access
+    final, metrics = step(state, batch, train_key)
+    rows = pix2pix.translation_rows(final.params, batch['image'],
+                                    jax.random.key(2), net=exp.net)
+    return state, final, metrics, rows
+
+  return batch, run(exp.init_key, exp.train_key, batch)
+
+
+def test_colorize_maps_one_luminance_channel_to_rgb(colorized):
+  batch, (state, final, metrics, (shown, out, target)) = colorized
+  for values in jax.device_get(metrics).values():
+    assert np.all(np.isfinite(values))
+  g = state.params['generator']['params']
+  d = state.params['discriminator']['params']
+  assert g['enc_0']['kernel'].shape[2] == 1  # luminance in
+  assert g['dec_0']['kernel'].shape[-1] == 3  # RGB out
+  assert d['conv_0']['kernel'].shape[2] == 4  # D sees (x, y): 1 + 3
+  for player in ('generator', 'discriminator'):
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(
+        jax.tree.leaves(state.params[player]['params']),
+        jax.tree.leaves(final.params[player]['params']))]
+    assert max(moved) > 0, player
+  raw = np.asarray(batch['image'])
+  assert out.shape == target.shape == shown.shape == (8, 8, 8, 3)
+  np.testing.assert_array_equal(target, raw)
+  # The input row is the luminance as a grey RGB image.
+  shown = np.asarray(shown)
+  assert np.all(shown == shown[..., :1])
+  y = (raw.astype(np.float64) / 127.5 - 1) @ np.array([0.299, 0.587, 0.114])
+  expected = np.clip(np.round((y + 1) * 127.5), 0, 255)
+  assert np.abs(shown[..., 0] - expected).max() <= 1
 
 
 @pytest.mark.slow
