@@ -9,6 +9,7 @@ import pathlib
 import signal
 import subprocess
 import time
+import types
 
 import chex
 import functools
@@ -293,6 +294,21 @@ def test_profile_steps_must_be_a_count(value):
   # A config.json written before the field existed: no trace.
   del fields['profile_steps']
   train.check_train_config(ml_collections.ConfigDict(fields))
+
+
+def test_only_process_0_draws_the_curves(tmp_path):
+  # The method alone, on what it reads of an Experiment.
+  exp = types.SimpleNamespace(config=helpers.smoke_config(),
+                              workdir=str(tmp_path), is_main=False)
+  exp.write_curves = functools.partial(train.Experiment.write_curves, exp)
+  (tmp_path / 'metrics.jsonl').write_text(
+      '{"step": 1, "split": "train", "loss": 2.0}\n'
+      '{"step": 2, "split": "train", "loss": 1.0}\n')
+  exp.is_main = False
+  assert exp.write_curves() is None
+  assert not (tmp_path / 'images').exists()
+  exp.is_main = True
+  assert exp.write_curves() == str(tmp_path / 'images' / 'curves.png')
 
 
 def test_config_is_locked():
