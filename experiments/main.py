@@ -20,9 +20,9 @@ Training writes ``images/samples_<step>.png``,
 with the config's seed, and ``images/curves.png``, metrics.jsonl drawn
 against the step, which evaluate redraws (into ``<out>`` with --out).
 ``--config.train.profile_steps=N`` traces N training steps with
-jax.profiler into ``profile/``. Evaluate and sample restore the newest checkpoint
-(or ``--step``) and use ``--seed`` (default: the config's seed) where
-training uses ``config.seed``: the evaluation key (estimators,
+jax.profiler into ``profile/``. Evaluate and sample restore the newest
+checkpoint (or ``--step``) and use ``--seed`` (default: the config's seed)
+where training uses ``config.seed``: the evaluation key (estimators,
 reconstructions) and the sampling key. Their files are named by everything
 that determines them, so two different results never share a name and an
 identical rerun writes identical bytes:

@@ -784,11 +784,11 @@ class Experiment:
     grids, and once ``config.train.num_steps`` is reached draws the
     training curves (`write_curves`). With ``config.train.profile_steps``
     = N > 0, process 0 traces N steps after its first (compiling) one into
-    ``<workdir>/profile`` (`_Profile`). Holds the workdir's lock (`jaxgen.workdir.exclusive`, process
-    0) throughout. Resumes from the newest usable checkpoint; newer ones
-    that are corrupt or unreadable are named in one warning line and moved
-    aside into ``checkpoints/corrupt/`` (`Checkpointer.set_aside`), so
-    their step numbers are saved afresh.
+    ``<workdir>/profile`` (`_Profile`). Holds the workdir's lock
+    (`jaxgen.workdir.exclusive`, process 0) throughout. Resumes from the
+    newest usable checkpoint; newer ones that are corrupt or unreadable are
+    named in one warning line and moved aside into ``checkpoints/corrupt/``
+    (`Checkpointer.set_aside`), so their step numbers are saved afresh.
 
     Raises:
       WorkdirLockedError: another run trains in this workdir.
