@@ -18,7 +18,7 @@ holds orbax checkpoints (checkpoints/), metrics.jsonl, TensorBoard events
 Training writes ``images/samples_<step>.png``,
 ``images/reconstructions_<step>.png`` and ``eval/<split>_step<step>.json``
 with the config's seed, and ``images/curves.png``, metrics.jsonl drawn
-against the step, which evaluate redraws (into ``<out>`` with --out).
+against the step, which evaluate without --out redraws.
 ``--config.train.profile_steps=N`` traces N training steps with
 jax.profiler into ``profile/``. Evaluate and sample restore the newest
 checkpoint (or ``--step``) and use ``--seed`` (default: the config's seed)
@@ -80,7 +80,6 @@ from jaxgen import evaluate as eval_lib
 from jaxgen import evaluations as evaluations_lib
 from jaxgen import train
 from jaxgen import workdir as workdir_lib
-from jaxgen import writers
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
 
@@ -388,8 +387,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
     for line in evaluation_lines(step, split, fields):
       print(line, flush=True)
     print(f'wrote {path}', flush=True)
-    curves = exp.write_curves(os.path.join(
-        out or os.path.join(workdir, 'images'), writers.CURVES_FILE))
+    # The workdir's own view of metrics.jsonl, redrawn as it is now; with
+    # --out, evaluate writes nothing into the workdir.
+    curves = None if out else exp.write_curves()
     if curves:
       print(f'wrote {curves}', flush=True)
   return {**results, **fields}

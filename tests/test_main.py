@@ -141,6 +141,13 @@ def test_evaluate_reproduces_training_and_restores_the_given_step(
       os.path.join('eval', 'test_step0000002_seed1.json'),
       os.path.join('eval', 'test_step0000004_seed0.json')]
   assert {k: after[k] for k in before} == before
+  # With --out, evaluate writes there alone: no curves in the workdir.
+  other = workdir.parent / f'{workdir.name}_out'
+  status, out, _ = _cli(capsys, f'--workdir={workdir}', '--mode=evaluate',
+                        f'--out={other}')
+  assert status == 0 and 'curves.png' not in out
+  assert os.listdir(other) == ['test_step0000004_seed0.json']
+  assert _snapshot(workdir) == after
 
 
 def test_profile_steps_is_not_compared_by_evaluate(tmp_path):
