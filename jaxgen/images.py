@@ -384,10 +384,11 @@ def curves_figure(series: dict[str, dict[str, Series]],
   Each panel (`curves_panels`) draws the 'train' values as a line against
   the step and another split's (the periodic evaluation's) as points, each
   split in its own colour, with a legend where a split other than 'train'
-  is drawn. Non-finite values are left out; a panel
-  whose finite values are all positive and span `CURVES_LOG_RATIO` or more
-  has a logarithmic y axis (the scale is named in its title). Drawn with
-  matplotlib's Agg canvas (no display, no pyplot state).
+  is drawn. Non-finite values are left out; a panel whose finite values
+  are all positive and span `CURVES_LOG_RATIO` or more has a logarithmic y
+  axis (`log_scale`; the scale is named in its title). Text is drawn as it
+  is (no TeX math). Drawn with matplotlib's Agg canvas (no display, no
+  pyplot state).
 
   Args:
     series: {split: {metric: (steps, values)}}, as
@@ -412,7 +413,7 @@ def curves_figure(series: dict[str, dict[str, Series]],
                facecolor='white')
   canvas = FigureCanvasAgg(fig)
   fig.text(0.5, 1 - CURVES_TITLE_HEIGHT / 2 / height, title, ha='center',
-           va='center', fontsize=10)
+           va='center', fontsize=10, parse_math=False)
   margins = dict(left=58, right=12, top=24, bottom=36)  # pixels in a panel
   palette = ('tab:blue', 'tab:orange', 'tab:green', 'tab:red', 'tab:purple')
   splits = ['train'] + [s for s in series if s != 'train']
@@ -448,7 +449,7 @@ def curves_figure(series: dict[str, dict[str, Series]],
     top = height - CURVES_TITLE_HEIGHT - r * ph
     fig.text(centre, (top - margins['top'] / 2) / height,
              name + (' (log scale)' if log else ''), ha='center',
-             va='center', fontsize=9)
+             va='center', fontsize=9, parse_math=False)
     if r == rows - 1 or i + cols >= len(panels):
       fig.text(centre, (top - ph + 5) / height, 'step', ha='center',
                va='bottom', fontsize=8)

@@ -2,6 +2,10 @@
 
 import json
 
+import numpy as np
+from PIL import Image
+
+from jaxgen import images
 from jaxgen import writers
 
 
@@ -64,7 +68,6 @@ _LINES = [
 
 
 def test_metric_series_keeps_the_last_value_of_each_step():
-  import numpy as np  # pylint: disable=g-import-not-at-top
   series = writers.metric_series(_LINES)
   assert list(series) == ['train', 'validation']
   assert list(series['train']) == ['loss', 'kl', 'steps_per_sec']
@@ -86,8 +89,6 @@ def test_metric_series_keeps_the_last_value_of_each_step():
 
 
 def test_write_curves_draws_one_panel_per_metric(tmp_path):
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  from jaxgen import images  # pylint: disable=g-import-not-at-top
   (tmp_path / writers.METRICS_FILE).write_text('\n'.join(_LINES) + '\n')
   path = writers.write_curves(str(tmp_path), title='vae: run')
   assert path == str(tmp_path / 'images' / writers.CURVES_FILE)
