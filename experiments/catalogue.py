@@ -773,6 +773,7 @@ NEUTRAL_ADDED_FIELDS = {
     'model.pretrain_learning_rate': 0.05,
     'eval.evaluations': [],  # named evaluations of experiments.main
     'eval.evaluation_options': {},
+    'train.profile_steps': 0,  # no jax.profiler trace
 }
 
 # The standalone command of each figure a record keeps (record field -> the

@@ -17,9 +17,12 @@ holds orbax checkpoints (checkpoints/), metrics.jsonl, TensorBoard events
 
 Training writes ``images/samples_<step>.png``,
 ``images/reconstructions_<step>.png`` and ``eval/<split>_step<step>.json``
-with the config's seed. Evaluate and sample restore the newest checkpoint
-(or ``--step``) and use ``--seed`` (default: the config's seed) where
-training uses ``config.seed``: the evaluation key (estimators,
+with the config's seed, and ``images/curves.png``, metrics.jsonl drawn
+against the step, which evaluate without --out redraws.
+``--config.train.profile_steps=N`` traces N training steps with
+jax.profiler into ``profile/``. Evaluate and sample restore the newest
+checkpoint (or ``--step``) and use ``--seed`` (default: the config's seed)
+where training uses ``config.seed``: the evaluation key (estimators,
 reconstructions) and the sampling key. Their files are named by everything
 that determines them, so two different results never share a name and an
 identical rerun writes identical bytes:
@@ -384,6 +387,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str,
     for line in evaluation_lines(step, split, fields):
       print(line, flush=True)
     print(f'wrote {path}', flush=True)
+    # The workdir's own view of metrics.jsonl, redrawn as it is now; with
+    # --out, evaluate writes nothing into the workdir.
+    curves = None if out else exp.write_curves()
+    if curves:
+      print(f'wrote {curves}', flush=True)
   return {**results, **fields}
 
 
@@ -408,7 +416,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS,
                                   required=True, **fv),
       mode=flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'sample'],
                              'train (resumes from the workdir), evaluate a '
-                             'checkpoint, or write sample grids.', **fv),
+                             'checkpoint (and redraw the training curves), '
+                             'or write sample grids.', **fv),
       split=flags.DEFINE_string('split', None, 'Split to evaluate (default: '
                                 'config.eval.split).', **fv),
       step=flags.DEFINE_integer('step', None, 'evaluate / sample: the '
@@ -456,6 +465,8 @@ def _flat(tree: Any, prefix: str = 'config') -> dict[str, Any]:
 # Config fields that choose what evaluate measures, not what was trained.
 _EVALUATION_FIELDS = ('config.eval.evaluations',
                       'config.eval.evaluation_options')
+# Config fields that observe training without changing what it computes.
+_OBSERVING_FIELDS = ('config.train.profile_steps',)
 
 
 def check_same_config(config: ml_collections.ConfigDict, workdir: str,
@@ -464,15 +475,15 @@ def check_same_config(config: ml_collections.ConfigDict, workdir: str,
 
   The named evaluations (``config.eval.evaluations`` and
   ``config.eval.evaluation_options``) measure the trained run without
-  changing it: they may differ, and a config.json written before they
-  existed has none.
+  changing it, and ``config.train.profile_steps`` only traced it: they may
+  differ, and a config.json written before they existed has none.
 
   Raises:
     UsageError: naming the first fields that differ.
   """
   def trained(flat):
     return {k: v for k, v in flat.items()
-            if not k.startswith(_EVALUATION_FIELDS)}
+            if not k.startswith(_EVALUATION_FIELDS + _OBSERVING_FIELDS)}
 
   saved = trained(_flat(workdir_lib.read_config_dict(workdir)))
   given = trained(_flat(json.loads(config.to_json_best_effort())))

@@ -10,6 +10,9 @@ show them, so the trainer only samples, draws, saves and logs:
   (`signal_images`);
 * images, uint8 [N, H, W, C]: a grid (`image_grid`).
 
+`curves_figure` draws a run's logged metrics against the step with
+matplotlib (imported when it is called, so importing jaxgen stays light).
+
 `display_scale` is the nearest-neighbour enlargement `save_png` applies to
 examples of that kind (small digits are enlarged, waveforms and scatter
 plots are not). Everything here is NumPy on the host; PNGs are written
@@ -30,6 +33,17 @@ from jaxgen import workdir as workdir_lib
 
 DISPLAY_HEIGHT = 64  # images are enlarged to at least this many pixel rows
 RECONSTRUCTION_LABELS = ('data', 'reconstruction')  # the rows, top to bottom
+
+# Training curves (`curves_figure`): panels of this many pixels (width,
+# height), this many to a row, under a title band of this height.
+CURVES_PANEL = (300, 200)
+CURVES_COLUMNS = 3
+CURVES_TITLE_HEIGHT = 40
+# Logged values that are not curves of the model: throughput and counts.
+CURVES_SKIPPED = ('steps_per_sec', 'num_examples')
+# A panel whose finite values are all positive and span at least this
+# ratio (two decades) has a logarithmic y axis.
+CURVES_LOG_RATIO = 100.0
 
 
 def image_grid(images: np.ndarray, num_cols: int | None = None,
@@ -322,3 +336,127 @@ def histogram_image(reference: np.ndarray, values: np.ndarray, *,
   text = f'{caption}  [{lo:.4g}, {hi:.4g}]'.strip()
   ImageDraw.Draw(pil).text((2, plot_h + 2), text, fill=(0, 0, 0))
   return np.asarray(pil)
+
+
+Series = tuple[np.ndarray, np.ndarray]  # (steps int64 [n], values float64 [n])
+
+
+def curves_panels(series: dict[str, dict[str, Series]]
+                  ) -> list[tuple[str, dict[str, Series]]]:
+  """The panels `curves_figure` draws: [(metric, {split: series})].
+
+  One panel per metric logged for the 'train' split, 'loss' first, the
+  others in the order they were first logged, then one per metric that
+  only another split (the periodic evaluation) logged; a metric logged by
+  both shares its panel. `CURVES_SKIPPED` names (throughput, example
+  counts) get none.
+  """
+  splits = ['train'] + [s for s in series if s != 'train']
+  panels: dict[str, dict[str, Series]] = {}
+  if 'loss' in series.get('train', {}):
+    panels['loss'] = {}
+  for split in splits:
+    for name, values in series.get(split, {}).items():
+      if name not in CURVES_SKIPPED:
+        panels.setdefault(name, {})[split] = values
+  return list(panels.items())
+
+
+def curves_layout(num_panels: int) -> tuple[int, int]:
+  """(rows, columns) of `curves_figure`'s panels: `CURVES_COLUMNS` a row."""
+  cols = max(1, min(num_panels, CURVES_COLUMNS))
+  return max(1, math.ceil(num_panels / cols)), cols
+
+
+def log_scale(values: np.ndarray) -> bool:
+  """Whether `curves_figure` draws these values on a logarithmic axis: the
+  finite ones are all positive and span `CURVES_LOG_RATIO` or more."""
+  values = np.asarray(values, np.float64)
+  values = values[np.isfinite(values)]
+  return bool(values.size and values.min() > 0 and
+              values.max() >= CURVES_LOG_RATIO * values.min())
+
+
+def curves_figure(series: dict[str, dict[str, Series]],
+                  title: str = '') -> np.ndarray | None:
+  """Training curves: one small panel per metric, uint8 [H, W, 3].
+
+  Each panel (`curves_panels`) draws the 'train' values as a line against
+  the step and another split's (the periodic evaluation's) as points, each
+  split in its own colour, with a legend where a split other than 'train'
+  is drawn. Non-finite values are left out; a panel whose finite values
+  are all positive and span `CURVES_LOG_RATIO` or more has a logarithmic y
+  axis (`log_scale`; the scale is named in its title). Text is drawn as it
+  is (no TeX math). Drawn with matplotlib's Agg canvas (no display, no
+  pyplot state).
+
+  Args:
+    series: {split: {metric: (steps, values)}}, as
+      `jaxgen.writers.metric_series` returns.
+    title: the figure's title (e.g. the family and the workdir).
+
+  Returns:
+    The figure, ``rows * CURVES_PANEL[1] + CURVES_TITLE_HEIGHT`` by
+    ``cols * CURVES_PANEL[0]`` pixels (`curves_layout`), or None when there
+    is no metric to draw.
+  """
+  panels = curves_panels(series)
+  if not panels:
+    return None
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  from matplotlib.ticker import MaxNLocator  # pylint: disable=g-import-not-at-top
+  rows, cols = curves_layout(len(panels))
+  (pw, ph), dpi = CURVES_PANEL, 100
+  width, height = cols * pw, rows * ph + CURVES_TITLE_HEIGHT
+  fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi,
+               facecolor='white')
+  canvas = FigureCanvasAgg(fig)
+  fig.text(0.5, 1 - CURVES_TITLE_HEIGHT / 2 / height, title, ha='center',
+           va='center', fontsize=10, parse_math=False)
+  margins = dict(left=58, right=12, top=24, bottom=36)  # pixels in a panel
+  palette = ('tab:blue', 'tab:orange', 'tab:green', 'tab:red', 'tab:purple')
+  splits = ['train'] + [s for s in series if s != 'train']
+  colors = {s: palette[i % len(palette)] for i, s in enumerate(splits)}
+  for i, (name, by_split) in enumerate(panels):
+    r, c = divmod(i, cols)
+    x0 = c * pw + margins['left']
+    y0 = height - CURVES_TITLE_HEIGHT - (r + 1) * ph + margins['bottom']
+    ax = fig.add_axes((x0 / width, y0 / height,
+                       (pw - margins['left'] - margins['right']) / width,
+                       (ph - margins['top'] - margins['bottom']) / height))
+    finite = []
+    for split, (steps, values) in by_split.items():
+      keep = np.isfinite(values)
+      steps, values = np.asarray(steps)[keep], np.asarray(values)[keep]
+      finite.append(values)
+      color = colors[split]
+      if split == 'train':
+        ax.plot(steps, values, '-', color=color, linewidth=1.2, label=split,
+                marker='.' if len(values) == 1 else None)
+      else:
+        ax.plot(steps, values, 'o', color=color, markersize=3.5, label=split)
+    values = np.concatenate(finite)
+    log = log_scale(values)
+    if log:
+      ax.set_yscale('log')
+    if not values.size:
+      ax.text(0.5, 0.5, 'no finite values', ha='center', va='center',
+              transform=ax.transAxes, fontsize=8, color='grey')
+    # Titles and labels at fixed places: matplotlib's own placement of
+    # them measures every tick label, most of the drawing time.
+    centre = (c * pw + (margins['left'] + pw - margins['right']) / 2) / width
+    top = height - CURVES_TITLE_HEIGHT - r * ph
+    fig.text(centre, (top - margins['top'] / 2) / height,
+             name + (' (log scale)' if log else ''), ha='center',
+             va='center', fontsize=9, parse_math=False)
+    if r == rows - 1 or i + cols >= len(panels):
+      fig.text(centre, (top - ph + 5) / height, 'step', ha='center',
+               va='bottom', fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    ax.grid(True, linewidth=0.4, alpha=0.5)
+    if list(by_split) != ['train']:
+      ax.legend(fontsize=7, loc='best')
+  canvas.draw()
+  return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -5,6 +5,10 @@ run and checks them before anything is compiled: the family, the dataset,
 the preprocessing, the device mesh, the model, the optimizer. Its methods
 are the things a user does with a workdir: `train`, `evaluate`, `sample`.
 
+A finished training draws its metrics.jsonl as ``images/curves.png``
+(`Experiment.write_curves`). ``config.train.profile_steps`` = N > 0 traces
+N steps with ``jax.profiler`` into ``<workdir>/profile`` (`_Profile`).
+
 Randomness: one ``jax.random.key(config.seed)`` is split once into
 (init, train, eval, sample) keys. Step s uses ``fold_in(train_key, s)``
 inside the jitted step, eval batch i uses ``fold_in(eval_key, i)``, the grid
@@ -113,12 +117,74 @@ class _TerminationFlag:
     return False
 
 
+# ``config.train`` fields added after workdirs were written, with the value
+# that reproduces a run from before them (a config.json without one).
+ADDED_TRAIN_FIELDS = {'profile_steps': 0}
+PROFILE_DIR = 'profile'  # <workdir>/profile: the jax.profiler trace
+
+
+class _Profile:
+  """Traces `num_steps` training steps with ``jax.profiler``.
+
+  The trace starts once the first step this process runs (which compiles
+  the step) has finished, so compilation stays out of it, and covers the
+  next `num_steps` iterations of the loop: their steps, data loading,
+  logging and any evaluation or checkpoint among them. It stops when they
+  are done (their computation finished) or when training ends first.
+  ``jax.profiler`` writes it under `directory`, in
+  ``plugins/profile/<date_time>/``: ``*.xplane.pb`` for TensorBoard's
+  profile plugin (``tensorboard --logdir <workdir>/profile``) and
+  ``perfetto_trace.json.gz`` for https://ui.perfetto.dev. Timing only:
+  nothing computed changes.
+
+  Args:
+    directory: the trace's folder.
+    num_steps: how many steps to trace; 0 traces nothing.
+    first_step: the step number of the first step this process runs.
+  """
+
+  def __init__(self, directory: str, num_steps: int, first_step: int):
+    self.directory = directory
+    self.num_steps = num_steps
+    self.start = first_step  # traced from the end of this step
+    self.active = False
+
+  def __enter__(self):
+    return self
+
+  def before_step(self, step: int, state: TrainState) -> None:
+    """Starts or stops the trace ahead of step ``step + 1``."""
+    if not self.num_steps:
+      return
+    if step == self.start:
+      jax.block_until_ready(state)  # the compiling step's run stays out
+      jax.profiler.start_trace(self.directory, create_perfetto_trace=True)
+      self.active = True
+    elif step == self.start + self.num_steps:
+      self.stop(state)
+
+  def stop(self, state: TrainState) -> None:
+    """Ends the trace (if running) once `state` is computed."""
+    if self.active:
+      jax.block_until_ready(state)
+      self.active = False
+      jax.profiler.stop_trace()
+
+  def __exit__(self, *exc):
+    if self.active:  # an error or SIGTERM mid-trace: keep what was traced
+      self.active = False
+      jax.profiler.stop_trace()
+    return False
+
+
 def check_train_config(t: ml_collections.ConfigDict) -> None:
   """Raises `ConfigError` naming the ``config.train`` field that is off."""
   minimum = dict(num_steps=1, log_every_steps=1, checkpoint_every_steps=1,
-                 max_to_keep=1, eval_every_steps=0, image_every_steps=0)
+                 max_to_keep=1, eval_every_steps=0, image_every_steps=0,
+                 profile_steps=0)
   for field, low in minimum.items():
-    value = t[field]
+    value = (t.get(field, ADDED_TRAIN_FIELDS[field])
+             if field in ADDED_TRAIN_FIELDS else t[field])
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
       raise ConfigError(f'config.train.{field}={value!r} must be an integer '
                         f'>= {low}.')
@@ -715,11 +781,14 @@ class Experiment:
 
     Logs to metrics.jsonl / TensorBoard, evaluates periodically, saves
     orbax checkpoints (periodic, final, and on SIGTERM), writes sample
-    grids. Holds the workdir's lock (`jaxgen.workdir.exclusive`, process
-    0) throughout. Resumes from the newest usable checkpoint; newer ones
-    that are corrupt or unreadable are named in one warning line and moved
-    aside into ``checkpoints/corrupt/`` (`Checkpointer.set_aside`), so
-    their step numbers are saved afresh.
+    grids, and once ``config.train.num_steps`` is reached draws the
+    training curves (`write_curves`). With ``config.train.profile_steps``
+    = N > 0, process 0 traces N steps after its first (compiling) one into
+    ``<workdir>/profile`` (`_Profile`). Holds the workdir's lock
+    (`jaxgen.workdir.exclusive`, process 0) throughout. Resumes from the
+    newest usable checkpoint; newer ones that are corrupt or unreadable are
+    named in one warning line and moved aside into ``checkpoints/corrupt/``
+    (`Checkpointer.set_aside`), so their step numbers are saved afresh.
 
     Raises:
       WorkdirLockedError: another run trains in this workdir.
@@ -755,7 +824,30 @@ class Experiment:
         ckpt.close()
         if writer is not None:
           writer.close()
+      if int(state.step) >= c.train.num_steps:
+        self.write_curves()
     return state
+
+  def write_curves(self, path: str | None = None) -> str | None:
+    """Draws the workdir's metrics.jsonl as training curves (process 0).
+
+    One panel per logged metric against the step, the periodic evaluation's
+    values as points (`jaxgen.writers.write_curves`), titled with the
+    family and the workdir. `train` calls it once ``config.train.num_steps``
+    is reached; it only reads metrics.jsonl, so training is unchanged.
+
+    Args:
+      path: the PNG (default ``<workdir>/images/curves.png``).
+
+    Returns:
+      The path written; None in other processes, and when metrics.jsonl is
+      missing or empty (nothing is written).
+    """
+    if not self.is_main:
+      return None
+    return writers.write_curves(
+        self.workdir, title=f'{self.config.family}: {self.workdir}',
+        path=path)
 
   def _loop(self, state, train_iter, ckpt, writer) -> TrainState:
     c, t = self.config, self.config.train
@@ -798,8 +890,13 @@ class Experiment:
       pending.clear()
 
     step = start
-    with _TerminationFlag() as term, bar:
+    profile = _Profile(
+        os.path.join(self.workdir, PROFILE_DIR),
+        t.get('profile_steps', ADDED_TRAIN_FIELDS['profile_steps'])
+        if self.is_main else 0, first_step=start + 1)
+    with _TerminationFlag() as term, bar, profile:
       while step < t.num_steps:
+        profile.before_step(step, state)
         ckpt.poll()  # a failed background save stops training here
         batch = parallel.global_batch(next(train_iter), self.mesh)
         state, metrics = self.train_step(state, batch, self.train_key)
@@ -837,5 +934,6 @@ class Experiment:
           logging.warning('SIGTERM: saved step %d, exiting.', step)
           bar.write(f'SIGTERM received: checkpoint saved at step {step}.')
           break
+      profile.stop(state)
     writer.flush()
     return state

@@ -4,7 +4,8 @@
 events with tensorboardX and keeps a plain ``metrics.jsonl`` beside them (one
 JSON object per line: ``{"step": int, "split": str, <name>: float, ...}``) that
 notebooks and the results script read back with `read_metrics`. Only process
-0 writes.
+0 writes. `write_curves` draws that file as a PNG of training curves
+(`metric_series` reads it into one series per split and metric).
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import jax
 import numpy as np
 
+from jaxgen import images as images_lib
 from jaxgen import workdir as workdir_lib
 
 METRICS_FILE = 'metrics.jsonl'
 TENSORBOARD_DIR = 'tensorboard'
+CURVES_FILE = 'curves.png'  # `write_curves`, under <workdir>/images
 
 
 def _to_float(value: Any) -> float:
@@ -132,3 +135,78 @@ def read_metrics(workdir: str, split: str | None = None) -> list[dict[str, Any]]
         if split is None or record.get('split') == split:
           records.append(record)
   return records
+
+
+def _metric_value(value: Any) -> float | None:
+  """A logged value as a float ('nan', 'inf' strings too), else None."""
+  if isinstance(value, bool):
+    return None
+  if isinstance(value, (int, float)):
+    return float(value)
+  if isinstance(value, str):
+    try:
+      return float(value)
+    except ValueError:
+      return None
+  return None
+
+
+def metric_series(lines: Iterable[str]
+                  ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+  """The series of metrics.jsonl lines: {split: {metric: (steps, values)}}.
+
+  Steps are int64 [n], increasing; values float64 [n]. A step logged more
+  than once for a split (a resumed run's records after those of the run
+  before it) keeps its last value. Non-finite values, which the writer
+  stores as the strings 'nan', 'inf' and '-inf', are those floats; lines
+  that do not parse (cut short by a kill mid-write) and values that are
+  not numbers are left out. Splits and metrics are in the order they first
+  appear.
+  """
+  last: dict[str, dict[str, dict[int, float]]] = {}
+  for line in lines:
+    try:
+      record = json.loads(line)
+      step, split = record['step'], record['split']
+    except (ValueError, KeyError, TypeError):
+      continue
+    if isinstance(step, bool) or not isinstance(step, int) or not isinstance(
+        split, str):
+      continue
+    for name, value in record.items():
+      number = _metric_value(value) if name not in ('step', 'split') else None
+      if number is not None:
+        last.setdefault(split, {}).setdefault(name, {})[step] = number
+  return {split: {name: (np.array(sorted(by_step), np.int64),
+                         np.array([by_step[s] for s in sorted(by_step)],
+                                  np.float64))
+                  for name, by_step in metrics.items()}
+          for split, metrics in last.items()}
+
+
+def write_curves(workdir: str, *, title: str = '',
+                 path: str | None = None) -> str | None:
+  """Draws ``<workdir>/metrics.jsonl`` as training curves in a PNG.
+
+  One panel per metric against the step (`jaxgen.images.curves_figure`,
+  from `metric_series`), written atomically. Reads the file as it is now:
+  a run still training is drawn up to its last logged step.
+
+  Args:
+    workdir: the run's directory.
+    title: the figure's title.
+    path: the PNG (default ``<workdir>/images/curves.png``).
+
+  Returns:
+    The path written, or None (nothing written) when metrics.jsonl is
+    missing or holds no metric.
+  """
+  source = os.path.join(workdir, METRICS_FILE)
+  if not os.path.isfile(source):
+    return None
+  with open(source) as f:
+    figure = images_lib.curves_figure(metric_series(f), title)
+  if figure is None:
+    return None
+  path = path or os.path.join(workdir, 'images', CURVES_FILE)
+  return workdir_lib.atomic_write(path, images_lib.png_bytes(figure))

@@ -198,3 +198,61 @@ def test_figures_name_the_bad_argument():
     images.reconstruction_figure(np.zeros((2, 2)), np.zeros((2, 2)))
   with pytest.raises(ValueError, match='examples'):
     images.display_scale(np.zeros((3,), np.float32))
+
+
+@pytest.mark.parametrize('num_panels, layout', [
+    (1, (1, 1)), (3, (1, 3)), (4, (2, 3)), (7, (3, 3))])
+def test_curves_figure_has_one_panel_per_metric(num_panels, layout):
+  steps = np.arange(1, 11)
+  series = {'train': {f'm{i}': (steps, np.linspace(1.0, 2.0, 10) * (i + 1))
+                      for i in range(num_panels)}}
+  assert images.curves_layout(num_panels) == layout
+  figure = images.curves_figure(series, 'title')
+  rows, cols = layout
+  assert figure.dtype == np.uint8 and figure.shape == (
+      rows * images.CURVES_PANEL[1] + images.CURVES_TITLE_HEIGHT,
+      cols * images.CURVES_PANEL[0], 3)
+  # Each panel has ink (axes and a curve); an unused cell is blank.
+  top = images.CURVES_TITLE_HEIGHT
+  width, height = images.CURVES_PANEL
+  for cell in range(rows * cols):
+    r, c = divmod(cell, cols)
+    panel = figure[top + r * height:top + (r + 1) * height,
+                   c * width:(c + 1) * width]
+    assert (panel.min() < 128) == (cell < num_panels), cell
+
+
+def test_curves_figure_draws_nothing_without_a_metric():
+  steps = np.arange(3)
+  assert images.curves_figure({}) is None
+  assert images.curves_figure({'train': {'steps_per_sec': (
+      steps, np.ones(3))}}) is None
+
+
+def test_log_scale_for_positive_values_over_two_decades():
+  assert images.log_scale([1e-3, 0.1, np.nan, np.inf])
+  assert images.log_scale([2.0, 200.0])
+  assert not images.log_scale([2.0, 199.0])
+  assert not images.log_scale([0.0, 1e-3, 10.0])
+  assert not images.log_scale([-1e-3, -10.0])
+  assert not images.log_scale([np.nan])
+
+
+def test_curves_panels_use_a_log_scale_for_positive_values_over_decades():
+  """The panel title names the scale: checked through the pixels of a
+  figure whose one panel spans four decades against one that does not."""
+  steps = np.arange(1, 6)
+  wide = images.curves_figure({'train': {'loss': (
+      steps, 10.0 ** -np.arange(5.0))}})
+  narrow = images.curves_figure({'train': {'loss': (
+      steps, 1.0 + np.arange(5.0))}})
+  negative = images.curves_figure({'train': {'loss': (
+      steps, -10.0 ** -np.arange(5.0))}})
+  band = slice(images.CURVES_TITLE_HEIGHT, images.CURVES_TITLE_HEIGHT + 22)
+
+  def title_ink(figure):
+    return int((figure[band] < 128).any(axis=(0, 2)).sum())
+
+  # 'loss (log scale)' is a wider title than 'loss'.
+  assert title_ink(wide) > title_ink(narrow) + 20
+  assert title_ink(negative) == title_ink(narrow)

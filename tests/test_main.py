@@ -68,7 +68,9 @@ def test_train_leaves_a_complete_workdir(trained):
   assert (workdir / 'checkpoints' / '4').is_dir()
   assert (workdir / 'images' / 'samples_0000004.png').is_file()
   assert (workdir / 'images' / 'reconstructions_0000004.png').is_file()
+  assert (workdir / 'images' / 'curves.png').is_file()
   assert (workdir / 'eval' / 'test_step0000004.json').is_file()
+  assert not (workdir / 'profile').exists()  # config.train.profile_steps=0
   lines = (workdir / 'metrics.jsonl').read_text().splitlines()
   assert json.loads(lines[-1])['step'] == 4
   assert 'step/s' in proc.stderr  # the progress bar
@@ -122,6 +124,9 @@ def test_evaluate_reproduces_training_and_restores_the_given_step(
   # The newest step, the config's seed: the numbers training wrote.
   assert json.loads(path.read_text()) == at_train
   assert 'iwae/bits_per_dim' in out and f'wrote {path}' in out
+  # The training curves are redrawn from the same metrics.jsonl: the same
+  # bytes as training wrote in its own process (the snapshot below).
+  assert f'wrote {workdir / "images" / "curves.png"}' in out
 
   status, _, _ = _cli(capsys, f'--workdir={workdir}', '--mode=evaluate',
                       '--step=2', '--seed=1')
@@ -136,6 +141,29 @@ def test_evaluate_reproduces_training_and_restores_the_given_step(
       os.path.join('eval', 'test_step0000002_seed1.json'),
       os.path.join('eval', 'test_step0000004_seed0.json')]
   assert {k: after[k] for k in before} == before
+  # With --out, evaluate writes there alone: no curves in the workdir.
+  other = workdir.parent / f'{workdir.name}_out'
+  status, out, _ = _cli(capsys, f'--workdir={workdir}', '--mode=evaluate',
+                        f'--out={other}')
+  assert status == 0 and 'curves.png' not in out
+  assert os.listdir(other) == ['test_step0000004_seed0.json']
+  assert _snapshot(workdir) == after
+
+
+def test_profile_steps_is_not_compared_by_evaluate(tmp_path):
+  """A trace changes nothing trained: evaluate accepts a --config that
+  differs from config.json in config.train.profile_steps alone, and a
+  config.json written before the field existed."""
+  config = helpers.smoke_config()
+  saved = json.loads(config.to_json_best_effort())
+  del saved['train']['profile_steps']
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  main_lib.check_same_config(config, str(tmp_path), 'evaluate')
+  config.train.profile_steps = 3
+  main_lib.check_same_config(config, str(tmp_path), 'evaluate')
+  config.train.num_steps = 5
+  with pytest.raises(main_lib.UsageError, match='config.train.num_steps'):
+    main_lib.check_same_config(config, str(tmp_path), 'evaluate')
 
 
 def test_sample_seeds_names_and_no_overwrite(trained, tmp_path, capsys,

@@ -9,10 +9,12 @@ import pathlib
 import signal
 import subprocess
 import time
+import types
 
 import chex
 import functools
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -257,6 +259,8 @@ def test_sigkill_resumes_from_last_complete_checkpoint(tmp_path):
     (dict(train__log_every_steps=0), ConfigError,
      'config.train.log_every_steps=0'),
     (dict(train__ema_decay=1.0), ConfigError, 'config.train.ema_decay'),
+    (dict(train__profile_steps=-1), ConfigError,
+     r'config.train.profile_steps=-1 must be an integer >= 0'),
     (dict(eval__estimators__iwae__chunk_size=3), ConfigError,
      r'config.eval.estimators.iwae.num_samples=8 must be a multiple of '
      r'config.eval.estimators.iwae.chunk_size=3'),
@@ -280,6 +284,33 @@ def test_unknown_estimator_argument_is_named_before_compiling(tmp_path):
     train.Experiment(config, str(tmp_path))
 
 
+@pytest.mark.parametrize('value', [1.5, True, '2', None])
+def test_profile_steps_must_be_a_count(value):
+  fields = helpers.smoke_config().train.to_dict()
+  with pytest.raises(ConfigError, match=(
+      rf'^config.train.profile_steps={value!r} must be an integer >= 0.$')):
+    train.check_train_config(ml_collections.ConfigDict(
+        dict(fields, profile_steps=value)))
+  # A config.json written before the field existed: no trace.
+  del fields['profile_steps']
+  train.check_train_config(ml_collections.ConfigDict(fields))
+
+
+def test_only_process_0_draws_the_curves(tmp_path):
+  # The method alone, on what it reads of an Experiment.
+  exp = types.SimpleNamespace(config=helpers.smoke_config(),
+                              workdir=str(tmp_path), is_main=False)
+  exp.write_curves = functools.partial(train.Experiment.write_curves, exp)
+  (tmp_path / 'metrics.jsonl').write_text(
+      '{"step": 1, "split": "train", "loss": 2.0}\n'
+      '{"step": 2, "split": "train", "loss": 1.0}\n')
+  exp.is_main = False
+  assert exp.write_curves() is None
+  assert not (tmp_path / 'images').exists()
+  exp.is_main = True
+  assert exp.write_curves() == str(tmp_path / 'images' / 'curves.png')
+
+
 def test_config_is_locked():
   config = helpers.smoke_config()
   with pytest.raises(AttributeError):
@@ -289,11 +320,19 @@ def test_config_is_locked():
 @pytest.mark.slow
 def test_workdir_contents(tmp_path):
   workdir = tmp_path / 'run'
-  _train(workdir, train__num_steps=2, train__image_every_steps=2)
+  _train(workdir, train__num_steps=2, train__image_every_steps=2,
+         train__profile_steps=1)
   assert (workdir / 'config.json').is_file()
   assert list((workdir / 'tensorboard').iterdir())
   images = sorted(os.listdir(workdir / 'images'))
-  assert images == ['reconstructions_0000002.png', 'samples_0000002.png']
+  assert images == ['curves.png', 'reconstructions_0000002.png',
+                    'samples_0000002.png']
+  # The trace of step 2 (after the compiling step 1): one run's folder.
+  runs = list((workdir / 'profile' / 'plugins' / 'profile').iterdir())
+  assert len(runs) == 1
+  names = sorted(p.name for p in runs[0].iterdir())
+  assert 'perfetto_trace.json.gz' in names, names
+  assert any(n.endswith('.xplane.pb') for n in names), names
   # Training again with a changed config keeps the first config file.
   _train(workdir, train__num_steps=3)
   configs = sorted(p.name for p in workdir.glob('config*.json'))

@@ -132,6 +132,7 @@ def base_config(family: str, dataset: str) -> ml_collections.ConfigDict:
   c.train.max_to_keep = 3
   c.train.async_checkpointing = True
   c.train.ema_decay = 0.0  # 0 = no EMA of the parameters
+  c.train.profile_steps = 0  # steps traced into <workdir>/profile; 0 = off
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 200  # global; a multiple of the device count
