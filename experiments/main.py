@@ -263,6 +263,9 @@ def _train_and_evaluate(exp: train.Experiment, split: str) -> Trained:
   trained.results = exp.evaluate(state, split=split, progress=True)
   trained.eval_seconds = time.perf_counter() - start
   trained.paths = exp.write_images(state)
+  curves = exp.write_curves()
+  if curves:
+    trained.paths.append(curves)
   trained.fields = run_evaluations(
       exp, state, split, out_dir=os.path.join(exp.workdir, 'images'))
   if exp.is_main:

@@ -5,8 +5,8 @@ run and checks them before anything is compiled: the family, the dataset,
 the preprocessing, the device mesh, the model, the optimizer. Its methods
 are the things a user does with a workdir: `train`, `evaluate`, `sample`.
 
-A finished training draws its metrics.jsonl as ``images/curves.png``
-(`Experiment.write_curves`). ``config.train.profile_steps`` = N > 0 traces
+`Experiment.write_curves` draws the workdir's metrics.jsonl as
+``images/curves.png`` (experiments.main calls it when training finishes). ``config.train.profile_steps`` = N > 0 traces
 N steps with ``jax.profiler`` into ``<workdir>/profile`` (`_Profile`).
 
 Randomness: one ``jax.random.key(config.seed)`` is split once into
@@ -781,8 +781,7 @@ class Experiment:
 
     Logs to metrics.jsonl / TensorBoard, evaluates periodically, saves
     orbax checkpoints (periodic, final, and on SIGTERM), writes sample
-    grids, and once ``config.train.num_steps`` is reached draws the
-    training curves (`write_curves`). With ``config.train.profile_steps``
+    grids. With ``config.train.profile_steps``
     = N > 0, process 0 traces N steps after its first (compiling) one into
     ``<workdir>/profile`` (`_Profile`). Holds the workdir's lock
     (`jaxgen.workdir.exclusive`, process 0) throughout. Resumes from the
@@ -824,8 +823,6 @@ class Experiment:
         ckpt.close()
         if writer is not None:
           writer.close()
-      if int(state.step) >= c.train.num_steps:
-        self.write_curves()
     return state
 
   def write_curves(self, path: str | None = None) -> str | None:
@@ -833,8 +830,9 @@ class Experiment:
 
     One panel per logged metric against the step, the periodic evaluation's
     values as points (`jaxgen.writers.write_curves`), titled with the
-    family and the workdir. `train` calls it once ``config.train.num_steps``
-    is reached; it only reads metrics.jsonl, so training is unchanged.
+    family and the workdir. experiments.main calls it once
+    ``config.train.num_steps`` is reached (and ``--mode=evaluate`` again);
+    it only reads metrics.jsonl, so training is unchanged.
 
     Args:
       path: the PNG (default ``<workdir>/images/curves.png``).

@@ -325,8 +325,8 @@ def test_workdir_contents(tmp_path):
   assert (workdir / 'config.json').is_file()
   assert list((workdir / 'tensorboard').iterdir())
   images = sorted(os.listdir(workdir / 'images'))
-  assert images == ['curves.png', 'reconstructions_0000002.png',
-                    'samples_0000002.png']
+  # The curves are experiments.main's (tests/test_main.py).
+  assert images == ['reconstructions_0000002.png', 'samples_0000002.png']
   # The trace of step 2 (after the compiling step 1): one run's folder.
   runs = list((workdir / 'profile' / 'plugins' / 'profile').iterdir())
   assert len(runs) == 1
