@@ -6,8 +6,9 @@ the preprocessing, the device mesh, the model, the optimizer. Its methods
 are the things a user does with a workdir: `train`, `evaluate`, `sample`.
 
 `Experiment.write_curves` draws the workdir's metrics.jsonl as
-``images/curves.png`` (experiments.main calls it when training finishes). ``config.train.profile_steps`` = N > 0 traces
-N steps with ``jax.profiler`` into ``<workdir>/profile`` (`_Profile`).
+``images/curves.png`` (experiments.main calls it when training finishes).
+``config.train.profile_steps`` = N > 0 traces N steps with
+``jax.profiler`` into ``<workdir>/profile`` (`_Profile`).
 
 Randomness: one ``jax.random.key(config.seed)`` is split once into
 (init, train, eval, sample) keys. Step s uses ``fold_in(train_key, s)``
@@ -781,9 +782,9 @@ class Experiment:
 
     Logs to metrics.jsonl / TensorBoard, evaluates periodically, saves
     orbax checkpoints (periodic, final, and on SIGTERM), writes sample
-    grids. With ``config.train.profile_steps``
-    = N > 0, process 0 traces N steps after its first (compiling) one into
-    ``<workdir>/profile`` (`_Profile`). Holds the workdir's lock
+    grids. With ``config.train.profile_steps`` = N > 0, process 0 traces
+    N steps after its first (compiling) one into ``<workdir>/profile``
+    (`_Profile`). Holds the workdir's lock
     (`jaxgen.workdir.exclusive`, process 0) throughout. Resumes from the
     newest usable checkpoint; newer ones that are corrupt or unreadable are
     named in one warning line and moved aside into ``checkpoints/corrupt/``
