@@ -84,3 +84,13 @@ def assert_trees_equal(a, b):
 def assert_trees_close(a, b, atol):
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_allclose(x, y, rtol=0, atol=atol)
+
+
+def train_step_and_batch(exp):
+  """(step, batch): the Experiment's family train step, built as the
+  trainer builds it, and the first training batch as a global array."""
+  from jaxgen import parallel  # pylint: disable=g-import-not-at-top
+  step = exp.family.make_train_step(net=exp.net, tx=exp.tx,
+                                    preprocess=exp.preprocess,
+                                    config=exp.config)
+  return step, parallel.global_batch(next(exp.train_iterator()), exp.mesh)

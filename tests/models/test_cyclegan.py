@@ -8,11 +8,11 @@ import pytest
 
 from experiments.configs import cyclegan as cyclegan_config
 from jaxgen import losses
-from jaxgen import parallel
 from jaxgen import train
 from jaxgen.data import paired
 from jaxgen.errors import ConfigError
 from jaxgen.models import cyclegan
+from tests import helpers
 
 
 class _Identity(nn.Module):
@@ -111,10 +111,7 @@ def test_full_history_returns_current_or_stored_with_probability_half():
 def stepped(tmp_path_factory):
   config = cyclegan_config.get_config('smoke')
   exp = train.Experiment(config, str(tmp_path_factory.mktemp('cyc')))
-  step = exp.family.make_train_step(net=exp.net, tx=exp.tx,
-                                    preprocess=exp.preprocess,
-                                    config=exp.config)
-  batch = parallel.global_batch(next(exp.train_iterator()), exp.mesh)
+  step, batch = helpers.train_step_and_batch(exp)
 
   @jax.jit
   def run(init_key, train_key, batch):

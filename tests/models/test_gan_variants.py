@@ -24,10 +24,7 @@ from tests import helpers
 
 def _init_and_steps(exp, num_steps=2):
   """Jitted (state_0, state_n, metrics [n]) for the Experiment's family."""
-  step = exp.family.make_train_step(net=exp.net, tx=exp.tx,
-                                    preprocess=exp.preprocess,
-                                    config=exp.config)
-  batch = parallel.global_batch(next(exp.train_iterator()), exp.mesh)
+  step, batch = helpers.train_step_and_batch(exp)
 
   @jax.jit
   def run(init_key, train_key, batch):

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from experiments.configs import pix2pix as pix2pix_config
-from jaxgen import parallel
 from jaxgen import train
 from jaxgen.errors import ConfigError
 from jaxgen.models import pix2pix
@@ -62,10 +61,7 @@ def stepped(tmp_path_factory):
   config = pix2pix_config.get_config('smoke,inpaint')
   config.model.bank_size = 40  # < 2 batches of 32: the ring wraps
   exp = train.Experiment(config, str(tmp_path_factory.mktemp('p2p')))
-  step = exp.family.make_train_step(net=exp.net, tx=exp.tx,
-                                    preprocess=exp.preprocess,
-                                    config=exp.config)
-  batch = parallel.global_batch(next(exp.train_iterator()), exp.mesh)
+  step, batch = helpers.train_step_and_batch(exp)
 
   @jax.jit
   def run(init_key, train_key, batch):
@@ -181,10 +177,7 @@ def colorized(tmp_path_factory):
     m.bank_size = 8
     config.train.batch_size = 8
   exp = train.Experiment(config, str(tmp_path_factory.mktemp('colour')))
-  step = exp.family.make_train_step(net=exp.net, tx=exp.tx,
-                                    preprocess=exp.preprocess,
-                                    config=exp.config)
-  batch = parallel.global_batch(next(exp.train_iterator()), exp.mesh)
+  step, batch = helpers.train_step_and_batch(exp)
 
   @jax.jit
   def run(init_key, train_key, batch):
