@@ -33,18 +33,18 @@ one row of RESULTS.md, kept in results/<name>.json and rerun by
 
   python -m experiments.main --config=experiments/configs/pix2pix.py:mnist8k,edges \
       --workdir=runs/pix2pix_mnist8k_edges
-    Edges to digits on mnist8k, 1,000 steps of 64 (under 15 minutes): record
+    Edges to digits on mnist8k, 1,000 steps of 64: record
     `pix2pix_mnist8k_edges`. ``mnist8k,inpaint`` and ``mnist8k,superres``
     train the same nets on the other tasks.
 
   python -m experiments.main --config=experiments/configs/pix2pix.py:digits,edges \
       --workdir=runs/pix2pix_digits_edges
-    The 8x8 version: 2,000 steps of 64, a few minutes.
+    The 8x8 version: 2,000 steps of 64.
 
   python -m experiments.main --config=experiments/configs/pix2pix.py:photos,colorize \
       --workdir=runs/pix2pix_photos_colorize
-    Luminance to RGB on 32x32 photo crops, 1,000 steps of 64 (under 10
-    minutes): record `pix2pix_photos_colorize`. The sample-quality scores use
+    Luminance to RGB on 32x32 photo crops, 1,000 steps of 64: record
+    `pix2pix_photos_colorize` (its wall time is in the record). The sample-quality scores use
     a digits classifier and do not apply to photos.
 """
 
