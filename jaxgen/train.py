@@ -118,9 +118,6 @@ class _TerminationFlag:
     return False
 
 
-# ``config.train`` fields added after workdirs were written, with the value
-# that reproduces a run from before them (a config.json without one).
-ADDED_TRAIN_FIELDS = {'profile_steps': 0}
 PROFILE_DIR = 'profile'  # <workdir>/profile: the jax.profiler trace
 
 
@@ -184,8 +181,12 @@ def check_train_config(t: ml_collections.ConfigDict) -> None:
                  max_to_keep=1, eval_every_steps=0, image_every_steps=0,
                  profile_steps=0)
   for field, low in minimum.items():
-    value = (t.get(field, ADDED_TRAIN_FIELDS[field])
-             if field in ADDED_TRAIN_FIELDS else t[field])
+    if field not in t:
+      raise ConfigError(
+          f'config.train.{field} is missing (a config.json read without '
+          'jaxgen.workdir.load_config, which fills the fields added since '
+          'it was written?).')
+    value = t[field]
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
       raise ConfigError(f'config.train.{field}={value!r} must be an integer '
                         f'>= {low}.')
@@ -891,8 +892,7 @@ class Experiment:
     step = start
     profile = _Profile(
         os.path.join(self.workdir, PROFILE_DIR),
-        t.get('profile_steps', ADDED_TRAIN_FIELDS['profile_steps'])
-        if self.is_main else 0, first_step=start + 1)
+        t.profile_steps if self.is_main else 0, first_step=start + 1)
     with _TerminationFlag() as term, bar, profile:
       while step < t.num_steps:
         profile.before_step(step, state)
