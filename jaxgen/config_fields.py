@@ -25,6 +25,7 @@ from typing import Any, Mapping
 # Dotted path under ``config`` -> the value that reproduces older runs.
 COMMON_FIELDS: dict[str, Any] = {
     'train.profile_steps': 0,  # no jax.profiler trace
+    'train.compute_dtype': 'float32',  # float32 activations and matmuls
     'eval.evaluations': [],  # named evaluations of experiments.main
     'eval.evaluation_options': {},
 }
