@@ -352,8 +352,11 @@ class ComputeDtypeNet:
 
   Mixed precision at the Net's boundary. ``apply(variables, *args,
   **kwargs)`` casts the float32 leaves of ``variables['params']`` and of
-  the inputs (arrays among `args` and `kwargs`) to `dtype`, applies the
-  Net, and casts the `dtype` leaves of what it returns (outputs, updated
+  the inputs (arrays among `args` and `kwargs`) to `dtype`, and so again
+  the float32 inputs of every module call inside the Net
+  (``flax.linen.intercept_methods``: a float32 constant of the Net's own,
+  a mask say, would otherwise promote the next layer back to float32); it
+  casts the `dtype` leaves of what the Net returns (outputs, updated
   collections such as batch statistics) back to float32. So the layers'
   activations and matmuls run in `dtype`, while everything the family
   computes from the Net's outputs (the likelihood terms, the loss and its
@@ -362,8 +365,11 @@ class ComputeDtypeNet:
   (pixel levels, labels, masks) and PRNG keys are passed unchanged; other
   collections than 'params' are read in float32. Used inside the
   differentiated function, the gradients arrive in float32 through the
-  casts. What a Net accumulates inside itself (a flow's log-determinant,
-  summed layer by layer) is accumulated in `dtype`.
+  casts. What a Net sums inside one module in `dtype` stays in `dtype`
+  (between modules, a float32 accumulator such as a flow's log-determinant
+  stays float32). XLA's CPU backend sums a bfloat16 reduction in bfloat16,
+  so on CPU the gradient of a broadcast parameter (a bias, summed over the
+  batch and positions) carries that rounding.
 
   Any other attribute is the wrapped Net's (its fields), so a family's
   ``loss_fn`` or ``make_train_step`` takes it in place of the Net. The
