@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from jaxgen import config_fields
+
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
@@ -776,20 +778,11 @@ TABLES = {
 BY_NAME = {s.name: s for s in EXPERIMENTS}
 
 # Config fields added after some records ran, with the value that reproduces
-# the behaviour those records ran with (bitwise: tested with the field).
-# A record without such a field is not stale while the preset holds it.
-NEUTRAL_ADDED_FIELDS = {
-    'model.d_dropout': 0.0,  # discriminator dropout
-    'model.mask_unused_codes': False,  # the prior's mask of unused codes
-    'model.latent_dim': 0,  # GSN: no latent state, the chain on x alone
-    'model.latent_noise': 0.0,  # GSN: unused without a latent state
-    'model.pretrain_steps': [0, 0],  # DBM: no greedy pre-training
-    # DBM: the pre-training rate, unused while pretrain_steps is (0, 0).
-    'model.pretrain_learning_rate': 0.05,
-    'eval.evaluations': [],  # named evaluations of experiments.main
-    'eval.evaluation_options': {},
-    'train.profile_steps': 0,  # no jax.profiler trace
-}
+# the behaviour those records ran with: jaxgen's registry of added fields
+# (`jaxgen.config_fields`, every family's merged; a preset only holds its own
+# family's). A record without such a field is not stale while the preset
+# holds the neutral value.
+NEUTRAL_ADDED_FIELDS = config_fields.all_added_fields()
 
 # The standalone command of each figure a record keeps (record field -> the
 # `python -m` module that writes it from a workdir).

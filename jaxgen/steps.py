@@ -15,7 +15,9 @@ their own steps from it and none of them imports the trainer:
   family (EMA codebooks, frozen sub-models);
 - `ema_update` and `masked_mean`: the parameter EMA and the per-example
   mean over unmasked rows that every step (generic or a family's own)
-  shares.
+  shares;
+- `ComputeDtypeNet`: a family's Net whose ``apply`` computes in
+  ``config.train.compute_dtype`` (mixed precision), for the train step.
 
 Both steps share the key schedule ``fold_in(train_key, state.step)``, the
 gradient update (`apply_gradients`) and the bookkeeping after it
@@ -38,6 +40,9 @@ from jaxgen.errors import ConfigError
 
 OPTIMIZERS = ('adam', 'adamw', 'sgd', 'rmsprop')
 SCHEDULES = ('constant', 'cosine')
+# Values of config.train.compute_dtype: the dtype of the Net's activations
+# and matmuls in the train step (`ComputeDtypeNet`).
+COMPUTE_DTYPES = ('float32', 'bfloat16')
 
 
 @flax.struct.dataclass
@@ -329,3 +334,103 @@ def make_variables_step(objective: Callable, tx, preprocess: Callable, *,
                        mask=batch['mask'], ema_decay=ema_decay, extra=extra)
 
   return step
+
+
+def check_compute_dtype(value: Any) -> None:
+  """Raises `ConfigError` unless `value` is one of `COMPUTE_DTYPES`."""
+  if not isinstance(value, str) or value not in COMPUTE_DTYPES:
+    raise ConfigError(f'config.train.compute_dtype={value!r} is not one of '
+                      f'{COMPUTE_DTYPES}.')
+
+
+# Keyword arguments of flax's Module.apply that are not model inputs.
+_APPLY_OPTIONS = ('method', 'mutable', 'rngs', 'capture_intermediates')
+
+
+class ComputeDtypeNet:
+  """A family's Net whose ``apply`` computes in a lower precision.
+
+  Mixed precision at the Net's boundary. ``apply(variables, *args,
+  **kwargs)`` casts the float32 leaves of ``variables['params']`` and of
+  the inputs (arrays among `args` and `kwargs`) to `dtype`, and so again
+  the float32 inputs of every module call inside the Net
+  (``flax.linen.intercept_methods``: a float32 constant of the Net's own,
+  a mask say, would otherwise promote the next layer back to float32); it
+  casts the `dtype` leaves of what the Net returns (outputs, updated
+  collections such as batch statistics) back to float32. So the layers'
+  activations and matmuls run in `dtype`, while everything the family
+  computes from the Net's outputs (the likelihood terms, the loss and its
+  reduction) and everything the trainer keeps (parameters, optimizer
+  state, EMA, batch statistics) stays float32. Integer and boolean inputs
+  (pixel levels, labels, masks) and PRNG keys are passed unchanged; other
+  collections than 'params' are read in float32. Used inside the
+  differentiated function, the gradients arrive in float32 through the
+  casts. What a Net sums inside one module in `dtype` stays in `dtype`
+  (between modules, a float32 accumulator such as a flow's log-determinant
+  stays float32). XLA's CPU backend sums a bfloat16 reduction in bfloat16,
+  so on CPU the gradient of a broadcast parameter (a bias, summed over the
+  batch and positions) carries that rounding.
+
+  Any other attribute is the wrapped Net's (its fields), so a family's
+  ``loss_fn`` or ``make_train_step`` takes it in place of the Net. The
+  trainer wraps the Net for the train step only: evaluation, likelihoods
+  and sampling apply the plain float32 Net.
+
+  Attributes:
+    net: the wrapped Net.
+    dtype: the compute dtype, e.g. ``jnp.bfloat16``.
+    applied: how many times ``apply`` ran (traced) through this wrapper:
+      0 after tracing a step means the step never applied the Net, so the
+      compute dtype changed nothing.
+  """
+
+  def __init__(self, net, dtype):
+    self.net = net
+    self.dtype = jnp.dtype(dtype)
+    self.applied = 0
+
+  def __getattr__(self, name: str) -> Any:
+    # Only called for names not found on the wrapper: the Net's fields.
+    return getattr(self.__dict__['net'], name)
+
+  def _to_compute(self, tree: Any) -> Any:
+    def cast(x):
+      if isinstance(x, jax.Array) and x.dtype == jnp.float32:
+        return x.astype(self.dtype)
+      return x
+    return jax.tree.map(cast, tree)
+
+  def _to_float32(self, tree: Any) -> Any:
+    def cast(x):
+      if isinstance(x, jax.Array) and x.dtype == self.dtype:
+        return x.astype(jnp.float32)
+      return x
+    return jax.tree.map(cast, tree)
+
+  def apply(self, variables, *args, **kwargs):
+    """``net.apply`` with params and inputs in `dtype`, outputs in float32."""
+    self.applied += 1
+    variables = dict(variables)
+    if 'params' in variables:
+      variables['params'] = self._to_compute(variables['params'])
+    options = {k: kwargs.pop(k) for k in _APPLY_OPTIONS if k in kwargs}
+
+    def inputs_in_dtype(next_fun, args, kwargs, context):
+      if context.method_name == 'setup':
+        return next_fun(*args, **kwargs)
+      return next_fun(*self._to_compute(args), **self._to_compute(kwargs))
+
+    with flax.linen.intercept_methods(inputs_in_dtype):
+      out = self.net.apply(variables, *self._to_compute(args),
+                           **self._to_compute(kwargs), **options)
+    return self._to_float32(out)
+
+
+def compute_net(net, compute_dtype: str):
+  """`net` for a train step in ``config.train.compute_dtype``: the Net
+  itself for 'float32', else a `ComputeDtypeNet` (one already wrapped is
+  returned as it is)."""
+  check_compute_dtype(compute_dtype)
+  if compute_dtype == 'float32' or isinstance(net, ComputeDtypeNet):
+    return net
+  return ComputeDtypeNet(net, compute_dtype)

@@ -10,6 +10,14 @@ are the things a user does with a workdir: `train`, `evaluate`, `sample`.
 ``config.train.profile_steps`` = N > 0 traces N steps with
 ``jax.profiler`` into ``<workdir>/profile`` (`_Profile`).
 
+Mixed precision: ``config.train.compute_dtype = 'bfloat16'`` runs the
+Net's activations and matmuls in the train step in bfloat16, through
+`jaxgen.steps.ComputeDtypeNet`; parameters, optimizer state, the loss and
+its reduction stay float32, and evaluation, likelihoods and sampling
+apply the float32 Net. A family whose own step never applies its Net
+(it builds its players' modules itself, or computes in closed form) is
+refused with a `ConfigError` before anything is compiled.
+
 Randomness: one ``jax.random.key(config.seed)`` is split once into
 (init, train, eval, sample) keys. Step s uses ``fold_in(train_key, s)``
 inside the jitted step, eval batch i uses ``fold_in(eval_key, i)``, the grid
@@ -118,9 +126,6 @@ class _TerminationFlag:
     return False
 
 
-# ``config.train`` fields added after workdirs were written, with the value
-# that reproduces a run from before them (a config.json without one).
-ADDED_TRAIN_FIELDS = {'profile_steps': 0}
 PROFILE_DIR = 'profile'  # <workdir>/profile: the jax.profiler trace
 
 
@@ -184,14 +189,22 @@ def check_train_config(t: ml_collections.ConfigDict) -> None:
                  max_to_keep=1, eval_every_steps=0, image_every_steps=0,
                  profile_steps=0)
   for field, low in minimum.items():
-    value = (t.get(field, ADDED_TRAIN_FIELDS[field])
-             if field in ADDED_TRAIN_FIELDS else t[field])
+    if field not in t:
+      raise ConfigError(
+          f'config.train.{field} is missing (a config.json read without '
+          'jaxgen.workdir.load_config, which fills the fields added since '
+          'it was written?).')
+    value = t[field]
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
       raise ConfigError(f'config.train.{field}={value!r} must be an integer '
                         f'>= {low}.')
   if not 0.0 <= t.ema_decay < 1.0:
     raise ConfigError(f'config.train.ema_decay={t.ema_decay} must lie in '
                       '[0, 1) (0 disables the EMA).')
+  if 'compute_dtype' not in t:
+    raise ConfigError('config.train.compute_dtype is missing (a config.json '
+                      'read without jaxgen.workdir.load_config?).')
+  steps_lib.check_compute_dtype(t.compute_dtype)
 
 
 def _data_kwargs(data: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -272,7 +285,13 @@ def make_step(family, net, tx, preprocess: Callable,
               config: ml_collections.ConfigDict) -> Callable:
   """The train step ``(state, batch, train_key) -> (state, metrics)``, not
   jitted: the family's ``make_train_step`` when it has one, else the
-  generic step on its ``loss_fn`` (`jaxgen.steps.make_train_step`)."""
+  generic step on its ``loss_fn`` (`jaxgen.steps.make_train_step`).
+
+  Either receives the Net in ``config.train.compute_dtype``
+  (`jaxgen.steps.compute_net`: for 'bfloat16', a
+  `jaxgen.steps.ComputeDtypeNet`).
+  """
+  net = steps_lib.compute_net(net, config.train.compute_dtype)
   builder = getattr(family, 'make_train_step', None)
   if builder is not None:
     return builder(net=net, tx=tx, preprocess=preprocess, config=config)
@@ -402,6 +421,30 @@ class Experiment:
     self.tx = make_tx(self.family, c)
     self.is_main = jax.process_index() == 0
     self._jitted: dict[str, Callable] = {}
+    if c.train.compute_dtype != 'float32':
+      self._check_step_applies_net()
+
+  def _check_step_applies_net(self) -> None:
+    """Traces the train step (`jax.eval_shape`: nothing is compiled) with
+    the Net in ``config.train.compute_dtype`` and raises `ConfigError` if
+    the step never applies it: the family's own step builds its modules
+    itself or computes without the Net (two-player GANs, Boltzmann
+    machines, EM), so the compute dtype would change nothing."""
+    c = self.config
+    net = steps_lib.compute_net(self.net, c.train.compute_dtype)
+    step = make_step(self.family, net, self.tx, self.preprocess, c)
+    raw = next(data_lib.eval_batches(self.dataset.splits['train'],
+                                     batch_size=1))
+    batch = {k: jax.ShapeDtypeStruct((c.train.batch_size,) + v.shape[1:],
+                                     v.dtype) for k, v in raw.items()}
+    state = jax.eval_shape(self._init_state, self.init_key)
+    jax.eval_shape(step, state, batch, self.train_key)
+    if not net.applied:
+      raise ConfigError(
+          f'config.train.compute_dtype={c.train.compute_dtype!r}: family '
+          f'{c.family!r} trains with its own step, which never applies its '
+          'Net through jaxgen.steps.ComputeDtypeNet, so it computes in '
+          "float32 only; set config.train.compute_dtype='float32'.")
 
   def describe(self) -> str:
     """One line on what runs where: family, data, devices, processes."""
@@ -891,8 +934,7 @@ class Experiment:
     step = start
     profile = _Profile(
         os.path.join(self.workdir, PROFILE_DIR),
-        t.get('profile_steps', ADDED_TRAIN_FIELDS['profile_steps'])
-        if self.is_main else 0, first_step=start + 1)
+        t.profile_steps if self.is_main else 0, first_step=start + 1)
     with _TerminationFlag() as term, bar, profile:
       while step < t.num_steps:
         profile.before_step(step, state)

@@ -4,7 +4,8 @@ A finished run leaves ``<workdir>/config.json`` (the locked config it ran
 with), orbax checkpoints, metrics and images. Code that only reads a run
 (a code prior over a frozen VQ-VAE, the sample-quality scorer, the results
 catalogue, notebooks) goes through this module instead of building a
-trainer: `load_config` for its config, `restore_params` for the parameters
+trainer: `load_config` for its config (with the fields added since the run
+was written filled in: `jaxgen.config_fields`), `restore_params` for the parameters
 it evaluates with. Every file the project writes goes through
 `atomic_write`, so a kill mid-write leaves the previous file or the new
 one, never half of each. A training run holds `exclusive` (an flock on
@@ -25,6 +26,7 @@ from typing import Any, Callable, IO, Iterator
 import ml_collections
 
 from jaxgen import checkpoint as ckpt_lib
+from jaxgen import config_fields
 from jaxgen.errors import WorkdirLockedError
 
 CONFIG_FILE = 'config.json'
@@ -192,7 +194,12 @@ def config_path(workdir: str) -> str:
 
 
 def read_config_dict(workdir: str) -> dict[str, Any]:
-  """``<workdir>/config.json`` as a plain dict.
+  """``<workdir>/config.json`` as a plain dict, complete.
+
+  A config.json written before a field of `jaxgen.config_fields` existed
+  gets that field with the value that reproduces the run
+  (`config_fields.fill_added_fields`: only the fields of its family's
+  config), so every reader sees the fields the current code reads.
 
   Raises:
     FileNotFoundError: the workdir has no config.json (nothing trained there).
@@ -201,11 +208,13 @@ def read_config_dict(workdir: str) -> dict[str, Any]:
   if not os.path.isfile(path):
     raise FileNotFoundError(f'{path} does not exist')
   with open(path) as f:
-    return json.load(f)
+    return config_fields.fill_added_fields(json.load(f))
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a run saved in ``<workdir>/config.json``, locked.
+
+  Fields added after the run was written are filled (`read_config_dict`).
 
   Raises:
     FileNotFoundError: the workdir has no config.json (nothing trained there).

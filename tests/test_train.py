@@ -22,6 +22,7 @@ from jaxgen import checkpoint as ckpt_lib
 from jaxgen import parallel
 from jaxgen import steps
 from jaxgen import train
+from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
 from tests import helpers
@@ -291,9 +292,23 @@ def test_profile_steps_must_be_a_count(value):
       rf'^config.train.profile_steps={value!r} must be an integer >= 0.$')):
     train.check_train_config(ml_collections.ConfigDict(
         dict(fields, profile_steps=value)))
-  # A config.json written before the field existed: no trace.
   del fields['profile_steps']
-  train.check_train_config(ml_collections.ConfigDict(fields))
+  with pytest.raises(ConfigError, match=(
+      r'^config.train.profile_steps is missing \(a config.json read without '
+      r'jaxgen.workdir.load_config')):
+    train.check_train_config(ml_collections.ConfigDict(fields))
+
+
+def test_a_config_json_from_before_an_added_field_loads(tmp_path):
+  """A config.json written before config.train.profile_steps existed loads
+  through `workdir.load_config` with the neutral value (no trace), and the
+  trainer takes it."""
+  saved = json.loads(helpers.smoke_config().to_json_best_effort())
+  del saved['train']['profile_steps']
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  config = workdir_lib.load_config(str(tmp_path))
+  assert config.train.profile_steps == 0
+  train.check_train_config(config.train)
 
 
 def test_only_process_0_draws_the_curves(tmp_path):

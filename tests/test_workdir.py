@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import vqvae as vqvae_config
+from jaxgen import config_fields
 from jaxgen import train
 from jaxgen import workdir
 
@@ -60,6 +61,51 @@ def test_load_config_locked_and_missing(tmp_path):
   assert loaded.family == 'vae' and loaded.train.n == 2
   with pytest.raises(AttributeError):
     loaded.train.num_stpes = 3  # locked: typos are errors
+
+
+def test_load_config_fills_the_fields_added_since_by_family(tmp_path):
+  """A config.json from before an added field gets its neutral value: the
+  common sections' fields for every family, a family's model fields only
+  for that family (a VAE never gains the GAN's model.d_dropout)."""
+  def saved_without(family, *dotted):
+    config = {'family': family, 'model': {'latent_dim': 4},
+              'train': {'num_steps': 2}, 'eval': {'batch_size': 8}}
+    for path in dotted:
+      section, name = path.split('.')
+      config[section].pop(name, None)
+    return config
+
+  gan_dir, vae_dir = tmp_path / 'gan', tmp_path / 'vae'
+  for path, family in ((gan_dir, 'gan'), (vae_dir, 'vae')):
+    workdir.write_json(workdir.config_path(str(path)), saved_without(family))
+  gan = workdir.load_config(str(gan_dir))
+  assert gan.model.d_dropout == 0.0 and gan.model.latent_dim == 4
+  assert gan.train.profile_steps == 0 and gan.train.num_steps == 2
+  assert list(gan.eval.evaluations) == [] and gan.eval.batch_size == 8
+  vae = workdir.load_config(str(vae_dir))
+  assert 'd_dropout' not in vae.model and vae.train.profile_steps == 0
+  # A field the file holds is kept as it is.
+  saved = saved_without('gan')
+  saved['model']['d_dropout'] = 0.3
+  saved['train']['profile_steps'] = 2
+  workdir.write_json(workdir.config_path(str(gan_dir)), saved)
+  gan = workdir.load_config(str(gan_dir))
+  assert gan.model.d_dropout == 0.3 and gan.train.profile_steps == 2
+  assert workdir.read_config_dict(str(gan_dir))['model']['d_dropout'] == 0.3
+
+
+def test_every_registered_family_field_is_in_its_preset():
+  """Each family field of `config_fields` is a field of that family's
+  config, holding the neutral value in the smoke preset or not (a field a
+  family's config lacks would be filled into configs that cannot take it);
+  each common field is in every config."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  for family, fields in config_fields.FAMILY_FIELDS.items():
+    config = importlib.import_module(
+        f'experiments.configs.{family}').get_config('smoke').to_dict()
+    for path in list(fields) + list(config_fields.COMMON_FIELDS):
+      section, name = path.split('.')
+      assert name in config[section], (family, path)
 
 
 @pytest.fixture(scope='module')

@@ -133,6 +133,9 @@ def base_config(family: str, dataset: str) -> ml_collections.ConfigDict:
   c.train.async_checkpointing = True
   c.train.ema_decay = 0.0  # 0 = no EMA of the parameters
   c.train.profile_steps = 0  # steps traced into <workdir>/profile; 0 = off
+  # 'float32' or 'bfloat16': the Net's activations and matmuls in training
+  # (parameters, optimizer state, losses and evaluation stay float32).
+  c.train.compute_dtype = 'float32'
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 200  # global; a multiple of the device count

@@ -19,6 +19,7 @@ from absl import app
 from experiments import catalogue
 from experiments.catalogue import Spec
 from experiments.results import specs
+from jaxgen import config_fields
 from jaxgen import workdir as workdir_lib
 
 RESULT_FILE = 'result.json'
@@ -106,14 +107,17 @@ def stale_reason(spec: Spec, record: dict[str, Any], quick: bool,
   """Why a stored result no longer matches the current preset, or None.
 
   A config field of `catalogue.NEUTRAL_ADDED_FIELDS` that the record lacks
-  does not make it stale while the preset holds the neutral value.
+  does not make it stale while the preset holds the neutral value; only the
+  fields the preset's family has count (`jaxgen.config_fields`).
   """
   try:
     current = specs.config_dict(specs.build_config(spec, quick, runs_dir))
   except Exception as e:  # pylint: disable=broad-except
     return f'the preset no longer builds ({e})'
   stored = record.get('config') or {}
-  neutral = catalogue.NEUTRAL_ADDED_FIELDS
+  own = config_fields.added_fields(current.get('family'))
+  neutral = {f: v for f, v in catalogue.NEUTRAL_ADDED_FIELDS.items()
+             if f in own}
   changed = sorted(_diff(current, stored))
   changed = [f for f in changed
              if not (f in neutral and _lookup(stored, f) is None
