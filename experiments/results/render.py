@@ -294,7 +294,7 @@ def _quality_cell(toy_cell: Callable[[dict[str, Any]], str] | None,
 
 def _energy(q: dict[str, Any], prefix: str = '') -> str:
   value = q.get(prefix + 'energy_distance')
-  return '-' if value is None else f'{value:.4f}'
+  return '-' if value is None else f'{value:.5f}'
 
 
 # The toy-points columns of a sample-quality cell: the energy distance of
