@@ -801,6 +801,7 @@ NEUTRAL_ADDED_FIELDS = {
     'eval.evaluations': [],  # named evaluations of experiments.main
     'eval.evaluation_options': {},
     'train.profile_steps': 0,  # no jax.profiler trace
+    'model.train_time': False,  # FFJORD: T fixed at model.time_length
 }
 
 # The standalone command of each figure a record keeps (record field -> the

@@ -46,7 +46,8 @@ also use the standard mode-collapse protocol of Metz et al. ("Unrolled
 Generative Adversarial Networks", ICLR 2017) and Srivastava et al.
 ("VEEGAN", NeurIPS 2017): `jaxgen.metrics.toy_mode_coverage` counts a
 sample as high quality when it lies within 3 standard deviations of the
-nearest mode, and a mode as covered when at least ``min_count`` high-quality samples are nearest to it.
+nearest mode, and a mode as covered when at least ``min_count``
+high-quality samples are nearest to it.
 
 The scores themselves are the pure functions of `jaxgen.metrics` (float64
 NumPy on the host); this module loads a trained classifier from its
