@@ -359,8 +359,8 @@ def _toy_data_cells(q: dict[str, Any]) -> dict[str, str]:
   cells = {'Model': 'real points of the test split',
            'Samples': f'{q["data/reference/num_samples"]:,}'}
   if 'data/train_vs_test/energy_distance' in q:
-    cells['Model'] = ('real training points vs the test split' +
-                      (' (modes: test points)' if 'modes_covered' in q
+    cells['Model'] = ('real points: the training split vs the test split' +
+                      ('; modes: the test split' if 'modes_covered' in q
                        else ''))
     cells['Energy distance'] = _energy(q, 'data/train_vs_test/')
   if 'modes_covered' in q:
