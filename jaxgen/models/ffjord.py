@@ -7,9 +7,9 @@ Equations", NeurIPS 2018.
 
 **The flow.** A time-conditioned network f(z, t) (`Net`) defines the ODE
 dz/dt = f(z(t), t) on t in [0, T] (``T = time_length``, or learned with
-``train_time``: below). The data x is
-z(0); the base variable is z(T) ~ N(0, I). By the instantaneous change of
-variables (Chen et al. 2018, theorem 1),
+``train_time``: below). The data x is z(0); the base variable is z(T) ~
+N(0, I). By the instantaneous change of variables (Chen et al. 2018,
+theorem 1),
 
     d log p(z(t)) / dt = -tr(df/dz(z(t), t)),
 
