@@ -33,7 +33,8 @@ from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
 
 _SHOWN = ('fid_style', 'is_style', 'label_kl_uniform', 'label_kl_reference',
-          'classes_covered', 'modes_covered', 'high_quality_share')
+          'classes_covered', 'energy_distance', 'modes_covered',
+          'high_quality_share')
 
 
 def define_flags() -> dict[str, Any]:

@@ -38,6 +38,7 @@ FAMILY_FIELDS: dict[str, dict[str, Any]] = {
         'model.latent_dim': 0,  # no latent state: the chain on x alone
         'model.latent_noise': 0.0,  # unused without a latent state
     },
+    'ffjord': {'model.train_time': False},  # T fixed at model.time_length
     'dbm': {
         'model.pretrain_steps': [0, 0],  # no greedy pre-training
         # The pre-training rate, unused while pretrain_steps is (0, 0).

@@ -38,12 +38,16 @@ same number of samples as the model row), the test split against itself
 split in random halves (``data/half_vs_half/fid_style``) and the IS-style
 score of the test images (``data/reference/is_style``).
 
-Toy 2-D mixtures (``toy:ring8``, ``toy:grid25``) use the standard
-mode-collapse protocol of Metz et al. ("Unrolled Generative Adversarial
-Networks", ICLR 2017) and Srivastava et al. ("VEEGAN", NeurIPS 2017):
-`jaxgen.metrics.toy_mode_coverage` counts a sample as high quality when it
-lies within 3 standard deviations of the nearest mode, and a mode as
-covered when at least ``min_count`` high-quality samples are nearest to it.
+Toy 2-D points of every toy dataset get the energy distance
+(`jaxgen.metrics.energy_distance`, Székely & Rizzo 2013) between the
+samples and real test points, beside that between real training and test
+points. Toy mixtures with discrete modes (``toy:ring8``, ``toy:grid25``)
+also use the standard mode-collapse protocol of Metz et al. ("Unrolled
+Generative Adversarial Networks", ICLR 2017) and Srivastava et al.
+("VEEGAN", NeurIPS 2017): `jaxgen.metrics.toy_mode_coverage` counts a
+sample as high quality when it lies within 3 standard deviations of the
+nearest mode, and a mode as covered when at least ``min_count``
+high-quality samples are nearest to it.
 
 The scores themselves are the pure functions of `jaxgen.metrics` (float64
 NumPy on the host); this module loads a trained classifier from its
@@ -319,6 +323,35 @@ def _write_json(path: str, payload: Mapping[str, Any]) -> str:
   return workdir_lib.write_json(path, dict(payload), strict=True)
 
 
+def _toy_scores(exp: Any, samples: np.ndarray, split: str, seed: int,
+                min_count: int) -> dict[str, Any]:
+  """The toy-points scores of `evaluate_workdir` (its docstring)."""
+  rng = np.random.default_rng(seed)
+  real = whole_split(exp.dataset.splits[split])['point']
+  rows = rng.permutation(len(real))[:len(samples)]
+  reference = real[rows]
+  out: dict[str, Any] = {
+      'energy_distance': metrics_lib.energy_distance(samples, reference),
+      'data/reference/num_samples': int(len(rows))}
+  other = 'train' if split != 'train' else 'test'
+  if other in exp.dataset.splits:
+    pts = whole_split(exp.dataset.splits[other])['point']
+    pts = pts[rng.permutation(len(pts))[:len(samples)]]
+    out[f'data/{other}_vs_{split}/energy_distance'] = (
+        metrics_lib.energy_distance(pts, reference))
+    out[f'data/{other}_vs_{split}/num_samples'] = int(len(pts))
+  try:
+    centers, std = data_lib.toy_modes(exp.config.data.name)
+  except ConfigError:  # no discrete modes (moons, checkerboard, ...)
+    return out
+  out.update(metrics_lib.toy_mode_coverage(samples, centers, std,
+                                           min_count=min_count))
+  for k, v in metrics_lib.toy_mode_coverage(reference, centers, std,
+                                            min_count=min_count).items():
+    out[f'data/reference/{k}'] = v
+  return out
+
+
 def quality_path(workdir: str, step: int, view: str = 'model') -> str:
   """``<workdir>/eval/quality_step<step>[_raw].json``."""
   suffix = '' if view == 'model' else f'_{view}'
@@ -344,11 +377,14 @@ def evaluate_workdir(exp: Any, state: Any,
   against the same reference) and ``data/half_vs_half/fid_style``. `seed`
   fixes the reference binarization and the data subsets.
 
-  Toy 2-D runs (``toy:ring8``, ``toy:grid25``: ``exp.points``, samples
-  float32 [N, 2]) get `toy_mode_coverage` of their samples instead, with
-  `num_samples` defaulting to `TOY_NUM_SAMPLES` (the 2,500 of VEEGAN and
-  PacGAN), the same scores for as many real points of `split`
-  (``data/reference/*``), and need no classifier.
+  Toy 2-D runs (``exp.points``, samples float32 [N, 2]) need no
+  classifier; `num_samples` defaults to `TOY_NUM_SAMPLES` (the 2,500 of
+  VEEGAN and PacGAN). Their samples get ``energy_distance`` to as many
+  random real points of `split` (the reference), the same distance from as
+  many random points of the other split (``data/train_vs_<split>/
+  energy_distance``: the floor of two real samples), and on mixtures with
+  discrete modes (``toy:ring8``, ``toy:grid25``) `toy_mode_coverage` of
+  the samples and of the reference (``data/reference/*``).
 
   Args:
     exp: the run, a built `jaxgen.train.Experiment` (its config, dataset,
@@ -400,15 +436,7 @@ def evaluate_workdir(exp: Any, state: Any,
       'split': split, 'num_samples': n}
   samples = exp.sample_images(state, n, step)
   if points:
-    centers, std = data_lib.toy_modes(config.data.name)
-    results.update(metrics_lib.toy_mode_coverage(samples, centers, std,
-                                                 min_count=min_count))
-    real = whole_split(exp.dataset.splits[split])['point']
-    rows = np.random.default_rng(seed).permutation(len(real))[:n]
-    for k, v in metrics_lib.toy_mode_coverage(real[rows], centers, std,
-                                              min_count=min_count).items():
-      results[f'data/reference/{k}'] = v
-    results['data/reference/num_samples'] = int(len(rows))
+    results.update(_toy_scores(exp, samples, split, seed, min_count))
     if write:
       results['path'] = _write_json(quality_path(workdir, step), results)
     return results

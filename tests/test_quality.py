@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 
 import jax
 import ml_collections
@@ -19,6 +20,7 @@ from experiments import train_classifier
 from experiments.configs import classifier as classifier_config
 from experiments.configs import gan as gan_config
 from experiments.results import run as run_lib
+from jaxgen import data as jaxgen_data
 from jaxgen import evaluations
 from jaxgen import metrics
 from jaxgen import quality
@@ -320,3 +322,28 @@ def test_toy_run_gets_mode_coverage_without_a_classifier(tmp_path):
   assert out['data/reference/num_samples'] == 200
   assert out['data/reference/modes_covered'] == 8
   assert out['data/reference/high_quality_share'] > 0.95
+  # Two steps of training: far from the data, unlike its training points.
+  assert out['data/train_vs_test/num_samples'] == 300
+  assert out['energy_distance'] > 10 * abs(
+      out['data/train_vs_test/energy_distance'])
+
+
+@pytest.mark.parametrize('name', ['toy:moons', 'toy:ring8'])
+def test_toy_scores_energy_distance_everywhere_modes_where_there_are(name):
+  splits = {'train': 'all[:60%]', 'test': 'all[60%:]'}
+  dataset = jaxgen_data.load_dataset(name, splits=splits, num_points=1000)
+  exp = types.SimpleNamespace(
+      dataset=dataset,
+      config=ml_collections.ConfigDict({'data': {'name': name}}))
+  real = quality.whole_split(dataset.splits['test'])['point']
+  shifted = real[:300] + np.float32(1.0)
+  out = quality._toy_scores(exp, shifted, 'test', seed=0, min_count=1)
+  floor = out['data/train_vs_test/energy_distance']
+  assert out['data/reference/num_samples'] == 300
+  assert out['data/train_vs_test/num_samples'] == 300
+  assert abs(floor) < 0.05 and out['energy_distance'] > 0.5
+  same = quality._toy_scores(exp, real[:300], 'test', seed=0, min_count=1)
+  assert abs(same['energy_distance']) < 0.05
+  assert ('modes_covered' in out) == (name == 'toy:ring8')
+  if name == 'toy:ring8':
+    assert out['modes_covered'] == 0 and same['modes_covered'] == 8

@@ -204,3 +204,65 @@ def test_the_gallery_shows_one_grid_per_family(pages):
     assert row['Headline'] == f'**{number}**'
   assert '[GALLERY.md](GALLERY.md)' in pages['results'].split(
       '## Summary', 1)[0]
+
+
+def test_toy_density_table_shows_sample_scores(pages):
+  """Energy distance for every toy row and its data floor; mode coverage
+  where the points have modes; '-' for a record without scores."""
+  # Only the two rows below carry scores (the data rows come from them).
+  records = {n: {k: v for k, v in r.items() if k != 'quality'}
+             for n, r in pages['records'].items()}
+  moons = {'num_samples': 2500, 'energy_distance': 0.01234,
+           'data/reference/num_samples': 2500,
+           'data/train_vs_test/energy_distance': -0.00021,
+           'data/train_vs_test/num_samples': 2500}
+  ring = dict(moons, energy_distance=0.5, modes_covered=7, num_modes=8,
+              high_quality_share=0.91234,
+              **{'data/train_vs_test/energy_distance': 0.00031,
+                 'data/reference/modes_covered': 8,
+                 'data/reference/high_quality_share': 0.98765})
+  for name, q in (('glow_moons', moons), ('glow_ring8', ring)):
+    assert name in records, name
+    records[name] = dict(records[name], quality=q)
+  records.pop('nice_moons', None)
+  table = catalogue.TABLES[catalogue.TOY_DENSITY]
+  lines = render_lib._kind_table(catalogue.TOY_DENSITY, table, records, {})
+  rows = {r['Experiment'].strip('`') + r['Data']: r
+          for r in _rows('\n'.join(lines))}
+  moons_label = next(k for k in rows if k.startswith('glow_moons'))
+  ring_label = next(k for k in rows if k.startswith('glow_ring8'))
+  assert rows[moons_label]['Energy distance'] == '0.01234'
+  assert rows[moons_label]['Modes covered'] == '-'
+  assert rows[ring_label]['Energy distance'] == '0.50000'
+  assert rows[ring_label]['Modes covered'] == '**7 / 8**'
+  assert rows[ring_label]['High-quality share'] == '0.912'
+  old = next(r for k, r in rows.items() if k.startswith('realnvp_moons'))
+  assert old['Energy distance'] == old['Modes covered'] == '-'
+  assert 'not run yet' in next(
+      r for k, r in rows.items() if k.startswith('nice_moons'))['Model']
+  data = [r for r in rows.values() if r['Experiment'] == 'data']
+  assert sorted(r['Energy distance'] for r in data) == ['-0.00021', '0.00031']
+  assert sorted(r['Modes covered'] for r in data) == ['-', '8 / 8']
+  assert all(r['Model'].startswith('real points: the training split vs')
+             for r in data)
+  # The headline of a toy row stays its likelihood.
+  number, kind = render_lib.headline(catalogue.BY_NAME['glow_moons'],
+                                     records['glow_moons'])
+  assert 'nats/point' in number and kind == 'exact'
+
+
+def test_a_shorter_or_narrower_layer_list_is_a_budget_cut():
+  smaller = specs_lib._smaller  # pylint: disable=protected-access
+  assert smaller((16, 16), (64, 64, 64))  # fewer and narrower layers
+  assert smaller((64, 64), (64, 64, 64))  # fewer layers
+  assert smaller((32,), (64,)) and smaller((32, 64), (64, 64))
+  assert not smaller((256,), (64, 64, 64))  # depth traded for width
+  assert not smaller((64, 64, 64), (64, 64, 64))
+  assert not smaller((64, 64, 64, 64), (64, 64, 64))
+  assert ('model.hidden 16, 16 < 64, 64, 64 (the preset)'
+          in specs_lib.budget_cuts(catalogue.BY_NAME['ffjord_mnist8k']))
+  moons = catalogue.BY_NAME['ffjord_moons']
+  assert not specs_lib.cpu_budget(moons)
+  for hidden, cut in (((16, 16), True), ((256,), False)):
+    spec = dataclasses.replace(moons, overrides=(('model.hidden', hidden),))
+    assert specs_lib.cpu_budget(spec) == cut, hidden

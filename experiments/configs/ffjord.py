@@ -9,17 +9,19 @@ Argument: one dataset option, e.g. ``ffjord.py:moons``:
   trace in training.
 
 Training solves at loose tolerances (``model.rtol``, ``model.atol``);
-evaluation reports the exact test log-likelihood ('exact': the exact trace,
-tolerances 1e-5, `jaxgen.models.ffjord.log_likelihood`): nats per point, or
-nats and bits/dim of the 8-bit images (the D ln 256 dequantization offset
-added). On 28x28 mnist8k the exact trace (784 Jacobian-vector products per
-evaluation of the dynamics) is out of reach, and the estimator is
-'hutchinson': the same solve at tolerances 1e-5 with Hutchinson's trace,
-one Rademacher draw per test image. Its log-det, hence its log p(x), is an
-unbiased estimate of the exact one, so the test figure is the mean of
-1,000 noisy unbiased per-image estimates (it moves a little with the
-evaluation key), not an exact value. The training metrics include ``nfe``,
-the dynamics' evaluations per solve.
+``--config.model.train_time=True`` learns the end time T (FFJORD's
+``train_T``: T = sqrt_end_time^2 from ``model.time_length``; the default
+keeps T fixed). Evaluation reports the exact test log-likelihood ('exact':
+the exact trace, tolerances 1e-5, `jaxgen.models.ffjord.log_likelihood`):
+nats per point, or nats and bits/dim of the 8-bit images (the D ln 256
+dequantization offset added). On 28x28 mnist8k the exact trace (784
+Jacobian-vector products per evaluation of the dynamics) is out of reach,
+and the estimator is 'hutchinson': the same solve at tolerances 1e-5 with
+Hutchinson's trace, one Rademacher draw per test image. Its log-det, hence
+its log p(x), is an unbiased estimate of the exact one, so the test figure
+is the mean of 1,000 noisy unbiased per-image estimates (it moves a little
+with the evaluation key), not an exact value. The training metrics include
+``nfe``, the dynamics' evaluations per solve.
 
 Commands and their cost (seed 0, 2 CPU cores); a command whose record is
 named `<name>` is one row of RESULTS.md, kept in results/<name>.json and
@@ -77,6 +79,7 @@ def get_config(arg: str = 'digits'):
   m.hidden = (64, 64, 64) if toy else (32, 32)  # dynamics widths / channels
   m.activation = 'tanh' if toy else 'softplus'  # 'tanh' | 'softplus'
   m.time_length = 0.5 if toy else 1.0  # T: integrate over [0, T]
+  m.train_time = False  # True: learn T = sqrt_end_time^2, from time_length
   m.logit_alpha = 0.0 if toy else 0.05  # images: logit(alpha + (1-2a) y)
   m.solver = 'dopri5'  # 'dopri5' | 'tsit5'
   m.rtol = 1e-3  # training (and sampling) tolerances of the PID controller

@@ -1,7 +1,8 @@
 r"""Glow: actnorm, invertible 1x1 convolutions, affine couplings; exact
 log-likelihood.
 
-Argument: one dataset option, e.g. ``glow.py:digits``:
+Argument: comma-separated options, e.g. ``glow.py:digits``,
+``glow.py:mnist8k,cond``:
 - digits (default; bundled 8x8) | mnist8k (../shared) | smoke (tests) |
   mnist | cifar10 (the paper's data, TFDS; see below): dequantized 8-bit
   images, y = (x + u) / 256, centred to y - 0.5;
@@ -9,6 +10,11 @@ Argument: one dataset option, e.g. ``glow.py:digits``:
   flow steps of actnorm, an invertible 2x2 linear map (the 1x1 conv of a
   one-pixel image) and an MLP coupling on the points themselves, one level
   (nothing to squeeze).
+- cond: class-conditional (images): the top prior's mean and log-scale
+  are a learned embedding of the label (Kingma & Dhariwal 2018, section
+  5), ``model.num_classes = 10``; the likelihood is log p(x | y), samples
+  cycle through the classes 0..9 (``sample(..., labels=...)`` picks them),
+  and ``python -m experiments.uses bayes`` classifies by p(y | x).
 
 The actnorms are initialised from the first training batch before step 1
 (`jaxgen.models.glow.data_init`). Evaluation reports the exact test
@@ -32,6 +38,12 @@ rerun by ``python -m experiments.results --only=<name>``:
     mnist8k, 5,000 steps of batch 64: hours on 2 CPU cores. Record
     `glow_mnist8k` runs a CPU budget of the same levels and steps
     (``--config.model.hidden=32 --config.train.num_steps=3000``): minutes.
+
+  python -m experiments.main --config=experiments/configs/glow.py:digits,cond \
+      --workdir=runs/glow_cond_digits
+    The digits preset with the class-conditional top prior; then
+    ``python -m experiments.uses bayes --workdir=runs/glow_cond_digits``
+    for its Bayes classifier.
 
   python -m experiments.main --config=experiments/configs/glow.py:moons \
       --workdir=runs/glow_moons
@@ -63,13 +75,18 @@ from experiments.configs import common
 from experiments.configs import realnvp as realnvp_config
 
 TOY = realnvp_config.TOY
-ALLOWED = {'dataset': common.DATASETS + ('mnist', 'cifar10') + TOY}
-DEFAULTS = {'dataset': 'digits'}
+ALLOWED = {'dataset': common.DATASETS + ('mnist', 'cifar10') + TOY,
+           'cond': ('cond',)}
+DEFAULTS = {'dataset': 'digits', 'cond': ''}
 
 
 def get_config(arg: str = 'digits'):
-  dataset = common.parse_arg(arg, ALLOWED, DEFAULTS)['dataset']
+  opts = common.parse_arg(arg, ALLOWED, DEFAULTS)
+  dataset = opts['dataset']
   toy = dataset in TOY
+  if toy and opts['cond']:
+    raise ValueError(f'config argument cond: the class-conditional prior is '
+                     f'for the labelled image datasets, not {dataset!r}.')
   c = realnvp_config.flow_config('glow', dataset, TOY)
   small = dataset in ('digits', 'smoke')
 
@@ -83,7 +100,8 @@ def get_config(arg: str = 'digits'):
   m.hidden = 512 if paper else {'digits': 32, 'mnist8k': 128}.get(
       dataset, 64)  # NN width
   m.depth = 2  # hidden layers of the coupling MLPs (points)
-  m.num_classes = 0  # > 0: class-conditional top prior (labels 0..n-1)
+  # > 0: class-conditional top prior (labels 0..n-1)
+  m.num_classes = 10 if opts['cond'] else 0
 
   realnvp_config.multiscale_schedule(c, dataset, toy)
   if dataset == 'smoke':

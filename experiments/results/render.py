@@ -10,9 +10,10 @@ every figure). GALLERY.md shows one sample grid per family, from its main
 record (`gallery_records`).
 
 A table is drawn with one of `LAYOUTS`: the likelihood columns (with the
-bound column or without), the discrete-code columns, the sample-quality
-columns, the sampler columns or the translation columns. Nothing here knows
-a family: what a row shows comes from its record and its catalogue entry.
+bound column or without, or with the toy points' sample-quality scores),
+the discrete-code columns, the sample-quality columns, the sampler columns
+or the translation columns. Nothing here knows a family: what a row shows
+comes from its record and its catalogue entry.
 """
 
 from __future__ import annotations
@@ -271,15 +272,40 @@ def _codes_headline(spec: Spec, r: Record,
   return _nll_headline(r, _codes_kind(spec))
 
 
+def _toy_quality(q: dict[str, Any]) -> bool:
+  """Whether sample-quality scores are those of toy points (no classifier
+  features)."""
+  return 'fid_style' not in q
+
+
 def _quality_cell(toy_cell: Callable[[dict[str, Any]], str] | None,
                   image_cell: Callable[[dict[str, Any]], str] | None) -> Cell:
-  """A sample-quality cell: toy points and images have their own scores."""
+  """A sample-quality cell: toy points and images have their own scores
+  ('-' for a record without them)."""
   def cell(spec: Spec, r: Record) -> str:
     del spec
-    q = r['quality']
-    fn = toy_cell if 'modes_covered' in q else image_cell
+    q = r.get('quality')
+    if q is None:
+      return '-'
+    fn = toy_cell if _toy_quality(q) else image_cell
     return '-' if fn is None else fn(q)
   return cell
+
+
+def _energy(q: dict[str, Any], prefix: str = '') -> str:
+  value = q.get(prefix + 'energy_distance')
+  return '-' if value is None else f'{value:.5f}'
+
+
+# The toy-points columns of a sample-quality cell: the energy distance of
+# every toy record that has one, mode coverage on mixtures with modes.
+_ENERGY_CELL = ('Energy distance', _quality_cell(_energy, None))
+_MODES_CELL = ('Modes covered', _quality_cell(
+    lambda q: (f'**{q["modes_covered"]} / {q["num_modes"]}**'
+               if 'modes_covered' in q else '-'), None))
+_SHARE_CELL = ('High-quality share', _quality_cell(
+    lambda q: (f'{q["high_quality_share"]:.3f}' if 'modes_covered' in q
+               else '-'), None))
 
 
 def _quality_headline(spec: Spec, r: Record,
@@ -288,6 +314,8 @@ def _quality_headline(spec: Spec, r: Record,
   q = r['quality']
   if 'modes_covered' in q:
     return (f'{q["modes_covered"]} / {q["num_modes"]} modes', 'modes covered')
+  if _toy_quality(q):
+    return _energy(q), 'energy distance to the test points'
   return f'{q["fid_style"]:.2f}', 'FID-style (in-project classifier)'
 
 
@@ -304,14 +332,8 @@ def _quality_data_rows(
     q = r['quality']
     common = {'Experiment': 'data',
               'Data': labels.get((r['data'], _splits(r)), _data_name(r))}
-    if 'modes_covered' in q:
-      out.append(dict(common, **{
-          'Model': 'real points of the test split',
-          'Samples': f'{q["data/reference/num_samples"]:,}',
-          'Modes covered': (f'{q["data/reference/modes_covered"]} / '
-                            f'{q["num_modes"]}'),
-          'High-quality share':
-              f'{q["data/reference/high_quality_share"]:.3f}'}))
+    if _toy_quality(q):
+      out.append(dict(common, **_toy_data_cells(q)))
       continue
     out.append(dict(common, **{
         'Model': 'real training images vs the test split',
@@ -328,6 +350,41 @@ def _quality_data_rows(
           'Samples': f'{q["data/half_vs_half/num_samples"]:,}',
           'FID-style': f'{q["data/half_vs_half/fid_style"]:.2f}'}))
   return out
+
+
+def _toy_data_cells(q: dict[str, Any]) -> dict[str, str]:
+  """The real-points row of toy sample-quality scores: random test points
+  for the modes, random training points against the test points for the
+  energy distance (its floor)."""
+  cells = {'Model': 'real points of the test split',
+           'Samples': f'{q["data/reference/num_samples"]:,}'}
+  if 'data/train_vs_test/energy_distance' in q:
+    cells['Model'] = ('real points: the training split vs the test split' +
+                      ('; modes: the test split' if 'modes_covered' in q
+                       else ''))
+    cells['Energy distance'] = _energy(q, 'data/train_vs_test/')
+  if 'modes_covered' in q:
+    cells['Modes covered'] = (f'{q["data/reference/modes_covered"]} / '
+                              f'{q["num_modes"]}')
+    cells['High-quality share'] = (
+        f'{q["data/reference/high_quality_share"]:.3f}')
+  return cells
+
+
+def _toy_density_data_rows(
+    records: dict[str, Record], specs: list[Spec],
+    labels: dict[tuple[str, str], str]) -> list[dict[str, str]]:
+  """The toy-density table's real-points rows, once per data set."""
+  return [row for row in _quality_data_rows(records, specs, labels)
+          if 'Energy distance' in row]
+
+
+def _toy_density_layout() -> Layout:
+  """The likelihood columns with the toy sample-quality scores."""
+  base = _likelihood_layout(bound=False)
+  return dataclasses.replace(
+      base, columns=base.columns + (_ENERGY_CELL, _MODES_CELL, _SHARE_CELL),
+      data_rows=_toy_density_data_rows)
 
 
 def _samplers_cell(fmt: Callable[[dict[str, Any]], str]) -> Cell:
@@ -362,6 +419,7 @@ def _figure_link(field: str, text: str) -> Cell:
 LAYOUTS = {
     'likelihood and bound': _likelihood_layout(bound=True),
     'likelihood': _likelihood_layout(bound=False),
+    'toy likelihood': _toy_density_layout(),
     'codes': Layout((
         ('Test NLL (nats)', _codes_nll),
         ('bits/dim', lambda s, r: '-' if r['test_nll_nats'] is None
@@ -380,10 +438,7 @@ LAYOUTS = {
             lambda q: f'{q["classes_covered"]} / {len(q["class_counts"])}')),
         ('Label KL (vs test)', _quality_cell(
             None, lambda q: f'{q["label_kl_reference"]:.3f}')),
-        ('Modes covered', _quality_cell(
-            lambda q: f'**{q["modes_covered"]} / {q["num_modes"]}**', None)),
-        ('High-quality share', _quality_cell(
-            lambda q: f'{q["high_quality_share"]:.3f}', None)),
+        _ENERGY_CELL, _MODES_CELL, _SHARE_CELL,
         ('Classifier, test acc.', lambda s, r: _classifier(r)),
     ), _quality_headline, needs='quality', reference=False,
         data_rows=_quality_data_rows),

@@ -161,7 +161,8 @@ def budget_cuts(spec: Spec) -> tuple[str, ...]:
   The reference setting is the paper-data preset of the same config file
   (`PAPER_DATA`, e.g. ``vae.py:binarized_mnist`` for ``vae.py:mnist8k``)
   where it builds, and the row's own preset for its overrides: a training
-  length, batch size or integer net size (`model.*`) below it is a cut.
+  length, batch size or integer net size (`model.*`) below it is a cut,
+  a list of layer sizes that is shorter or narrower included (`_smaller`).
   Returns one phrase per cut, e.g. 'train.num_steps 3,000 < 10,000 (the
   preset)'; () when none.
   """
@@ -193,11 +194,21 @@ def _budget_cuts(spec: Spec) -> tuple[str, ...]:
       if field in seen or field not in ref or not (
           field in _BUDGET_FIELDS or field.startswith(_BUDGET_PREFIX)):
         continue
-      a, b = row[field], ref[field]
-      if len(a) == len(b) and sum(a) < sum(b):
+      if _smaller(row[field], ref[field]):
         seen.add(field)
-        cuts.append(f'{field} {fmt(a)} < {fmt(b)} ({source})')
+        cuts.append(f'{field} {fmt(row[field])} < {fmt(ref[field])} '
+                    f'({source})')
   return tuple(cuts)
+
+
+def _smaller(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+  """Whether the int list `a` is a cut of `b`: as long with a smaller sum
+  (fewer steps, a narrower net), or shorter with no entry wider than the
+  one in its place (fewer and no wider layers: (16, 16) of (64, 64, 64)).
+  A shorter but wider list trades depth for width: not a cut."""
+  if len(a) == len(b):
+    return sum(a) < sum(b)
+  return len(a) < len(b) and all(x <= y for x, y in zip(a, b))
 
 
 def cpu_budget(spec: Spec) -> bool:

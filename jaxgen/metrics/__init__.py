@@ -2,7 +2,8 @@
 
 NumPy on the host, float64, no models and no files: the caller brings the
 features (`frechet`), a classifier's log-probabilities or predicted classes
-(`classes`) or 2-D samples and the modes of their mixture (`modes`).
+(`classes`), 2-D samples and the modes of their mixture (`modes`), or two
+samples of points (`twosample`).
 `jaxgen.quality` computes them for a trained run. `ood` holds the
 outlier-detection and calibration metrics of what a density is used for
 (AUROC, AUPR, FPR at 95% TPR, typicality, input complexity, ECE).
@@ -14,4 +15,5 @@ from jaxgen.metrics.frechet import frechet_distance
 from jaxgen.metrics.frechet import frechet_distance_from_statistics
 from jaxgen.metrics.frechet import gaussian_statistics
 from jaxgen.metrics.modes import toy_mode_coverage
+from jaxgen.metrics.twosample import energy_distance
 from jaxgen.metrics import ood

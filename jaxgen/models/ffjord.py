@@ -6,9 +6,10 @@ Chen, Rubanova, Bettencourt & Duvenaud, "Neural Ordinary Differential
 Equations", NeurIPS 2018.
 
 **The flow.** A time-conditioned network f(z, t) (`Net`) defines the ODE
-dz/dt = f(z(t), t) on t in [0, T] (``T = time_length``). The data x is
-z(0); the base variable is z(T) ~ N(0, I). By the instantaneous change of
-variables (Chen et al. 2018, theorem 1),
+dz/dt = f(z(t), t) on t in [0, T] (``T = time_length``, or learned with
+``train_time``: below). The data x is z(0); the base variable is z(T) ~
+N(0, I). By the instantaneous change of variables (Chen et al. 2018,
+theorem 1),
 
     d log p(z(t)) / dt = -tr(df/dz(z(t), t)),
 
@@ -61,6 +62,13 @@ times the integral of ||J eps||^2 dt (an unbiased estimate of the squared
 Frobenius norm of the Jacobian, with the Hutchinson noise); both are
 integrated with the state, in nats-per-example units of the loss.
 
+**The end time.** T is ``time_length``, fixed, by default. With
+``train_time`` it is a parameter, ``T = sqrt_end_time^2`` (FFJORD's
+``train_T``: the square keeps it positive), initialised at
+``time_length``; the gradient of the loss reaches it through the solve,
+whose end point it is (diffrax differentiates through the solver's steps
+up to t1), and the training metrics report it as ``end_time``.
+
 **The dynamics networks.** Points [B, D]: an MLP of ConcatSquash layers
 (FFJORD's toy models), ``h -> Dense(h) * sigmoid(Dense(t)) +
 Dense_nobias(t)``, widths ``hidden`` with ``activation`` ('tanh' or
@@ -78,7 +86,7 @@ The family contract (`jaxgen.models`): `Net`, `init`, `loss_fn`,
 ``atol``), `sample`, `validate`, `DATA`, `ESTIMATOR_CHOICES`. Pure
 functions usable outside the trainer: `dynamics`, `forward(params, x, *,
 net) -> (z, logdet)`, `inverse(params, z, *, net) -> (x, logdet)`,
-`log_det(params, x, *, net) -> [B]`.
+`log_det(params, x, *, net) -> [B]`, `end_time(params, *, net)`.
 """
 
 from __future__ import annotations
@@ -171,6 +179,8 @@ class Net(nn.Module):
     noise: 'rademacher' or 'gaussian', Hutchinson's noise.
     kinetic_weight: RNODE's weight of the kinetic energy (0: none).
     jacobian_weight: RNODE's weight of the Jacobian norm (0: none).
+    train_time: learn T as the parameter ``sqrt_end_time`` squared
+      (initialised at ``time_length``) instead of fixing it.
   """
   image_shape: Sequence[int] = (2,)
   hidden: Sequence[int] = (64, 64, 64)
@@ -185,9 +195,13 @@ class Net(nn.Module):
   noise: str = 'rademacher'
   kinetic_weight: float = 0.0
   jacobian_weight: float = 0.0
+  train_time: bool = False
 
   @nn.compact
   def __call__(self, z: jax.Array, t: jax.Array) -> jax.Array:
+    if self.train_time:  # read by `end_time`, not by the dynamics
+      self.param('sqrt_end_time', lambda _: jnp.sqrt(
+          jnp.asarray(self.time_length, jnp.float32)))
     act = jnp.tanh if self.activation == 'tanh' else nn.softplus
     points = len(self.image_shape) == 1
     layer = ConcatSquashDense if points else ConcatConv
@@ -205,6 +219,14 @@ def is_points(net: nn.Module) -> bool:
 def init(key: jax.Array, batch, *, net: nn.Module):
   """Initial parameters of the dynamics for a preprocessed batch."""
   return net.init(key, realnvp.inputs(batch), jnp.zeros(()))['params']
+
+
+def end_time(params, *, net: nn.Module):
+  """T: ``time_length`` (a Python float), or with ``train_time`` the
+  learned ``sqrt_end_time ** 2`` (a scalar array)."""
+  if net.train_time:
+    return params['sqrt_end_time'] ** 2
+  return float(net.time_length)
 
 
 def dynamics(params, z: jax.Array, t, *, net: nn.Module) -> jax.Array:
@@ -281,7 +303,7 @@ def _solve(params, z0: jax.Array, *, net: nn.Module, reverse: bool = False,
   if regularise:
     state['kinetic'] = jnp.zeros((b,), z0.dtype)
     state['jacobian'] = jnp.zeros((b,), z0.dtype)
-  t0, t1 = 0.0, float(net.time_length)
+  t0, t1 = 0.0, end_time(params, net=net)
   if reverse:
     t0, t1 = t1, t0
   sol = diffrax.diffeqsolve(
@@ -407,8 +429,8 @@ def loss_fn(params, batch, key, *, net: nn.Module, train: bool = True):
     kinetic + jacobian_weight * jacobian, {'nll': -log p(x) [B] nats (with
     the Hutchinson trace, an unbiased estimate), 'logdet': log|det dz/dx|
     [B], 'nfe', 'num_steps': the batch solve's counts [B], 'kinetic' and
-    'jacobian' [B] when regularised, and for images 'bits_per_dim': (nll +
-    D ln 256) / (D ln 2) [B]}).
+    'jacobian' [B] when regularised, 'end_time': T [B] when learned, and
+    for images 'bits_per_dim': (nll + D ln 256) / (D ln 2) [B]}).
   """
   del train
   x = realnvp.inputs(batch)
@@ -420,6 +442,9 @@ def loss_fn(params, batch, key, *, net: nn.Module, train: bool = True):
   metrics = {'nll': nll, 'logdet': logdet,
              'nfe': jnp.full((b,), stats['nfe'], jnp.float32),
              'num_steps': jnp.full((b,), stats['num_steps'], jnp.float32)}
+  if net.train_time:
+    metrics['end_time'] = jnp.full((b,), end_time(params, net=net),
+                                   jnp.float32)
   objective = nll
   if regularise:
     metrics.update(extra)
@@ -473,6 +498,9 @@ def validate(config, dataset) -> None:
   for name in ('time_length', 'rtol', 'atol'):
     if name in m:
       _check_positive(m[name], f'config.model.{name}')
+  if not isinstance(m.get('train_time', False), bool):
+    raise ConfigError(f'config.model.train_time={m.train_time!r} must be '
+                      'True or False.')
   steps_ = m.get('max_steps', 1000)
   if isinstance(steps_, bool) or not isinstance(steps_, int) or steps_ < 1:
     raise ConfigError(

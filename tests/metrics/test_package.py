@@ -12,7 +12,7 @@ import sys
 import jaxgen.metrics as m
 names = ('gaussian_statistics', 'frechet_distance_from_statistics',
          'frechet_distance', 'inception_style_score', 'label_distribution',
-         'toy_mode_coverage')
+         'toy_mode_coverage', 'energy_distance')
 assert all(callable(getattr(m, n)) for n in names)
 loaded = sorted(k for k in sys.modules
                 if k.split('.')[0] in ('flax', 'jax', 'optax', 'orbax')
