@@ -582,16 +582,18 @@ EXPERIMENTS = (
          bound_estimator='', table=TRANSLATION,
          label='pix2pix, U-Net 32/64 + PatchGAN 16x16, inpainting a 12x12 '
          'square at a random position (image + mask channel in), 1,000 '
-         'steps',
-         evaluations=(TRANSLATIONS,)),
+         'steps; the count includes the 784,000 uint8 pixels of the '
+         '1,000-image bank that `sample` translates',
+         evaluations=(TRANSLATIONS, sample_quality('mnist8k'))),
     Spec('pix2pix_mnist8k_superres',
          'experiments/configs/pix2pix.py:mnist8k,superres',
          overrides=(('train.num_steps', 1000),), nll_estimator='',
          bound_estimator='', table=TRANSLATION,
          label='pix2pix, U-Net 32/64 + PatchGAN 16x16, 4x super-resolution '
          '(4x4 average-pooled digits, upsampled by repetition, in), 1,000 '
-         'steps',
-         evaluations=(TRANSLATIONS,)),
+         'steps; the count includes the 784,000 uint8 pixels of the '
+         '1,000-image bank that `sample` translates',
+         evaluations=(TRANSLATIONS, sample_quality('mnist8k'))),
     # Colourisation: L1 / PSNR on the crops of a photo never seen in
     # training. No sample-quality scores: their classifier knows digits,
     # not photos.
@@ -765,12 +767,14 @@ TABLES = {
         'al. 2017). CycleGAN rows: the task is unpaired (thin digits and '
         'the 3x3 dilations of other digits); L1 and PSNR are those of F, '
         'thick -> thin, against the original of each dilated test digit, a '
-        'pairing the model never saw. Both rows\' samples are also scored in '
-        'the sample-quality table: pix2pix translates the edges of recent '
-        'training images (its bank), CycleGAN\'s F the dilations of recent '
-        'training images into thin digits. The sample-quality classifier '
-        'knows digits, so the photo row has no such score. No published '
-        'figure exists for these tasks.',
+        'pairing the model never saw. The samples of every digit row are '
+        'also scored in the sample-quality table: pix2pix translates the '
+        'task inputs made from recent training images (its bank): their '
+        'edges, their 4x4 average-pooled versions, or the images with a '
+        'random 12x12 square masked out; CycleGAN\'s F translates the '
+        'dilations of recent training images into thin digits. The '
+        'sample-quality classifier knows digits, so the photo row has no '
+        'such score. No published figure exists for these tasks.',
         'translation'),
 }
 BY_NAME = {s.name: s for s in EXPERIMENTS}
