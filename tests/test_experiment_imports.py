@@ -27,6 +27,7 @@ _SCRIPTS = (
     ('experiments.classics', '--dip_steps'),
     ('experiments.bench_classics', '--patchmatch_size'),
     ('experiments.bench_rbm', '--ais_betas'),
+    ('experiments.chains', '--every'),
 )
 
 # One process imports every experiments module as a library and reports
