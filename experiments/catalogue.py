@@ -596,8 +596,7 @@ EXPERIMENTS = (
          bound_estimator='', table=TRANSLATION,
          label='pix2pix, U-Net 32/64 + PatchGAN 16x16, inpainting a 12x12 '
          'square at a random position (image + mask channel in), 1,000 '
-         'steps; the count includes the 784,000 uint8 pixels of the '
-         '1,000-image bank that `sample` translates',
+         'steps',
          evaluations=(TRANSLATIONS, sample_quality('mnist8k'))),
     Spec('pix2pix_mnist8k_superres',
          'experiments/configs/pix2pix.py:mnist8k,superres',
@@ -605,8 +604,7 @@ EXPERIMENTS = (
          bound_estimator='', table=TRANSLATION,
          label='pix2pix, U-Net 32/64 + PatchGAN 16x16, 4x super-resolution '
          '(4x4 average-pooled digits, upsampled by repetition, in), 1,000 '
-         'steps; the count includes the 784,000 uint8 pixels of the '
-         '1,000-image bank that `sample` translates',
+         'steps',
          evaluations=(TRANSLATIONS, sample_quality('mnist8k'))),
     # Colourisation: L1 / PSNR on the crops of a photo never seen in
     # training. No sample-quality scores: their classifier knows digits,
