@@ -28,6 +28,7 @@ _SCRIPTS = (
     ('experiments.bench_classics', '--patchmatch_size'),
     ('experiments.bench_rbm', '--ais_betas'),
     ('experiments.check_compute_dtype', '--families'),
+    ('experiments.chains', '--every'),
 )
 
 # One process imports every experiments module as a library and reports

@@ -7,7 +7,7 @@ Argument: comma-separated options, e.g. ``gsn.py:digits``, ``gsn.py:ring8``:
 - state: x (default; the 2013 chain on examples) | latent (the 2014 GSN
   whose state carries a latent layer h: 512 units on digits, 1,000 on
   mnist8k, 256 on points; the decoder P(x | h) one hidden layer as wide;
-  Gaussian noise of std 1 before and after the latent tanh). No record.
+  Gaussian noise of std 1 before and after the latent tanh).
 
 Binary images: salt-and-pepper corruption of the pixels (Bengio et al.
 2013, 2014) and Bernoulli reconstructions from a tanh MLP, walkback
@@ -32,6 +32,14 @@ rerun by ``python -m experiments.results --only=<name>``:
     128 on the 7,000 mnist8k training digits: roughly a quarter of an hour
     on 2 otherwise idle cores. Record `gsn_mnist8k` trains 4,000 of these
     steps (``--config.train.num_steps=4000``, the catalogue's override).
+
+  python -m experiments.main \
+      --config=experiments/configs/gsn.py:digits,latent \
+      --workdir=runs/gsn_latent_digits
+    The chain with a latent state: 512 tanh units h (noise of std 1 before
+    and after the tanh), decoder MLP 512-512-64 for P(x | h), otherwise as
+    gsn_digits (salt-and-pepper p = 0.3, K = 3, 5,000 steps of 128).
+    Record `gsn_latent_digits`.
 
   python -m experiments.main --config=experiments/configs/gsn.py:ring8 \
       --workdir=runs/gsn_ring8

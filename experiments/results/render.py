@@ -222,6 +222,8 @@ class Layout:
 def _nll_headline(r: Record, kind: str) -> tuple[str, str]:
   unit = 'nats/point' if _toy(r) else 'nats'
   est = r['nll_estimator']
+  if est == 'ais':  # log Z by AIS: an estimate in any table
+    kind = kind.replace('upper bound', 'AIS estimate')
   if est not in ('exact',) and est.lower() not in kind.lower():
     kind += f' ({_estimator_name(r)})'
   return (f'{num(r["test_nll_nats"])} {unit} '

@@ -1,5 +1,6 @@
 """PatchMatch: convergence to brute-force nearest neighbours, the distances
-it claims, agreement with the NumPy version, voting, hole filling, bad
+it claims, agreement with the NumPy version, voting, hole filling (every
+filled neighbourhood occurs in the known part of a tiled image), bad
 input."""
 
 import jax
@@ -26,6 +27,13 @@ def _brute_force(a, b, patch):
 
   pa, pb = windows(a), windows(b)
   return ((pa[:, :, None, None] - pb[None, None]) ** 2).sum(-1)
+
+
+def _patches(image, patch=PATCH):
+  """Every patch x patch window of `image` [H, W, C], as arrays."""
+  v = np.lib.stride_tricks.sliding_window_view(image, (patch, patch),
+                                               axis=(0, 1))
+  return v.reshape((-1,) + v.shape[2:])
 
 
 @pytest.fixture(scope='module')
@@ -107,6 +115,13 @@ def test_fill_hole_continues_a_periodic_image():
   error = np.abs(out[mask] - image[mask]).mean()
   mean_fill = np.abs(image[~mask].mean(0) - image[mask]).mean()
   assert error < 0.1 * mean_fill
+  # The image is built from tiles of its known part: every 5x5
+  # neighbourhood of the output occurs among the known part's patches.
+  known = {w.tobytes() for w, hit in zip(_patches(image),
+                                         _patches(mask[..., None]))
+           if not hit.any()}
+  assert {w.tobytes() for w in _patches(np.round(out).astype(np.uint8))
+          } <= known
 
 
 @pytest.mark.parametrize('call, error, field', [

@@ -1,6 +1,6 @@
 """The GSN with a latent state: the state (x, h) is threaded through the
-chain (and through walkback's gradient), and a chain continues bitwise
-from the state it stopped at."""
+chain (and through walkback's gradient), a chain continues bitwise
+from the state it stopped at, and the chain figure keeps its states."""
 
 import types
 
@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import chains as chains_script
 from experiments.configs import gsn as gsn_config
 from jaxgen.errors import ConfigError
 from jaxgen.models import gsn
@@ -87,3 +88,22 @@ def test_bad_latent_fields_name_the_field(field, value):
                                   name='digits')
   with pytest.raises(ConfigError, match=f'config.model.{field}'):
     gsn.validate(config, dataset)
+
+
+def test_the_chain_figure_keeps_every_nth_mean_of_one_chain(model):
+  # experiments.chains runs the latent chain in blocks of `every` steps:
+  # its kept columns are the means of one continued chain.
+  key, net = jax.random.key(4), model.net
+
+  @jax.jit
+  def run(params, x, h0):
+    kept = chains_script._gsn_trace(params, net, x, key, num_steps=4,
+                                    every=2)
+    whole = gsn.latent_chain(params, key, x, h0, net=net, num_steps=4)
+    return kept, gsn.to_uint8(x, net=net), gsn.to_uint8(whole[2], net=net)
+
+  kept, start, last = run(model.params, model.x, model.h0)
+  assert len(kept) == 3 and kept[0].dtype == jnp.uint8
+  np.testing.assert_array_equal(kept[0], start)
+  np.testing.assert_array_equal(kept[-1], last)
+  assert not np.array_equal(kept[1], kept[2])

@@ -112,6 +112,37 @@ def test_gaussian_ais_and_exact_log_partition():
   assert abs(float(log_z) - float(exact)) < 4 * float(stderr) + 1e-3
 
 
+def test_gaussian_log_likelihood_is_a_density_of_the_pixels():
+  """With the exact log Z, exp(log_likelihood) of a 2-pixel Gaussian RBM is
+  the float64 mixture sum_h p(h) N(v; b + W h, I) / prod_i std_i of the
+  raw pixels y, v = (y - mean) / std, and integrates to 1 over y."""
+  p64 = _params(5, 2, 3, 0.7, np.float64)
+  mean, std = np.array([0.4, 0.6]), np.array([0.3, 0.15])
+  net = rbm.Net(image_shape=(1, 2, 1), hidden_dim=3, visible='gaussian')
+  variables = {'params': jax.tree.map(jnp.float32, p64),
+               rbm.STATE: {'mean': jnp.float32(mean),
+                           'std': jnp.float32(std)}}
+  step = 0.05  # in units of std: a Riemann sum over +-7 std
+  axes = [m + s * np.arange(-7.0, 7.0, step) for m, s in zip(mean, std)]
+  y = np.stack(np.meshgrid(*axes, indexing='ij'), -1).reshape(-1, 2)
+  log_p = np.asarray(jax.jit(lambda v, y: rbm.log_likelihood(
+      v, {'image': y.reshape(-1, 1, 2, 1)}, jax.random.key(0), net=net,
+      log_z=rbm.log_partition_exact(v['params'], visible='gaussian')))(
+          variables, jnp.float32(y)), np.float64)
+  # The reference: p(h) ∝ exp(c.h + b.Wh + |Wh|^2 / 2) over 2^3 states.
+  hs = _binary(3)
+  wh = hs @ p64['w'].T
+  log_ph = hs @ p64['c'] + wh @ p64['b'] + 0.5 * (wh ** 2).sum(-1)
+  log_ph -= np.logaddexp.reduce(log_ph)
+  v = (y - mean) / std
+  sq = ((v[:, None, :] - p64['b'] - wh[None]) ** 2).sum(-1)
+  expected = (np.logaddexp.reduce(log_ph - 0.5 * sq, axis=1)
+              - math.log(2 * math.pi) - np.log(std).sum())
+  np.testing.assert_allclose(log_p, expected, atol=2e-3)
+  cell = np.prod([step * s for s in std])
+  assert math.isclose(np.exp(log_p).sum() * cell, 1.0, rel_tol=1e-3)
+
+
 def test_cd1_gradient_is_the_enumerated_expectation_difference():
   """The step's gradient, averaged over many one-step chains from one v0,
   equals E_data[dF] - E_{v1 ~ T(v1 | v0)}[dF] computed by enumeration."""
