@@ -1,5 +1,6 @@
 """Experiment modules: importing them defines no flag; each script parses its
-own; the reference-size benchmarks run one step."""
+own; the benchmarks run one step (the autoregressive one on its smoke
+presets, with the reference model's size checked from shapes)."""
 
 import json
 import subprocess
@@ -7,6 +8,8 @@ import sys
 
 import pytest
 
+from experiments import benchmark
+from experiments.configs import pixelcnn as pixelcnn_config
 from tests import helpers
 
 # Every script under experiments/ with one flag it defines.
@@ -145,22 +148,32 @@ def test_rbm_benchmark_prints_both_rates_their_ratio_and_ais():
   assert '4 intermediate distributions), 4 chains' in out
 
 
+def test_autoregressive_benchmark_reference_is_the_665089_parameter_pixelcnn():
+  """The script's default presets are the reference models (shapes only:
+  nothing is compiled)."""
+  assert benchmark.count_params(pixelcnn_config.get_config('mnist8k')) == (
+      665_089)
+
+
 @pytest.mark.slow
 def test_autoregressive_benchmark_runs_one_step_and_a_timed_sample():
-  """bench_autoregressive's main on the reference PixelCNN (665,089
-  parameters): one train step, batch-1 sampling with the naive sampler
-  timed on 2 positions and scaled (about 20 s)."""
+  """bench_autoregressive's main on the smoke PixelCNN (8x8, 64 positions):
+  one train step, batch-1 sampling with the naive sampler timed on 2
+  positions and scaled."""
   proc = subprocess.run(
       [sys.executable, '-m', 'experiments.bench_autoregressive',
-       '--models=pixelcnn', '--train_steps=1', '--train_warmup=0',
-       '--sample_batch_sizes=1', '--naive_positions=2',
+       '--dataset=smoke', '--models=pixelcnn', '--train_steps=1',
+       '--train_warmup=0', '--sample_batch_sizes=1', '--naive_positions=2',
        '--naive_full_max_batch=0', '--matmul_size=128', '--matmul_repeats=1'],
       cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
       capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = proc.stdout
+  params = benchmark.count_params(pixelcnn_config.get_config('smoke'))
   assert next(l for l in out.splitlines()
-              if l.startswith('pixelcnn')).split()[1] == '665,089'
+              if l.startswith('pixelcnn')).split()[1] == f'{params:,}'
+  assert '8x8x1 binarized, smoke presets' in out
+  assert '(64 positions; compile excluded)' in out
   sample_row = next(l for l in out.splitlines() if l.strip().startswith('1 '))
-  assert sample_row.rstrip().endswith('2 positions, x392')
+  assert sample_row.rstrip().endswith('2 positions, x32')
   assert 'x' in sample_row.split()[3]  # the speed-up column
