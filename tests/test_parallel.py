@@ -17,16 +17,13 @@ from jaxgen import train
 from jaxgen.errors import ConfigError
 from tests import helpers
 
-# One checkpoint, at the end: all the comparisons restore.
 STEPS = 4
-_ONE_CHECKPOINT = f'--config.train.checkpoint_every_steps={STEPS}'
 
 
 @pytest.fixture(scope='module')
 def single_device(tmp_path_factory):
   workdir = tmp_path_factory.mktemp('single')
-  exp = train.Experiment(helpers.smoke_config(
-      train__num_steps=STEPS, train__checkpoint_every_steps=STEPS),
+  exp = train.Experiment(helpers.smoke_config(train__num_steps=STEPS),
                          str(workdir))
   assert exp.mesh.devices.size == 1
   return exp, helpers.params_of(exp.train())
@@ -56,8 +53,7 @@ for config in sys.argv[3:]:
   with contextlib.redirect_stdout(text):
     status = main.cli(['main', f'--config=experiments/configs/{config}',
                        f'--workdir={root}/{config}',
-                       f'--config.train.num_steps={steps}',
-                       f'--config.train.checkpoint_every_steps={steps}'])
+                       f'--config.train.num_steps={steps}'])
   out[config] = dict(status=status, stdout=text.getvalue())
 print(json.dumps(out))
 '''
@@ -100,7 +96,7 @@ def test_two_processes_match_one(single_device, tmp_path):
   procs = []
   for pid in range(2):
     cmd = helpers.main_command(
-        tmp_path, f'--config.train.num_steps={STEPS}', _ONE_CHECKPOINT,
+        tmp_path, f'--config.train.num_steps={STEPS}',
         '--config.parallel.num_processes=2',
         f'--config.parallel.process_id={pid}',
         f'--config.parallel.coordinator_address=localhost:{port}',
@@ -136,7 +132,7 @@ def test_family_steps_on_eight_devices_match_one(config, tmp_path,
   module = __import__(f'experiments.configs.{config.split(".")[0]}',
                       fromlist=['get_config'])
   c = module.get_config('smoke')
-  c.train.num_steps = c.train.checkpoint_every_steps = STEPS
+  c.train.num_steps = STEPS
   exp = train.Experiment(c, str(tmp_path / 'one'))
   expected = helpers.params_of(exp.train())
   workdir, stdout = eight_devices[config]
