@@ -3,6 +3,7 @@ r"""Benchmarks the reference PixelCNN and Gated PixelCNN: training and sampling.
   python -m experiments.bench_autoregressive
   python -m experiments.bench_autoregressive --train_steps=3 \
       --sample_batch_sizes=1,16 --naive_positions=14      # a quicker run
+  python -m experiments.bench_autoregressive --dataset=smoke  # the tests'
 
 Run from the project root. Measured in one process, on one device:
 
@@ -30,6 +31,10 @@ Run from the project root. Measured in one process, on one device:
   Seconds per call, seconds for 16 images (calls of the batch size needed to
   make 16), and the speed-up. Compilation is excluded (one untimed call
   first).
+
+``--dataset`` picks the presets (``mnist8k``, the default, is the reference
+above; ``smoke``, the tests' tiny 8x8 models, only checks that the script
+runs end to end: its figures measure nothing of interest).
 """
 
 from __future__ import annotations
@@ -69,9 +74,11 @@ def _timed(fn: Callable[[], Any], repeats: int = 1) -> float:
   return best
 
 
-def bench_train(name: str, steps: int, warmup: int) -> dict[str, Any]:
-  """Images/s, FLOPs and GFLOP/s of a reference model's generic train step."""
-  config = CONFIGS[name].get_config('mnist8k')
+def bench_train(name: str, steps: int, warmup: int,
+                dataset: str = 'mnist8k') -> dict[str, Any]:
+  """Images/s, FLOPs and GFLOP/s of a model's generic train step (the
+  reference model with the default `dataset`)."""
+  config = CONFIGS[name].get_config(dataset)
   family, net, preprocess, params = bench_common.setup(config)
   tx = steps_lib.make_optimizer(config.optimizer, config.train.num_steps)
   step = steps_lib.make_train_step(
@@ -89,9 +96,11 @@ def bench_train(name: str, steps: int, warmup: int) -> dict[str, Any]:
 
 
 def bench_sampling(batch_sizes, naive_positions: int,
-                   naive_full_max_batch: int) -> list[dict[str, Any]]:
-  """Naive vs cached sampling times for the reference PixelCNN."""
-  net = train.make_net(pixelcnn, pixelcnn_config.get_config('mnist8k').model)
+                   naive_full_max_batch: int,
+                   dataset: str = 'mnist8k') -> list[dict[str, Any]]:
+  """Naive vs cached sampling times for the PixelCNN of `dataset`'s preset
+  (the reference PixelCNN by default)."""
+  net = train.make_net(pixelcnn, pixelcnn_config.get_config(dataset).model)
   shape = tuple(net.image_shape)
   positions = math.prod(shape)
   params = jax.jit(functools.partial(pixelcnn.init, net=net))(
@@ -130,6 +139,10 @@ def define_flags() -> dict[str, Any]:
   return dict(
       models=flags.DEFINE_list('models', ['pixelcnn', 'gated_pixelcnn'],
                                'Families whose train step is timed.'),
+      dataset=flags.DEFINE_enum(
+          'dataset', 'mnist8k', ['mnist8k', 'smoke'], 'The presets '
+          'benchmarked: mnist8k (the reference models) or smoke (tiny 8x8 '
+          'models: checks that the script runs, measures nothing).'),
       train_steps=flags.DEFINE_integer('train_steps', 10, 'Timed train steps '
                                        'per model (0 skips training).'),
       train_warmup=flags.DEFINE_integer('train_warmup', 2, 'Untimed steps '
@@ -139,7 +152,7 @@ def define_flags() -> dict[str, Any]:
           '(empty skips sampling).'),
       naive_positions=flags.DEFINE_integer(
           'naive_positions', 28, 'Positions the naive sampler is timed on, '
-          'scaled to all 784 (0: all of them).'),
+          'scaled to all of them (784 at 28x28; 0: all of them).'),
       naive_full_max_batch=flags.DEFINE_integer(
           'naive_full_max_batch', 1, 'Batch sizes up to this run the naive '
           'sampler over every position (and compare samples with the cached '
@@ -154,33 +167,38 @@ def main(argv, flag_values: dict[str, Any]):
   f = {name: holder.value for name, holder in flag_values.items()}
   mm = bench_common.header(f['matmul_size'], f['matmul_repeats'])
 
+  dataset = f['dataset']
+  shape = pixelcnn_config.get_config(dataset).model.image_shape
+  size = 'x'.join(str(n) for n in shape)
+  positions = math.prod(shape)
   if f['train_steps'] > 0:
-    print('\ntrain step (generic trainer step, Adam, batch 32, 28x28x1 '
-          'binarized):')
-    print(f"{'model':16s} {'params':>9s} {'compile s':>9s} {'s/step':>8s} "
-          f"{'images/s':>9s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} "
-          f"{'/matmul':>7s}")
+    print(f'\ntrain step (generic trainer step, Adam, {size} binarized, '
+          f'{dataset} presets):')
+    print(f"{'model':16s} {'params':>9s} {'batch':>5s} {'compile s':>9s} "
+          f"{'s/step':>8s} {'images/s':>9s} {'GFLOP/step':>10s} "
+          f"{'GFLOP/s':>8s} {'/matmul':>7s}")
     for name in f['models']:
-      r = bench_train(name, f['train_steps'], f['train_warmup'])
+      r = bench_train(name, f['train_steps'], f['train_warmup'], dataset)
       gf = r['gflops_per_s']
-      print(f"{name:16s} {r['params']:9,d} {r['compile_s']:9.1f} "
+      print(f"{name:16s} {r['params']:9,d} {r['batch_size']:5d} "
+            f"{r['compile_s']:9.1f} "
             f"{r['step_s']:8.3f} {r['images_per_s']:9.1f} "
             f"{r['flops_per_step'] / 1e9:10.1f} {gf:8.1f} "
             f"{gf / mm['gflops']:7.2f}", flush=True)
 
   sizes = [int(s) for s in f['sample_batch_sizes']]
   if sizes:
-    print('\nsampling 28x28 binary images, reference PixelCNN (784 '
-          'positions; compile excluded):')
+    print(f'\nsampling {size} binary images, {dataset} PixelCNN '
+          f'({positions} positions; compile excluded):')
     print(f"{'batch':>5s} {'cached s':>9s} {'naive s':>9s} {'speed-up':>8s} "
           f"{'cached s/16 img':>15s} {'naive s/16 img':>14s}  naive timed on")
     for r in bench_sampling(sizes, f['naive_positions'],
-                            f['naive_full_max_batch']):
+                            f['naive_full_max_batch'], dataset):
       n = r['calls_for_16']
-      note = (f"all 784 (samples bitwise equal: {r['bitwise_equal']})"
-              if 'bitwise_equal' in r else
+      note = (f"all {positions} (samples bitwise equal: "
+              f"{r['bitwise_equal']})" if 'bitwise_equal' in r else
               f"{r['naive_positions_timed']} positions, x"
-              f"{784 / r['naive_positions_timed']:.0f}")
+              f"{positions / r['naive_positions_timed']:.0f}")
       print(f"{r['batch_size']:5d} {r['cached_s']:9.3f} {r['naive_s']:9.2f} "
             f"{r['speedup']:7.0f}x {r['cached_s'] * n:15.3f} "
             f"{r['naive_s'] * n:14.2f}  {note}", flush=True)

@@ -2,6 +2,7 @@ r"""Benchmarks the reference DCGAN's two-player train step.
 
   python -m experiments.bench_gan
   python -m experiments.bench_gan --steps=5 --objectives=nonsaturating
+  python -m experiments.bench_gan --preset=smoke   # the tests' tiny nets
 
 Run from the project root. Measured in one process, on one device:
 
@@ -23,6 +24,10 @@ Run from the project root. Measured in one process, on one device:
   step from XLA's cost analysis of the compiled step, achieved GFLOP/s and
   its ratio to the matmul figure, and the XLA compilations counted during
   the timed steps (0: nothing recompiles).
+
+``--preset=smoke`` times ``gan.py:smoke``'s tiny 8x8 nets (with the same
+one D step per G step and batch) instead of the reference: it only checks
+that the script runs end to end, its figures measure nothing of interest.
 """
 
 from __future__ import annotations
@@ -45,20 +50,27 @@ REFERENCE = dict(image_shape=(32, 32, 1), latent_dim=100,
                  kernel_size=4, use_bias=False, g_norm='batch', d_steps=1)
 
 
-def reference_config(objective: str, batch_size: int):
-  """The gan.py config with the reference DCGAN and one D step per G step."""
-  config = gan_config.get_config(f'mnist8k,{objective}')
-  for field, value in REFERENCE.items():
-    config.model[field] = value
+def reference_config(objective: str, batch_size: int,
+                     preset: str = 'reference'):
+  """The gan.py config with the reference DCGAN (or, for `preset` 'smoke',
+  the smoke preset's nets) and one D step per G step."""
+  if preset == 'smoke':
+    config = gan_config.get_config(f'smoke,{objective}')
+    config.model.d_steps = 1
+  else:
+    config = gan_config.get_config(f'mnist8k,{objective}')
+    for field, value in REFERENCE.items():
+      config.model[field] = value
   config.model.d_norm = 'layer' if objective == 'wgan-gp' else 'batch'
   config.train.batch_size = batch_size
   return config
 
 
-def bench_step(objective: str, steps: int, warmup: int,
-               batch_size: int) -> dict[str, Any]:
-  """Images/s, FLOPs and GFLOP/s of the reference DCGAN's two-player step."""
-  config = reference_config(objective, batch_size)
+def bench_step(objective: str, steps: int, warmup: int, batch_size: int,
+               preset: str = 'reference') -> dict[str, Any]:
+  """Images/s, FLOPs and GFLOP/s of the reference DCGAN's two-player step
+  (of the smoke nets for `preset` 'smoke')."""
+  config = reference_config(objective, batch_size, preset)
   _, net, preprocess, params = bench_common.setup(config)
   tx = gan.make_optimizer(config)
   step = gan.make_train_step(net=net, tx=tx, preprocess=preprocess,
@@ -86,6 +98,10 @@ def define_flags() -> dict[str, Any]:
                                   'compilation.'),
       batch_size=flags.DEFINE_integer('batch_size', 64, 'Real images per '
                                       'step.'),
+      preset=flags.DEFINE_enum(
+          'preset', 'reference', ['reference', 'smoke'], 'The nets timed: '
+          'the reference DCGAN, or gan.py:smoke\'s tiny 8x8 ones (checks that '
+          'the script runs, measures nothing).'),
       **bench_common.define_matmul_flags())
 
 
@@ -95,13 +111,18 @@ def main(argv, flag_values: dict[str, Any]):
   logging.set_verbosity(logging.WARNING)
   f = {name: holder.value for name, holder in flag_values.items()}
   mm = bench_common.header(f['matmul_size'], f['matmul_repeats'])
-  print(f'\nreference DCGAN 32x32x1, one D step + one G step per train step, '
-        f'batch {f["batch_size"]}, {f["steps"]} timed steps:')
+  preset = f['preset']
+  shape = reference_config('nonsaturating', 1, preset).model.image_shape
+  name = 'reference DCGAN' if preset == 'reference' else 'smoke GAN'
+  print(f'\n{name} {"x".join(str(n) for n in shape)}, one D step + one G '
+        f'step per train step, batch {f["batch_size"]}, {f["steps"]} timed '
+        'steps:')
   print(f"{'objective':14s} {'G params':>9s} {'D params':>9s} "
         f"{'compile s':>9s} {'s/step':>7s} {'images/s':>9s} "
         f"{'GFLOP/step':>10s} {'GFLOP/s':>8s} {'/matmul':>7s} {'recomp':>6s}")
   for objective in f['objectives']:
-    r = bench_step(objective, f['steps'], f['warmup'], f['batch_size'])
+    r = bench_step(objective, f['steps'], f['warmup'], f['batch_size'],
+                   preset)
     gf = r['gflops_per_s']
     print(f"{objective:14s} {r['g_params']:9,d} {r['d_params']:9,d} "
           f"{r['compile_s']:9.1f} {r['step_s']:7.3f} "

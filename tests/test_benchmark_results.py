@@ -1,9 +1,10 @@
 """experiments/benchmark.py and experiments.results, with tiny settings.
 
 The benchmark's parameter count is checked for the reference MLP VAE, its
-CLI runs on the smoke config; experiments.results runs the digits rows in
---quick mode into a tmp dir (never the project's RESULTS.md) and must reuse
-what it finished instead of training again.
+CLI runs on the smoke config; experiments.results runs three digits and toy
+rows (a VAE scored for sample quality, K-means, a toy GAN) in --quick mode
+into a tmp dir (never the project's RESULTS.md) and must reuse what it
+finished instead of training again.
 """
 
 import ast
@@ -37,7 +38,10 @@ from tests import helpers
 # They train through the trainer or start processes.
 pytestmark = pytest.mark.slow
 
-DIGITS = ('vae_mlp_digits', 'vae_conv_digits')
+# The --quick rows: a density with the sample-quality evaluation (and its
+# classifier), a row without a density, and a toy row scored by modes.
+VAE = 'vae_mlp_digits'
+QUICK_ROWS = (VAE, 'kmeans_digits', 'gan_ring8')
 
 
 def _mlp_vae_params(d, hidden, latent):
@@ -90,14 +94,14 @@ def test_benchmark_cli_prints_every_field(tmp_path):
 
 @pytest.fixture(scope='module')
 def quick_runs(tmp_path_factory):
-  """The digits rows trained and evaluated once with --quick (in-process)."""
+  """The quick rows trained and evaluated once with --quick (in-process)."""
   root = tmp_path_factory.mktemp('results')
   runs_dir, out = root / 'runs', root / 'RESULTS.md'
   cwd = os.getcwd()
   os.chdir(helpers.REPO_ROOT)
   try:
-    text = run_lib.run_all(list(DIGITS), runs_dir=str(runs_dir), out=str(out),
-                           quick=True)
+    text = run_lib.run_all(list(QUICK_ROWS), runs_dir=str(runs_dir),
+                           out=str(out), quick=True)
   finally:
     os.chdir(cwd)
   return runs_dir, out, text
@@ -109,19 +113,19 @@ def test_quick_results_write_the_table_and_warning(quick_runs):
   assert 'QUICK SMOKE OUTPUT' in text and 'NOT RESULTS' in text
   assert 'STALE' not in text
   assert '| Experiment | Model | Data |' in text
-  for name in DIGITS:
+  for name in QUICK_ROWS:
     r = json.loads((runs_dir / name / 'result.json').read_text())
     assert r['quick'] is True and r['step'] == specs_lib.QUICK_STEPS
     assert r['trained_steps_this_run'] == specs_lib.QUICK_STEPS
-    assert r['splits'] == {'train': 1258, 'validation': 180, 'test': 359}
-    assert 0 < r['test_nll_nats'] <= r['test_neg_elbo_nats'] + 1.0
-    assert r['test_bits_per_dim'] == pytest.approx(
-        r['test_nll_nats'] / (64 * 0.6931471805599453))
     assert f'`{name}`' in text and r['command'] in text
     assert '--config.train.num_steps=20' in r['command']
+  r = json.loads((runs_dir / VAE / 'result.json').read_text())
+  assert r['splits'] == {'train': 1258, 'validation': 180, 'test': 359}
+  assert 0 < r['test_nll_nats'] <= r['test_neg_elbo_nats'] + 1.0
+  assert r['test_bits_per_dim'] == pytest.approx(
+      r['test_nll_nats'] / (64 * 0.6931471805599453))
   # The VAE row is also scored for sample quality, with the classifier
   # trained once into the runs dir; the data row scores real images.
-  r = json.loads((runs_dir / 'vae_mlp_digits' / 'result.json').read_text())
   assert r['classifier']['workdir'] == str(runs_dir / 'classifier_digits')
   assert r['quality']['num_samples'] == 359
   assert r['quality']['fid_style'] >= 0.0
@@ -136,15 +140,16 @@ def test_quick_results_write_the_table_and_warning(quick_runs):
 def test_second_invocation_reuses_results(quick_runs):
   runs_dir, _, _ = quick_runs
   before = {n: (runs_dir / n / 'result.json').stat().st_mtime_ns
-            for n in DIGITS}
+            for n in QUICK_ROWS}
   out = runs_dir.parent / 'RESULTS_again.md'
   proc = subprocess.run(
       [sys.executable, '-m', 'experiments.results', '--quick',
-       f'--only={",".join(DIGITS)}', f'--runs_dir={runs_dir}', f'--out={out}'],
+       f'--only={",".join(QUICK_ROWS)}', f'--runs_dir={runs_dir}',
+       f'--out={out}'],
       cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(), capture_output=True,
       text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  for name in DIGITS:
+  for name in QUICK_ROWS:
     assert f'[{name}] reusing' in proc.stdout
     assert (runs_dir / name / 'result.json').stat().st_mtime_ns == (
         before[name])
@@ -154,7 +159,7 @@ def test_second_invocation_reuses_results(quick_runs):
 
 def test_finished_workdir_is_evaluated_not_retrained(quick_runs, repo_cwd):
   runs_dir, _, _ = quick_runs
-  name = 'vae_mlp_digits'
+  name = VAE
   workdir = runs_dir / name
   old = json.loads((workdir / 'result.json').read_text())
   metrics_lines = (workdir / 'metrics.jsonl').read_text()
@@ -175,11 +180,11 @@ def test_finished_workdir_is_evaluated_not_retrained(quick_runs, repo_cwd):
 def test_missing_evaluations_are_measured_from_the_checkpoint(quick_runs,
                                                              repo_cwd):
   runs_dir, _, _ = quick_runs
-  path = runs_dir / 'vae_mlp_digits' / 'result.json'
+  path = runs_dir / VAE / 'result.json'
   old = json.loads(path.read_text())
   stripped = {k: v for k, v in old.items() if k != 'quality'}
   path.write_text(json.dumps(stripped))
-  run_lib.run_all(['vae_mlp_digits'], runs_dir=str(runs_dir),
+  run_lib.run_all([VAE], runs_dir=str(runs_dir),
                   out=str(runs_dir.parent / 'R5.md'), quick=True)
   new = json.loads(path.read_text())
   # Same checkpoint, same sample and reference keys: the same scores.
@@ -194,23 +199,8 @@ def _table_row(text, heading, name):
               if l.startswith(f'| `{name}` |'))
 
 
-@pytest.fixture(scope='module')
-def quick_other_tables(tmp_path_factory):
-  """A K-means row (no density) and a toy GAN row, with --quick."""
-  root = tmp_path_factory.mktemp('results_other')
-  cwd = os.getcwd()
-  os.chdir(helpers.REPO_ROOT)
-  try:
-    text = run_lib.run_all(['kmeans_digits', 'gan_ring8'],
-                           runs_dir=str(root / 'runs'),
-                           out=str(root / 'R.md'), quick=True)
-  finally:
-    os.chdir(cwd)
-  return root / 'runs', text
-
-
-def test_discrete_table_row(quick_other_tables):
-  runs_dir, text = quick_other_tables
+def test_discrete_table_row(quick_runs):
+  runs_dir, _, text = quick_runs
   r = json.loads((runs_dir / 'kmeans_digits' / 'result.json').read_text())
   assert r['test_nll_nats'] is None  # K-means defines no density
   codes = catalogue.TABLES[catalogue.CODES].heading
@@ -227,8 +217,8 @@ def test_discrete_table_row(quick_other_tables):
   assert 'experiments.kmeans_codebook --workdir=' in text
 
 
-def test_toy_quality_row(quick_other_tables):
-  runs_dir, text = quick_other_tables
+def test_toy_quality_row(quick_runs):
+  runs_dir, _, text = quick_runs
   r = json.loads((runs_dir / 'gan_ring8' / 'result.json').read_text())
   q = r['quality']
   assert q['num_modes'] == 8 and q['num_samples'] == 2500
@@ -256,7 +246,7 @@ def test_quick_and_full_results_do_not_mix(quick_runs, repo_cwd):
   runs_dir, _, _ = quick_runs
   with pytest.raises(app.UsageError,
                      match='quick and full results do not mix'):
-    run_lib.run_all(['vae_mlp_digits'], runs_dir=str(runs_dir),
+    run_lib.run_all([VAE], runs_dir=str(runs_dir),
                     out=str(runs_dir.parent / 'R4.md'), quick=False)
 
 

@@ -1,12 +1,18 @@
 """Experiment modules: importing them defines no flag; each script parses its
-own; the reference-size benchmarks run one step."""
+own; the benchmarks run one step (the autoregressive and GAN ones on smoke
+nets, with their reference models' sizes checked from shapes)."""
 
 import json
 import subprocess
 import sys
 
+import jax
 import pytest
 
+from experiments import bench_gan
+from experiments import benchmark
+from experiments.configs import pixelcnn as pixelcnn_config
+from jaxgen import train
 from tests import helpers
 
 # Every script under experiments/ with one flag it defines.
@@ -104,22 +110,40 @@ def test_each_script_parses_its_flags(module, flag, imported_then_helped):
   assert flag in run['stdout']
 
 
+def test_gan_benchmark_reference_nets_have_the_dcgan_sizes():
+  """bench_gan's default nets are the reference DCGAN's (shapes only:
+  nothing is compiled)."""
+  config = bench_gan.reference_config('nonsaturating', 8)
+  family, net, _, example = train.model_pieces(config)
+  shapes = jax.eval_shape(lambda k: family.init(k, example, net=net),
+                          jax.random.key(0))
+  assert train.count_params(shapes['generator']['params']) == 1_066_880
+  assert train.count_params(shapes['discriminator']['params']) == 661_248
+
+
 @pytest.mark.slow
 def test_gan_benchmark_runs_one_step_and_prints_its_ratios():
-  """bench_gan's main at the reference DCGAN size, one step of batch 8
-  (about 15 s): the parameter counts of the reference nets, and the
-  throughput, FLOP and matmul-ratio columns."""
+  """bench_gan's main on the smoke nets, one step of batch 8: the parameter
+  counts, and the throughput, FLOP and matmul-ratio columns."""
   proc = subprocess.run(
-      [sys.executable, '-m', 'experiments.bench_gan', '--steps=1',
-       '--warmup=0', '--batch_size=8', '--objectives=nonsaturating',
-       '--matmul_size=128', '--matmul_repeats=1'],
+      [sys.executable, '-m', 'experiments.bench_gan', '--preset=smoke',
+       '--steps=1', '--warmup=0', '--batch_size=8',
+       '--objectives=nonsaturating', '--matmul_size=128',
+       '--matmul_repeats=1'],
       cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
       capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = proc.stdout
   assert 'float32 matmul 128x128' in out
+  assert 'smoke GAN 8x8x1, one D step + one G step per train step' in out
+  config = bench_gan.reference_config('nonsaturating', 8, 'smoke')
+  family, net, _, example = train.model_pieces(config)
+  shapes = jax.eval_shape(lambda k: family.init(k, example, net=net),
+                          jax.random.key(0))
+  g = train.count_params(shapes['generator']['params'])
+  d = train.count_params(shapes['discriminator']['params'])
   row = next(l for l in out.splitlines() if l.startswith('nonsaturating'))
-  assert '1,066,880' in row and '661,248' in row  # G and D, no biases
+  assert row.split()[1:3] == [f'{g:,}', f'{d:,}']
   for column in ('images/s', 'GFLOP/step', '/matmul', 'recomp'):
     assert column in out
   assert row.split()[-1] == '0'  # no recompilation after warm-up
@@ -147,22 +171,32 @@ def test_rbm_benchmark_prints_both_rates_their_ratio_and_ais():
   assert '4 intermediate distributions), 4 chains' in out
 
 
+def test_autoregressive_benchmark_reference_is_the_665089_parameter_pixelcnn():
+  """The script's default presets are the reference models (shapes only:
+  nothing is compiled)."""
+  assert benchmark.count_params(pixelcnn_config.get_config('mnist8k')) == (
+      665_089)
+
+
 @pytest.mark.slow
 def test_autoregressive_benchmark_runs_one_step_and_a_timed_sample():
-  """bench_autoregressive's main on the reference PixelCNN (665,089
-  parameters): one train step, batch-1 sampling with the naive sampler
-  timed on 2 positions and scaled (about 20 s)."""
+  """bench_autoregressive's main on the smoke PixelCNN (8x8, 64 positions):
+  one train step, batch-1 sampling with the naive sampler timed on 2
+  positions and scaled."""
   proc = subprocess.run(
       [sys.executable, '-m', 'experiments.bench_autoregressive',
-       '--models=pixelcnn', '--train_steps=1', '--train_warmup=0',
-       '--sample_batch_sizes=1', '--naive_positions=2',
+       '--dataset=smoke', '--models=pixelcnn', '--train_steps=1',
+       '--train_warmup=0', '--sample_batch_sizes=1', '--naive_positions=2',
        '--naive_full_max_batch=0', '--matmul_size=128', '--matmul_repeats=1'],
       cwd=helpers.REPO_ROOT, env=helpers.subprocess_env(),
       capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = proc.stdout
+  params = benchmark.count_params(pixelcnn_config.get_config('smoke'))
   assert next(l for l in out.splitlines()
-              if l.startswith('pixelcnn')).split()[1] == '665,089'
+              if l.startswith('pixelcnn')).split()[1] == f'{params:,}'
+  assert '8x8x1 binarized, smoke presets' in out
+  assert '(64 positions; compile excluded)' in out
   sample_row = next(l for l in out.splitlines() if l.strip().startswith('1 '))
-  assert sample_row.rstrip().endswith('2 positions, x392')
+  assert sample_row.rstrip().endswith('2 positions, x32')
   assert 'x' in sample_row.split()[3]  # the speed-up column
