@@ -479,7 +479,9 @@ def check_same_config(config: ml_collections.ConfigDict, workdir: str,
   The named evaluations (``config.eval.evaluations`` and
   ``config.eval.evaluation_options``) measure the trained run without
   changing it, and ``config.train.profile_steps`` only traced it: they may
-  differ, and a config.json written before they existed has none.
+  differ. A config.json written before a field existed is read with the
+  field's neutral value (`jaxgen.config_fields`, filled by
+  `jaxgen.workdir.read_config_dict`).
 
   Raises:
     UsageError: naming the first fields that differ.
