@@ -188,12 +188,13 @@ def check_train_config(t: ml_collections.ConfigDict) -> None:
   minimum = dict(num_steps=1, log_every_steps=1, checkpoint_every_steps=1,
                  max_to_keep=1, eval_every_steps=0, image_every_steps=0,
                  profile_steps=0)
-  for field, low in minimum.items():
+  for field in tuple(minimum) + ('compute_dtype',):
     if field not in t:
       raise ConfigError(
           f'config.train.{field} is missing (a config.json read without '
           'jaxgen.workdir.load_config, which fills the fields added since '
           'it was written?).')
+  for field, low in minimum.items():
     value = t[field]
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
       raise ConfigError(f'config.train.{field}={value!r} must be an integer '
@@ -201,9 +202,6 @@ def check_train_config(t: ml_collections.ConfigDict) -> None:
   if not 0.0 <= t.ema_decay < 1.0:
     raise ConfigError(f'config.train.ema_decay={t.ema_decay} must lie in '
                       '[0, 1) (0 disables the EMA).')
-  if 'compute_dtype' not in t:
-    raise ConfigError('config.train.compute_dtype is missing (a config.json '
-                      'read without jaxgen.workdir.load_config?).')
   steps_lib.check_compute_dtype(t.compute_dtype)
 
 

@@ -5,8 +5,8 @@ with), orbax checkpoints, metrics and images. Code that only reads a run
 (a code prior over a frozen VQ-VAE, the sample-quality scorer, the results
 catalogue, notebooks) goes through this module instead of building a
 trainer: `load_config` for its config (with the fields added since the run
-was written filled in: `jaxgen.config_fields`), `restore_params` for the parameters
-it evaluates with. Every file the project writes goes through
+was written filled in: `jaxgen.config_fields`), `restore_params` for the
+parameters it evaluates with. Every file the project writes goes through
 `atomic_write`, so a kill mid-write leaves the previous file or the new
 one, never half of each. A training run holds `exclusive` (an flock on
 ``<workdir>/.lock``) for its whole life, so two trainers never write into

@@ -44,8 +44,9 @@ one row of RESULTS.md, kept in results/<name>.json and rerun by
   python -m experiments.main --config=experiments/configs/pix2pix.py:photos,colorize \
       --workdir=runs/pix2pix_photos_colorize
     Luminance to RGB on 32x32 photo crops, 1,000 steps of 64: record
-    `pix2pix_photos_colorize` (its wall time is in the record). The sample-quality scores use
-    a digits classifier and do not apply to photos.
+    `pix2pix_photos_colorize` (its wall time is in the record). The
+    sample-quality scores use a digits classifier and do not apply to
+    photos.
 """
 
 from experiments.configs import common

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgen.errors import ConfigError
 
@@ -67,6 +68,11 @@ def default_labels(num_classes: int, num: int, labels) -> jax.Array | None:
 
   Returns None for an unconditional model (num_classes == 0); otherwise
   int [num], by default 0, 1, ..., num_classes - 1, 0, 1, ...
+
+  Raises:
+    ConfigError: given labels of another shape than [num], or, when their
+      values are known (not traced), not integers in [0, num_classes): an
+      embedding lookup or a one-hot would take them silently.
   """
   if not num_classes:
     return None
@@ -75,4 +81,12 @@ def default_labels(num_classes: int, num: int, labels) -> jax.Array | None:
   labels = jnp.asarray(labels)
   if labels.shape != (num,):
     raise ConfigError(f'labels must have shape ({num},), got {labels.shape}.')
+  if not isinstance(labels, jax.core.Tracer):
+    values = np.asarray(labels)
+    if (not np.issubdtype(values.dtype, np.integer) or values.min() < 0
+        or values.max() >= num_classes):
+      raise ConfigError(
+          f'labels must be integers in [0, {num_classes}) (config.model.'
+          f'num_classes={num_classes}), got {values.dtype} values in '
+          f'[{values.min()}, {values.max()}].')
   return labels
