@@ -27,14 +27,27 @@ FORMAT_VERSION = 1
 DEFAULT_RECORDS_DIR = 'results'
 
 
+# What a results run writes into the checkout (the records with their
+# figures, and the two rendered pages): changes there are the run's outputs,
+# not a change to the code that produced them.
+RECORD_OUTPUTS = (DEFAULT_RECORDS_DIR, 'RESULTS.md', 'GALLERY.md')
+
+
 def git_revision() -> str | None:
-  """'<short sha>' of the checkout, '+dirty' when tracked files changed."""
+  """'<short sha>' of the checkout, '+dirty' when tracked code changed.
+
+  Changes under `RECORD_OUTPUTS` (paths from the top of the checkout) do not
+  count: a run of several experiments rewrites earlier records before the
+  later ones ask for the revision.
+  """
+  excludes = [f':(top,exclude){path}' for path in RECORD_OUTPUTS]
   try:
     sha = subprocess.run(['git', 'rev-parse', '--short=12', 'HEAD'],
                          capture_output=True, text=True, check=True,
                          timeout=10).stdout.strip()
     dirty = subprocess.run(['git', 'status', '--porcelain',
-                            '--untracked-files=no'], capture_output=True,
+                            '--untracked-files=no', '--', ':(top)',
+                            *excludes], capture_output=True,
                            text=True, check=True, timeout=10).stdout.strip()
   except (OSError, subprocess.SubprocessError):
     return None
