@@ -14,9 +14,10 @@ relative difference of the gradient norms (a two-player step has one per
 player), whether every metric and updated parameter is finite,
 whether parameters and optimizer state stayed float32, and the share of
 the bfloat16 step's matmuls and convolutions (forward and backward) that
-run in bfloat16. A family whose step never applies its Net in the compute
-dtype is refused by the trainer (`jaxgen.train.Experiment`); its row says
-so.
+run in bfloat16. A family that computes in float32 only (its
+``FLOAT32_ONLY`` says why: EM, K-means, the Boltzmann machines), or whose
+step never applies its Net in the compute dtype, is refused by the trainer
+(`jaxgen.train.Experiment`); its row gives the reason.
 """
 
 from __future__ import annotations
