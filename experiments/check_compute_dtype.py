@@ -9,13 +9,15 @@ Run from the project root. For each family of `jaxgen.models.FAMILIES`
 train step of each (`jaxgen.train.make_step`, jitted) from the same
 initial state on the same first training batch. Prints a table: the
 step's loss in both (computed on the initial parameters, so the two differ
-by the bfloat16 rounding alone), their relative difference, the same for
-the gradient norm, whether every metric and updated parameter is finite,
+by the bfloat16 rounding alone), their relative difference, the largest
+relative difference of the gradient norms (a two-player step has one per
+player), whether every metric and updated parameter is finite,
 whether parameters and optimizer state stayed float32, and the share of
 the bfloat16 step's matmuls and convolutions (forward and backward) that
-run in bfloat16. A family whose step never applies its Net in the compute
-dtype is refused by the trainer (`jaxgen.train.Experiment`); its row says
-so.
+run in bfloat16. A family that computes in float32 only (its
+``FLOAT32_ONLY`` says why: EM, K-means, the Boltzmann machines), or whose
+step never applies its Net in the compute dtype, is refused by the trainer
+(`jaxgen.train.Experiment`); its row gives the reason.
 """
 
 from __future__ import annotations
@@ -59,19 +61,32 @@ def _all_float32(tree: Any) -> bool:
              if jnp.issubdtype(x.dtype, jnp.floating))
 
 
-def compare(family: str, arg: str = 'smoke') -> dict[str, Any]:
+def compare(family: str, arg: str = 'smoke',
+            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
   """One step of `family`'s ``get_config(arg)`` in float32 and bfloat16.
+
+  `overrides` sets config fields first, by dotted path (e.g.
+  ``{'model.d_steps': 1}``).
 
   Returns:
     {'family', 'error': the trainer's ConfigError for bfloat16 (then no
     other field) or None, 'loss': (float32, bfloat16), 'loss_rel',
-    'grad_norm': (float32, bfloat16), 'grad_norm_rel', 'finite': every
+    'grad_norm': ({name: float32}, {name: bfloat16}) of the step's
+    gradient norms ('grad_norm', a two-player step's 'd_grad_norm' and
+    'g_grad_norm'), 'grad_norm_rel': the largest relative difference among
+    them, 'finite': every
     metric and updated parameter of both steps, 'float32_state':
     parameters and optimizer state of the bfloat16 step are float32,
     'bf16_matmuls': (bfloat16, all) matmul counts of its step}.
   """
   module = importlib.import_module(f'experiments.configs.{family}')
   configs = {'float32': module.get_config(arg)}
+  for path, value in (overrides or {}).items():
+    *parents, name = path.split('.')
+    node = configs['float32']
+    for parent in parents:
+      node = node[parent]
+    node[name] = value
   configs['bfloat16'] = copy.deepcopy(configs['float32'])
   configs['bfloat16'].train.compute_dtype = 'bfloat16'
   out: dict[str, Any] = {'family': family, 'error': None}
@@ -94,7 +109,8 @@ def compare(family: str, arg: str = 'smoke') -> dict[str, Any]:
     new, metrics = jax.jit(steps[dtype])(state, batch, e.train_key)
     metrics = jax.device_get(metrics)
     losses[dtype] = float(metrics['loss'])
-    norms[dtype] = float(metrics['grad_norm'])
+    norms[dtype] = {k: float(v) for k, v in metrics.items()
+                    if k.endswith('grad_norm')}
     finite &= all(math.isfinite(float(v)) for v in metrics.values())
     finite &= not any(bool(v) for v in
                       train.non_finite_leaves(new.params).values())
@@ -106,7 +122,9 @@ def compare(family: str, arg: str = 'smoke') -> dict[str, Any]:
   out['loss'] = (losses['float32'], losses['bfloat16'])
   out['loss_rel'] = _relative(*out['loss'])
   out['grad_norm'] = (norms['float32'], norms['bfloat16'])
-  out['grad_norm_rel'] = _relative(*out['grad_norm'])
+  out['grad_norm_rel'] = max(_relative(norms['float32'][k],
+                                       norms['bfloat16'][k])
+                             for k in norms['float32'])
   out['finite'] = finite
   return out
 

@@ -17,7 +17,9 @@ their own steps from it and none of them imports the trainer:
   mean over unmasked rows that every step (generic or a family's own)
   shares;
 - `ComputeDtypeNet`: a family's Net whose ``apply`` computes in
-  ``config.train.compute_dtype`` (mixed precision), for the train step.
+  ``config.train.compute_dtype`` (mixed precision), for the train step;
+  `compute_module` gives the modules a family's own step builds from that
+  Net (a GAN's players) the same dtype.
 
 Both steps share the key schedule ``fold_in(train_key, state.step)``, the
 gradient update (`apply_gradients`) and the bookkeeping after it
@@ -376,18 +378,26 @@ class ComputeDtypeNet:
   trainer wraps the Net for the train step only: evaluation, likelihoods
   and sampling apply the plain float32 Net.
 
+  A family whose step applies modules it builds from the Net's fields (the
+  adversarial families' players) builds them through `compute_module`,
+  which wraps each one like this and counts its applications here.
+
   Attributes:
-    net: the wrapped Net.
+    net: the wrapped Net (or module).
     dtype: the compute dtype, e.g. ``jnp.bfloat16``.
-    applied: how many times ``apply`` ran (traced) through this wrapper:
-      0 after tracing a step means the step never applied the Net, so the
-      compute dtype changed nothing.
+    applied: how many times ``apply`` ran (traced) through this wrapper or
+      a module wrapped by `compute_module` from it: 0 after tracing a step
+      means the step never applied the Net, so the compute dtype changed
+      nothing.
+    owner: the `ComputeDtypeNet` whose ``applied`` also counts this
+      wrapper's applications (`compute_module`), or None.
   """
 
-  def __init__(self, net, dtype):
+  def __init__(self, net, dtype, owner: ComputeDtypeNet | None = None):
     self.net = net
     self.dtype = jnp.dtype(dtype)
     self.applied = 0
+    self.owner = owner
 
   def __getattr__(self, name: str) -> Any:
     # Only called for names not found on the wrapper: the Net's fields.
@@ -410,6 +420,8 @@ class ComputeDtypeNet:
   def apply(self, variables, *args, **kwargs):
     """``net.apply`` with params and inputs in `dtype`, outputs in float32."""
     self.applied += 1
+    if self.owner is not None:
+      self.owner.applied += 1
     variables = dict(variables)
     if 'params' in variables:
       variables['params'] = self._to_compute(variables['params'])
@@ -434,3 +446,22 @@ def compute_net(net, compute_dtype: str):
   if compute_dtype == 'float32' or isinstance(net, ComputeDtypeNet):
     return net
   return ComputeDtypeNet(net, compute_dtype)
+
+
+def compute_module(net, module):
+  """`module` applied in `net`'s compute dtype.
+
+  For a family whose step applies modules it builds from the Net's fields
+  (a GAN's generator and discriminator): when the trainer passed `net` as
+  a `ComputeDtypeNet`, a `ComputeDtypeNet` of `module` in the same dtype
+  whose applications count in ``net.applied``; for a plain Net (float32
+  training, evaluation, sampling), `module` itself.
+  """
+  if isinstance(net, ComputeDtypeNet):
+    return ComputeDtypeNet(module, net.dtype, owner=net)
+  return module
+
+
+def float32_module(module):
+  """The plain float32 module behind a `compute_module` (or `module`)."""
+  return module.net if isinstance(module, ComputeDtypeNet) else module

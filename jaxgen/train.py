@@ -14,8 +14,10 @@ Mixed precision: ``config.train.compute_dtype = 'bfloat16'`` runs the
 Net's activations and matmuls in the train step in bfloat16, through
 `jaxgen.steps.ComputeDtypeNet`; parameters, optimizer state, the loss and
 its reduction stay float32, and evaluation, likelihoods and sampling
-apply the float32 Net. A family whose own step never applies its Net
-(it builds its players' modules itself, or computes in closed form) is
+apply the float32 Net. The adversarial families' own steps build their
+players through `jaxgen.steps.compute_module`, in the same dtype. A family
+that computes in float32 only (its ``FLOAT32_ONLY`` says why: EM, K-means,
+the Boltzmann machines), or whose own step never applies its Net, is
 refused with a `ConfigError` before anything is compiled.
 
 Randomness: one ``jax.random.key(config.seed)`` is split once into
@@ -423,12 +425,19 @@ class Experiment:
       self._check_step_applies_net()
 
   def _check_step_applies_net(self) -> None:
-    """Traces the train step (`jax.eval_shape`: nothing is compiled) with
-    the Net in ``config.train.compute_dtype`` and raises `ConfigError` if
-    the step never applies it: the family's own step builds its modules
-    itself or computes without the Net (two-player GANs, Boltzmann
-    machines, EM), so the compute dtype would change nothing."""
+    """Raises `ConfigError` for a family that computes in float32 only:
+    one that says why in its ``FLOAT32_ONLY`` (closed-form EM and Lloyd
+    updates, the Boltzmann machines' Gibbs sweeps), or whose own step,
+    traced (`jax.eval_shape`: nothing is compiled) with the Net in
+    ``config.train.compute_dtype``, never applies it, so the compute dtype
+    would change nothing."""
     c = self.config
+    reason = getattr(self.family, 'FLOAT32_ONLY', None)
+    if reason:
+      raise ConfigError(
+          f'config.train.compute_dtype={c.train.compute_dtype!r}: family '
+          f'{c.family!r} computes in float32 only: {reason}; set '
+          "config.train.compute_dtype='float32'.")
     net = steps_lib.compute_net(self.net, c.train.compute_dtype)
     step = make_step(self.family, net, self.tx, self.preprocess, c)
     raw = next(data_lib.eval_batches(self.dataset.splits['train'],

@@ -5,17 +5,22 @@ and in bfloat16, from the same initial state on the same batch
 (`experiments.check_compute_dtype.compare`, which runs every family): the
 loss (on the initial parameters, so the two differ by bfloat16 rounding
 alone) agrees within `LOSS_RTOL`, everything is finite, the parameters and
-optimizer state stay float32, and every matmul and convolution of the
-bfloat16 step runs in bfloat16. A family whose own step never applies its
-Net is refused before compiling.
+optimizer state stay float32, and the matmuls and convolutions of the
+bfloat16 step run in bfloat16. The adversarial families' own two-player
+steps likewise, with WGAN-GP's penalty in float32. A family that computes
+in float32 only (EM, K-means, the Boltzmann machines) is refused with its
+reason before compiling, as is a step that never applies its Net.
 """
 
 from __future__ import annotations
+
+import importlib
 
 import ml_collections
 import pytest
 
 from experiments import check_compute_dtype
+from jaxgen import models
 from jaxgen import steps
 from jaxgen import train
 from jaxgen.errors import ConfigError
@@ -49,12 +54,86 @@ def test_bfloat16_step_is_finite_close_and_keeps_float32_state(
   assert total > 0 and bf16 == total, r  # every matmul in bfloat16
 
 
+# The adversarial families' own steps (`jaxgen.steps.compute_module`), one
+# smoke preset each: WGAN-GP's DCGAN pair (layer norm, the penalty's double
+# backward; one critic update per step to keep the compile small), BEGAN's
+# autoencoder critic, pix2pix's and CycleGAN's U-Nets and PatchGANs.
+# experiments.check_compute_dtype runs the other presets (batch norm...).
+ADVERSARIAL = {'gan': ('smoke,wgan-gp', {'model.d_steps': 1}),
+               'began': ('smoke', None), 'pix2pix': ('smoke', None),
+               'cyclegan': ('smoke', None)}
+# pix2pix's task input (a fixed blur of the data,
+# `jaxgen.data.paired.task_input`, not a layer of the Net) convolves in
+# float32, forward only: 2 convolutions (one per player's update).
+PIX2PIX_FLOAT32_MATMULS = 2
+
+
+@pytest.fixture(scope='module')
+def adversarial():
+  return {f: check_compute_dtype.compare(f, *args)
+          for f, args in ADVERSARIAL.items()}
+
+
 @pytest.mark.slow
-def test_a_step_that_never_applies_its_net_is_refused_before_compiling():
-  r = check_compute_dtype.compare('gan')  # the two-player step
-  assert r['error'] is not None and set(r) == {'family', 'error'}
-  assert "config.train.compute_dtype='bfloat16': family 'gan'" in r['error']
-  assert "set config.train.compute_dtype='float32'" in r['error']
+@pytest.mark.parametrize('family', sorted(ADVERSARIAL))
+def test_adversarial_bfloat16_step_is_finite_close_and_keeps_float32_state(
+    adversarial, family):
+  r = adversarial[family]
+  assert r['error'] is None, r
+  assert r['finite'], r
+  assert r['float32_state'], r
+  assert r['loss_rel'] < LOSS_RTOL, r
+  bf16, total = r['bf16_matmuls']
+  if family == 'gan':
+    # WGAN-GP's penalty: its critic pass and the gradient of its
+    # input-gradient run in float32, every other layer in bfloat16.
+    assert 0 < bf16 < total, r
+  elif family == 'pix2pix':
+    assert total - bf16 == PIX2PIX_FLOAT32_MATMULS, r
+  else:
+    assert total > 0 and bf16 == total, r
+
+
+@pytest.mark.parametrize('family', ['gmm', 'kmeans', 'rbm', 'dbm'])
+def test_a_float32_only_family_is_refused_with_its_reason(family):
+  config = importlib.import_module(
+      f'experiments.configs.{family}').get_config('smoke')
+  config.train.compute_dtype = 'bfloat16'
+  reason = models.get_family(family).FLOAT32_ONLY
+  with pytest.raises(ConfigError) as err:
+    train.Experiment(config, workdir='unused')
+  assert str(err.value) == (
+      f"config.train.compute_dtype='bfloat16': family {family!r} computes "
+      f"in float32 only: {reason}; set config.train.compute_dtype='float32'.")
+
+
+def test_a_step_that_never_applies_its_net_is_refused_before_compiling(
+    monkeypatch):
+  # EM's step without its stated reason: the trace finds no Net applied.
+  monkeypatch.delattr(models.get_family('gmm'), 'FLOAT32_ONLY')
+  config = importlib.import_module('experiments.configs.gmm').get_config(
+      'smoke')
+  config.train.compute_dtype = 'bfloat16'
+  with pytest.raises(ConfigError, match=(
+      r"^config.train.compute_dtype='bfloat16': family 'gmm' trains with "
+      r'its own step, which never applies its Net .* set '
+      r"config.train.compute_dtype='float32'.$")):
+    train.Experiment(config, workdir='unused')
+
+
+def test_compute_module_follows_the_net():
+  """A family's step builds its players with `steps.compute_module`: in
+  the compute dtype (counted on the Net) when the trainer passed a
+  `ComputeDtypeNet`, the plain module otherwise (evaluation, sampling)."""
+  net, module = object(), object()
+  assert steps.compute_module(net, module) is module
+  wrapped = steps.compute_net(net, 'bfloat16')
+  player = steps.compute_module(wrapped, module)
+  assert isinstance(player, steps.ComputeDtypeNet)
+  assert player.net is module and player.owner is wrapped
+  assert player.dtype == wrapped.dtype
+  assert steps.float32_module(player) is module
+  assert steps.float32_module(module) is module
 
 
 @pytest.mark.parametrize('value', ['float16', 'bf16', None, 32])

@@ -35,6 +35,7 @@ _SCRIPTS = (
     ('experiments.bench_rbm', '--ais_betas'),
     ('experiments.check_compute_dtype', '--families'),
     ('experiments.chains', '--every'),
+    ('experiments.render_notebooks', '--colors'),
 )
 
 # One process imports every experiments module as a library and reports

@@ -398,3 +398,33 @@ def test_count_trainable_leaves_out_non_trained_collections():
              'discriminator': {'params': {'w': np.zeros((2, 5))}},
              'bank': np.zeros((50, 8, 8, 1))}
   assert train.count_trainable(players) == 26
+
+
+def test_profile_stops_mid_loop_and_when_training_fails(tmp_path):
+  """`train._Profile` closes its trace after its steps while the loop goes
+  on, and when an error leaves the loop with the trace open: each time a
+  trace is written and none stays open (a new one can start)."""
+  state = jax.numpy.zeros(3)
+
+  def traces(directory):
+    return list((directory / 'plugins' / 'profile').iterdir())
+
+  # 2 steps traced from the end of step 1, in a loop of 5 steps.
+  profile = train._Profile(str(tmp_path / 'mid'), 2, first_step=1)
+  with profile:
+    for step in range(5):
+      profile.before_step(step, state)
+      assert profile.active == (step in (1, 2))
+  assert len(traces(tmp_path / 'mid')) == 1
+  # An error while the trace is open (NonFiniteError, a failed save).
+  profile = train._Profile(str(tmp_path / 'error'), 10, first_step=1)
+  with pytest.raises(RuntimeError, match='boom'):
+    with profile:
+      for step in range(5):
+        profile.before_step(step, state)
+        if step == 2:
+          raise RuntimeError('boom')
+  assert not profile.active
+  assert len(traces(tmp_path / 'error')) == 1
+  jax.profiler.start_trace(str(tmp_path / 'after'))  # none left running
+  jax.profiler.stop_trace()

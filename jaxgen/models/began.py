@@ -29,6 +29,11 @@ part of the checkpointed state; ``opt_state`` is ``{'generator': ...,
 ``config.optimizer`` and ``config.d_optimizer``). The step key is
 ``fold_in(train_key, step)``, split into (preprocess, z_D, z_G).
 
+Mixed precision: with ``config.train.compute_dtype = 'bfloat16'`` both
+networks compute in bfloat16 in the train step
+(`jaxgen.steps.compute_module`); the L1 losses, k_t and M are computed in
+float32 from their float32-cast outputs.
+
 No likelihood (``LIKELIHOOD = None``); `loss_fn` reports both losses, the
 autoencoder losses and M per example.
 """
@@ -84,16 +89,18 @@ class Net(nn.Module):
 
 
 def generator_module(net: Net, **kwargs) -> nn.Module:
-  """G: z [B, N_z] -> [B, H, W, C]."""
-  return adv.BEGANDecoder(tuple(net.image_shape), net.channels,
-                          net.num_scales, net.repeat, **kwargs)
+  """G: z [B, N_z] -> [B, H, W, C]; in ``config.train.compute_dtype`` when
+  `net` is the train step's `jaxgen.steps.ComputeDtypeNet`."""
+  return steps.compute_module(net, adv.BEGANDecoder(
+      tuple(net.image_shape), net.channels, net.num_scales, net.repeat,
+      **kwargs))
 
 
 def discriminator_module(net: Net, **kwargs) -> nn.Module:
-  """AE: [B, H, W, C] -> [B, H, W, C]."""
-  return adv.BEGANAutoencoder(tuple(net.image_shape), net.channels,
-                              net.num_scales, net.repeat, net.embedding_dim,
-                              **kwargs)
+  """AE: [B, H, W, C] -> [B, H, W, C]; in the compute dtype as G."""
+  return steps.compute_module(net, adv.BEGANAutoencoder(
+      tuple(net.image_shape), net.channels, net.num_scales, net.repeat,
+      net.embedding_dim, **kwargs))
 
 
 def sample_latent(key: jax.Array, num: int, *, net: Net) -> jax.Array:

@@ -51,6 +51,12 @@ bank rows (domain A is the dataset's own images, so they are scored
 against its test split). `loss_fn` also measures, on held-out images
 whose pairing the model never used, how well F undoes the dilation
 ('l1', 'psnr') and G reproduces it ('l1_ab', 'psnr_ab').
+Mixed precision: with ``config.train.compute_dtype = 'bfloat16'`` the
+train step builds both players through `jaxgen.steps.compute_module`, so
+their layers compute in bfloat16; variables, optimizer states and every
+loss (from the float32-cast outputs) stay float32, and evaluation and
+translation run in float32.
+
 No likelihood (``LIKELIHOOD = None``).
 """
 
@@ -122,15 +128,19 @@ class Net(nn.Module):
 
 
 def generator_module(net: Net, **kwargs) -> nets.UNetGenerator:
-  """One generator (no dropout: CycleGAN's generators are deterministic)."""
-  return nets.UNetGenerator(net.image_shape[-1], tuple(net.g_channels),
-                            net.g_res_blocks, net.g_norm, 0.0, 0, **kwargs)
+  """One generator (no dropout: CycleGAN's generators are deterministic);
+  in ``config.train.compute_dtype`` when `net` is the train step's
+  `jaxgen.steps.ComputeDtypeNet` (`jaxgen.steps.compute_module`)."""
+  return steps.compute_module(net, nets.UNetGenerator(
+      net.image_shape[-1], tuple(net.g_channels), net.g_res_blocks,
+      net.g_norm, 0.0, 0, **kwargs))
 
 
 def discriminator_module(net: Net, **kwargs) -> nets.PatchDiscriminator:
-  """One unconditional PatchGAN."""
-  return nets.PatchDiscriminator(tuple(net.d_channels), tuple(net.d_strides),
-                                 net.d_kernel, net.leaky_slope, **kwargs)
+  """One unconditional PatchGAN; in the compute dtype as the generator."""
+  return steps.compute_module(net, nets.PatchDiscriminator(
+      tuple(net.d_channels), tuple(net.d_strides), net.d_kernel,
+      net.leaky_slope, **kwargs))
 
 
 def generate(params, images: jax.Array, direction: str, *,

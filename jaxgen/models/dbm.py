@@ -126,6 +126,13 @@ from jaxgen.errors import ConfigError
 from jaxgen.models import pixels
 from jaxgen.nn import initializers as inits
 
+# Why config.train.compute_dtype must stay 'float32' (jaxgen.train refuses
+# 'bfloat16' with this reason).
+FLOAT32_ONLY = (
+    "the step's matmuls are the model's own conditionals in the mean-field "
+    'fixed point and the Gibbs sweeps, not activations of a network: in '
+    'bfloat16 (8 significant bits) they would describe a rounded model, not '
+    'the one whose energy the gradient and the AIS evaluation use')
 LIKELIHOOD = 'estimate'  # AIS estimate of the variational lower bound
 BASES = ('data', 'zeros')
 ESTIMATOR_CHOICES = {'base': BASES}

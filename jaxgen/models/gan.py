@@ -35,6 +35,12 @@ nets (`jaxgen.nn.adversarial`); ``net.num_classes > 0`` conditions both on
 one-hot labels. The family models images in [-1, 1] (``value_range=
 'symmetric'``, Tanh output) and 2-D toy points (``DATA``; linear output).
 
+Mixed precision (``config.train.compute_dtype = 'bfloat16'``): the train
+step builds both players through `jaxgen.steps.compute_module`, so their
+layers compute in bfloat16 while the variables, optimizer states, the
+losses (from the float32-cast outputs) and WGAN-GP's penalty (its critic
+pass in float32) stay float32; evaluation and sampling run in float32.
+
 State: ``TrainState.params`` is ``{'generator': variables, 'discriminator':
 variables}``, each the whole Flax variables dict (``{'params': ...,
 'batch_stats': ...}`` with batch norm), so the running statistics are
@@ -158,25 +164,35 @@ def is_points(net: Net) -> bool:
 
 
 def generator_module(net: Net, **kwargs) -> nn.Module:
-  """The generator built from `net`'s fields (`kwargs`: name, parent)."""
+  """The generator built from `net`'s fields (`kwargs`: name, parent).
+
+  In ``config.train.compute_dtype`` when `net` is the train step's
+  `jaxgen.steps.ComputeDtypeNet` (`jaxgen.steps.compute_module`).
+  """
   output = 'linear' if is_points(net) else 'tanh'
   if net.architecture == 'dcgan':
-    return adv.DCGANGenerator(tuple(net.image_shape), tuple(net.g_channels),
-                              net.kernel_size, net.g_norm, net.use_bias,
-                              output, **kwargs)
-  return adv.MLPGenerator(tuple(net.image_shape), tuple(net.g_hidden),
-                          net.g_norm, net.use_bias, output, **kwargs)
+    module = adv.DCGANGenerator(tuple(net.image_shape),
+                                tuple(net.g_channels), net.kernel_size,
+                                net.g_norm, net.use_bias, output, **kwargs)
+  else:
+    module = adv.MLPGenerator(tuple(net.image_shape), tuple(net.g_hidden),
+                              net.g_norm, net.use_bias, output, **kwargs)
+  return steps.compute_module(net, module)
 
 
 def discriminator_module(net: Net, **kwargs) -> nn.Module:
-  """The discriminator (critic) built from `net`'s fields."""
+  """The discriminator (critic) built from `net`'s fields; in the compute
+  dtype as `generator_module`."""
   if net.architecture == 'dcgan':
-    return adv.DCGANDiscriminator(tuple(net.d_channels), net.kernel_size,
-                                  net.d_norm, net.leaky_slope, net.use_bias,
+    module = adv.DCGANDiscriminator(tuple(net.d_channels), net.kernel_size,
+                                    net.d_norm, net.leaky_slope,
+                                    net.use_bias, dropout=net.d_dropout,
+                                    **kwargs)
+  else:
+    module = adv.MLPDiscriminator(tuple(net.d_hidden), net.d_norm,
+                                  net.leaky_slope, net.use_bias,
                                   dropout=net.d_dropout, **kwargs)
-  return adv.MLPDiscriminator(tuple(net.d_hidden), net.d_norm,
-                              net.leaky_slope, net.use_bias,
-                              dropout=net.d_dropout, **kwargs)
+  return steps.compute_module(net, module)
 
 
 # The discriminator's dropout keys: fold_in(fold_in(key, _DROPOUT), pass).
@@ -265,8 +281,11 @@ def _discriminator_terms(net: Net, d_vars, real, fake, cond, key, *,
   if net.objective in ('wgan', 'wgan-gp'):
     metrics['wasserstein'] = real_out - fake_out
   if net.objective == 'wgan-gp':
-    # No batch norm here (validate): examples are independent.
-    critic = lambda v: apply(disc, d_vars, v, cond, train=train,
+    # No batch norm here (validate): examples are independent. The
+    # penalty's critic runs in float32 whatever the compute dtype: its
+    # input-gradient norm is compared with 1 and differentiated again.
+    critic = lambda v: apply(steps.float32_module(disc), d_vars, v, cond,
+                             train=train,
                              dropout_rng=dropout_key(net, key, _PENALTY))[0]
     gp = losses.gradient_penalty(critic, real, fake, key)
     metrics['gradient_penalty'] = gp

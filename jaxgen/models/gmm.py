@@ -102,6 +102,13 @@ from jaxgen import steps
 from jaxgen.models import base
 from jaxgen.errors import ConfigError
 
+# Why config.train.compute_dtype must stay 'float32' (jaxgen.train refuses
+# 'bfloat16' with this reason).
+FLOAT32_ONLY = (
+    'EM updates the mixture in closed form from sufficient statistics '
+    '(responsibility-weighted counts, sums and squared sums over the '
+    'batch), with no network whose activations could run in bfloat16, and '
+    'those sums need float32')
 LIKELIHOOD = 'exact'  # density of the dequantized data (+ D ln 256 by eval)
 COVARIANCES = ('diag', 'full')
 INITIALIZATIONS = ('kmeans++', 'random')

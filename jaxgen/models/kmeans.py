@@ -54,6 +54,12 @@ from jaxgen import steps
 from jaxgen.errors import ConfigError
 from jaxgen.models import gmm
 
+# Why config.train.compute_dtype must stay 'float32' (jaxgen.train refuses
+# 'bfloat16' with this reason).
+FLOAT32_ONLY = (
+    "Lloyd's updates are closed-form means of the assigned examples, with "
+    'no network whose activations could run in bfloat16, and the distances '
+    'and sums need float32')
 LIKELIHOOD = None  # no density: evaluated by the objective / reconstruction
 log_likelihood = None
 

@@ -45,6 +45,12 @@ squares, the dropout key G's masks (the same masks in D's and G's update,
 so both see one G(x)). `loss_fn`, `translate` and `sample` take their keys
 the same way.
 
+Mixed precision: with ``config.train.compute_dtype = 'bfloat16'`` the
+train step builds both players through `jaxgen.steps.compute_module`, so
+their layers compute in bfloat16; variables, optimizer states and every
+loss (from the float32-cast outputs) stay float32, and evaluation and
+translation run in float32.
+
 No likelihood (``LIKELIHOOD = None``). `loss_fn` gives per-example
 metrics for evaluation: 'l1' (mean absolute error of G(x) against y on the
 [0, 1] pixel scale), 'psnr' (dB, on the same scale), both players' losses
@@ -123,16 +129,19 @@ class Net(nn.Module):
 
 
 def generator_module(net: Net, **kwargs) -> nets.UNetGenerator:
-  """The U-Net built from `net`'s fields (`kwargs`: name, parent)."""
-  return nets.UNetGenerator(net.image_shape[-1], tuple(net.g_channels),
-                            net.g_res_blocks, net.g_norm, net.g_dropout,
-                            net.g_dropout_layers, **kwargs)
+  """The U-Net built from `net`'s fields (`kwargs`: name, parent); in
+  ``config.train.compute_dtype`` when `net` is the train step's
+  `jaxgen.steps.ComputeDtypeNet` (`jaxgen.steps.compute_module`)."""
+  return steps.compute_module(net, nets.UNetGenerator(
+      net.image_shape[-1], tuple(net.g_channels), net.g_res_blocks,
+      net.g_norm, net.g_dropout, net.g_dropout_layers, **kwargs))
 
 
 def discriminator_module(net: Net, **kwargs) -> nets.PatchDiscriminator:
-  """The PatchGAN built from `net`'s fields."""
-  return nets.PatchDiscriminator(tuple(net.d_channels), tuple(net.d_strides),
-                                 net.d_kernel, net.leaky_slope, **kwargs)
+  """The PatchGAN built from `net`'s fields; in the compute dtype as G."""
+  return steps.compute_module(net, nets.PatchDiscriminator(
+      tuple(net.d_channels), tuple(net.d_strides), net.d_kernel,
+      net.leaky_slope, **kwargs))
 
 
 def receptive_field(net: Net) -> tuple[int, int, int]:

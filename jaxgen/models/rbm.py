@@ -87,6 +87,13 @@ from jaxgen.models import pixels
 from jaxgen.nn import initializers as inits
 
 # log_likelihood is a stochastic estimate (AIS), neither exact nor a bound.
+# Why config.train.compute_dtype must stay 'float32' (jaxgen.train refuses
+# 'bfloat16' with this reason).
+FLOAT32_ONLY = (
+    "the step's matmuls are the model's own conditionals p(h | v) and "
+    'p(v | h) in the Gibbs sweeps, not activations of a network: in '
+    'bfloat16 (8 significant bits) the chains would sample a rounded model, '
+    'not the one whose free energy the gradient and the AIS evaluation use')
 LIKELIHOOD = 'estimate'
 VISIBLE = ('bernoulli', 'gaussian')
 TRAIN_MODES = ('cd', 'pcd')
