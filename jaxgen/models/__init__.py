@@ -77,6 +77,10 @@ Optional names (`OPTIONAL`); the trainer uses each one a family defines:
   ``{'bound': ('iwae', 'elbo')}``); a config value outside it is a
   `ConfigError` naming ``config.eval.estimators.<name>.<argument>``, raised
   before training.
+- ``FLOAT32_ONLY``: a string, why the family must compute in float32 (EM's
+  sufficient statistics, a Boltzmann machine's Gibbs conditionals); the
+  trainer refuses ``config.train.compute_dtype='bfloat16'`` with it, before
+  compiling.
 
 A family with non-trainable state (batch-norm statistics, EMA codebooks, a
 frozen sub-model) keeps the whole Flax variables dict ({'params': ...,
@@ -179,7 +183,8 @@ FAMILIES: dict[str, str] = {
 
 REQUIRED = ('Net', 'init', 'loss_fn', 'LIKELIHOOD', 'log_likelihood', 'sample')
 OPTIONAL = ('reconstruct', 'validate', 'make_train_step', 'make_optimizer',
-            'DATA', 'ESTIMATOR_CHOICES', 'data_init', 'prepare_estimator')
+            'DATA', 'ESTIMATOR_CHOICES', 'data_init', 'prepare_estimator',
+            'FLOAT32_ONLY')
 # The discrete-code sub-contract: all three or none.
 CODES = ('code_shapes', 'encode_codes', 'decode_codes')
 
