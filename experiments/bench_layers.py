@@ -11,8 +11,11 @@ Run from the project root. Two families of methods are compared.
 The masked layers (``pixelcnn``, ``gated_pixelcnn``; ``--variants``): the
 layers of `jaxgen.nn.masked` can run each convolution as XLA's convolution
 ('conv': the masked layer on its top k_h // 2 + 1 kernel rows, the gated
-stacks on their cut kernels; 1x1 layers as a matmul) or as one matmul over
-the live taps ('taps', `tap_conv`); 'auto' (the default) picks per layer
+stacks on their cut kernels; 1x1 layers as a matmul), as one matmul over
+the live taps ('taps', `tap_conv`), as one XLA convolution per block of
+kernel rows with the same live columns ('rows', `row_conv`) or as 'conv'
+with the kernel gradient as matmuls ('patch_grad'); 'auto' (the default)
+picks per layer
 (`masked.choose_method`). 'dense' is the straightforward formulation: the
 full masked kernel with 'SAME' padding (`masked_conv(method='dense')`; the
 gated stacks as 'conv').
@@ -84,7 +87,7 @@ CONFIGS = {
 }
 # Built on `conv.Conv` (DCGAN: its generator's transposed convolutions).
 CONV_MODELS = ('realnvp', 'dcgan')
-VARIANTS = ('conv', 'auto', 'taps', 'dense')
+VARIANTS = ('conv', 'auto', 'taps', 'rows', 'patch_grad', 'dense')
 CONV_VARIANTS = ('xla', 'auto', 'patches', 'patch_grad')
 
 _choose_method = masked.choose_method
@@ -98,7 +101,7 @@ def forced(variant: str) -> contextlib.AbstractContextManager:
   variant for kernels of more than one tap (any input size), 'xla' for one
   tap. 'conv' / 'taps': `masked.choose_method` answers that for every
   kernel of more than one tap ('taps' for one tap: the 1x1 layers stay
-  matmuls). 'dense': `masked_conv` runs the full masked kernel, the stacks
+  matmuls); so do 'rows' and 'patch_grad'. 'dense': `masked_conv` runs the full masked kernel, the stacks
   'conv'.
   """
   if variant == 'auto':
@@ -109,7 +112,7 @@ def forced(variant: str) -> contextlib.AbstractContextManager:
         lambda shape, *args, **kwargs: (variant if np.prod(shape[:-2]) > 1
                                         else 'xla'))
   stack = contextlib.ExitStack()
-  method = 'taps' if variant == 'taps' else 'conv'
+  method = variant if variant in ('taps', 'rows', 'patch_grad') else 'conv'
   stack.enter_context(mock.patch.object(
       masked, 'choose_method',
       lambda shape, n: 'taps' if n == 1 else method))
