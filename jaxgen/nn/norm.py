@@ -37,9 +37,9 @@ def group_norm(x: jax.Array, scale: jax.Array | None,
 
   Returns an array of x's shape, in the result type of x, scale and bias.
   """
-  b, c = x.shape[0], x.shape[-1]
   if x.ndim < 2:
     raise ValueError(f'group_norm: x {x.shape} is not [B, ..., C].')
+  b, c = x.shape[0], x.shape[-1]
   if num_groups <= 0 or c % num_groups:
     raise ValueError(f'Number of groups ({num_groups}) does not divide the '
                      f'number of channels ({c}).')
