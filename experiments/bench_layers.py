@@ -7,6 +7,8 @@ r"""A/B timing of convolution methods, interleaved in one process.
       --conv_variants=xla,auto --layers=false             # shared convs
   python -m experiments.bench_layers --models=ddpm_unet --layers=false \
       --conv_variants=flax_norm,norm                      # group norms
+  python -m experiments.bench_layers --models=ddpm_unet --layers=false \
+      --conv_variants=resize,subpixel                     # upsampling
 
 Run from the project root. Two families of methods are compared.
 
@@ -87,6 +89,7 @@ from jaxgen import train
 from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import masked
 from jaxgen.nn import norm as norm_lib
+from jaxgen.nn import unet as unet_lib
 
 CONFIGS = {
     'pixelcnn': lambda: pixelcnn_config.get_config('mnist8k'),
@@ -104,6 +107,10 @@ CONV_VARIANTS = ('xla', 'auto', 'patches', 'patch_grad')
 # nn.GroupNorm computation ('flax_norm'); combined with a convolution
 # variant by '+', e.g. 'flax_norm+xla'.
 NORM_VARIANTS = ('norm', 'flax_norm')
+# The U-Net's upsampling convolutions (`unet.UpsampleConv`) as shipped
+# ('subpixel': on the low-resolution grid) or as nearest x2 upsampling then
+# the convolution ('resize'); combined with the others by '+'.
+UPSAMPLE_VARIANTS = ('subpixel', 'resize')
 
 
 def _flax_group_norm(x, scale, bias, num_groups, epsilon=1e-6):
@@ -115,15 +122,18 @@ def _flax_group_norm(x, scale, bias, num_groups, epsilon=1e-6):
                              use_bias=bias is not None)
   return module.apply({'params': params}, x)
 
+
 _choose_method = masked.choose_method
 _masked_conv = masked.masked_conv
+_upsample_conv = unet_lib.upsample_conv
 
 
 def forced(variant: str) -> contextlib.AbstractContextManager:
   """A context in which every layer left at method='auto' traces `variant`.
 
-  Variants joined by '+' apply together. 'auto' and 'norm': unchanged.
-  'flax_norm': `norm.GroupNorm` computes Flax's nn.GroupNorm instead. Of
+  Variants joined by '+' apply together. 'auto', 'norm' and 'subpixel':
+  unchanged. 'flax_norm': `norm.GroupNorm` computes Flax's nn.GroupNorm
+  instead. 'resize': `unet.UpsampleConv` upsamples, then convolves. Of
   `CONV_VARIANTS`: `conv.choose_method` answers the
   variant for kernels of more than one tap (any input size), 'xla' for one
   tap. 'conv' / 'taps': `masked.choose_method` answers that for every
@@ -136,8 +146,13 @@ def forced(variant: str) -> contextlib.AbstractContextManager:
     for part in variant.split('+'):
       stack.enter_context(forced(part))
     return stack
-  if variant in ('auto', 'norm'):
+  if variant in ('auto', 'norm', 'subpixel'):
     return contextlib.nullcontext()
+  if variant == 'resize':
+    return mock.patch.object(
+        unet_lib, 'upsample_conv',
+        lambda x, kernel, method=None, precision=None: _upsample_conv(
+            x, kernel, 'resize', precision))
   if variant == 'flax_norm':
     return mock.patch.object(norm_lib, 'group_norm', _flax_group_norm)
   if variant in CONV_VARIANTS:
@@ -324,7 +339,8 @@ def define_flags() -> dict[str, Any]:
           'conv_variants', ['xla', 'auto'], f'Shared-convolution methods '
           f'compared (models {CONV_MODELS}), the first the baseline; of '
           f'{CONV_VARIANTS}, or of {NORM_VARIANTS} (the U-Net\'s group '
-          "norms), or several joined by '+'."),
+          f'norms) or {UPSAMPLE_VARIANTS} (its upsampling convolutions), '
+          "or several joined by '+'."),
       rounds=flags.DEFINE_integer('rounds', 5, 'Interleaved rounds.'),
       steps_per_round=flags.DEFINE_integer('steps_per_round', 2, 'Train '
                                            'steps per variant and round.'),
@@ -342,7 +358,8 @@ def main(argv, flag_values: dict[str, Any]):
   logging.set_verbosity(logging.WARNING)
   f = {name: holder.value for name, holder in flag_values.items()}
   for flag, allowed in (('variants', VARIANTS),
-                        ('conv_variants', CONV_VARIANTS + NORM_VARIANTS)):
+                        ('conv_variants',
+                         CONV_VARIANTS + NORM_VARIANTS + UPSAMPLE_VARIANTS)):
     bad = [v for v in f[flag] if any(p not in allowed
                                      for p in v.split('+'))]
     if bad or len(f[flag]) < 2:
