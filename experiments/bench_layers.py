@@ -58,7 +58,9 @@ program ('dense' and 'conv' for the gated stacks) show the noise floor.
   PixelCNN's first (k=7, 1 -> 128) and later (k=3, 64 -> 128) vertical and
   horizontal stack convolutions (``--variants``); with ``--conv_layers``,
   RealNVP's and the DDPM U-Net's 3x3 convolutions as `conv.Conv` layers
-  (``--conv_variants``, batch 64).
+  (``--conv_variants``, batch 64), and the U-Net's upsampling
+  convolution (`unet.UpsampleConv`, 14x14 -> 28x28, 64 -> 64: its
+  variants 'resize' and 'subpixel').
 """
 
 from __future__ import annotations
@@ -283,6 +285,9 @@ def _conv_layer_cases():
       ('unet 28x28 64->32', c(32), (64, 28, 28, 64)),
       ('unet 28x28 32->32 s2', c(32, 2), (64, 28, 28, 32)),
       ('unet 14x14 64->64', c(64), (64, 14, 14, 64)),
+      # Nearest x2 then 3x3 (the U-Net's 'us0'): the upsampling variants.
+      ('unet up 14->28 64->64', lambda method: unet_lib.UpsampleConv(64),
+       (64, 14, 14, 64)),
   ]
 
 
