@@ -81,11 +81,12 @@ def upsample_conv(x: jax.Array, kernel: jax.Array, method: str = 'subpixel',
   conv(resize(x, 2x, 'nearest'), kernel). 'resize' computes exactly that;
   'subpixel' computes it on the input's own grid: output pixel
   (2i + a, 2j + b) reads input pixels (i + d, j + e) only, so each of the
-  four phases (a, b) is a small 'SAME'-padded convolution of x (2x2 for a
-  3x3 kernel) whose kernel sums the taps that read the same input pixel,
-  and the phases are interleaved (depth-to-space). A 3x3 kernel then costs
-  16 taps on the input's grid instead of 9 on the 4x larger upsampled one,
-  and its kernel gradient runs on the input's grid too.
+  four phases (a, b) is a small convolution of x (2x2 for a 3x3 kernel,
+  zero-padded by the phase's offsets) whose kernel sums the taps that read
+  the same input pixel, and the phases are interleaved (depth-to-space). A
+  3x3 kernel then costs 16 taps on the input's grid instead of 9 on the 4x
+  larger upsampled one, and its kernel gradient runs on the input's grid
+  too.
 
   Args:
     x: [B, H, W, C].
@@ -145,6 +146,7 @@ class UpsampleConv(nn.Module):
                         tuple(self.kernel_size) + (x.shape[-1],
                                                    self.features))
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)
     return upsample_conv(x, kernel, self.method) + bias
 
 
