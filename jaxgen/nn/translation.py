@@ -23,8 +23,8 @@ sized down for 8x8 and 28x28 digits:
 Normalization (`NORMS`): 'instance' (the statistics of each example and
 channel over space: batch norm at batch size 1, as the paper runs it, and
 what CycleGAN uses; `jaxgen.nn.norm.GroupNorm` with one channel per group,
-the parameters of ``nn.GroupNorm``) or 'none'. Weights are N(0, 0.02^2) (Sec. 6.2), drawn
-flat by `jaxgen.nn.initializers`.
+the parameters of ``nn.GroupNorm``) or 'none'. Weights are N(0, 0.02^2)
+(Sec. 6.2), drawn flat by `jaxgen.nn.initializers`.
 """
 
 from __future__ import annotations
