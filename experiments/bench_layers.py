@@ -5,24 +5,35 @@ r"""A/B timing of convolution methods, interleaved in one process.
       --variants=conv,auto --layers=false                 # a quicker run
   python -m experiments.bench_layers --models=realnvp,dcgan \
       --conv_variants=xla,auto --layers=false             # shared convs
+  python -m experiments.bench_layers --models=ddpm_unet --layers=false \
+      --conv_variants=flax_norm,norm                      # group norms
+  python -m experiments.bench_layers --models=ddpm_unet --layers=false \
+      --conv_variants=resize,subpixel                     # upsampling
 
 Run from the project root. Two families of methods are compared.
 
 The masked layers (``pixelcnn``, ``gated_pixelcnn``; ``--variants``): the
 layers of `jaxgen.nn.masked` can run each convolution as XLA's convolution
 ('conv': the masked layer on its top k_h // 2 + 1 kernel rows, the gated
-stacks on their cut kernels; 1x1 layers as a matmul) or as one matmul over
-the live taps ('taps', `tap_conv`); 'auto' (the default) picks per layer
+stacks on their cut kernels; 1x1 layers as a matmul), as one matmul over
+the live taps ('taps', `tap_conv`), as one XLA convolution per block of
+kernel rows with the same live columns ('rows', `row_conv`) or as 'conv'
+with the kernel gradient as matmuls ('patch_grad'); 'auto' (the default)
+picks per layer
 (`masked.choose_method`). 'dense' is the straightforward formulation: the
 full masked kernel with 'SAME' padding (`masked_conv(method='dense')`; the
 gated stacks as 'conv').
 
 The shared convolution `jaxgen.nn.conv.Conv` (``realnvp``: the coupling
 nets; ``dcgan``: the generator's transposed convolutions, whose phases are
-`conv.conv`; ``--conv_variants``): every layer left at
-method='auto' traces the variant named ('xla', 'patches', 'patch_grad' for
-kernels of more than one tap, 1x1 layers as 'xla'; 'auto': unchanged, the
-rule of `conv.choose_method`, which also looks at the input's size).
+`conv.conv`; ``--conv_variants``): every layer left at method='auto'
+traces the variant named ('xla', 'patches', 'patch_grad' for kernels of
+more than one tap, 1x1 layers as 'xla'; 'auto': unchanged, the rule of
+`conv.choose_method`, which also looks at the input's size). The shared
+group norm `jaxgen.nn.norm.GroupNorm` (``ddpm_unet``, whose convolutions
+are ``nn.Conv``, untouched by the convolution variants; also
+``--conv_variants``): 'norm' as shipped, 'flax_norm' computed as Flax's
+``nn.GroupNorm`` does.
 
 On a machine shared with other jobs, absolute times drift by several times
 within a minute, so every comparison here is interleaved: each round runs
@@ -34,11 +45,12 @@ program ('dense' and 'conv' for the gated stacks) show the noise floor.
 
 - whole train step (the trainer's step, `train.make_step`, with its
   optimizer; a device batch of random pixels: the ``mnist8k`` preset's
-  batch size for the masked models, the peer protocol's 64 for RealNVP and
-  the DCGAN (a D + G step)) of each reference model, one compiled step per
-  variant (each traced under its method), ``--steps_per_round`` steps per
-  round; XLA's FLOPs per step of each variant; the first step's loss of
-  each variant (the same function: equal up to float rounding);
+  batch size for the masked models, the peer protocol's 64 for RealNVP,
+  the DCGAN (a D + G step) and the DDPM U-Net) of each reference model,
+  one compiled step per variant (each traced under its method),
+  ``--steps_per_round`` steps per round; XLA's FLOPs per step of each
+  variant; the first step's loss of each variant (the same function:
+  equal up to float rounding);
 - with ``--layers``, the reference models' spatial layers alone (value and
   gradient w.r.t. parameters and input (parameters only for the 1-channel
   image layers, as in a train step) of sum(layer(x) * g), batch 32,
@@ -46,7 +58,9 @@ program ('dense' and 'conv' for the gated stacks) show the noise floor.
   PixelCNN's first (k=7, 1 -> 128) and later (k=3, 64 -> 128) vertical and
   horizontal stack convolutions (``--variants``); with ``--conv_layers``,
   RealNVP's and the DDPM U-Net's 3x3 convolutions as `conv.Conv` layers
-  (``--conv_variants``, batch 64).
+  (``--conv_variants``, batch 64), and the U-Net's upsampling
+  convolution (`unet.UpsampleConv`, 14x14 -> 28x28, 64 -> 64: its
+  variants 'resize' and 'subpixel').
 """
 
 from __future__ import annotations
@@ -61,6 +75,7 @@ from unittest import mock
 from absl import app
 from absl import flags
 from absl import logging
+import flax.linen as flax_nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -75,41 +90,80 @@ from jaxgen import steps as steps_lib
 from jaxgen import train
 from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import masked
+from jaxgen.nn import norm as norm_lib
+from jaxgen.nn import unet as unet_lib
 
 CONFIGS = {
     'pixelcnn': lambda: pixelcnn_config.get_config('mnist8k'),
     'gated_pixelcnn': lambda: gated_config.get_config('mnist8k'),
     'realnvp': bench_peers.REFERENCES['realnvp'],
     'dcgan': bench_peers.REFERENCES['dcgan'],
+    'ddpm_unet': bench_peers.REFERENCES['ddpm_unet'],
 }
-# Built on `conv.Conv` (DCGAN: its generator's transposed convolutions).
-CONV_MODELS = ('realnvp', 'dcgan')
-VARIANTS = ('conv', 'auto', 'taps', 'dense')
+# Built on `conv.Conv` (DCGAN: its generator's transposed convolutions) or,
+# for the U-Net, on `norm.GroupNorm` (its convolutions are nn.Conv).
+CONV_MODELS = ('realnvp', 'dcgan', 'ddpm_unet')
+VARIANTS = ('conv', 'auto', 'taps', 'rows', 'patch_grad', 'dense')
 CONV_VARIANTS = ('xla', 'auto', 'patches', 'patch_grad')
+# `jaxgen.nn.norm.GroupNorm` as shipped ('norm') or through Flax's
+# nn.GroupNorm computation ('flax_norm'); combined with a convolution
+# variant by '+', e.g. 'flax_norm+xla'.
+NORM_VARIANTS = ('norm', 'flax_norm')
+# The U-Net's upsampling convolutions (`unet.UpsampleConv`) as shipped
+# ('subpixel': on the low-resolution grid) or as nearest x2 upsampling then
+# the convolution ('resize'); combined with the others by '+'.
+UPSAMPLE_VARIANTS = ('subpixel', 'resize')
+
+
+def _flax_group_norm(x, scale, bias, num_groups, epsilon=1e-6):
+  """`norm.group_norm`'s signature over ``nn.GroupNorm``'s computation."""
+  params = {k: v for k, v in (('scale', scale), ('bias', bias))
+            if v is not None}
+  module = flax_nn.GroupNorm(num_groups=num_groups, epsilon=epsilon,
+                             use_scale=scale is not None,
+                             use_bias=bias is not None)
+  return module.apply({'params': params}, x)
+
 
 _choose_method = masked.choose_method
 _masked_conv = masked.masked_conv
+_upsample_conv = unet_lib.upsample_conv
 
 
 def forced(variant: str) -> contextlib.AbstractContextManager:
   """A context in which every layer left at method='auto' traces `variant`.
 
-  'auto': unchanged. Of `CONV_VARIANTS`: `conv.choose_method` answers the
+  Variants joined by '+' apply together. 'auto', 'norm' and 'subpixel':
+  unchanged. 'flax_norm': `norm.GroupNorm` computes Flax's nn.GroupNorm
+  instead. 'resize': `unet.UpsampleConv` upsamples, then convolves. Of
+  `CONV_VARIANTS`: `conv.choose_method` answers the
   variant for kernels of more than one tap (any input size), 'xla' for one
   tap. 'conv' / 'taps': `masked.choose_method` answers that for every
   kernel of more than one tap ('taps' for one tap: the 1x1 layers stay
-  matmuls). 'dense': `masked_conv` runs the full masked kernel, the stacks
-  'conv'.
+  matmuls); so do 'rows' and 'patch_grad'. 'dense': `masked_conv` runs
+  the full masked kernel, the stacks 'conv'.
   """
-  if variant == 'auto':
+  if '+' in variant:
+    stack = contextlib.ExitStack()
+    for part in variant.split('+'):
+      stack.enter_context(forced(part))
+    return stack
+  if variant in ('auto', 'norm', 'subpixel'):
     return contextlib.nullcontext()
+  if variant == 'resize':
+    return mock.patch.object(
+        unet_lib, 'upsample_conv',
+        lambda x, kernel, method=None, precision=None: _upsample_conv(
+            x, kernel, 'resize', precision))
+  if variant == 'flax_norm':
+    return mock.patch.object(norm_lib, 'group_norm', _flax_group_norm)
   if variant in CONV_VARIANTS:
     return mock.patch.object(
         conv_lib, 'choose_method',
         lambda shape, *args, **kwargs: (variant if np.prod(shape[:-2]) > 1
                                         else 'xla'))
   stack = contextlib.ExitStack()
-  method = 'taps' if variant == 'taps' else 'conv'
+  method = variant if variant in ('taps', 'rows', 'patch_grad') else 'conv'
   stack.enter_context(mock.patch.object(
       masked, 'choose_method',
       lambda shape, n: 'taps' if n == 1 else method))
@@ -231,6 +285,9 @@ def _conv_layer_cases():
       ('unet 28x28 64->32', c(32), (64, 28, 28, 64)),
       ('unet 28x28 32->32 s2', c(32, 2), (64, 28, 28, 32)),
       ('unet 14x14 64->64', c(64), (64, 14, 14, 64)),
+      # Nearest x2 then 3x3 (the U-Net's 'us0'): the upsampling variants.
+      ('unet up 14->28 64->64', lambda method: unet_lib.UpsampleConv(64),
+       (64, 14, 14, 64)),
   ]
 
 
@@ -286,7 +343,9 @@ def define_flags() -> dict[str, Any]:
       conv_variants=flags.DEFINE_list(
           'conv_variants', ['xla', 'auto'], f'Shared-convolution methods '
           f'compared (models {CONV_MODELS}), the first the baseline; of '
-          f'{CONV_VARIANTS}.'),
+          f'{CONV_VARIANTS}, or of {NORM_VARIANTS} (the U-Net\'s group '
+          f'norms) or {UPSAMPLE_VARIANTS} (its upsampling convolutions), '
+          "or several joined by '+'."),
       rounds=flags.DEFINE_integer('rounds', 5, 'Interleaved rounds.'),
       steps_per_round=flags.DEFINE_integer('steps_per_round', 2, 'Train '
                                            'steps per variant and round.'),
@@ -304,11 +363,13 @@ def main(argv, flag_values: dict[str, Any]):
   logging.set_verbosity(logging.WARNING)
   f = {name: holder.value for name, holder in flag_values.items()}
   for flag, allowed in (('variants', VARIANTS),
-                        ('conv_variants', CONV_VARIANTS)):
-    bad = [v for v in f[flag] if v not in allowed]
+                        ('conv_variants',
+                         CONV_VARIANTS + NORM_VARIANTS + UPSAMPLE_VARIANTS)):
+    bad = [v for v in f[flag] if any(p not in allowed
+                                     for p in v.split('+'))]
     if bad or len(f[flag]) < 2:
-      raise app.UsageError(f'--{flag}: two or more of {allowed}, got '
-                           f'{f[flag]}.')
+      raise app.UsageError(f'--{flag}: two or more of {allowed} (joined '
+                           f"by '+' for --conv_variants), got {f[flag]}.")
   unknown = [m for m in f['models'] if m not in CONFIGS]
   if unknown:
     raise app.UsageError(f'--models: of {tuple(CONFIGS)}, got '

@@ -45,6 +45,7 @@ import optax
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
 from jaxgen.nn import initializers as inits
+from jaxgen.nn import norm as norm_lib
 
 
 class SkipNet(nn.Module):
@@ -59,7 +60,7 @@ class SkipNet(nn.Module):
     def act(x, name):
       # Each channel normalised over the image (batch normalisation of one
       # image, as in the paper), then LeakyReLU.
-      x = nn.GroupNorm(num_groups=None, group_size=1, name=name)(x)
+      x = norm_lib.GroupNorm(num_groups=None, group_size=1, name=name)(x)
       return nn.leaky_relu(x, negative_slope=0.2)
 
     x, skips = z, []

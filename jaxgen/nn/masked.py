@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import initializers as inits
 
 MASK_TYPES = ('A', 'B')
@@ -127,10 +128,16 @@ def visible_rows(kernel_size: int | Sequence[int]) -> int:
 #     that the taps read, concatenated along channels, times the taps'
 #     [taps * in, out] kernel. The forward pass and both gradients are then
 #     plain matmuls (and pads/slices), where XLA:CPU's convolutions, above
-#     all their kernel gradients, run well below its matmul rate.
+#     all their kernel gradients, run well below its matmul rate;
+#   'rows': the live taps only, as a sum of XLA convolutions, one per block
+#     of consecutive kernel rows whose live taps span the same columns
+#     (`row_blocks`), each on its cropped kernel (a 3x3 mask 'B': a 1x3
+#     convolution of the row above plus a 1x2 one of the current row);
+#   'patch_grad': 'conv' with the kernel gradient as matmuls
+#     (`jaxgen.nn.conv`'s method of that name).
 # 'auto' picks per layer (`choose_method`); `experiments.bench_layers`
-# times the two against each other.
-CONV_METHODS = ('auto', 'taps', 'conv')
+# times them against each other.
+CONV_METHODS = ('auto', 'taps', 'conv', 'rows', 'patch_grad')
 
 
 def live_taps(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
@@ -139,6 +146,68 @@ def live_taps(mask: np.ndarray) -> tuple[tuple[int, int], ...]:
   mask = np.asarray(mask)
   live = mask.reshape(mask.shape[:2] + (-1,)).any(-1)
   return tuple((int(dy), int(dx)) for dy, dx in zip(*np.nonzero(live)))
+
+
+def row_blocks(taps: Sequence[tuple[int, int]]
+               ) -> tuple[tuple[int, int, int, int], ...]:
+  """The live taps as rectangles (row, rows, column, columns), top to bottom.
+
+  Each kernel row's live taps are taken as the span from its first to its
+  last live column (the taps between, if any are dead, are computed as
+  zeros); consecutive rows with the same span share one rectangle.
+  """
+  spans = {}
+  for dy, dx in taps:
+    lo, hi = spans.get(dy, (dx, dx))
+    spans[dy] = (min(lo, dx), max(hi, dx))
+  blocks = []
+  for dy in sorted(spans):
+    lo, hi = spans[dy]
+    if blocks and blocks[-1][0] + blocks[-1][1] == dy and (
+        blocks[-1][2:] == (lo, hi - lo + 1)):
+      blocks[-1] = (blocks[-1][0], blocks[-1][1] + 1, lo, hi - lo + 1)
+    else:
+      blocks.append((dy, 1, lo, hi - lo + 1))
+  return tuple(blocks)
+
+
+def row_conv(x: jax.Array, kernel: jax.Array,
+             taps: Sequence[tuple[int, int]],
+             padding: Sequence[tuple[int, int]],
+             precision: Any = None) -> jax.Array:
+  """`tap_conv`'s value as a sum of XLA convolutions over `row_blocks`.
+
+  Each rectangle (r0, r, c0, c) of the kernel is a convolution of its own:
+  kernel[r0:r0 + r, c0:c0 + c] with the padding shifted by the rectangle's
+  offset (negative where it crops the input); a one-tap rectangle is a
+  matmul.
+
+  Args:
+    x: [B, H, W, in].
+    kernel, taps, padding, precision: as for `tap_conv`.
+
+  Returns:
+    [B, H + top + bottom - k_h + 1, W + left + right - k_w + 1, out].
+  """
+  kh, kw = kernel.shape[:2]
+  (top, bottom), (left, right) = padding
+  y = None
+  for r0, r, c0, c in row_blocks(taps):
+    pads = ((top - r0, bottom - (kh - r0 - r)),
+            (left - c0, right - (kw - c0 - c)))
+    part = kernel[r0:r0 + r, c0:c0 + c]
+    if r * c == 1:
+      # (negative pads crop)
+      xp = jax.lax.pad(x, jnp.zeros((), x.dtype),
+                       ((0, 0, 0),) + tuple((lo, hi, 0) for lo, hi in pads)
+                       + ((0, 0, 0),))
+      term = jnp.einsum('...i,io->...o', xp, part[0, 0], precision=precision)
+    else:
+      term = jax.lax.conv_general_dilated(
+          x, part, window_strides=(1, 1), padding=pads,
+          dimension_numbers=('NHWC', 'HWIO', 'NHWC'), precision=precision)
+    y = term if y is None else y + term
+  return y
 
 
 def choose_method(shape: Sequence[int], num_taps: int) -> str:
@@ -205,10 +274,16 @@ def _conv(x: jax.Array, kernel: jax.Array, taps: Sequence[tuple[int, int]],
   if method == 'taps' and taps:  # (no live taps: the conv's zeros)
     return tap_conv(x, kernel, taps, padding, precision)
   batch_shape = x.shape[:-3]
-  y = jax.lax.conv_general_dilated(
-      x.reshape((-1,) + x.shape[-3:]), kernel, window_strides=(1, 1),
-      padding=tuple(padding), dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-      precision=precision)
+  x = x.reshape((-1,) + x.shape[-3:])
+  if method == 'rows' and taps:
+    y = row_conv(x, kernel, taps, padding, precision)
+  elif method == 'patch_grad':
+    y = conv_lib.conv(x, kernel, padding=tuple(padding), method='patch_grad',
+                      precision=precision)
+  else:
+    y = jax.lax.conv_general_dilated(
+        x, kernel, window_strides=(1, 1), padding=tuple(padding),
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'), precision=precision)
   return y.reshape(batch_shape + y.shape[1:])
 
 
@@ -224,7 +299,9 @@ def masked_conv(x: jax.Array, kernel: jax.Array, mask_type: str = 'B',
     color_channels: colour groups, as in `make_mask`.
     method: 'taps' (the mask's live taps as one matmul, `tap_conv`), 'conv'
       (`lax.conv_general_dilated` on the top k_h // 2 + 1 kernel rows with
-      top-only padding), 'dense' (the full masked kernel with 'SAME'
+      top-only padding), 'rows' (the live taps as one convolution per block
+      of rows, `row_conv`), 'patch_grad' ('conv' with the kernel gradient
+      as matmuls), 'dense' (the full masked kernel with 'SAME'
       padding: the straightforward formulation, for tests and benchmarks) or
       'auto' (`choose_method` between 'taps' and 'conv').
     precision: `jax.lax.Precision` of the convolution.

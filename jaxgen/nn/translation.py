@@ -22,8 +22,9 @@ sized down for 8x8 and 28x28 digits:
 
 Normalization (`NORMS`): 'instance' (the statistics of each example and
 channel over space: batch norm at batch size 1, as the paper runs it, and
-what CycleGAN uses) or 'none'. Weights are N(0, 0.02^2) (Sec. 6.2), drawn
-flat by `jaxgen.nn.initializers`.
+what CycleGAN uses; `jaxgen.nn.norm.GroupNorm` with one channel per group,
+the parameters of ``nn.GroupNorm``) or 'none'. Weights are N(0, 0.02^2)
+(Sec. 6.2), drawn flat by `jaxgen.nn.initializers`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import jax.numpy as jnp
 from jaxgen.errors import ConfigError
 from jaxgen.nn import conv_transpose
 from jaxgen.nn import initializers as inits
+from jaxgen.nn import norm as norm_lib
 
 NORMS = ('instance', 'none')
 
@@ -69,8 +71,8 @@ INIT_STDDEV = 0.02
 
 def _norm(kind: str, name: str):
   if kind == 'instance':
-    return nn.GroupNorm(num_groups=None, group_size=1, epsilon=1e-5,
-                        name=name)
+    return norm_lib.GroupNorm(num_groups=None, group_size=1, epsilon=1e-5,
+                              name=name)
   if kind == 'none':
     return lambda x: x
   raise ConfigError(f'normalization {kind!r} is not one of {NORMS}.')

@@ -181,13 +181,17 @@ _METHOD_CASES = [  # kernel, n_in, n_out, mask type, colour groups, batch
 ]
 
 
-@pytest.mark.parametrize('method', ['taps', 'conv', 'auto'])
-@pytest.mark.parametrize('kernel,n_in,n_out,mask_type,colors,batch',
-                         _METHOD_CASES)
-def test_masked_conv_methods_match_the_dense_masked_conv(
-    kernel, n_in, n_out, mask_type, colors, batch, method):
+# 'patch_grad' is 'conv' with another kernel gradient: three cases suffice.
+_METHODS = [(m, case) for m in ('taps', 'conv', 'rows', 'auto')
+            for case in _METHOD_CASES] + [
+                ('patch_grad', _METHOD_CASES[i]) for i in (2, 5, 7)]
+
+
+@pytest.mark.parametrize('method,case', _METHODS)
+def test_masked_conv_methods_match_the_dense_masked_conv(method, case):
   """Value and gradients (input and full kernel) of every method equal the
   dense masked conv's: the hidden taps get exactly zero gradient."""
+  kernel, n_in, n_out, mask_type, colors, batch = case
   kx, kk, kg = jax.random.split(jax.random.key(len(str(kernel)) + n_in), 3)
   x = jax.random.normal(kx, batch + (6, 5, n_in))
   w = jax.random.normal(kk, tuple(kernel) + (n_in, n_out))
@@ -230,6 +234,33 @@ def test_live_taps_and_the_method_rule():
   assert masked.choose_method((2, 3, 32, 32), 5) == 'taps'
 
 
+def test_row_blocks():
+  # 3x3 'B': the row above (1x3) and the current row up to the centre (1x2).
+  assert masked.row_blocks(masked.live_taps(
+      masked.make_mask(3, 4, 4, 'B')[:2])) == ((0, 1, 0, 3), (1, 1, 0, 2))
+  # 7x7 'A', grey: three full rows (3x7), then three taps left of the centre.
+  assert masked.row_blocks(masked.live_taps(
+      masked.make_mask(7, 1, 8, 'A')[:4])) == ((0, 3, 0, 7), (3, 1, 0, 3))
+  # Rows with different spans, a gap inside a row, a single tap.
+  assert masked.row_blocks(((0, 1), (1, 0), (1, 2), (2, 1), (3, 1))) == (
+      (0, 1, 1, 1), (1, 1, 0, 3), (2, 2, 1, 1))
+
+
+def test_row_conv_equals_the_conv_of_the_zeroed_kernel():
+  x = jax.random.normal(jax.random.key(11), (2, 5, 6, 3))
+  w = jax.random.normal(jax.random.key(12), (4, 3, 3, 4))
+  taps = ((0, 1), (1, 0), (1, 2), (2, 0), (2, 1), (3, 0), (3, 1))
+  keep = np.zeros((4, 3, 1, 1), np.float32)
+  keep[tuple(np.array(taps).T)] = 1
+  keep[1, 1] = 1  # inside row 1's span: computed, so it must count
+  padding = ((2, 1), (1, 0))
+  want = jax.lax.conv_general_dilated(
+      x, w * keep, (1, 1), padding, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  got = masked.row_conv(x, w * keep, taps, padding)
+  assert got.shape == want.shape == (2, 5, 5, 4)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_tap_conv_equals_the_conv_of_the_zeroed_kernel():
   x = jax.random.normal(jax.random.key(9), (2, 5, 6, 3))
   w = jax.random.normal(jax.random.key(10), (3, 2, 3, 4))
@@ -254,7 +285,7 @@ def test_stack_methods_agree(k, mask_type, colors):
   x = jax.random.normal(jax.random.key(k), (2, 5, 6, 6))
   half = k // 2
   out = {}
-  for method in ('taps', 'conv'):
+  for method in ('taps', 'conv', 'rows'):
     v = masked.VerticalStackConv(6, k, method=method)
     h = masked.HorizontalStackConv(6, k, mask_type, colors, method=method)
     pv = v.init(jax.random.key(1), x)
@@ -262,8 +293,10 @@ def test_stack_methods_agree(k, mask_type, colors):
     out[method] = [_value_and_grads(
         lambda a, p, m=m: m.apply(p, a), x, p, jax.random.key(3))
                    for m, p in ((v, pv), (h, ph))]
-  for a, b in zip(jax.tree.leaves(out['taps']), jax.tree.leaves(out['conv'])):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+  for method in ('conv', 'rows'):
+    for a, b in zip(jax.tree.leaves(out['taps']),
+                    jax.tree.leaves(out[method])):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
   (yv, *_), (yh, *_) = out['taps']
   # Dense references: embed the cut kernels in a full k x k kernel.
   full = jnp.zeros((k, k, 6, 6)).at[:half + 1].set(pv['params']['kernel'])

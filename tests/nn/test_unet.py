@@ -69,3 +69,54 @@ def test_time_and_label_change_the_output_and_none_is_the_null_label(small):
       jax.jit(lambda p, x, t: net.apply(p, x, t))(params, x,
                                                   jnp.array([3, 3])),
       null, atol=1e-6)
+
+
+def _resize_conv_reference(x, kernel):
+  """The straightforward formulation: nearest x2, then a 'SAME' conv."""
+  b, h, w, c = x.shape
+  up = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+  return jax.lax.conv_general_dilated(
+      up, kernel, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+@pytest.mark.parametrize('kernel_size,shape', [((3, 3), (2, 5, 4, 3)),
+                                               ((1, 1), (1, 3, 3, 2)),
+                                               ((5, 3), (2, 4, 6, 3))])
+def test_upsample_conv_equals_resize_then_conv(kernel_size, shape):
+  """Value and gradients (input and kernel) of both methods equal the
+  upsample-then-convolve reference."""
+  kx, kk, kg = jax.random.split(jax.random.key(sum(shape)), 3)
+  x = jax.random.normal(kx, shape)
+  kernel = jax.random.normal(kk, kernel_size + (shape[-1], 4))
+  g = jax.random.normal(kg, (shape[0], 2 * shape[1], 2 * shape[2], 4))
+
+  def value_and_grads(fn):
+    y, vjp = jax.vjp(fn, x, kernel)
+    return (y,) + vjp(g)
+
+  want = value_and_grads(_resize_conv_reference)
+  for method in unet.UPSAMPLE_METHODS:
+    got = jax.jit(lambda a, k, m=method: value_and_grads(
+        lambda u, v: unet.upsample_conv(u, v, m)))(x, kernel)
+    for a, b in zip(got, want):
+      assert a.shape == b.shape
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_upsample_conv_module_has_nn_conv_parameters():
+  x = jax.random.normal(jax.random.key(3), (2, 4, 4, 3))
+  layer = unet.UpsampleConv(5)
+  params = layer.init(jax.random.key(4), x)
+  up = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+  conv = unet.inits.Conv(5, (3, 3))
+  ref = conv.init(jax.random.key(4), up)
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, ref)
+  for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref)):
+    np.testing.assert_array_equal(a, b)
+  params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias
+  np.testing.assert_allclose(layer.apply(params, x), conv.apply(params, up),
+                             rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match='method'):
+    unet.upsample_conv(x, params['params']['kernel'], 'bilinear')
+  with pytest.raises(ValueError, match='odd'):
+    unet.upsample_conv(x, jnp.zeros((2, 2, 3, 5)))
