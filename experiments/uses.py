@@ -33,7 +33,10 @@ newest (or --step) checkpoint through the trainer, and reports
   mixed in; beside it, one diagonal Gaussian mixture per class fitted to
   the training pixels (--gmm_components, scikit-learn: the project's GMM
   family fits one mixture to a whole split). Writes
-  ``bayes_<stem>.json``.
+  ``bayes_<stem>.json``. The K class scores of one image share their
+  draws (`jaxgen.uses.scoring.class_draws`, the record's ``draws``): a
+  DDPM's bounds use the same timesteps and noise for every class, and the
+  record states the timesteps per image.
   --num_samples=K scores with K importance samples instead of the
   estimator's own number (a VAE's ``--estimator=iwae --num_samples=100``:
   IWAE-100 per class).
@@ -277,6 +280,8 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
           f'-log p(x) against {report["num_ood"]} OOD rows '
           f'{report["ood_auroc_log_px"]:.4f}, of -max_y log p(x, y) '
           f'{report["ood_auroc_max_joint"]:.4f}', flush=True)
+    if report['draws']['timesteps_per_image']:
+      print(f'class scores: {report["draws"]["note"]}', flush=True)
     if report['gmm_baseline']:
       b = report['gmm_baseline']
       print(f'baseline, {b["model"]}: accuracy {b["accuracy"]:.4f}, ECE '
@@ -406,7 +411,9 @@ def render(records: str, training: Sequence[str] = (),
                   ', AUROC of its -log p(x) against the same outliers '
                   f'{r["gmm_baseline"]["ood_auroc_log_px"]:.3f}'
                   if 'ood_auroc_log_px' in r['gmm_baseline'] else '') + '.'
-              if r.get('gmm_baseline') else ''), '',
+              if r.get('gmm_baseline') else '') + (
+              f' Class scores: {r["draws"]["note"]}.'
+              if r.get('draws') else ''), '',
           '| Kept (of test + outliers) | ' + ' | '.join(
               f'{curve["coverage"][i]:.0%}' for i in shown) + ' |',
           '|---' * (len(shown) + 1) + '|',

@@ -31,7 +31,9 @@ and returns a JSON-able dict plus the arrays a figure needs (under
   log p(x) and by max_y log p(x, y), on the evaluation rows alone and with
   the OOD sets mixed in (`num` // len(sets) rows of each set, so about as
   many outliers as digits), with the AUROC of each rejection score
-  against those outliers.
+  against those outliers. Its ``draws`` says what one image's class
+  scores share (`jaxgen.uses.scoring.class_draws`: the same key; for a
+  diffusion bound, the timesteps per image).
 * `probe_report`: linear-probe accuracy against the number of labels
   (`jaxgen.uses.probe`) on the family's features and on raw pixels.
 """
@@ -259,6 +261,7 @@ def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
           'ood_auroc_log_px': ood_metrics.auroc(-result['log_px'],
                                                 -log_px_out),
           'ood_auroc_max_joint': ood_metrics.auroc(-joint_in, -joint_out),
+          'draws': scoring.class_draws(exp, name, arguments),
           'gmm_baseline': baseline}
 
 
