@@ -32,7 +32,10 @@ newest (or --step) checkpoint through the trainer, and reports
   coverage when the least likely inputs are refused, with the OOD sets
   mixed in; beside it, one diagonal Gaussian mixture per class fitted to
   the training pixels (--gmm_components, scikit-learn: the project's GMM
-  family fits one mixture to a whole split). Writes
+  family fits one mixture to a whole split), and with --classifier a
+  discriminative classifier's accuracy, ECE and refusal by its confidence
+  on the same rows (the reference; `experiments.train_classifier` on the
+  same data). Writes
   ``bayes_<stem>.json``. The K class scores of one image share their
   draws (`jaxgen.uses.scoring.class_draws`, the record's ``draws``): a
   DDPM's bounds use the same timesteps and noise for every class, and the
@@ -79,6 +82,7 @@ import numpy as np
 
 from experiments import entry
 from jaxgen import images as images_lib
+from jaxgen import quality
 from jaxgen.data import ood as ood_data
 from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
@@ -135,6 +139,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS
       copies=flags.DEFINE_integer('copies', 10, 'perturb: perturbed copies '
                                   'of the training split.', lower_bound=1,
                                   **fv),
+      classifier=flags.DEFINE_string(
+          'classifier', None, 'bayes: the discriminative reference, a '
+          'workdir of experiments.train_classifier trained on the same '
+          'data and splits.', **fv),
       gmm_components=flags.DEFINE_integer(
           'gmm_components', 10, 'bayes: components of the per-class '
           'Gaussian-mixture baseline (0: none).', lower_bound=0, **fv),
@@ -237,8 +245,16 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
     arguments = ({} if f['num_samples'] is None else
                  {'num_samples': f['num_samples']})
     scoring.estimator_arguments(exp, estimator, arguments)
+    classifier = None
     if command == 'bayes':
       scoring.require_classes(exp)
+      if f['classifier']:
+        classifier = quality.load_classifier(f['classifier'])
+        classifier.workdir = f['classifier']  # as typed, for the record
+        quality.check_same_data(exp.config.data, classifier.config.data,
+                                exp.config.eval.split)
+    elif f['classifier']:
+      raise UsageError('--classifier is an option of bayes only.')
     background = None
     if f['background']:
       if command != 'ood':
@@ -273,7 +289,7 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
     report = reports.bayes_report(exp, state, sets=sets, num=num,
                                   estimator=estimator, seed=seed,
                                   gmm_components=f['gmm_components'],
-                                  arguments=arguments)
+                                  arguments=arguments, classifier=classifier)
     print(f'bayes: accuracy {report["accuracy"]:.4f}, ECE '
           f'{report["ece"]:.4f}, -log p(y|x) {report["nll_labels"]:.4f} '
           f'nats on {report["num"]} {report["split"]} rows; AUROC of '
@@ -286,6 +302,12 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
       b = report['gmm_baseline']
       print(f'baseline, {b["model"]}: accuracy {b["accuracy"]:.4f}, ECE '
             f'{b["ece"]:.4f}', flush=True)
+    if report['classifier_reference']:
+      c = report['classifier_reference']
+      print(f'reference, the classifier {c["workdir"]}: accuracy '
+            f'{c["accuracy"]:.4f}, ECE {c["ece"]:.4f}; AUROC of its '
+            f'-max_y log p(y|x) against the OOD rows '
+            f'{c["ood_auroc_max_prob"]:.4f}', flush=True)
     curve = report['reject_with_ood']
     print('with OOD mixed in, accuracy at coverage: ' + ', '.join(
         f'{c:.2f}: {a:.3f}' for c, a in zip(curve['coverage'],
@@ -395,6 +417,7 @@ def render(records: str, training: Sequence[str] = (),
             f'{_fmt(met["likelihood"]["fpr95"])} |')
     elif kind == 'bayes':
       curve = r['reject_with_ood']
+      ref = r.get('classifier_reference')
       shown = [i for i, c in enumerate(curve['coverage'])
                if round(c * 20) in (10, 16, 18, 20)]
       lines += [
@@ -413,7 +436,12 @@ def render(records: str, training: Sequence[str] = (),
                   if 'ood_auroc_log_px' in r['gmm_baseline'] else '') + '.'
               if r.get('gmm_baseline') else '') + (
               f' Class scores: {r["draws"]["note"]}.'
-              if r.get('draws') else ''), '',
+              if r.get('draws') else '') + (
+              ' Reference, the discriminative classifier '
+              f'`{ref["workdir"]}`: accuracy '
+              f'{ref["accuracy"]:.4f}, ECE {ref["ece"]:.4f}, AUROC of its '
+              '-max_y log p(y|x) against the same outliers '
+              f'{ref["ood_auroc_max_prob"]:.3f}.' if ref else ''), '',
           '| Kept (of test + outliers) | ' + ' | '.join(
               f'{curve["coverage"][i]:.0%}' for i in shown) + ' |',
           '|---' * (len(shown) + 1) + '|',
@@ -428,6 +456,13 @@ def render(records: str, training: Sequence[str] = (),
                 _fmt(joint['accuracy'][i]) for i in shown) + ' |',
             '| Outliers among the kept, by max_y log p(x, y) | ' +
             ' | '.join(_fmt(joint['ood_kept'][i]) for i in shown) + ' |']
+      if ref:
+        rc = ref['reject_with_ood']
+        lines += [
+            '| Accuracy, classifier refusing by max_y p(y|x) | ' + ' | '.join(
+                _fmt(rc['accuracy'][i]) for i in shown) + ' |',
+            '| Outliers among the kept, by the classifier | ' + ' | '.join(
+                _fmt(rc['ood_kept'][i]) for i in shown) + ' |']
     elif kind == 'probe':
       names = list(r['curves'])
       lines += [
