@@ -52,7 +52,10 @@ newest (or --step) checkpoint through the trainer, and reports
   split, then its evaluation split unchanged, as one npz file at --out
   (uint8 ``images``, int32 ``labels``); prints the config overrides that
   train the run's config on it (``experiments.main --config.data.name=npz:
-  ...``).
+  ...``). Ren et al. perturb the inputs anew at every step; with --copies
+  at least ``num_steps * batch_size / N`` (N training rows) the background
+  run's one epoch over the file never presents a perturbed image twice,
+  which draws the same way (the command prints the steps that hold for).
 
 * ``render``: Markdown tables of every JSON the three commands wrote under
   --records (recursively), each with its command, into --out.
@@ -217,9 +220,12 @@ def perturb(exp, f: dict[str, Any]) -> dict[str, Any]:
                '--config.data.shuffle_before_split=False']
   if exp.config.eval.periodic_split not in ('', 'test'):
     overrides.append("--config.eval.periodic_split=''")
+  batch = exp.config.train.batch_size
   print(f'wrote {out}: {f["copies"]} perturbed copies (rate {f["rate"]}, '
         f'seed {seed}) of {len(train_x)} training rows, then {len(test_x)} '
-        f'{split} rows unchanged. Train the background model with the '
+        f'{split} rows unchanged; up to {n // batch:,} steps of batch '
+        f'{batch} present every perturbed image at most once (a fresh '
+        'perturbation each time). Train the background model with the '
         f'config of {exp.workdir} and:\n  ' + ' '.join(overrides),
         flush=True)
   return {'path': out, 'overrides': overrides}
