@@ -246,7 +246,7 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
     num_labels = _num_labels(f['num_labels'])
   else:
     if f['sets'] is not None:
-      ood_data.check_names(f['sets'], '--sets')
+      reports.outlier_sets(exp, f['sets'])
     estimator = scoring.estimator_name(exp, f['estimator'])
     arguments = ({} if f['num_samples'] is None else
                  {'num_samples': f['num_samples']})

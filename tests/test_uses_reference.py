@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from experiments import uses as uses_cli
+from jaxgen.errors import ConfigError
 from jaxgen.uses import reports
 
 
@@ -65,3 +66,19 @@ def test_render_shows_the_reference(tmp_path):
   page = uses_cli.render(str(tmp_path))
   assert 'Reference, the discriminative classifier `runs/classifier`' in page
   assert '| Accuracy, classifier refusing by max_y p(y|x) |' in page
+
+
+def _run_on(name):
+  return types.SimpleNamespace(config=types.SimpleNamespace(
+      data=types.SimpleNamespace(name=name)))
+
+
+def test_digits_are_no_outliers_of_a_digits_run():
+  digits_run, mnist_run = _run_on('digits'), _run_on('npz:mnist8k.npz')
+  assert 'digits' not in reports.outlier_sets(digits_run)
+  assert 'flip' in reports.outlier_sets(digits_run)
+  assert 'digits' in reports.outlier_sets(mnist_run)
+  assert reports.outlier_sets(mnist_run, ['digits', 'noise']) == [
+      'digits', 'noise']
+  with pytest.raises(ConfigError, match="config.data.name='digits'"):
+    reports.outlier_sets(digits_run, ['noise', 'digits'])

@@ -60,6 +60,25 @@ def _eval_key(exp, seed: int | None):
   return exp.keys(seed)[2]
 
 
+def outlier_sets(exp, sets: Sequence[str] | None = None) -> list[str]:
+  """The out-of-distribution sets of a run: `sets` (checked), or every
+  available one (`jaxgen.data.ood.available_sets`).
+
+  The 'digits' set is scikit-learn's digits, the very data of a run on
+  ``config.data.name='digits'``: it is left out of the default there, and
+  naming it is a `ConfigError`.
+  """
+  names = list(ood_data.available_sets() if sets is None else
+               ood_data.check_names(sets, '--sets'))
+  if exp.config.data.name == 'digits':
+    if sets is not None and 'digits' in names:
+      raise ConfigError(
+          "--sets names 'digits', scikit-learn's digits, which are the "
+          "data of this run (config.data.name='digits'), not outliers.")
+    names = [n for n in names if n != 'digits']
+  return names
+
+
 def check_background(exp, background_exp) -> None:
   """ConfigError unless `background_exp` models the same inputs as `exp`
   the same way (shape, preprocessing, family, evaluation batch), as a
@@ -107,8 +126,7 @@ def ood_report(exp, state, *, sets: Sequence[str] | None = None,
     background: (experiment, state) of a likelihood-ratio background run
       (`check_background`): adds the ``likelihood_ratio`` score.
   """
-  names = (ood_data.available_sets() if sets is None else
-           ood_data.check_names(sets, '--sets'))
+  names = outlier_sets(exp, sets)
   name = scoring.estimator_name(exp, estimator)
   if typicality_batch < 1:
     raise ConfigError(f'--typicality_batch={typicality_batch}: expected an '
@@ -238,8 +256,7 @@ def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
   `arguments` override the estimator's (e.g. ``{'num_samples': 64}``:
   IWAE-64 per class for a VAE; `jaxgen.uses.scoring.estimator_arguments`).
   """
-  names = (ood_data.available_sets() if sets is None else
-           ood_data.check_names(sets, '--sets'))
+  names = outlier_sets(exp, sets)
   name = scoring.estimator_name(exp, estimator)
   scoring.require_classes(exp)
   seed = exp.config.seed if seed is None else seed
