@@ -32,8 +32,14 @@ newest (or --step) checkpoint through the trainer, and reports
   coverage when the least likely inputs are refused, with the OOD sets
   mixed in; beside it, one diagonal Gaussian mixture per class fitted to
   the training pixels (--gmm_components, scikit-learn: the project's GMM
-  family fits one mixture to a whole split). Writes
-  ``bayes_<stem>.json``.
+  family fits one mixture to a whole split), and with --classifier a
+  discriminative classifier's accuracy, ECE and refusal by its confidence
+  on the same rows (the reference; `experiments.train_classifier` on the
+  same data). Writes
+  ``bayes_<stem>.json``. The K class scores of one image share their
+  draws (`jaxgen.uses.scoring.class_draws`, the record's ``draws``): a
+  DDPM's bounds use the same timesteps and noise for every class, and the
+  record states the timesteps per image.
   --num_samples=K scores with K importance samples instead of the
   estimator's own number (a VAE's ``--estimator=iwae --num_samples=100``:
   IWAE-100 per class).
@@ -46,7 +52,10 @@ newest (or --step) checkpoint through the trainer, and reports
   split, then its evaluation split unchanged, as one npz file at --out
   (uint8 ``images``, int32 ``labels``); prints the config overrides that
   train the run's config on it (``experiments.main --config.data.name=npz:
-  ...``).
+  ...``). Ren et al. perturb the inputs anew at every step; with --copies
+  at least ``num_steps * batch_size / N`` (N training rows) the background
+  run's one epoch over the file never presents a perturbed image twice,
+  which draws the same way (the command prints the steps that hold for).
 
 * ``render``: Markdown tables of every JSON the three commands wrote under
   --records (recursively), each with its command, into --out.
@@ -76,6 +85,7 @@ import numpy as np
 
 from experiments import entry
 from jaxgen import images as images_lib
+from jaxgen import quality
 from jaxgen.data import ood as ood_data
 from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
@@ -132,6 +142,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS
       copies=flags.DEFINE_integer('copies', 10, 'perturb: perturbed copies '
                                   'of the training split.', lower_bound=1,
                                   **fv),
+      classifier=flags.DEFINE_string(
+          'classifier', None, 'bayes: the discriminative reference, a '
+          'workdir of experiments.train_classifier trained on the same '
+          'data and splits.', **fv),
       gmm_components=flags.DEFINE_integer(
           'gmm_components', 10, 'bayes: components of the per-class '
           'Gaussian-mixture baseline (0: none).', lower_bound=0, **fv),
@@ -206,9 +220,12 @@ def perturb(exp, f: dict[str, Any]) -> dict[str, Any]:
                '--config.data.shuffle_before_split=False']
   if exp.config.eval.periodic_split not in ('', 'test'):
     overrides.append("--config.eval.periodic_split=''")
+  batch = exp.config.train.batch_size
   print(f'wrote {out}: {f["copies"]} perturbed copies (rate {f["rate"]}, '
         f'seed {seed}) of {len(train_x)} training rows, then {len(test_x)} '
-        f'{split} rows unchanged. Train the background model with the '
+        f'{split} rows unchanged; up to {n // batch:,} steps of batch '
+        f'{batch} present every perturbed image at most once (a fresh '
+        'perturbation each time). Train the background model with the '
         f'config of {exp.workdir} and:\n  ' + ' '.join(overrides),
         flush=True)
   return {'path': out, 'overrides': overrides}
@@ -229,13 +246,21 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
     num_labels = _num_labels(f['num_labels'])
   else:
     if f['sets'] is not None:
-      ood_data.check_names(f['sets'], '--sets')
+      reports.outlier_sets(exp, f['sets'])
     estimator = scoring.estimator_name(exp, f['estimator'])
     arguments = ({} if f['num_samples'] is None else
                  {'num_samples': f['num_samples']})
     scoring.estimator_arguments(exp, estimator, arguments)
+    classifier = None
     if command == 'bayes':
       scoring.require_classes(exp)
+      if f['classifier']:
+        classifier = quality.load_classifier(f['classifier'])
+        classifier.workdir = f['classifier']  # as typed, for the record
+        quality.check_same_data(exp.config.data, classifier.config.data,
+                                exp.config.eval.split)
+    elif f['classifier']:
+      raise UsageError('--classifier is an option of bayes only.')
     background = None
     if f['background']:
       if command != 'ood':
@@ -270,17 +295,25 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
     report = reports.bayes_report(exp, state, sets=sets, num=num,
                                   estimator=estimator, seed=seed,
                                   gmm_components=f['gmm_components'],
-                                  arguments=arguments)
+                                  arguments=arguments, classifier=classifier)
     print(f'bayes: accuracy {report["accuracy"]:.4f}, ECE '
           f'{report["ece"]:.4f}, -log p(y|x) {report["nll_labels"]:.4f} '
           f'nats on {report["num"]} {report["split"]} rows; AUROC of '
           f'-log p(x) against {report["num_ood"]} OOD rows '
           f'{report["ood_auroc_log_px"]:.4f}, of -max_y log p(x, y) '
           f'{report["ood_auroc_max_joint"]:.4f}', flush=True)
+    if report['draws']['timesteps_per_image']:
+      print(f'class scores: {report["draws"]["note"]}', flush=True)
     if report['gmm_baseline']:
       b = report['gmm_baseline']
       print(f'baseline, {b["model"]}: accuracy {b["accuracy"]:.4f}, ECE '
             f'{b["ece"]:.4f}', flush=True)
+    if report['classifier_reference']:
+      c = report['classifier_reference']
+      print(f'reference, the classifier {c["workdir"]}: accuracy '
+            f'{c["accuracy"]:.4f}, ECE {c["ece"]:.4f}; AUROC of its '
+            f'-max_y log p(y|x) against the OOD rows '
+            f'{c["ood_auroc_max_prob"]:.4f}', flush=True)
     curve = report['reject_with_ood']
     print('with OOD mixed in, accuracy at coverage: ' + ', '.join(
         f'{c:.2f}: {a:.3f}' for c, a in zip(curve['coverage'],
@@ -390,6 +423,7 @@ def render(records: str, training: Sequence[str] = (),
             f'{_fmt(met["likelihood"]["fpr95"])} |')
     elif kind == 'bayes':
       curve = r['reject_with_ood']
+      ref = r.get('classifier_reference')
       shown = [i for i, c in enumerate(curve['coverage'])
                if round(c * 20) in (10, 16, 18, 20)]
       lines += [
@@ -406,7 +440,14 @@ def render(records: str, training: Sequence[str] = (),
                   ', AUROC of its -log p(x) against the same outliers '
                   f'{r["gmm_baseline"]["ood_auroc_log_px"]:.3f}'
                   if 'ood_auroc_log_px' in r['gmm_baseline'] else '') + '.'
-              if r.get('gmm_baseline') else ''), '',
+              if r.get('gmm_baseline') else '') + (
+              f' Class scores: {r["draws"]["note"]}.'
+              if r.get('draws') else '') + (
+              ' Reference, the discriminative classifier '
+              f'`{ref["workdir"]}`: accuracy '
+              f'{ref["accuracy"]:.4f}, ECE {ref["ece"]:.4f}, AUROC of its '
+              '-max_y log p(y|x) against the same outliers '
+              f'{ref["ood_auroc_max_prob"]:.3f}.' if ref else ''), '',
           '| Kept (of test + outliers) | ' + ' | '.join(
               f'{curve["coverage"][i]:.0%}' for i in shown) + ' |',
           '|---' * (len(shown) + 1) + '|',
@@ -421,6 +462,13 @@ def render(records: str, training: Sequence[str] = (),
                 _fmt(joint['accuracy'][i]) for i in shown) + ' |',
             '| Outliers among the kept, by max_y log p(x, y) | ' +
             ' | '.join(_fmt(joint['ood_kept'][i]) for i in shown) + ' |']
+      if ref:
+        rc = ref['reject_with_ood']
+        lines += [
+            '| Accuracy, classifier refusing by max_y p(y|x) | ' + ' | '.join(
+                _fmt(rc['accuracy'][i]) for i in shown) + ' |',
+            '| Outliers among the kept, by the classifier | ' + ' | '.join(
+                _fmt(rc['ood_kept'][i]) for i in shown) + ' |']
     elif kind == 'probe':
       names = list(r['curves'])
       lines += [

@@ -236,7 +236,7 @@ def test_ood_command_writes_metrics_and_histograms(smoke_runs, tmp_path,
 
 
 @pytest.mark.slow
-def test_bayes_command_on_a_conditional_run(smoke_runs, tmp_path):
+def test_bayes_command_on_a_conditional_run(smoke_runs, tmp_path, capsys):
   out = tmp_path / 'out'
   assert _cli('bayes', f'--workdir={smoke_runs["cond"]}', '--sets=noise',
               '--num=40', '--estimator=iwae', '--num_samples=4',
@@ -257,6 +257,12 @@ def test_bayes_command_on_a_conditional_run(smoke_runs, tmp_path):
   # Every OOD input kept at full coverage is wrong: accuracy halves.
   assert report['reject_with_ood']['accuracy'][-1] == pytest.approx(
       report['reject_clean']['accuracy'][-1] / 2)
+  assert report['classifier_reference'] is None
+  # The reference must be a classifier's workdir, and is bayes' option.
+  for command in ('bayes', 'ood'):
+    assert _cli(command, f'--workdir={smoke_runs["cond"]}',
+                f'--classifier={smoke_runs["gmm"]}', f'--out={out}') == 2
+  assert "not a 'classifier'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

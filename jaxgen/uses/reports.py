@@ -31,7 +31,10 @@ and returns a JSON-able dict plus the arrays a figure needs (under
   log p(x) and by max_y log p(x, y), on the evaluation rows alone and with
   the OOD sets mixed in (`num` // len(sets) rows of each set, so about as
   many outliers as digits), with the AUROC of each rejection score
-  against those outliers.
+  against those outliers; beside them, optionally, a discriminative
+  classifier's (`classifier_reference`). Its ``draws`` says what one image's class
+  scores share (`jaxgen.uses.scoring.class_draws`: the same key; for a
+  diffusion bound, the timesteps per image).
 * `probe_report`: linear-probe accuracy against the number of labels
   (`jaxgen.uses.probe`) on the family's features and on raw pixels.
 """
@@ -55,6 +58,25 @@ SCORES = ('likelihood', 'typicality', 'complexity', 'likelihood_ratio')
 
 def _eval_key(exp, seed: int | None):
   return exp.keys(seed)[2]
+
+
+def outlier_sets(exp, sets: Sequence[str] | None = None) -> list[str]:
+  """The out-of-distribution sets of a run: `sets` (checked), or every
+  available one (`jaxgen.data.ood.available_sets`).
+
+  The 'digits' set is scikit-learn's digits, the very data of a run on
+  ``config.data.name='digits'``: it is left out of the default there, and
+  naming it is a `ConfigError`.
+  """
+  names = list(ood_data.available_sets() if sets is None else
+               ood_data.check_names(sets, '--sets'))
+  if exp.config.data.name == 'digits':
+    if sets is not None and 'digits' in names:
+      raise ConfigError(
+          "--sets names 'digits', scikit-learn's digits, which are the "
+          "data of this run (config.data.name='digits'), not outliers.")
+    names = [n for n in names if n != 'digits']
+  return names
 
 
 def check_background(exp, background_exp) -> None:
@@ -104,8 +126,7 @@ def ood_report(exp, state, *, sets: Sequence[str] | None = None,
     background: (experiment, state) of a likelihood-ratio background run
       (`check_background`): adds the ``likelihood_ratio`` score.
   """
-  names = (ood_data.available_sets() if sets is None else
-           ood_data.check_names(sets, '--sets'))
+  names = outlier_sets(exp, sets)
   name = scoring.estimator_name(exp, estimator)
   if typicality_batch < 1:
     raise ConfigError(f'--typicality_batch={typicality_batch}: expected an '
@@ -192,19 +213,50 @@ def mid_bin(images: np.ndarray) -> np.ndarray:
   return (images.reshape(len(images), -1).astype(np.float64) + 0.5) / 256.0
 
 
+def classifier_reference(classifier, test: np.ndarray, labels: np.ndarray,
+                         outliers: np.ndarray) -> dict[str, Any]:
+  """The discriminative reference of a Bayes classifier: a trained
+  `jaxgen.quality.FeatureClassifier` on the same test rows and outliers.
+
+  Its p(y | x) gives accuracy, ECE and the labels' NLL; having no p(x), it
+  refuses inputs by its confidence max_y log p(y | x) (the maximum-softmax
+  baseline of Hendrycks & Gimpel 2017), so the accuracy-coverage curve
+  with the outliers mixed in and the AUROC against them use that score.
+  """
+  _, log_post = classifier.outputs(test)
+  _, log_post_out = classifier.outputs(outliers)
+  labels = np.asarray(labels)
+  pred = log_post.argmax(1)
+  correct = pred == labels
+  conf, conf_out = log_post.max(1), log_post_out.max(1)
+  curve = bayes.reject_by_likelihood(conf, correct, conf_out)
+  return {'workdir': classifier.workdir,
+          'data': classifier.config.data.name,
+          'accuracy': float(correct.mean()),
+          'ece': ood_metrics.expected_calibration_error(np.exp(log_post),
+                                                        labels),
+          'nll_labels': float(-np.mean(log_post[np.arange(len(labels)),
+                                                labels])),
+          'ood_auroc_max_prob': ood_metrics.auroc(-conf, -conf_out),
+          'reject_with_ood': {k: [float(v) for v in curve[k]]
+                              for k in curve}}
+
+
 def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
                  num: int | None = 1000, estimator: str | None = None,
                  seed: int | None = None, gmm_components: int = 0,
-                 arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+                 arguments: dict[str, Any] | None = None,
+                 classifier=None) -> dict[str, Any]:
   """Bayes classification with a reject option (module docstring); with
   `gmm_components` > 0, also the per-class GMM baseline
   (`jaxgen.uses.bayes.gmm_class_nlls` on the training split's pixels,
-  as the source gives them) on the same test rows and outliers.
+  as the source gives them) on the same test rows and outliers; with
+  `classifier` (a `jaxgen.quality.FeatureClassifier` trained on the same
+  data), the discriminative reference (`classifier_reference`).
   `arguments` override the estimator's (e.g. ``{'num_samples': 64}``:
   IWAE-64 per class for a VAE; `jaxgen.uses.scoring.estimator_arguments`).
   """
-  names = (ood_data.available_sets() if sets is None else
-           ood_data.check_names(sets, '--sets'))
+  names = outlier_sets(exp, sets)
   name = scoring.estimator_name(exp, estimator)
   scoring.require_classes(exp)
   seed = exp.config.seed if seed is None else seed
@@ -259,7 +311,11 @@ def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
           'ood_auroc_log_px': ood_metrics.auroc(-result['log_px'],
                                                 -log_px_out),
           'ood_auroc_max_joint': ood_metrics.auroc(-joint_in, -joint_out),
-          'gmm_baseline': baseline}
+          'draws': scoring.class_draws(exp, name, arguments),
+          'gmm_baseline': baseline,
+          'classifier_reference': (
+              None if classifier is None else
+              classifier_reference(classifier, test, labels, outliers))}
 
 
 def pixel_features(images: np.ndarray) -> np.ndarray:

@@ -24,7 +24,11 @@ the K labels with one key, so every class sees the same binarization or
 dequantization noise and the same estimator draws), and
 log p(x) = logsumexp_y [log p(x | y) + log p(y)] with p(y) the training
 labels' frequencies (`marginal_nll`), so no label is needed to score an
-image.
+image. Sharing the draws (common random numbers) makes the class
+comparison less noisy than the scores themselves: for a diffusion bound
+estimated from a few stratified timesteps, the K bounds of one image use
+the same timesteps and the same noise, so their differences carry no
+variance from the timestep draw (`class_draws` says so in words).
 
 An estimator's arguments can be overridden for one scoring
 (``arguments``, e.g. ``{'num_samples': 64}`` to score a VAE with IWAE-64
@@ -378,6 +382,33 @@ def split_images(exp, split: str, num: int | None = None):
                       f'{sorted(exp.dataset.splits)}.')
   batch = exp.batch(split, num=num, preprocess=False)
   return np.asarray(batch['image']), np.asarray(batch['label'], np.int32)
+
+
+def class_draws(exp, name: str,
+                arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+  """What the K class scores of one image share (`class_nll`), for records.
+
+  Returns:
+    {'note': a sentence; 'timesteps_per_image': for an estimator with a
+    ``num_timesteps`` argument (DDPM's bound), the terms evaluated per image
+    and class (T when the argument is 0), else None}.
+  """
+  args = estimator_arguments(exp, name, arguments)
+  note = ('every class of an image is scored with one key: the same '
+          'preprocessing noise and the same estimator draws (common random '
+          'numbers)')
+  if 'num_timesteps' not in args:
+    return {'note': note, 'timesteps_per_image': None}
+  big_t = int(exp.net.num_timesteps)
+  k = int(args['num_timesteps'])
+  terms = (f'all T = {big_t:,} terms of the diffusion bound per image, one '
+           'noise draw each' if not k else
+           f'{k} terms of the diffusion bound per image (the decoder term '
+           f'L_0 and {k - 1} timesteps stratified over T = {big_t:,}, an '
+           'unbiased estimate)')
+  return {'note': f'{terms}; {note}: the same timesteps and noise for '
+                  'every class',
+          'timesteps_per_image': k or big_t}
 
 
 def describe_estimator(exp, name: str,

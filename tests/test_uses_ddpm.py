@@ -1,0 +1,84 @@
+"""Bayes' rule with a class-conditional DDPM: one image's class bounds share
+their timesteps and noise (common random numbers)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import uses as uses_cli
+from experiments.configs import ddpm as ddpm_config
+from jaxgen import train
+from jaxgen import workdir as workdir_lib
+from jaxgen.uses import reports
+from jaxgen.uses import scoring
+
+NUM = 6
+
+
+@pytest.fixture(scope='module')
+def cond_ddpm(tmp_path_factory):
+  """An untrained conditional smoke DDPM (T = 20), its parameters with a
+  random label embedding, and the same with a zero one (labels ignored)."""
+  config = ddpm_config.get_config('smoke,cond')
+  exp = train.Experiment(config.lock(),
+                         str(tmp_path_factory.mktemp('ddpm_cond')))
+  state = exp._init_state(exp.init_key)  # pylint: disable=protected-access
+  embed = state.params['unet']['label_embed']['embedding']
+  rand = jax.random.normal(jax.random.key(1), embed.shape)
+
+  def with_embed(value):
+    params = jax.tree.map(lambda a: a, state.params)
+    params['unet']['label_embed']['embedding'] = value
+    return params
+
+  images, _ = scoring.split_images(exp, 'test', NUM)
+  return {'exp': exp, 'state': state, 'images': images,
+          'aware': with_embed(rand), 'blind': with_embed(jnp.zeros_like(rand))}
+
+
+def _class_nll(run, params, key):
+  # 'bound20' of the smoke config: L_0 and 3 stratified timesteps of 20.
+  return scoring.class_nll(run['exp'], params, run['images'], key,
+                           estimator='bound20')
+
+
+def test_class_bounds_share_timesteps_and_noise(cond_ddpm):
+  key = jax.random.key(0)
+  blind = _class_nll(cond_ddpm, cond_ddpm['blind'], key)
+  assert blind.shape == (NUM, 10) and np.isfinite(blind).all()
+  # A network that ignores the label gives one bound for every class only
+  # if every class sees the same timesteps and noise ...
+  np.testing.assert_array_equal(blind, blind[:, :1].repeat(10, axis=1))
+  # ... while another key (other draws) changes the estimate.
+  other = _class_nll(cond_ddpm, cond_ddpm['blind'], jax.random.key(1))
+  assert np.abs(other - blind).max() > 1e-3
+  # With the label read, the classes differ, and the same key repeats.
+  aware = _class_nll(cond_ddpm, cond_ddpm['aware'], key)
+  assert np.ptp(aware, axis=1).min() > 0
+  np.testing.assert_array_equal(
+      aware, _class_nll(cond_ddpm, cond_ddpm['aware'], key))
+
+
+def test_bayes_record_states_the_timesteps(cond_ddpm, tmp_path):
+  exp = cond_ddpm['exp']
+  state = cond_ddpm['state']
+  report = reports.bayes_report(exp, state, sets=['noise'], num=NUM,
+                                estimator='bound20', seed=0)
+  assert report['draws']['timesteps_per_image'] == 4
+  assert report['estimator']['arguments']['num_timesteps'] == 4
+  assert 'L_0 and 3 timesteps stratified over T = 20' in (
+      report['draws']['note'])
+  assert 0.0 <= report['accuracy'] <= 1.0 and report['num'] == NUM
+  workdir_lib.write_json(
+      str(tmp_path / 'bayes_x.json'),
+      {'command': 'python -m experiments.uses bayes', 'workdir': 'w',
+       'step': 0, **report})
+  table = uses_cli.render(str(tmp_path))
+  assert 'same timesteps and noise for every class' in table
+  # 0 means all T terms.
+  all_t = scoring.class_draws(exp, 'bound')
+  assert all_t['timesteps_per_image'] == 20
+  assert 'all T = 20 terms' in all_t['note']
