@@ -51,7 +51,6 @@ import numpy as np
 from experiments import entry
 from jaxgen import images
 from jaxgen import train
-from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
 from jaxgen.models import dbm
@@ -198,8 +197,7 @@ def main(argv, flag_values: dict[str, Any]):
     raise app.UsageError(f'--num_steps={f["num_steps"]} must be a multiple '
                          f'of --every={f["every"]}.')
   try:
-    exp = train.Experiment(workdir_lib.load_config(f['workdir']),
-                           f['workdir'])
+    exp = train.Experiment.from_workdir(f['workdir'])
     state, _ = exp.restore(f['step'])
     grid = chains(exp, state, num_chains=f['num_chains'],
                   num_steps=f['num_steps'], every=f['every'], seed=f['seed'])

@@ -28,7 +28,6 @@ from absl import logging
 from experiments import entry
 from jaxgen import quality
 from jaxgen import train
-from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
 
@@ -66,8 +65,7 @@ def main(argv, flag_values: dict[str, Any]):
   logging.set_verbosity(logging.WARNING)
   f = {name: holder.value for name, holder in flag_values.items()}
   try:
-    exp = train.Experiment(workdir_lib.load_config(f['workdir']),
-                           f['workdir'])
+    exp = train.Experiment.from_workdir(f['workdir'])
     state, _ = exp.restore(f['step'])
     results = quality.evaluate_workdir(
         exp, state, f['classifier'], num_samples=f['num_samples'],

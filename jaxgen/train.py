@@ -356,6 +356,22 @@ class Experiment:
   config: ml_collections.ConfigDict
   workdir: str
 
+  @classmethod
+  def from_workdir(cls, workdir: str) -> 'Experiment':
+    """The run a workdir holds, from its ``config.json``
+    (`jaxgen.workdir.load_config`: fields added since it was written get
+    their neutral values); nothing is restored yet (`restore`).
+
+    Raises:
+      FileNotFoundError: the workdir has no config.json (named).
+      ConfigError, DataError: the saved config or its data cannot be used.
+    """
+    path = workdir_lib.config_path(workdir)
+    if not os.path.isfile(path):
+      raise FileNotFoundError(
+          f'--workdir={workdir} holds no trained run (no {path}).')
+    return cls(workdir_lib.load_config(workdir), workdir)
+
   def __post_init__(self):
     self._lock_held = False  # `locked`
     c = self.config

@@ -1,6 +1,6 @@
 """Every script's command line: a bad flag is one ``error:`` line, status 2.
 
-The scripts end in `experiments.entry.run`; three of them, each with
+The scripts end in `experiments.entry.run`; four of them, each with
 another kind of bad flag, stand for all (each is a fresh process).
 """
 
@@ -28,6 +28,11 @@ def test_bad_flags_are_one_error_line_and_status_2(tmp_path):
         '--config=experiments/configs/nosuch.py'],
        'error: --config=experiments/configs/nosuch.py: [Errno 2] No such '
        "file or directory: 'experiments/configs/nosuch.py'"),
+      # A --workdir that holds no run (`train.Experiment.from_workdir`).
+      (['experiments.chains', f'--workdir={tmp_path / "none"}',
+        f'--out={tmp_path / "none" / "chains.png"}'],
+       f'error: --workdir={tmp_path / "none"} holds no trained run (no '
+       f'{tmp_path / "none" / "config.json"}).'),
   ]
   for args, line in cases:
     proc = subprocess.run([sys.executable, '-m'] + args,

@@ -50,23 +50,19 @@ import numpy as np
 
 from jaxgen import data as data_lib
 from jaxgen import train
-from jaxgen import workdir as workdir_lib
 from jaxgen.errors import ConfigError
 from jaxgen.uses import probe
 
 
 def build_run(workdir: str):
-  """The `jaxgen.train.Experiment` of a trained workdir, not restored.
+  """The `jaxgen.train.Experiment` of a trained workdir, not restored
+  (`jaxgen.train.Experiment.from_workdir`).
 
   Raises:
     FileNotFoundError: no config.json.
     ConfigError, DataError: the saved config or its data cannot be used.
   """
-  if not os.path.isfile(workdir_lib.config_path(workdir)):
-    raise FileNotFoundError(
-        f'--workdir={workdir} holds no trained run (no '
-        f'{workdir_lib.config_path(workdir)}).')
-  return train.Experiment(workdir_lib.load_config(workdir), workdir)
+  return train.Experiment.from_workdir(workdir)
 
 
 def restore_run(exp, step: int | None = None):
