@@ -5,33 +5,18 @@ r"""Figures of Markov chains: block Gibbs (RBM, DBM) and GSN chains.
   python -m experiments.chains --workdir=runs/results/rbm_digits \
       --out=results/chains/rbm_digits.png --num_steps=200 --every=20
 
-Restores the newest checkpoint of a trained rbm, dbm or gsn run on images
-(`jaxgen.train.Experiment` from its config.json) and writes one PNG:
+Restores the newest checkpoint of a trained run on images of a family that
+draws chains (``chain_figure`` in its module: rbm, dbm, gsn), builds its
+`jaxgen.train.Experiment` from its config.json and writes one PNG:
 ``--num_chains`` rows of chains started from noise, then as many started
 from the first test images (preprocessed as the evaluation sees them:
 binarized with the evaluation key), one chain per row. The first column is
 the start; column j > 0 shows the chain after j * ``--every`` steps, up to
-``--num_steps``:
-
-- rbm: block-Gibbs sweeps (`jaxgen.models.rbm.gibbs_chain`), shown as the
-  mean of p(v | h) of the last sweep (Gaussian visibles: mapped back to
-  pixels); noise starts are Bernoulli(1/2) pixels, or N(0, I) in the
-  standardised space of Gaussian visibles;
-- dbm: block-Gibbs sweeps of (v, h1, h2) (`jaxgen.models.dbm.gibbs_chain`),
-  shown as p(v = 1 | h1); noise starts draw v, h1 and h2 from
-  Bernoulli(1/2), data starts draw h2 from the mean-field posterior of the
-  image (h1 is drawn by the first sweep);
-- gsn: the chain of corruptions and reconstructions (`gsn.chain`, or
-  `gsn.latent_chain` from h = 0 with a latent state), shown as the mean of
-  the reconstruction distribution each kept state was drawn from; noise
-  starts as `gsn.start`.
-
-Keys: the noise from ``fold_in(key(--seed), 0)``, the data chains' h2
-from ``fold_in(key, 1)``. RBM and DBM: the sweeps of block j (steps
-j * every + 1 .. (j + 1) * every) of the noise chains from
-``fold_in(key, 2 + 2 j)``, of the data chains from ``fold_in(key, 3 +
-2 j)``; GSN: the noise chains from ``fold_in(key, 2)``, the data chains
-from ``fold_in(key, 3)`` (step t from ``fold_in`` of that key and t). The
+``--num_steps``: what a state shows, how chains start and which key each
+step draws from ``key(--seed)`` are in the family's ``chain_figure``
+(`jaxgen.models.rbm.chain_figure`: block-Gibbs sweeps;
+`jaxgen.models.dbm.chain_figure`: sweeps of (v, h1, h2);
+`jaxgen.models.gsn.chain_figure`: corruptions and reconstructions). The
 same flags give the same figure.
 """
 
@@ -45,73 +30,31 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments import entry
 from jaxgen import images
+from jaxgen import models
 from jaxgen import train
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
-from jaxgen.models import dbm
-from jaxgen.models import gsn
-from jaxgen.models import rbm
-
-FAMILIES = ('rbm', 'dbm', 'gsn')
 
 
-def _rbm_pixels(variables, mean: jax.Array, net) -> jax.Array:
-  """E[v | h] [N, D] as uint8 pixels [N, D]."""
-  if net.visible == 'bernoulli':
-    return jnp.round(jnp.clip(mean, 0.0, 1.0) * 255).astype(jnp.uint8)
-  s = variables[rbm.STATE]
-  y = mean * s['std'] + s['mean']
-  return jnp.floor(jnp.clip(y, 0.0, 1.0 - 1e-6) * 256).astype(jnp.uint8)
-
-
-def _rbm_trace(variables, net, v, keys, every: int) -> list[jax.Array]:
-  p = variables['params']
-  kept = [_rbm_pixels(variables, v, net)]
-  for key in keys:
-    v, mean = rbm.gibbs_chain(p, v, key, every, net.visible)
-    kept.append(_rbm_pixels(variables, mean, net))
-  return kept
-
-
-def _dbm_trace(variables, state, keys, every: int) -> list[jax.Array]:
-  p = variables['params']
-  kept = [state[0]]
-  for key in keys:
-    state, pv = dbm.gibbs_chain(p, state, key, every)
-    kept.append(pv)
-  return [jnp.round(x * 255).astype(jnp.uint8) for x in kept]
-
-
-def _gsn_trace(params, net, x, key, num_steps: int,
-               every: int) -> list[jax.Array]:
-  """One chain of `num_steps` steps from `key` (step t from
-  ``fold_in(key, t)``, as `gsn.chain` and `gsn.latent_chain` draw)."""
-  if not net.latent_dim:
-    kept = list(gsn.chain(params, key, x, net=net, num_steps=num_steps,
-                          every=every, mean=True))
-  else:
-    kept, h = [x], jnp.zeros((x.shape[0], net.latent_dim))
-    for j in range(num_steps // every):
-      x, h, mean = gsn.latent_chain(params, key, x, h, net=net,
-                                    num_steps=every,
-                                    first_step=1 + j * every)
-      kept.append(mean)
-  return [gsn.to_uint8(k, net=net) for k in kept]
+def chain_families() -> tuple[str, ...]:
+  """The registered families that draw chains (``chain_figure``)."""
+  return tuple(name for name in models.FAMILIES
+               if hasattr(models.get_family(name), 'chain_figure'))
 
 
 def chains(exp: train.Experiment, state, *, num_chains: int, num_steps: int,
            every: int, seed: int) -> np.ndarray:
   """uint8 [2 num_chains, num_steps // every + 1, H, W, C]: the chains from
-  noise, then from the first test images (see the module docstring)."""
+  noise, then from the first test images (the family's ``chain_figure``)."""
   family = exp.config.family
-  if family not in FAMILIES:
+  chain_figure = getattr(exp.family, 'chain_figure', None)
+  if chain_figure is None:
     raise ConfigError(f'--workdir holds a {family!r} run; chains are drawn '
-                      f'for {FAMILIES} only.')
+                      f'for {chain_families()} only.')
   net = exp.net
   shape = tuple(net.image_shape)
   if len(shape) != 3:
@@ -122,53 +65,19 @@ def chains(exp: train.Experiment, state, *, num_chains: int, num_steps: int,
   if batch['image'].shape[0] < num_chains:
     raise DataError(f'--num_chains={num_chains}: the test split has only '
                     f'{batch["image"].shape[0]} images.')
-  root = jax.random.key(seed)
-  noise_key = jax.random.fold_in(root, 0)
-  blocks = num_steps // every
-  noise_keys = [jax.random.fold_in(root, 2 + 2 * j) for j in range(blocks)]
-  data_keys = [jax.random.fold_in(root, 3 + 2 * j) for j in range(blocks)]
-  flat = batch['image'].reshape(num_chains, -1).astype(jnp.float32)
-  if family == 'rbm':
-    if net.visible == 'bernoulli':
-      v0 = jax.random.bernoulli(noise_key, 0.5, flat.shape).astype(
-          jnp.float32)
-    else:
-      v0 = jax.random.normal(noise_key, flat.shape)
-    data = rbm.visible_units(variables, batch, net)
-    rows = (_rbm_trace(variables, net, v0, noise_keys, every)
-            + _rbm_trace(variables, net, data, data_keys, every))
-  elif family == 'dbm':
-    h1_dim, h2_dim = net.hidden_dims
-    kv, k1, k2 = jax.random.split(noise_key, 3)
-    noise = tuple(jax.random.bernoulli(k, 0.5, (num_chains, n)).astype(
-        jnp.float32) for k, n in ((kv, flat.shape[1]), (k1, h1_dim),
-                                  (k2, h2_dim)))
-    _, mu2 = dbm.mean_field(variables['params'], flat, net.mean_field_steps)
-    h2 = jax.random.bernoulli(jax.random.fold_in(root, 1), mu2).astype(
-        jnp.float32)
-    data = (flat, jnp.zeros((num_chains, h1_dim)), h2)
-    rows = (_dbm_trace(variables, noise, noise_keys, every)
-            + _dbm_trace(variables, data, data_keys, every))
-  else:
-    x0 = gsn.start(noise_key, num_chains, net=net)
-    data = batch['image'].astype(jnp.float32)
-    rows = (_gsn_trace(variables, net, x0, jax.random.fold_in(root, 2),
-                       num_steps, every)
-            + _gsn_trace(variables, net, data, jax.random.fold_in(root, 3),
-                         num_steps, every))
-  half = len(rows) // 2
-  noise_part = np.stack([np.asarray(r).reshape((num_chains,) + shape)
-                         for r in rows[:half]], 1)
-  data_part = np.stack([np.asarray(r).reshape((num_chains,) + shape)
-                        for r in rows[half:]], 1)
-  return np.concatenate([noise_part, data_part])
+  parts = chain_figure(variables, batch, jax.random.key(seed), net=net,
+                       num_steps=num_steps, every=every)
+  return np.concatenate([
+      np.stack([np.asarray(r).reshape((num_chains,) + shape) for r in rows],
+               1) for rows in parts])
 
 
 def define_flags() -> dict[str, Any]:
   """The command line's flags (defined by the script alone, not on import)."""
   return dict(
-      workdir=flags.DEFINE_string('workdir', None, 'A trained rbm, dbm or '
-                                  'gsn run on images.', required=True),
+      workdir=flags.DEFINE_string('workdir', None, 'A trained run on images '
+                                  'of a family that draws chains (rbm, dbm, '
+                                  'gsn).', required=True),
       out=flags.DEFINE_string('out', None, 'The PNG to write.',
                               required=True),
       num_chains=flags.DEFINE_integer('num_chains', 8, 'Chains from noise, '

@@ -77,6 +77,10 @@ Optional names (`OPTIONAL`); the trainer uses each one a family defines:
   ``{'bound': ('iwae', 'elbo')}``); a config value outside it is a
   `ConfigError` naming ``config.eval.estimators.<name>.<argument>``, raised
   before training.
+- ``chain_figure(variables, batch, key, *, net, num_steps, every) ->
+  (rows from noise, rows from the batch's images)``: a Markov-chain model's
+  chains for a figure (`experiments.chains`), each row a list of uint8
+  [N, ...] states, the start first, then one state every `every` steps.
 - ``FLOAT32_ONLY``: a string, why the family must compute in float32 (EM's
   sufficient statistics, a Boltzmann machine's Gibbs conditionals); the
   trainer refuses ``config.train.compute_dtype='bfloat16'`` with it, before
@@ -184,7 +188,7 @@ FAMILIES: dict[str, str] = {
 REQUIRED = ('Net', 'init', 'loss_fn', 'LIKELIHOOD', 'log_likelihood', 'sample')
 OPTIONAL = ('reconstruct', 'validate', 'make_train_step', 'make_optimizer',
             'DATA', 'ESTIMATOR_CHOICES', 'data_init', 'prepare_estimator',
-            'FLOAT32_ONLY')
+            'FLOAT32_ONLY', 'chain_figure')
 # The discrete-code sub-contract: all three or none.
 CODES = ('code_shapes', 'encode_codes', 'decode_codes')
 

@@ -689,3 +689,44 @@ def sample(params, key, num: int, *, net: Net) -> jax.Array:
   _, pv = gibbs_chain(params['params'], state, run_key, net.sample_sweeps)
   images = jnp.round(pv * 255).astype(jnp.uint8)
   return images.reshape((num,) + tuple(net.image_shape))
+
+
+# ------------------------------------------------------ chain figures
+def _chain_trace(variables, state, keys, every: int) -> list[jax.Array]:
+  p = variables['params']
+  kept = [state[0]]
+  for key in keys:
+    state, pv = gibbs_chain(p, state, key, every)
+    kept.append(pv)
+  return [jnp.round(x * 255).astype(jnp.uint8) for x in kept]
+
+
+def chain_figure(variables, batch, key: jax.Array, *, net: Net,
+                 num_steps: int, every: int):
+  """Block-Gibbs chains of (v, h1, h2) for a figure (`experiments.chains`):
+  (rows from noise, rows from the images of `batch`), each a list of uint8
+  [N, D] states, the start's v first, then p(v = 1 | h1) after every block
+  of `every` sweeps.
+
+  Noise starts draw v, h1 and h2 from Bernoulli(1/2) (``fold_in(key, 0)``);
+  data starts draw h2 from the mean-field posterior of the image
+  (``fold_in(key, 1)``; h1 is drawn by the first sweep). The sweeps of
+  block j of the noise chains from ``fold_in(key, 2 + 2 j)``, of the data
+  chains from ``fold_in(key, 3 + 2 j)``.
+  """
+  flat = _flat(batch)
+  n = flat.shape[0]
+  h1_dim, h2_dim = net.hidden_dims
+  kv, k1, k2 = jax.random.split(jax.random.fold_in(key, 0), 3)
+  noise = tuple(jax.random.bernoulli(k, 0.5, (n, d)).astype(jnp.float32)
+                for k, d in ((kv, flat.shape[1]), (k1, h1_dim), (k2, h2_dim)))
+  _, mu2 = mean_field(variables['params'], flat, net.mean_field_steps)
+  h2 = jax.random.bernoulli(jax.random.fold_in(key, 1), mu2).astype(
+      jnp.float32)
+  data = (flat, jnp.zeros((n, h1_dim)), h2)
+  blocks = range(num_steps // every)
+  noise_keys = [jax.random.fold_in(key, 2 + 2 * j) for j in blocks]
+  data_keys = [jax.random.fold_in(key, 3 + 2 * j) for j in blocks]
+  return (_chain_trace(variables, noise, noise_keys, every),
+          _chain_trace(variables, data, data_keys, every))
+

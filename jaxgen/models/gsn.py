@@ -549,3 +549,40 @@ def binary_states(net: Net) -> jax.Array:
   bits = jnp.asarray(list(itertools.product((0.0, 1.0), repeat=num_dims)),
                      jnp.float32)
   return bits.reshape((-1,) + tuple(net.image_shape))
+
+
+# ------------------------------------------------------ chain figures
+def _chain_trace(params, x, key, *, net: Net, num_steps: int,
+                 every: int) -> list[jax.Array]:
+  """One chain of `num_steps` steps from `key` (step t from
+  ``fold_in(key, t)``, as `chain` and `latent_chain` draw)."""
+  if not net.latent_dim:
+    kept = list(chain(params, key, x, net=net, num_steps=num_steps,
+                      every=every, mean=True))
+  else:
+    kept, h = [x], jnp.zeros((x.shape[0], net.latent_dim))
+    for j in range(num_steps // every):
+      x, h, mean = latent_chain(params, key, x, h, net=net, num_steps=every,
+                                first_step=1 + j * every)
+      kept.append(mean)
+  return [to_uint8(k, net=net) for k in kept]
+
+
+def chain_figure(variables, batch, key: jax.Array, *, net: Net,
+                 num_steps: int, every: int):
+  """The chain of corruptions and reconstructions for a figure
+  (`experiments.chains`): (rows from noise, rows from the images of
+  `batch`), each a list of uint8 states, the start first, then the mean of
+  the reconstruction distribution each kept state was drawn from, every
+  `every` steps (`chain`, or `latent_chain` from h = 0 with a latent
+  state).
+
+  Noise starts as `start` from ``fold_in(key, 0)``; the noise chains from
+  ``fold_in(key, 2)``, the data chains from ``fold_in(key, 3)``.
+  """
+  x0 = start(jax.random.fold_in(key, 0), batch['image'].shape[0], net=net)
+  data = batch['image'].astype(jnp.float32)
+  return tuple(_chain_trace(variables, x, jax.random.fold_in(key, i),
+                            net=net, num_steps=num_steps, every=every)
+               for i, x in ((2, x0), (3, data)))
+

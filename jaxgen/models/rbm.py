@@ -542,3 +542,49 @@ def sample(params, key, num: int, *, net: Net) -> jax.Array:
     y = mean * params[STATE]['std'] + params[STATE]['mean']
     images = jnp.floor(jnp.clip(y, 0.0, 1.0 - 1e-6) * 256)
   return images.astype(jnp.uint8).reshape((num,) + tuple(net.image_shape))
+
+
+# ------------------------------------------------------ chain figures
+def _chain_pixels(variables, mean: jax.Array, net: Net) -> jax.Array:
+  """E[v | h] [N, D] as uint8 pixels [N, D] (Gaussian visibles mapped back
+  from the standardised space)."""
+  if net.visible == 'bernoulli':
+    return jnp.round(jnp.clip(mean, 0.0, 1.0) * 255).astype(jnp.uint8)
+  s = variables[STATE]
+  y = mean * s['std'] + s['mean']
+  return jnp.floor(jnp.clip(y, 0.0, 1.0 - 1e-6) * 256).astype(jnp.uint8)
+
+
+def _chain_trace(variables, v, keys, every: int, net: Net) -> list[jax.Array]:
+  p = variables['params']
+  kept = [_chain_pixels(variables, v, net)]
+  for key in keys:
+    v, mean = gibbs_chain(p, v, key, every, net.visible)
+    kept.append(_chain_pixels(variables, mean, net))
+  return kept
+
+
+def chain_figure(variables, batch, key: jax.Array, *, net: Net,
+                 num_steps: int, every: int):
+  """Block-Gibbs chains for a figure (`experiments.chains`): (rows from
+  noise, rows from the images of `batch`), each a list of uint8 [N, D]
+  states, the start first, then the mean of p(v | h) of the last sweep of
+  every block of `every` sweeps.
+
+  Noise starts are Bernoulli(1/2) pixels, or N(0, I) in the standardised
+  space of Gaussian visibles, from ``fold_in(key, 0)``; the sweeps of block
+  j of the noise chains from ``fold_in(key, 2 + 2 j)``, of the data chains
+  from ``fold_in(key, 3 + 2 j)``.
+  """
+  data = visible_units(variables, batch, net)
+  noise_key = jax.random.fold_in(key, 0)
+  if net.visible == 'bernoulli':
+    v0 = jax.random.bernoulli(noise_key, 0.5, data.shape).astype(jnp.float32)
+  else:
+    v0 = jax.random.normal(noise_key, data.shape)
+  blocks = range(num_steps // every)
+  noise_keys = [jax.random.fold_in(key, 2 + 2 * j) for j in blocks]
+  data_keys = [jax.random.fold_in(key, 3 + 2 * j) for j in blocks]
+  return (_chain_trace(variables, v0, noise_keys, every, net),
+          _chain_trace(variables, data, data_keys, every, net))
+
