@@ -80,12 +80,38 @@ class NonFiniteError(FloatingPointError):
 
 
 @jax.jit
-def non_finite_leaves(tree: Any) -> dict[str, jax.Array]:
-  """{leaf path: True where any entry is NaN/inf}, over the float leaves."""
+def _non_finite_on_device(tree: Any) -> dict[str, jax.Array]:
   return {jax.tree_util.keystr(path, simple=True, separator='/'):
           ~jnp.isfinite(leaf).all()
           for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
           if jnp.issubdtype(leaf.dtype, jnp.inexact)}
+
+
+def non_finite_leaves(tree: Any) -> dict[str, bool]:
+  """{leaf path: True where any entry is NaN/inf}, over the float leaves.
+
+  Read on the host when every leaf is whole in this process (as the
+  trainer's replicated state is, also over several processes: each reads
+  its own copy), so no program is compiled for each new state structure;
+  a leaf sharded over processes is checked by one jitted reduction instead.
+  """
+  leaves = [(jax.tree_util.keystr(path, simple=True, separator='/'), leaf)
+            for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+            if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+
+  def local(leaf):
+    if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable:
+      return leaf
+    if leaf.sharding.is_fully_replicated:
+      return leaf.addressable_data(0)
+    return None
+
+  copies = [local(leaf) for _, leaf in leaves]
+  if any(c is None for c in copies):
+    return {k: bool(v) for k, v in
+            jax.device_get(_non_finite_on_device(tree)).items()}
+  return {name: not np.isfinite(np.asarray(copy)).all()
+          for (name, _), copy in zip(leaves, jax.device_get(copies))}
 
 
 class _TerminationFlag:
@@ -984,8 +1010,8 @@ class Experiment:
         if save:
           # The metrics are computed before the update: check what is
           # about to be written too (one host sync per checkpoint).
-          bad = [k for k, v in jax.device_get(non_finite_leaves(
-              (state.params, state.ema_params))).items() if v]
+          bad = [k for k, v in non_finite_leaves(
+              (state.params, state.ema_params)).items() if v]
           if bad:
             raise NonFiniteError(
                 f'Non-finite parameters after step {step} '

@@ -26,6 +26,11 @@ With ``-n N`` and no ``--dist``, xdist's default scheduling deals the first
 tests out one by one, so most modules' tests would be split over the
 workers and each worker would build the module's fixtures and compile its
 programs again; the session schedules whole modules instead (``loadscope``).
+xdist would queue those units by their number of tests; the session queues
+them heaviest first instead, by measured seconds (`tests.suite_order`), so
+that no long module or notebook starts last while the other workers idle.
+A ``--dist`` or ``--(no-)loadscope-reorder`` on the command line is left
+alone.
 """
 
 import os
@@ -36,15 +41,23 @@ import jax
 import pytest
 
 from tests import helpers
+from tests import suite_order
 
 _CACHE_ENV = 'JAX_COMPILATION_CACHE_DIR'
 _ADDED_FLAGS_ENV = 'JAXGEN_TEST_ADDED_XLA_FLAGS'  # what pytest_configure added
+_WEIGHTED_ORDER = 'jaxgen_weighted_order'  # a worker's workerinput key
 _OWNED_CACHE = None
 
 
 def _dist_chosen(config) -> bool:
   """Whether the command line names an xdist scheduling (--dist, -d)."""
   return any(a == '-d' or a.startswith('--dist')
+             for a in config.invocation_params.args)
+
+
+def _reorder_chosen(config) -> bool:
+  """Whether the command line says how xdist orders loadscope units."""
+  return any(a in ('--loadscope-reorder', '--no-loadscope-reorder')
              for a in config.invocation_params.args)
 
 
@@ -59,6 +72,11 @@ def pytest_configure(config):
     # a module's shared fixtures (trained smoke states, compiled
     # functions) are built once, not once per worker that runs a share.
     config.option.dist = 'loadscope'
+    if not _reorder_chosen(config):
+      # xdist keeps the collected order of the units, which the workers
+      # sort heaviest first (pytest_collection_modifyitems).
+      config.option.loadscopereorder = False
+      config.pluginmanager.register(_WeightedOrder(), _WEIGHTED_ORDER)
   if not os.environ.get(_CACHE_ENV):
     _OWNED_CACHE = tempfile.mkdtemp(prefix='jaxgen-test-xla-cache-')
     os.environ[_CACHE_ENV] = _OWNED_CACHE
@@ -76,6 +94,24 @@ def pytest_unconfigure(config):
   if hasattr(config, 'workerinput') or _OWNED_CACHE is None:
     return
   shutil.rmtree(_OWNED_CACHE, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+  """In the workers of a weighted loadscope run: units heaviest first."""
+  if not getattr(config, 'workerinput', {}).get(_WEIGHTED_ORDER):
+    return
+  order = suite_order.order_units([item.nodeid for item in items],
+                                  suite_order.load_weights())
+  items[:] = [items[i] for i in order]
+
+
+class _WeightedOrder:
+  """Tells each xdist worker to sort its collection (the workers collect;
+  xdist queues the units in the order they did). Registered only when xdist
+  runs the session."""
+
+  def pytest_configure_node(self, node):
+    node.workerinput[_WEIGHTED_ORDER] = True
 
 
 class _NotebookFlags:

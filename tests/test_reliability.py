@@ -19,6 +19,7 @@ import time
 import types
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -615,3 +616,19 @@ def test_asyncio_logs_of_failed_orbax_writes_are_dropped():
                     'future: <... Error writing "x" in OCDBT database at '
                     '"/w/checkpoints/8.orbax-checkpoint-tmp/state" ...>')
   assert passes('Task exception was never retrieved\nfuture: <Task other>')
+
+
+def test_host_non_finite_check_agrees_with_the_jitted_reduction():
+  """The trainer's check before a save reads the replicated parameters on
+  the host; it names the same leaves as a reduction on the devices."""
+  w = np.ones((3, 2), jnp.bfloat16)
+  w[1, 0] = np.inf
+  tree = jax.device_put({
+      'w': w, 'b': np.zeros(4, np.float32), 'count': np.arange(3),
+      'ema': {'k': np.full((2,), np.nan, np.float16),
+              'ok': np.ones((2, 2), np.float16)}})
+  host = train.non_finite_leaves((tree, None))
+  assert host == {'0/w': True, '0/b': False, '0/ema/k': True,
+                  '0/ema/ok': False}
+  device = jax.device_get(train._non_finite_on_device((tree, None)))  # pylint: disable=protected-access
+  assert host == {k: bool(v) for k, v in device.items()}
