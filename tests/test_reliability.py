@@ -630,5 +630,6 @@ def test_host_non_finite_check_agrees_with_the_jitted_reduction():
   host = train.non_finite_leaves((tree, None))
   assert host == {'0/w': True, '0/b': False, '0/ema/k': True,
                   '0/ema/ok': False}
-  device = jax.device_get(train._non_finite_on_device((tree, None)))  # pylint: disable=protected-access
+  device = jax.device_get(
+      train._non_finite_on_device((tree, None)))  # pylint: disable=protected-access
   assert host == {k: bool(v) for k, v in device.items()}

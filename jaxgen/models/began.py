@@ -187,7 +187,8 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
 
 
 def make_optimizer(config) -> gan.TwoPlayerOptimizer:
-  """``config.optimizer`` for G, ``config.d_optimizer`` for AE (one step each)."""
+  """``config.optimizer`` for G, ``config.d_optimizer`` for AE (one step
+  each)."""
   return gan.make_optimizer(config, d_steps=1)
 
 

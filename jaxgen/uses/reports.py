@@ -32,9 +32,9 @@ and returns a JSON-able dict plus the arrays a figure needs (under
   the OOD sets mixed in (`num` // len(sets) rows of each set, so about as
   many outliers as digits), with the AUROC of each rejection score
   against those outliers; beside them, optionally, a discriminative
-  classifier's (`classifier_reference`). Its ``draws`` says what one image's class
-  scores share (`jaxgen.uses.scoring.class_draws`: the same key; for a
-  diffusion bound, the timesteps per image).
+  classifier's (`classifier_reference`). Its ``draws`` says what one
+  image's class scores share (`jaxgen.uses.scoring.class_draws`: the same
+  key; for a diffusion bound, the timesteps per image).
 * `probe_report`: linear-probe accuracy against the number of labels
   (`jaxgen.uses.probe`) on the family's features and on raw pixels.
 """
