@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import chains as chains_script
 from experiments.configs import gsn as gsn_config
 from jaxgen.errors import ConfigError
 from jaxgen.models import gsn
@@ -91,14 +90,14 @@ def test_bad_latent_fields_name_the_field(field, value):
 
 
 def test_the_chain_figure_keeps_every_nth_mean_of_one_chain(model):
-  # experiments.chains runs the latent chain in blocks of `every` steps:
-  # its kept columns are the means of one continued chain.
+  # gsn.chain_figure (experiments.chains) runs the latent chain in blocks
+  # of `every` steps: its kept columns are the means of one continued chain.
   key, net = jax.random.key(4), model.net
 
   @jax.jit
   def run(params, x, h0):
-    kept = chains_script._gsn_trace(params, net, x, key, num_steps=4,
-                                    every=2)
+    trace = gsn._chain_trace  # pylint: disable=protected-access
+    kept = trace(params, x, key, net=net, num_steps=4, every=2)
     whole = gsn.latent_chain(params, key, x, h0, net=net, num_steps=4)
     return kept, gsn.to_uint8(x, net=net), gsn.to_uint8(whole[2], net=net)
 
