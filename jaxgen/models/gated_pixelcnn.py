@@ -87,8 +87,9 @@ class Net(nn.Module):
       reaches (1 channel only): the vertical one k//2 rows (rows i - k//2
       .. i - 1 after `down_shift`; otherwise k//2 + 1, one row more), the
       horizontal one the k//2 columns left of j (no all-zero centre tap).
-      The cropped-kernel layout of common PyTorch Gated PixelCNNs, parameter
-      for parameter.
+      With ``use_skip=False`` and ``output_features=(features,)`` this is,
+      parameter for parameter, the cropped-kernel layout of the PyTorch
+      peer of `experiments.bench_peers`.
   """
   image_shape: Sequence[int] = (28, 28, 1)
   likelihood: str = 'bernoulli'
