@@ -31,7 +31,8 @@ peer's; the table prints both):
 
 - ``vae``: MLP VAE 784-512-512, 32-d latent (vae.py:mnist8k), batch 128;
 - ``pixelcnn``: PixelCNN (pixelcnn.py:mnist8k), batch 32;
-- ``gated_pixelcnn``: Gated PixelCNN (gated_pixelcnn.py:mnist8k), batch 32;
+- ``gated_pixelcnn``: Gated PixelCNN at the peer's layout
+  (gated_pixelcnn.py:mnist8k,peer), batch 32;
 - ``dcgan``: the reference DCGAN's D + G step (`bench_gan.reference_config`,
   non-saturating), batch 64;
 - ``ddpm_unet``: the DDPM U-Net (ddpm.py:mnist8k), batch 64;
@@ -90,7 +91,7 @@ REFERENCES: dict[str, Callable[[], ml_collections.ConfigDict]] = {
     'pixelcnn': lambda: _with_batch(pixelcnn_config.get_config('mnist8k'),
                                     32),
     'gated_pixelcnn': lambda: _with_batch(
-        gated_config.get_config('mnist8k'), 32),
+        gated_config.get_config('mnist8k,peer'), 32),
     'dcgan': lambda: bench_gan.reference_config('nonsaturating', 64),
     'ddpm_unet': lambda: _with_batch(ddpm_config.get_config('mnist8k'), 64),
     'realnvp': lambda: _with_batch(realnvp_config.get_config('mnist8k'), 64),

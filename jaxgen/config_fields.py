@@ -39,6 +39,8 @@ FAMILY_FIELDS: dict[str, dict[str, Any]] = {
         'model.latent_noise': 0.0,  # unused without a latent state
     },
     'ffjord': {'model.train_time': False},  # T fixed at model.time_length
+    # The first layer's full k//2 + 1 rows and centre tap.
+    'gated_pixelcnn': {'model.crop_input': False},
     'dbm': {
         'model.pretrain_steps': [0, 0],  # no greedy pre-training
         # The pre-training rate, unused while pretrain_steps is (0, 0).

@@ -7,11 +7,11 @@ import pytest
 from experiments import bench_common
 from experiments import bench_peers
 
-# The PyTorch peers' parameter counts (../shared/bench/PARAMS.md). The Gated
-# PixelCNN differs from its peer (a known architecture gap): not listed.
+# The PyTorch peers' parameter counts (../shared/bench/PARAMS.md).
 PEER_PARAMS = {
     'vae': 1_379_152,
     'pixelcnn': 665_089,
+    'gated_pixelcnn': 806_401,
     'dcgan': 1_728_128,
     'ddpm_unet': 583_713,
     'realnvp': 1_204_711,

@@ -8,6 +8,11 @@ Argument: comma-separated options, e.g. ``gated_pixelcnn.py:digits``,
 - likelihood: bernoulli (default, but categorical on cifar10; dynamically
   binarized data) | categorical (256-way softmax on the 8-bit pixels)
 - cond: class-conditional (one-hot label projected into every gated layer)
+- arch: peer (the PyTorch peer's layout of ../shared/bench, parameter for
+  parameter, for `experiments.bench_peers`: no skip connections, the output
+  read from the last horizontal stack through 1x1 64 -> 64 -> 1, the first
+  layer's kernels cropped to what a 7x7 mask 'A' reaches, ``crop_input``;
+  806,401 parameters on 28x28 against the default's 853,249)
 
 Vector conditioning (``model.cond_dim``) is a library feature: no dataset
 supplies ``batch['cond']``, so these presets keep cond_dim = 0.
@@ -58,9 +63,10 @@ ALLOWED = {
     'dataset': common.DATASETS + ('binarized_mnist', 'cifar10'),
     'likelihood': ('bernoulli', 'categorical'),
     'cond': ('cond',),
+    'arch': ('peer',),
 }
 # likelihood '': bernoulli, or categorical on cifar10 (8-bit colour).
-DEFAULTS = {'dataset': 'digits', 'likelihood': '', 'cond': ''}
+DEFAULTS = {'dataset': 'digits', 'likelihood': '', 'cond': '', 'arch': ''}
 
 
 def get_config(arg: str = 'digits'):
@@ -82,10 +88,15 @@ def get_config(arg: str = 'digits'):
   m.use_skip = True  # sum skip connections into the output
   m.num_classes = 10 if opts['cond'] else 0  # > 0: class-conditional
   m.cond_dim = 0  # > 0: conditioned on batch['cond'] (library use only)
+  # First layer cut to a k x k mask 'A''s reach (1 channel only).
+  m.crop_input = False
   if cifar:
     m.features, m.num_layers, m.output_features = 192, 15, (1020,)
   if dataset == 'smoke':
     m.features, m.num_layers, m.output_features = 4, 2, (8,)
+  if opts['arch'] == 'peer':
+    m.use_skip, m.crop_input = False, True
+    m.output_features = (m.features,)
 
   common.pixel_data(c, m.likelihood)
 

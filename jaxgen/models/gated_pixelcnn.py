@@ -83,6 +83,13 @@ class Net(nn.Module):
     num_levels: 'categorical' only: levels >= num_levels get the logit
       `MASKED_LOGIT`, so they carry no probability and are never drawn (a
       prior over K < 256 codes); 256 leaves the softmax whole.
+    crop_input: the first layer's kernels hold only what a k x k mask 'A'
+      reaches (1 channel only): the vertical one k//2 rows (rows i - k//2
+      .. i - 1 after `down_shift`; otherwise k//2 + 1, one row more), the
+      horizontal one the k//2 columns left of j (no all-zero centre tap).
+      With ``use_skip=False`` and ``output_features=(features,)`` this is,
+      parameter for parameter, the cropped-kernel layout of the PyTorch
+      peer of `experiments.bench_peers`.
   """
   image_shape: Sequence[int] = (28, 28, 1)
   likelihood: str = 'bernoulli'
@@ -96,14 +103,17 @@ class Net(nn.Module):
   cond_dim: int = 0
   cond_spatial: bool = False
   num_levels: int = ars.NUM_LEVELS
+  crop_input: bool = False
 
   def setup(self):
     c, p = self.image_shape[-1], self.features
     kernels = [self.input_kernel] + [self.kernel_size] * (self.num_layers - 1)
-    self.vconv = [masked.VerticalStackConv(2 * p, k) for k in kernels]
+    crop = [self.crop_input] + [False] * (self.num_layers - 1)
+    self.vconv = [masked.VerticalStackConv(2 * p, k, rows=k // 2 if cut else 0)
+                  for k, cut in zip(kernels, crop)]
     self.hconv = [masked.HorizontalStackConv(2 * p, k, 'A' if l == 0 else 'B',
-                                             color_channels=c)
-                  for l, k in enumerate(kernels)]
+                                             color_channels=c, crop_centre=cut)
+                  for l, (k, cut) in enumerate(zip(kernels, crop))]
     self.link = [inits.Dense(2 * p) for _ in kernels]
     self.res = [masked.MaskedConv2D(p, 1, 'B', color_channels=c)
                 for _ in kernels]
@@ -241,6 +251,11 @@ def validate(config, dataset) -> None:
       raise ConfigError(f'config.model.{name}={k} must be odd and positive.')
   if m.num_layers < 1:
     raise ConfigError(f'config.model.num_layers={m.num_layers} must be >= 1.')
+  if m.get('crop_input', False) and (channels != 1 or m.input_kernel < 3):
+    raise ConfigError(
+        f'config.model.crop_input=True needs 1 channel and input_kernel >= 3, '
+        f'got image_shape={tuple(m.image_shape)}, '
+        f'input_kernel={m.input_kernel}.')
   if m.cond_dim:
     raise ConfigError(
         f'config.model.cond_dim={m.cond_dim}: vector conditioning reads '

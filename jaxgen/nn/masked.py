@@ -441,23 +441,38 @@ class VerticalStackConv(nn.Module):
   mask, and no blind spot: the region above grows by k//2 on both sides per
   layer.
 
+  With ``rows`` = r < k//2 + 1 the kernel keeps its last r rows only (rows
+  i - r + 1 .. i): ``rows=k//2`` on the image gives, after `down_shift`,
+  exactly the rows a k x k mask 'A' sees above the centre.
+
   Attributes:
     features: output channels.
     kernel_size: k (odd).
+    rows: kernel rows, 1 .. k//2 + 1 (0: k//2 + 1).
     use_bias, kernel_init, bias_init, precision, method: as for
       `MaskedConv2D`.
   """
   features: int
   kernel_size: int = 3
+  rows: int = 0
   use_bias: bool = True
   kernel_init: Initializer = inits.lecun_normal()
   bias_init: Initializer = nn.initializers.zeros_init()
   precision: Any = None
   method: str = 'auto'
 
+  def _rows(self) -> int:
+    full = _check_odd(self.kernel_size) + 1
+    if self.rows == 0:
+      return full
+    if not 1 <= self.rows <= full:
+      raise ValueError(f'rows must be in [1, {full}] for kernel_size '
+                       f'{self.kernel_size}, got {self.rows}.')
+    return self.rows
+
   def window(self) -> tuple[int, int, int]:
     half = _check_odd(self.kernel_size)
-    return half + 1, half, half
+    return self._rows(), half, half
 
   def _conv(self, x, kernel, bias, padding):
     taps = tuple(np.ndindex(kernel.shape[:2]))
@@ -467,13 +482,12 @@ class VerticalStackConv(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """x [B, H, W, in] -> [B, H, W, features]."""
-    half = _check_odd(self.kernel_size)
+    half, rows = _check_odd(self.kernel_size), self._rows()
     kernel = self.param('kernel', self.kernel_init,
-                        (half + 1, self.kernel_size, x.shape[-1],
-                         self.features))
+                        (rows, self.kernel_size, x.shape[-1], self.features))
     bias = (self.param('bias', self.bias_init, (self.features,))
             if self.use_bias else None)
-    return self._conv(x, kernel, bias, ((half, 0), (half, half)))
+    return self._conv(x, kernel, bias, ((rows - 1, 0), (half, half)))
 
   def _params(self):
     bias = self.get_variable('params', 'bias') if self.use_bias else None
@@ -482,7 +496,8 @@ class VerticalStackConv(nn.Module):
   def at(self, window: jax.Array) -> jax.Array:
     """One output [..., features] from its window.
 
-    window: [..., k//2 + 1, k, in], rows i - k//2 .. i, columns j -+ k//2.
+    window: [..., r, k, in], rows i - r + 1 .. i (r = `window()[0]`),
+      columns j -+ k//2.
     """
     kernel, bias = self._params()
     y = jnp.einsum('...hwi,hwio->...o', window, kernel,
@@ -492,8 +507,8 @@ class VerticalStackConv(nn.Module):
   def row(self, buffer: jax.Array) -> jax.Array:
     """One output row [B, 1, W, features] from its input rows.
 
-    buffer: [B, k//2 + 1, W + 2 (k//2), in], rows i - k//2 .. i zero-padded
-    at the sides.
+    buffer: [B, r, W + 2 (k//2), in], rows i - r + 1 .. i (r =
+      `window()[0]`) zero-padded at the sides.
     """
     kernel, bias = self._params()
     return self._conv(buffer, kernel, bias, ((0, 0), (0, 0)))
@@ -508,11 +523,16 @@ class HorizontalStackConv(nn.Module):
   pixel itself (first layer), 'B' shows it (later layers), and with colour
   groups output group g sees input groups < g ('A') or <= g ('B').
 
+  With one colour group, mask 'A' zeroes the whole centre tap: ``crop_centre``
+  then drops it from the parameters (a 1 x k//2 kernel over columns
+  j - k//2 .. j - 1; the same function, computed the same way).
+
   Attributes:
     features: output channels (a multiple of `color_channels`).
     kernel_size: k (odd); the kernel has k//2 + 1 taps.
     mask_type: 'A' or 'B'.
     color_channels: colour groups, as in `make_mask`.
+    crop_centre: no centre-tap parameters (mask 'A', 1 colour group only).
     use_bias, kernel_init, bias_init, precision, method: as for
       `MaskedConv2D`.
   """
@@ -520,6 +540,7 @@ class HorizontalStackConv(nn.Module):
   kernel_size: int = 3
   mask_type: str = 'B'
   color_channels: int = 1
+  crop_centre: bool = False
   use_bias: bool = True
   kernel_init: Initializer = inits.lecun_normal()
   bias_init: Initializer = nn.initializers.zeros_init()
@@ -530,6 +551,8 @@ class HorizontalStackConv(nn.Module):
     return 1, _check_odd(self.kernel_size), 0
 
   def _mask_kernel(self, kernel: jax.Array) -> jax.Array:
+    if self.crop_centre:  # the centre tap mask 'A' zeroes, as zeros
+      return jnp.pad(kernel, ((0, 0), (0, 1), (0, 0), (0, 0)))
     mask = np.ones(kernel.shape, np.float32)
     mask[0, -1] = centre_mask(kernel.shape[2], kernel.shape[3],
                               self.mask_type, self.color_channels)
@@ -539,11 +562,18 @@ class HorizontalStackConv(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     """x [B, H, W, in] -> [B, H, W, features]."""
     half = _check_odd(self.kernel_size)
+    if self.crop_centre and (self.mask_type != 'A' or self.color_channels != 1
+                             or half == 0):
+      raise ValueError(
+          "crop_centre needs mask_type 'A', color_channels 1 and "
+          f'kernel_size >= 3, got {self.mask_type!r}, '
+          f'{self.color_channels}, {self.kernel_size}.')
+    taps = half if self.crop_centre else half + 1
     kernel = self.param('kernel', self.kernel_init,
-                        (1, half + 1, x.shape[-1], self.features))
+                        (1, taps, x.shape[-1], self.features))
     bias = (self.param('bias', self.bias_init, (self.features,))
             if self.use_bias else None)
-    mask = np.ones(kernel.shape[:2] + (1, 1), np.float32)
+    mask = np.ones((1, half + 1, 1, 1), np.float32)
     mask[0, -1] = centre_mask(x.shape[-1], self.features, self.mask_type,
                               self.color_channels).any()
     y = _conv(x, self._mask_kernel(kernel), live_taps(mask),

@@ -279,3 +279,63 @@ def test_num_levels_masks_the_softmax_in_both_samplers(rgb_params):
   assert draws[1].max() < 5 and len(np.unique(draws[1])) == 5
   whole = gated.sample(rgb_params, jax.random.key(9), 3, net=RGB, cond=COND)
   assert whole.max() >= 5
+
+
+# The peer's layout on a small image: first layer cropped (k0 = 5), no skip.
+CROPPED = gated.Net(image_shape=(7, 7, 1), likelihood='bernoulli', features=8,
+                    num_layers=2, input_kernel=5, kernel_size=3,
+                    output_features=(8,), use_skip=False, crop_input=True)
+
+
+def test_peer_layout_size_and_checks():
+  """`gated_pixelcnn.py:mnist8k,peer` has the peer's 806,401 parameters
+  (../shared/bench/README.md, (c)) and its first-layer kernel shapes."""
+  config = gated_config.get_config('mnist8k,peer')
+  net = gated.Net(**{k: tuple(v) if isinstance(v, list) else v
+                     for k, v in config.model.to_dict().items()})
+  batch = {'image': jnp.zeros((1, 28, 28, 1))}
+  shapes = jax.eval_shape(lambda: gated.init(jax.random.key(0), batch,
+                                             net=net))
+  assert sum(s.size for s in jax.tree.leaves(shapes)) == 806_401
+  assert shapes['vconv_0']['kernel'].shape == (3, 7, 1, 128)
+  assert shapes['hconv_0']['kernel'].shape == (1, 3, 1, 128)
+  assert shapes['vconv_1']['kernel'].shape == (2, 3, 64, 128)
+  assert 'skip_0' not in shapes
+  dataset = ml_collections.ConfigDict(dict(num_classes=10, name='digits',
+                                           pixel_levels=256))
+  gated.validate(config, dataset)
+  rgb = gated_config.get_config('smoke,categorical')
+  rgb.model.image_shape, rgb.model.crop_input = (8, 8, 3), True
+  rgb.model.features, rgb.model.output_features = 6, (6,)
+  with pytest.raises(ConfigError, match='config.model.crop_input'):
+    gated.validate(rgb, dataset)
+
+
+def test_cropped_input_is_causal_one_row_shorter_and_cached():
+  """With crop_input the output at (i, j) sees exactly rows i - R .. i - 1
+  (R = k0//2 + (L-1) k//2 = 3 here; one row fewer than the default layout),
+  columns j -+ R, and row i left of j; nothing at or after (i, j). The
+  cached sampler's passes compute the same logits."""
+  batch = {'image': jnp.zeros((1,) + CROPPED.image_shape)}
+  shapes = jax.eval_shape(lambda: gated.init(jax.random.key(0), batch,
+                                             net=CROPPED))
+  rng = np.random.default_rng(8)  # every parameter non-zero, no compile
+  params = jax.tree.map(
+      lambda s: jnp.asarray(0.5 * rng.standard_normal(s.shape), jnp.float32),
+      shapes)
+  x = jax.random.bernoulli(jax.random.key(9), 0.5, (7, 7, 1)).astype(float)
+  dep = dependence(lambda v: CROPPED.apply({'params': params}, v), x)
+  assert_causal(dep)
+  r = 3
+  for i, j in ((6, 3), (5, 5), (4, 1)):
+    p = i * 7 + j
+    seen = {(i2, j2) for i2 in range(7) for j2 in range(7)
+            if dep[p, i2 * 7 + j2] > 0}
+    want = {(i2, j2) for i2 in range(max(0, i - r), i)
+            for j2 in range(max(0, j - r), min(7, j + r + 1))}
+    want |= {(i, j2) for j2 in range(max(0, j - r), j)}
+    assert seen == want, (i, j, sorted(seen ^ want))
+  xs = jax.random.uniform(jax.random.key(10), (2, 7, 7, 1))
+  full = CROPPED.apply({'params': params}, xs)
+  inc = gated.incremental_logits(params, xs, net=CROPPED)
+  np.testing.assert_allclose(inc, full, rtol=1e-5, atol=1e-5)

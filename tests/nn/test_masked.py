@@ -309,3 +309,47 @@ def test_stack_methods_agree(k, mask_type, colors):
   ref_h = _dense_reference(x, full, mask_type, colors)
   np.testing.assert_allclose(yh, ref_h + ph['params']['bias'], rtol=1e-5,
                              atol=1e-4)
+
+
+def test_cropped_stack_kernels_equal_the_full_ones_with_zeros():
+  """VerticalStackConv(rows=r) is the full k//2 + 1 row kernel with its top
+  rows zero, and HorizontalStackConv(crop_centre=True) is the mask-'A'
+  kernel with its (masked) centre tap: same values, and the same
+  gradients on the kept taps and on the input."""
+  k, half = 7, 3
+  x = jax.random.normal(jax.random.key(0), (2, 6, 9, 2))
+  v = masked.VerticalStackConv(4, k, rows=half)
+  pv = v.init(jax.random.key(1), x)
+  assert pv['params']['kernel'].shape == (half, k, 2, 4)
+  full_v = masked.VerticalStackConv(4, k)
+  pv_full = {'params': {
+      'kernel': jnp.pad(pv['params']['kernel'], ((1, 0),) + ((0, 0),) * 3),
+      'bias': pv['params']['bias']}}
+  h = masked.HorizontalStackConv(4, k, 'A', crop_centre=True)
+  ph = h.init(jax.random.key(2), x)
+  assert ph['params']['kernel'].shape == (1, half, 2, 4)
+  full_h = masked.HorizontalStackConv(4, k, 'A')
+  ph_full = {'params': {
+      'kernel': jnp.concatenate([ph['params']['kernel'],
+                                 jnp.ones((1, 1, 2, 4))], axis=1),
+      'bias': ph['params']['bias']}}
+  for cut, full, p_cut, p_full, kept in (
+      (v, full_v, pv, pv_full, np.s_[1:]),
+      (h, full_h, ph, ph_full, np.s_[:, :half])):
+    key = jax.random.key(3)
+    y, gx, gk = _value_and_grads(
+        lambda a, w, m=cut, p=p_cut: m.apply(
+            {'params': {**p['params'], 'kernel': w}}, a),
+        x, p_cut['params']['kernel'], key)
+    y2, gx2, gk2 = _value_and_grads(
+        lambda a, w, m=full, p=p_full: m.apply(
+            {'params': {**p['params'], 'kernel': w}}, a),
+        x, p_full['params']['kernel'], key)
+    np.testing.assert_allclose(y, y2, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gx, gx2, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gk, gk2[kept], rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match='crop_centre'):
+    masked.HorizontalStackConv(4, k, 'B', crop_centre=True).init(
+        jax.random.key(0), x)
+  with pytest.raises(ValueError, match='rows must be in'):
+    masked.VerticalStackConv(4, 3, rows=3).init(jax.random.key(0), x)
