@@ -367,6 +367,125 @@ def _fmt(x: float) -> str:
   return f'{x:.3f}'
 
 
+# Short names of the outlier scores in the summary table.
+_SHORT = {'likelihood': 'lik', 'typicality': 'typ', 'complexity': 'cx',
+          'likelihood_ratio': 'LR'}
+
+
+def _short(kind: str) -> str:
+  return _SHORT.get(kind) or kind.replace('typicality_m', 'typM=')
+
+
+def _run_label(r: dict[str, Any], extra: str = '') -> str:
+  """`workdir` (estimator[, extra]) for a summary row."""
+  said = [x for x in (r.get('estimator', {}).get('name'), extra) if x]
+  return f'`{r["workdir"]}`' + (f' ({", ".join(said)})' if said else '')
+
+
+def _coverage_index(curve: dict[str, Any], kept: float) -> int:
+  return min(range(len(curve['coverage'])),
+             key=lambda i: abs(curve['coverage'][i] - kept))
+
+
+def summaries(found: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+  """The three tables that open the page, one row per record of `found`
+  ((kind, record) in path order): per outlier set, the AUROC of -log p(x)
+  and of the best score when it beats it; per Bayes record, accuracy,
+  ECE, the AUROC of -log p(x) against the outliers and the accuracy at
+  80% kept with them mixed in, beside its baseline and reference; per
+  probe, accuracy against the labels used, with the pixel curves once per
+  distinct curve."""
+  lines = []
+  ood = [r for k, r in found if k == 'ood']
+  if ood:
+    sets = []
+    for r in ood:
+      sets += [s for s in r['sets'] if s not in sets]
+    lines += [
+        '## Outliers at a glance', '',
+        'AUROC of -log p(x) per set (0.5: chance; below 0.5: the set is '
+        '*more* likely than the test digits), then, where another score '
+        'does better by 0.01 or more, the best one: typ = typicality per '
+        'example, typM=m = typicality of batches of m, cx = input '
+        'complexity, LR = likelihood ratio. Details in the sections '
+        'below.', '',
+        '| Run (estimator) | ' + ' | '.join(sets) + ' |',
+        '|---' * (len(sets) + 1) + '|']
+    for r in ood:
+      bg = r.get('background')
+      label = _run_label(r, f'background `{bg["workdir"]}`' if bg else '')
+      cells = []
+      for s in sets:
+        met = r['metrics'].get(s)
+        if met is None:
+          cells.append('')
+          continue
+        lik = met['likelihood']['auroc']
+        best = max(met, key=lambda k: met[k]['auroc'])
+        cell = _fmt(lik)
+        if met[best]['auroc'] >= lik + 0.01:
+          cell += f' → {_fmt(met[best]["auroc"])} {_short(best)}'
+        cells.append(cell)
+      lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+    lines.append('')
+  bayes = [r for k, r in found if k == 'bayes']
+  if bayes:
+    lines += [
+        '## Bayes classifiers at a glance', '',
+        'p(y|x) ∝ p(x|y) p(y) on the test rows; AUROC of -log p(x) against '
+        'the outlier sets mixed in (about as many outliers as digits), and '
+        'the accuracy when the 20% least likely of that mixture are '
+        'refused (outliers count as errors: with as many outliers as '
+        'digits, about 0.63 at best). Beside it, on the same rows, '
+        'one diagonal Gaussian mixture per class and, where given, the '
+        'discriminative classifier (refusing by max_y p(y|x)).', '',
+        '| Run (estimator) | Test rows | Accuracy | ECE | AUROC -log p(x) '
+        '| Accuracy at 80% kept | Per-class GMM accuracy | Classifier '
+        'accuracy | Classifier at 80% kept |',
+        '|---' * 9 + '|']
+    for r in bayes:
+      mixed = r['reject_with_ood']
+      i = _coverage_index(mixed, 0.8)
+      gmm = r.get('gmm_baseline')
+      ref = r.get('classifier_reference')
+      lines.append(
+          f'| {_run_label(r)} | {r["num"]} | '
+          f'{_fmt(r["accuracy"])} | {_fmt(r["ece"])} | '
+          f'{_fmt(r["ood_auroc_log_px"])} | {_fmt(mixed["accuracy"][i])} | '
+          + (_fmt(gmm['accuracy']) if gmm else '') + ' | ' +
+          (_fmt(ref['accuracy']) if ref else '') + ' | ' +
+          (_fmt(ref['reject_with_ood']['accuracy'][
+              _coverage_index(ref['reject_with_ood'], 0.8)]) if ref else '')
+          + ' |')
+    lines.append('')
+  probes = [r for k, r in found if k == 'probe']
+  if probes:
+    counts = [row['num_labels'] for row in probes[0]['curves']['pixels']]
+    rows, pixel_curves = [], []
+    for r in probes:
+      for name, curve in r['curves'].items():
+        if [row['num_labels'] for row in curve] != counts:
+          continue
+        acc = [row['accuracy'] for row in curve]
+        if name == 'pixels':
+          if acc in pixel_curves:
+            continue
+          pixel_curves.append(acc)
+          label = f'raw pixels (beside `{r["workdir"]}`)'
+        else:
+          label = f'`{r["workdir"]}`: {name}'
+        rows.append(f'| {label} | ' + ' | '.join(_fmt(a) for a in acc) +
+                    ' |')
+    lines += [
+        '## Linear probes at a glance', '',
+        'Test accuracy of a logistic regression on frozen features against '
+        'the number of training labels used (the same labelled rows for '
+        'every feature); raw pixels once per distinct curve.', '',
+        '| Features | ' + ' | '.join(f'{n:,} labels' for n in counts) +
+        ' |', '|---' * (len(counts) + 1) + '|'] + rows + ['']
+  return lines
+
+
 def training_lines(records: str) -> list[str]:
   """The "workdir=command" lines of `records`/`TRAINING_FILE` (none when
   the file is absent): the commands that trained the scored workdirs.
@@ -416,10 +535,12 @@ def render(records: str, training: Sequence[str] = (),
            'given, -[log p(x) - log p_0(x)] with p_0 the same config '
            'trained on perturbed inputs ("likelihood ratio", Ren et al. '
            '2019).', '']
+  found = []
   for path in paths:
     with open(path) as f:
-      r = json.load(f)
-    kind = os.path.basename(path).split('_')[0]
+      found.append((os.path.basename(path).split('_')[0], json.load(f)))
+  lines += summaries(found)
+  for kind, r in found:
     est = r.get('estimator', {})
     head = (f'## {kind}: `{r["workdir"]}` (step {r["step"]}, '
             + (f'estimator {est["name"]} {est["arguments"]}, '

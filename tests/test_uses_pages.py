@@ -82,3 +82,24 @@ def test_a_training_line_without_a_workdir_is_one_error(tmp_path, capsys):
   err = capsys.readouterr().err.strip().splitlines()
   assert status == uses_cli.EXIT_BAD_INPUT and len(err) == 1
   assert err[0].startswith('error:') and 'workdir=command' in err[0]
+
+
+def test_the_glance_tables_pick_the_best_score_and_dedupe_pixels():
+  metrics = {'flip': {'likelihood': {'auroc': 0.4},
+                      'typicality_m10': {'auroc': 0.9},
+                      'complexity': {'auroc': 0.6}},
+             'noise': {'likelihood': {'auroc': 1.0},
+                       'complexity': {'auroc': 0.995}}}
+  ood = {'workdir': 'w', 'estimator': {'name': 'exact'},
+         'sets': ['flip', 'noise'], 'metrics': metrics}
+  curve = lambda *acc: [{'num_labels': n, 'accuracy': a}
+                        for n, a in zip((10, 100), acc)]
+  probes = [{'workdir': f'p{i}', 'curves': {'ae': curve(0.5, 0.8 + i / 10),
+                                            'pixels': curve(0.3, 0.6)}}
+            for i in range(2)]
+  lines = uses_cli.summaries([('ood', ood), ('probe', probes[0]),
+                              ('probe', probes[1])])
+  assert '| `w` (exact) | 0.400 → 0.900 typM=10 | 1.000 |' in lines
+  assert '| `p0`: ae | 0.500 | 0.800 |' in lines
+  assert '| `p1`: ae | 0.500 | 0.900 |' in lines
+  assert sum(l.startswith('| raw pixels') for l in lines) == 1
