@@ -37,9 +37,10 @@ newest (or --step) checkpoint through the trainer, and reports
   on the same rows (the reference; `experiments.train_classifier` on the
   same data). Writes
   ``bayes_<stem>.json``. The K class scores of one image share their
-  draws (`jaxgen.uses.scoring.class_draws`, the record's ``draws``): a
-  DDPM's bounds use the same timesteps and noise for every class, and the
-  record states the timesteps per image.
+  draws (`jaxgen.uses.scoring.class_draws`, the record's ``draws``), with
+  what the family says of its estimator (its optional
+  ``describe_estimator``): a DDPM's bounds use the same timesteps and noise
+  for every class, and the record states the timesteps per image.
   --num_samples=K scores with K importance samples instead of the
   estimator's own number (a VAE's ``--estimator=iwae --num_samples=100``:
   IWAE-100 per class).
@@ -58,7 +59,10 @@ newest (or --step) checkpoint through the trainer, and reports
   which draws the same way (the command prints the steps that hold for).
 
 * ``render``: Markdown tables of every JSON the three commands wrote under
-  --records (recursively), each with its command, into --out.
+  --records (recursively), each with its command, into --out; under them
+  the training commands of ``<records>/training.txt`` ("workdir=command"
+  lines) and of --training. ``python -m experiments.results`` writes the
+  same page (`render`) to ``results/USES.md`` from ``results/uses``.
 
 ``<stem>`` is ``step<step>_seed<seed>`` plus the options that change the
 numbers, so reruns with other options keep their files. Output goes to
@@ -95,6 +99,9 @@ from jaxgen.uses import reports
 from jaxgen.uses import scoring
 
 COMMANDS = ('ood', 'bayes', 'probe', 'perturb', 'render')
+# Under --records: "workdir=command" lines, how the scored workdirs were
+# trained, listed under the tables (`training_lines`).
+TRAINING_FILE = 'training.txt'
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
@@ -160,7 +167,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS
                                   'JSON the commands wrote.', **fv),
       training=flags.DEFINE_multi_string(
           'training', [], 'render: "workdir=command" lines, the commands '
-          'that trained the workdirs, listed under the tables.', **fv))
+          'that trained the workdirs, listed under the tables after those '
+          f'of <records>/{TRAINING_FILE}.', **fv))
 
 
 def _error(message: Any) -> int:
@@ -302,8 +310,7 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
           f'-log p(x) against {report["num_ood"]} OOD rows '
           f'{report["ood_auroc_log_px"]:.4f}, of -max_y log p(x, y) '
           f'{report["ood_auroc_max_joint"]:.4f}', flush=True)
-    if report['draws']['timesteps_per_image']:
-      print(f'class scores: {report["draws"]["note"]}', flush=True)
+    print(f'class scores: {report["draws"]["note"]}', flush=True)
     if report['gmm_baseline']:
       b = report['gmm_baseline']
       print(f'baseline, {b["model"]}: accuracy {b["accuracy"]:.4f}, ECE '
@@ -360,17 +367,161 @@ def _fmt(x: float) -> str:
   return f'{x:.3f}'
 
 
+# Short names of the outlier scores in the summary table.
+_SHORT = {'likelihood': 'lik', 'typicality': 'typ', 'complexity': 'cx',
+          'likelihood_ratio': 'LR'}
+
+
+def _short(kind: str) -> str:
+  return _SHORT.get(kind) or kind.replace('typicality_m', 'typM=')
+
+
+def _run_label(r: dict[str, Any], extra: str = '') -> str:
+  """`workdir` (estimator[, extra]) for a summary row."""
+  said = [x for x in (r.get('estimator', {}).get('name'), extra) if x]
+  return f'`{r["workdir"]}`' + (f' ({", ".join(said)})' if said else '')
+
+
+def _coverage_index(curve: dict[str, Any], kept: float) -> int:
+  return min(range(len(curve['coverage'])),
+             key=lambda i: abs(curve['coverage'][i] - kept))
+
+
+def summaries(found: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+  """The three tables that open the page, one row per record of `found`
+  ((kind, record) in path order): per outlier set, the AUROC of -log p(x)
+  and of the best score when it beats it; per Bayes record, accuracy,
+  ECE, the AUROC of -log p(x) against the outliers and the accuracy at
+  80% kept with them mixed in, beside its baseline and reference; per
+  probe, accuracy against the labels used, with the pixel curves once per
+  distinct curve."""
+  lines = []
+  ood = [r for k, r in found if k == 'ood']
+  if ood:
+    sets = []
+    for r in ood:
+      sets += [s for s in r['sets'] if s not in sets]
+    lines += [
+        '## Outliers at a glance', '',
+        'AUROC of -log p(x) per set (0.5: chance; below 0.5: the set is '
+        '*more* likely than the test digits), then, where another score '
+        'does better by 0.01 or more, the best one: typ = typicality per '
+        'example, typM=m = typicality of batches of m, cx = input '
+        'complexity, LR = likelihood ratio. Details in the sections '
+        'below.', '',
+        '| Run (estimator) | ' + ' | '.join(sets) + ' |',
+        '|---' * (len(sets) + 1) + '|']
+    for r in ood:
+      bg = r.get('background')
+      label = _run_label(r, f'background `{bg["workdir"]}`' if bg else '')
+      cells = []
+      for s in sets:
+        met = r['metrics'].get(s)
+        if met is None:
+          cells.append('')
+          continue
+        lik = met['likelihood']['auroc']
+        best = max(met, key=lambda k: met[k]['auroc'])
+        cell = _fmt(lik)
+        if met[best]['auroc'] >= lik + 0.01:
+          cell += f' → {_fmt(met[best]["auroc"])} {_short(best)}'
+        cells.append(cell)
+      lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+    lines.append('')
+  bayes = [r for k, r in found if k == 'bayes']
+  if bayes:
+    lines += [
+        '## Bayes classifiers at a glance', '',
+        'p(y|x) ∝ p(x|y) p(y) on the test rows; AUROC of -log p(x) against '
+        'the outlier sets mixed in (about as many outliers as digits), and '
+        'the accuracy when the 20% least likely of that mixture are '
+        'refused (outliers count as errors: with as many outliers as '
+        'digits, about 0.63 at best). Beside it, on the same rows, '
+        'one diagonal Gaussian mixture per class and, where given, the '
+        'discriminative classifier (refusing by max_y p(y|x)).', '',
+        '| Run (estimator) | Test rows | Accuracy | ECE | AUROC -log p(x) '
+        '| Accuracy at 80% kept | Per-class GMM accuracy | Classifier '
+        'accuracy | Classifier at 80% kept |',
+        '|---' * 9 + '|']
+    for r in bayes:
+      mixed = r['reject_with_ood']
+      i = _coverage_index(mixed, 0.8)
+      gmm = r.get('gmm_baseline')
+      ref = r.get('classifier_reference')
+      lines.append(
+          f'| {_run_label(r)} | {r["num"]} | '
+          f'{_fmt(r["accuracy"])} | {_fmt(r["ece"])} | '
+          f'{_fmt(r["ood_auroc_log_px"])} | {_fmt(mixed["accuracy"][i])} | '
+          + (_fmt(gmm['accuracy']) if gmm else '') + ' | ' +
+          (_fmt(ref['accuracy']) if ref else '') + ' | ' +
+          (_fmt(ref['reject_with_ood']['accuracy'][
+              _coverage_index(ref['reject_with_ood'], 0.8)]) if ref else '')
+          + ' |')
+    lines.append('')
+  probes = [r for k, r in found if k == 'probe']
+  if probes:
+    counts = [row['num_labels'] for row in probes[0]['curves']['pixels']]
+    rows, pixel_curves = [], []
+    for r in probes:
+      for name, curve in r['curves'].items():
+        if [row['num_labels'] for row in curve] != counts:
+          continue
+        acc = [row['accuracy'] for row in curve]
+        if name == 'pixels':
+          if acc in pixel_curves:
+            continue
+          pixel_curves.append(acc)
+          label = f'raw pixels (beside `{r["workdir"]}`)'
+        else:
+          label = f'`{r["workdir"]}`: {name}'
+        rows.append(f'| {label} | ' + ' | '.join(_fmt(a) for a in acc) +
+                    ' |')
+    lines += [
+        '## Linear probes at a glance', '',
+        'Test accuracy of a logistic regression on frozen features against '
+        'the number of training labels used (the same labelled rows for '
+        'every feature); raw pixels once per distinct curve.', '',
+        '| Features | ' + ' | '.join(f'{n:,} labels' for n in counts) +
+        ' |', '|---' * (len(counts) + 1) + '|'] + rows + ['']
+  return lines
+
+
+def training_lines(records: str) -> list[str]:
+  """The "workdir=command" lines of `records`/`TRAINING_FILE` (none when
+  the file is absent): the commands that trained the scored workdirs.
+
+  Raises:
+    UsageError: a non-blank line without '='.
+  """
+  path = os.path.join(records, TRAINING_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    lines = [l.strip() for l in f if l.strip()]
+  bad = [l for l in lines if '=' not in l]
+  if bad:
+    raise UsageError(f'{path}: expected "workdir=command" lines, got '
+                     f'{bad[0]!r}.')
+  return lines
+
+
 def render(records: str, training: Sequence[str] = (),
-           command: str = '') -> str:
+           command: str = '', out: str = 'results/USES.md') -> str:
   """Markdown tables of every ``ood_*``, ``bayes_*`` and ``probe_*`` JSON
-  under `records`, in path order, each with the command that wrote it;
-  `training` lines ("workdir=command") and this render's own `command`
-  close the page."""
+  under `records`, in path order, each with the command that wrote it.
+
+  The training commands of `records`/`TRAINING_FILE`, then the extra
+  `training` lines ("workdir=command"), close the page, and then `command`
+  (this render's own command line) when given, else the two commands that
+  write the page, to `out`, from those files alone (``experiments.uses
+  render`` and ``experiments.results``, which calls this function).
+  """
   paths = sorted(glob.glob(os.path.join(records, '**', '*.json'),
                            recursive=True))
   if not paths:
     raise UsageError(f'--records={records}: no JSON written by '
                      'experiments.uses there.')
+  training = training_lines(records) + list(training)
   lines = ['# Uses of the trained models', '',
            '<!-- Generated by `python -m experiments.uses render` from the '
            'JSON under ' + records + '. Do not edit by hand. -->', '',
@@ -384,10 +535,12 @@ def render(records: str, training: Sequence[str] = (),
            'given, -[log p(x) - log p_0(x)] with p_0 the same config '
            'trained on perturbed inputs ("likelihood ratio", Ren et al. '
            '2019).', '']
+  found = []
   for path in paths:
     with open(path) as f:
-      r = json.load(f)
-    kind = os.path.basename(path).split('_')[0]
+      found.append((os.path.basename(path).split('_')[0], json.load(f)))
+  lines += summaries(found)
+  for kind, r in found:
     est = r.get('estimator', {})
     head = (f'## {kind}: `{r["workdir"]}` (step {r["step"]}, '
             + (f'estimator {est["name"]} {est["arguments"]}, '
@@ -488,6 +641,12 @@ def render(records: str, training: Sequence[str] = (),
     lines.append('')
   if command:
     lines += [f'This page: `{command}`', '']
+  else:
+    lines += [f'This page: `python -m experiments.uses render --records='
+              f'{records} --out={out}`, or `python -m experiments.results '
+              '--render_only` (every run of experiments.results writes it '
+              'too); the training commands are those of '
+              f'`{os.path.join(records, TRAINING_FILE)}`.', '']
   return '\n'.join(lines)
 
 
@@ -506,10 +665,14 @@ def main(argv: Sequence[str], holders: dict[str, Any],
       if not f['out']:
         raise UsageError('render needs --out=FILE, e.g. --out=results/'
                          'USES.md.')
+      # With only the files under --records, the page is the one
+      # `experiments.results` writes; extra --training lines name this
+      # command line.
       workdir_lib.atomic_write(f['out'], render(
           f['records'], f['training'],
           'python -m experiments.uses ' + ' '.join(
-              shlex.quote(a) for a in f['argv'][1:])))
+              shlex.quote(a) for a in f['argv'][1:])
+          if f['training'] else '', out=f['out']))
       print(f'wrote {f["out"]}', flush=True)
       return EXIT_OK
     if not f['workdir'] or not f['workdir'].strip():

@@ -241,9 +241,13 @@ def test_bayes_command_on_a_conditional_run(smoke_runs, tmp_path, capsys):
   assert _cli('bayes', f'--workdir={smoke_runs["cond"]}', '--sets=noise',
               '--num=40', '--estimator=iwae', '--num_samples=4',
               f'--out={out}') == 0
+  # The VAE says nothing of its estimator: the common-random-numbers
+  # sentence alone (the contract's optional describe_estimator).
+  assert 'class scores: every class of an image' in capsys.readouterr().out
   (path,) = out.iterdir()
   assert path.name.endswith('_estiwae_k4.json')
   report = json.loads(path.read_text())
+  assert set(report['draws']) == {'note'}
   assert report['estimator']['arguments']['num_samples'] == 4
   assert 0.0 <= report['ood_auroc_max_joint'] <= 1.0
   assert 0.0 <= report['gmm_baseline']['ood_auroc_log_px'] <= 1.0

@@ -3,6 +3,11 @@ their timesteps and noise (common random numbers)."""
 
 from __future__ import annotations
 
+import glob
+import json
+import os
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +15,8 @@ import pytest
 
 from experiments import uses as uses_cli
 from experiments.configs import ddpm as ddpm_config
+from experiments.configs import vae as vae_config
+from jaxgen import models
 from jaxgen import train
 from jaxgen import workdir as workdir_lib
 from jaxgen.uses import reports
@@ -82,3 +89,38 @@ def test_bayes_record_states_the_timesteps(cond_ddpm, tmp_path):
   all_t = scoring.class_draws(exp, 'bound')
   assert all_t['timesteps_per_image'] == 20
   assert 'all T = 20 terms' in all_t['note']
+
+
+def _unbuilt_run(family: str, config) -> types.SimpleNamespace:
+  """What `scoring.class_draws` reads of a run, without compiling it."""
+  module = models.get_family(family)
+  model = {k: tuple(v) if isinstance(v, list) else v
+           for k, v in config.model.to_dict().items()}
+  return types.SimpleNamespace(config=config, family=module,
+                               net=module.Net(**model))
+
+
+def test_committed_ddpm_notes_come_from_the_family():
+  # The records of the digits DDPM were written when the scorer composed
+  # the sentence itself; the family's describe_estimator gives it again.
+  run = _unbuilt_run('ddpm', ddpm_config.get_config('digits,cond'))
+  paths = glob.glob(os.path.join(
+      os.path.dirname(__file__), '..', 'results', 'uses',
+      'ddpm_cond_digits', 'bayes_*.json'))
+  assert paths
+  for path in paths:
+    with open(path) as f:
+      record = json.load(f)
+    est = record['estimator']
+    draws = scoring.class_draws(run, est['name'], est['arguments'])
+    assert draws == record['draws'], path
+
+
+def test_a_family_without_describe_estimator_gets_the_generic_note():
+  assert not hasattr(models.get_family('vae'), 'describe_estimator')
+  run = _unbuilt_run('vae', vae_config.get_config('smoke,cond'))
+  draws = scoring.class_draws(run, sorted(run.config.eval.estimators)[0])
+  assert draws == {'note': (
+      'every class of an image is scored with one key: the same '
+      'preprocessing noise and the same estimator draws (common random '
+      'numbers)')}

@@ -1,4 +1,4 @@
-r"""Runs the catalogue's experiments; writes RESULTS.md and GALLERY.md.
+r"""Runs the catalogue's experiments; writes RESULTS.md, GALLERY.md, USES.md.
 
   python -m experiments.results                      # all, then RESULTS.md
   python -m experiments.results --only=vae_mlp_digits,vae_conv_digits
@@ -21,7 +21,10 @@ are what RESULTS.md is rendered from and what survives a fresh clone); a
 stored result that lacks an evaluation gets it measured from its checkpoint
 while the workdir exists. RESULTS.md is then regenerated from the records of
 every experiment, and GALLERY.md beside it (one sample grid per family;
-both never by hand), so results accumulate across invocations and clones:
+both never by hand), and results/USES.md from the JSON of
+`experiments.uses` under results/uses (`render.write_uses`, the renderer
+of ``python -m experiments.uses render``), so results accumulate across
+invocations and clones:
 
 - an experiment with a result.json is not run again (unless --rerun or
   --fresh);

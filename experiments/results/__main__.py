@@ -76,6 +76,9 @@ def main(argv, flag_values: dict[str, Any]):
     render.write(out, runs_dir, quick=quick, note=f['note'],
                  records_dir=records_dir)
     print(f'wrote {out} and {render.gallery_path(out)}', flush=True)
+    if render.uses_page(records_dir):
+      print('wrote ' + os.path.join(records_dir, render.USES_FILE),
+            flush=True)
     return
   try:
     run.run_all(names, runs_dir=runs_dir, out=out, quick=quick,

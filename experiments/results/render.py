@@ -19,11 +19,13 @@ comes from its record and its catalogue entry.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 from typing import Any, Callable
 
 from experiments import catalogue
+from experiments import uses as uses_lib
 from experiments.catalogue import Spec
 from experiments.results import records as records_lib
 from experiments.results import specs as specs_lib
@@ -32,6 +34,9 @@ from jaxgen import workdir as workdir_lib
 Record = dict[str, Any]
 
 GALLERY_FILE = 'GALLERY.md'
+# The uses page (`experiments.uses`): <records_dir>/USES_FILE, from the
+# JSON under <records_dir>/USES_RECORDS.
+USES_FILE, USES_RECORDS = 'USES.md', 'uses'
 # The label of a row that runs smaller or shorter than the paper's setting
 # (`specs.cpu_budget`), the same in every table.
 CPU_BUDGET = 'CPU budget'
@@ -933,14 +938,38 @@ def gallery_path(out: str) -> str:
   return os.path.join(os.path.dirname(out), GALLERY_FILE)
 
 
+def uses_page(records_dir: str | None) -> tuple[str, str] | None:
+  """(path, text) of the uses page: `experiments.uses.render` (the renderer
+  of ``python -m experiments.uses render``) of the JSON under
+  <records_dir>/`USES_RECORDS`, to be written to <records_dir>/`USES_FILE`;
+  None without records or without such JSON."""
+  if not records_dir:
+    return None
+  records = os.path.join(records_dir, USES_RECORDS)
+  if not glob.glob(os.path.join(records, '**', '*.json'), recursive=True):
+    return None
+  out = os.path.join(records_dir, USES_FILE)
+  return out, uses_lib.render(records, out=out)
+
+
+def write_uses(records_dir: str | None) -> str | None:
+  """Writes `uses_page`; returns its path (None when there is none)."""
+  page = uses_page(records_dir)
+  if page is None:
+    return None
+  workdir_lib.atomic_write(*page)
+  return page[0]
+
+
 def write(out: str, runs_dir: str, *, quick: bool,
           notes: dict[str, str] | None = None, note: str | None = None,
           records_dir: str | None = None) -> str:
-  """Writes RESULTS.md to `out` and GALLERY.md beside it; returns the
-  first."""
+  """Writes RESULTS.md to `out`, GALLERY.md beside it and the uses page
+  (`write_uses`); returns the first."""
   text = render(runs_dir, quick=quick, notes=notes, note=note,
                 records_dir=records_dir)
   workdir_lib.atomic_write(out, text)
   workdir_lib.atomic_write(gallery_path(out), render_gallery(
       runs_dir, quick=quick, records_dir=records_dir))
+  write_uses(records_dir)
   return text

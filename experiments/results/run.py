@@ -308,4 +308,7 @@ def run_all(names: list[str], *, runs_dir: str, out: str, quick: bool,
   workdir_lib.atomic_write(gallery, render.render_gallery(
       runs_dir, quick=quick, records_dir=records_dir))
   print(f'wrote {out} and {gallery}', flush=True)
+  uses = render.write_uses(records_dir)
+  if uses:
+    print(f'wrote {uses}', flush=True)
   return text

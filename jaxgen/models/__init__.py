@@ -85,6 +85,14 @@ Optional names (`OPTIONAL`); the trainer uses each one a family defines:
   sufficient statistics, a Boltzmann machine's Gibbs conditionals); the
   trainer refuses ``config.train.compute_dtype='bfloat16'`` with it, before
   compiling.
+- ``describe_estimator(*, net, **estimator) -> {'estimate': str,
+  'shared': str, ...}``: words for a record about what ``log_likelihood``
+  evaluates per example with those arguments ('estimate': a diffusion
+  bound's timesteps per image) and which of its random draws one key fixes
+  ('shared'); further keys are record fields. `jaxgen.uses.scoring.
+  class_draws` states them beside its common-random-numbers sentence when
+  one image is scored under every class; without the name it states that
+  sentence alone.
 
 A family with non-trainable state (batch-norm statistics, EMA codebooks, a
 frozen sub-model) keeps the whole Flax variables dict ({'params': ...,
@@ -188,7 +196,7 @@ FAMILIES: dict[str, str] = {
 REQUIRED = ('Net', 'init', 'loss_fn', 'LIKELIHOOD', 'log_likelihood', 'sample')
 OPTIONAL = ('reconstruct', 'validate', 'make_train_step', 'make_optimizer',
             'DATA', 'ESTIMATOR_CHOICES', 'data_init', 'prepare_estimator',
-            'FLOAT32_ONLY', 'chain_figure')
+            'FLOAT32_ONLY', 'chain_figure', 'describe_estimator')
 # The discrete-code sub-contract: all three or none.
 CODES = ('code_shapes', 'encode_codes', 'decode_codes')
 

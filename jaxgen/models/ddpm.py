@@ -50,7 +50,8 @@ of the evaluation. Compare schedules by their bound after training, or by
 the terms without the last (`diffusion.bound_terms` per timestep).
 
 The family contract (see `jaxgen.models`): `Net`, `init`, `loss_fn`,
-`LIKELIHOOD` ('bound'), `log_likelihood`, `sample`, `validate`. Extra:
+`LIKELIHOOD` ('bound'), `log_likelihood`, `sample`, `validate`,
+`describe_estimator` (the bound's terms per image, for records). Extra:
 `trajectory` (the states of the reverse process x_T -> x_0 that `sample`
 draws), `guided_eps`, `timestep_sequence`, `to_uint8`, `eps_error_weights`,
 `SAMPLERS` (the ``method`` choices of `sample`).
@@ -298,6 +299,31 @@ def log_likelihood(params, batch, key, *, net: Net, num_timesteps: int = 0,
       num_samples=num_timesteps or None, chunk_size=chunk_size,
       num_bins=NUM_BINS)
   return -total
+
+
+def describe_estimator(*, net: Net, num_timesteps: int = 0,
+                       chunk_size: int = 50) -> dict[str, Any]:
+  """What `log_likelihood` evaluates per image with these arguments, in
+  words for a record (the contract's optional ``describe_estimator``).
+
+  Returns:
+    {'estimate': the terms of the bound evaluated per image (all T, or the
+    decoder term L_0 and ``num_timesteps - 1`` stratified timesteps);
+    'shared': the draws one key fixes (the timesteps and the noise);
+    'timesteps_per_image': the terms per image (T when ``num_timesteps``
+    is 0)}.
+  """
+  del chunk_size  # how the terms are batched, not which
+  big_t = int(net.num_timesteps)
+  k = int(num_timesteps)
+  estimate = (f'all T = {big_t:,} terms of the diffusion bound per image, '
+              'one noise draw each' if not k else
+              f'{k} terms of the diffusion bound per image (the decoder term '
+              f'L_0 and {k - 1} timesteps stratified over T = {big_t:,}, an '
+              'unbiased estimate)')
+  return {'estimate': estimate,
+          'shared': 'the same timesteps and noise for every class',
+          'timesteps_per_image': k or big_t}
 
 
 def guided_eps(params, x_t: jax.Array, t: jax.Array,

@@ -34,7 +34,8 @@ and returns a JSON-able dict plus the arrays a figure needs (under
   against those outliers; beside them, optionally, a discriminative
   classifier's (`classifier_reference`). Its ``draws`` says what one
   image's class scores share (`jaxgen.uses.scoring.class_draws`: the same
-  key; for a diffusion bound, the timesteps per image).
+  key, and what the family says of its estimator, e.g. a diffusion bound's
+  timesteps per image).
 * `probe_report`: linear-probe accuracy against the number of labels
   (`jaxgen.uses.probe`) on the family's features and on raw pixels.
 """

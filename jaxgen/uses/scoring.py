@@ -28,7 +28,8 @@ image. Sharing the draws (common random numbers) makes the class
 comparison less noisy than the scores themselves: for a diffusion bound
 estimated from a few stratified timesteps, the K bounds of one image use
 the same timesteps and the same noise, so their differences carry no
-variance from the timestep draw (`class_draws` says so in words).
+variance from the timestep draw (`class_draws` says so in words, with what
+the family's optional ``describe_estimator`` says about its estimator).
 
 An estimator's arguments can be overridden for one scoring
 (``arguments``, e.g. ``{'num_samples': 64}`` to score a VAE with IWAE-64
@@ -385,26 +386,21 @@ def class_draws(exp, name: str,
   """What the K class scores of one image share (`class_nll`), for records.
 
   Returns:
-    {'note': a sentence; 'timesteps_per_image': for an estimator with a
-    ``num_timesteps`` argument (DDPM's bound), the terms evaluated per image
-    and class (T when the argument is 0), else None}.
+    {'note': the common-random-numbers sentence, preceded by what the
+    family says its estimator evaluates per image and followed by the draws
+    a key fixes, when the family defines ``describe_estimator`` (the
+    contract of `jaxgen.models`); the further fields it returns}.
   """
   args = estimator_arguments(exp, name, arguments)
   note = ('every class of an image is scored with one key: the same '
           'preprocessing noise and the same estimator draws (common random '
           'numbers)')
-  if 'num_timesteps' not in args:
-    return {'note': note, 'timesteps_per_image': None}
-  big_t = int(exp.net.num_timesteps)
-  k = int(args['num_timesteps'])
-  terms = (f'all T = {big_t:,} terms of the diffusion bound per image, one '
-           'noise draw each' if not k else
-           f'{k} terms of the diffusion bound per image (the decoder term '
-           f'L_0 and {k - 1} timesteps stratified over T = {big_t:,}, an '
-           'unbiased estimate)')
-  return {'note': f'{terms}; {note}: the same timesteps and noise for '
-                  'every class',
-          'timesteps_per_image': k or big_t}
+  describe = getattr(exp.family, 'describe_estimator', None)
+  if describe is None:
+    return {'note': note}
+  said = dict(describe(net=exp.net, **args))
+  estimate, shared = said.pop('estimate'), said.pop('shared')
+  return {'note': f'{estimate}; {note}: {shared}', **said}
 
 
 def describe_estimator(exp, name: str,
