@@ -38,6 +38,8 @@ alone.
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import jax
@@ -86,13 +88,31 @@ def pytest_configure(config):
   flags = os.environ.get('XLA_FLAGS', '')
   os.environ.pop(_ADDED_FLAGS_ENV, None)
   given = {helpers.flag_name(f) for f in flags.split()}
-  added = tuple(f for f in helpers.COMPILE_XLA_FLAGS
-                if helpers.flag_name(f) not in given)
+  added = _known_flags(tuple(f for f in helpers.COMPILE_XLA_FLAGS
+                             if helpers.flag_name(f) not in given))
   if added:
     os.environ['XLA_FLAGS'] = ' '.join((flags,) + added).strip()
     os.environ[_ADDED_FLAGS_ENV] = ' '.join(added)
   # This process may have imported jax before the variable was set.
   jax.config.update('jax_compilation_cache_dir', os.environ[_CACHE_ENV])
+
+
+def _known_flags(flags: tuple[str, ...]) -> tuple[str, ...]:
+  """`flags`, less the newer ones if this XLA does not know them.
+
+  XLA aborts on an unknown flag, and a later jaxlib may retire
+  `helpers.NEWER_XLA_FLAGS`: one child process tries them first.
+  """
+  newer = tuple(f for f in flags if f in helpers.NEWER_XLA_FLAGS)
+  if not newer:
+    return flags
+  env = dict(os.environ, XLA_FLAGS=' '.join(newer), JAX_PLATFORMS='cpu')
+  probe = subprocess.run(
+      [sys.executable, '-c', 'import jax; jax.jit(lambda x: x + 1)(1.0)'],
+      env=env, capture_output=True, check=False, timeout=120)
+  if probe.returncode == 0:
+    return flags
+  return tuple(f for f in flags if f not in newer)
 
 
 def pytest_unconfigure(config):

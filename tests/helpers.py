@@ -15,6 +15,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 # they change how fast XLA compiles, not what the programs compute.
 COMPILE_XLA_FLAGS = ('--xla_backend_optimization_level=0',
                      '--xla_cpu_use_fusion_emitters=false')
+# Those of them that a later jaxlib may no longer know (XLA aborts on an
+# unknown flag): the session adds them only if a child process accepts them.
+NEWER_XLA_FLAGS = ('--xla_cpu_use_fusion_emitters=false',)
 
 
 def flag_name(flag: str) -> str:
