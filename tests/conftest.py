@@ -10,17 +10,20 @@ variable), and removes it at the end. A cached executable is the same
 compiled program, so results are bitwise those of a fresh compile. A
 ``JAX_COMPILATION_CACHE_DIR`` set by the caller is left alone.
 
-The tests' programs are small and most run a handful of times, so LLVM's
-optimisation of the generated CPU code costs far more than it saves: the
-session compiles with ``--xla_backend_optimization_level=0``
-(`helpers.COMPILE_XLA_FLAGS`, added to ``XLA_FLAGS`` before any backend
-starts and passed on to the processes the tests start, so the test process
-and its subprocesses compile alike). The HLO passes (fusion, layout) still
-run; only the backend's machine-code optimisation is skipped, which changes
-speed, not the semantics the tests check. A caller's ``XLA_FLAGS`` that
-already sets the level is left alone. The notebooks' kernels start without
-the added flags: they train hundreds of steps and time the samplers, so
-they run as a reader runs them.
+The tests' programs are small and most run a handful of times, so the
+time XLA:CPU spends generating fast code costs far more than it saves: the
+session compiles with ``--xla_backend_optimization_level=0`` (no LLVM
+optimisation of the machine code) and ``--xla_cpu_use_fusion_emitters=false``
+(fusions emitted by the elemental IR emitter instead of the MLIR fusion
+emitters, which roughly halves the backend's compile time of the smoke
+models) (`helpers.COMPILE_XLA_FLAGS`, added to ``XLA_FLAGS`` before any
+backend starts and passed on to the processes the tests start, so the test
+process and its subprocesses compile alike). The HLO passes (fusion,
+layout) still run; only how their result becomes machine code changes,
+which changes speed, not the semantics the tests check. A flag the caller's
+``XLA_FLAGS`` already sets is left as the caller set it. The notebooks'
+kernels start without the added flags: they train hundreds of steps and
+time the samplers, so they run as a reader runs them.
 
 With ``-n N`` and no ``--dist``, xdist's default scheduling deals the first
 tests out one by one, so most modules' tests would be split over the
@@ -35,6 +38,8 @@ alone.
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import jax
@@ -82,12 +87,32 @@ def pytest_configure(config):
     os.environ[_CACHE_ENV] = _OWNED_CACHE
   flags = os.environ.get('XLA_FLAGS', '')
   os.environ.pop(_ADDED_FLAGS_ENV, None)
-  if 'xla_backend_optimization_level' not in flags:
-    os.environ['XLA_FLAGS'] = ' '.join(
-        (flags,) + helpers.COMPILE_XLA_FLAGS).strip()
-    os.environ[_ADDED_FLAGS_ENV] = ' '.join(helpers.COMPILE_XLA_FLAGS)
+  given = {helpers.flag_name(f) for f in flags.split()}
+  added = _known_flags(tuple(f for f in helpers.COMPILE_XLA_FLAGS
+                             if helpers.flag_name(f) not in given))
+  if added:
+    os.environ['XLA_FLAGS'] = ' '.join((flags,) + added).strip()
+    os.environ[_ADDED_FLAGS_ENV] = ' '.join(added)
   # This process may have imported jax before the variable was set.
   jax.config.update('jax_compilation_cache_dir', os.environ[_CACHE_ENV])
+
+
+def _known_flags(flags: tuple[str, ...]) -> tuple[str, ...]:
+  """`flags`, less the newer ones if this XLA does not know them.
+
+  XLA aborts on an unknown flag, and a later jaxlib may retire
+  `helpers.NEWER_XLA_FLAGS`: one child process tries them first.
+  """
+  newer = tuple(f for f in flags if f in helpers.NEWER_XLA_FLAGS)
+  if not newer:
+    return flags
+  env = dict(os.environ, XLA_FLAGS=' '.join(newer), JAX_PLATFORMS='cpu')
+  probe = subprocess.run(
+      [sys.executable, '-c', 'import jax; jax.jit(lambda x: x + 1)(1.0)'],
+      env=env, capture_output=True, check=False, timeout=120)
+  if probe.returncode == 0:
+    return flags
+  return tuple(f for f in flags if f not in newer)
 
 
 def pytest_unconfigure(config):

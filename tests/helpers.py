@@ -13,7 +13,16 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Compile-time settings the session adds to XLA_FLAGS (tests/conftest.py):
 # they change how fast XLA compiles, not what the programs compute.
-COMPILE_XLA_FLAGS = ('--xla_backend_optimization_level=0',)
+COMPILE_XLA_FLAGS = ('--xla_backend_optimization_level=0',
+                     '--xla_cpu_use_fusion_emitters=false')
+# Those of them that a later jaxlib may no longer know (XLA aborts on an
+# unknown flag): the session adds them only if a child process accepts them.
+NEWER_XLA_FLAGS = ('--xla_cpu_use_fusion_emitters=false',)
+
+
+def flag_name(flag: str) -> str:
+  """'--name' of an XLA flag '--name=value'."""
+  return flag.split('=', 1)[0]
 
 
 def smoke_config(arg='smoke', **overrides):
@@ -37,8 +46,9 @@ def subprocess_env(**extra):
   from ``extra['XLA_FLAGS']`` alone.
   """
   env = dict(os.environ)
+  names = {flag_name(f) for f in COMPILE_XLA_FLAGS}
   inherited = [f for f in env.pop('XLA_FLAGS', '').split()
-               if f.startswith('--xla_backend_optimization_level')]
+               if flag_name(f) in names]
   flags = inherited + extra.pop('XLA_FLAGS', '').split()
   if flags:
     env['XLA_FLAGS'] = ' '.join(flags)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import integrate
 from scipy import linalg
 from scipy import stats
 
@@ -55,19 +56,53 @@ def test_forward_then_inverse_returns_the_input(points_model, points):
   np.testing.assert_allclose(inv_logdet, -logdet, atol=2e-3)
 
 
-def test_logdet_is_the_jacobians(points_model, points):
-  """The integrated exact trace against slogdet of the solve's Jacobian."""
-  net, params = points_model
+def flow_jacobians(params, net, h0):
+  """(h(T) [B, D], dh(T)/dh(0) [B, D, D]) of the ODE alone, in float64.
+
+  An independent reference for the solver's integrated trace: SciPy's
+  DOP853 integrates the state with its variational equation dJ/dt =
+  (df/dz) J, J(0) = I, from 0 to T, with f and df/dz from the dynamics
+  (float32 network, one forward-mode Jacobian per call).
+  """
+  shape = (1,) + tuple(net.image_shape)
+  d = int(np.prod(net.image_shape))
 
   @jax.jit
-  def both(p, x):
-    one = lambda v: ffjord.forward(p, v[None], net=net)[0][0]
-    jac = jax.vmap(jax.jacrev(one))(x)
-    return jnp.linalg.slogdet(jac)[1], ffjord.log_det(p, x, net=net)
+  def f_and_jac(z, t):
+    f = lambda v: ffjord.dynamics(params, v.reshape(shape), t,
+                                  net=net).reshape(d)
+    return f(z), jax.jacfwd(f)(z)
 
-  ref, logdet = both(params, points)
-  assert float(jnp.abs(ref).max()) > 0.05  # not volume-preserving
+  def rhs(t, state):
+    fz, dfdz = jax.device_get(f_and_jac(
+        jnp.asarray(state[:d], jnp.float32), jnp.float32(t)))
+    jac = state[d:].reshape(d, d)
+    return np.concatenate([np.asarray(fz, np.float64),
+                           (np.asarray(dfdz, np.float64) @ jac).ravel()])
+
+  t_end = float(ffjord.end_time(params, net=net))
+  ends, jacs = [], []
+  for start in np.asarray(h0, np.float64).reshape(-1, d):
+    sol = integrate.solve_ivp(rhs, (0.0, t_end),
+                              np.concatenate([start, np.eye(d).ravel()]),
+                              method='DOP853', rtol=1e-7, atol=1e-9)
+    assert sol.success, sol.message
+    ends.append(sol.y[:d, -1])
+    jacs.append(sol.y[d:, -1].reshape(d, d))
+  return np.stack(ends), np.stack(jacs)
+
+
+def test_logdet_is_the_jacobians(points_model, points):
+  """The integrated exact trace against slogdet of the flow map's Jacobian
+  (`flow_jacobians`), and the end point against the reference's."""
+  net, params = points_model
+  z, logdet = jax.jit(lambda p, x: ffjord.forward(p, x, net=net))(params,
+                                                                  points)
+  ref_z, jac = flow_jacobians(params, net, points)
+  ref = np.linalg.slogdet(jac)[1]
+  assert np.abs(ref).max() > 0.05  # not volume-preserving
   np.testing.assert_allclose(logdet, ref, atol=2e-3)
+  np.testing.assert_allclose(z, ref_z, atol=1e-3)
 
 
 def _linear_params(net, a):
@@ -206,28 +241,34 @@ def test_point_samples_map_back_to_the_prior_draw(points_model):
 def test_images_invert_and_their_logdet_includes_the_logit():
   """Conv dynamics with t as a channel on 3x3x1 images, logit
   pre-processing: the round trip, and the exact log-det against slogdet
-  of the whole map's Jacobian (logit included)."""
+  of the whole map's Jacobian: the ODE's (`flow_jacobians`) times the
+  logit's diagonal (1 - 2 alpha) / (p (1 - p)), p = alpha + (1 - 2 alpha) y,
+  in float64."""
+  alpha = 0.05
   net = ffjord.Net(image_shape=(3, 3, 1), hidden=(4,), activation='softplus',
-                   logit_alpha=0.05, rtol=TOL, atol=TOL, max_steps=500)
+                   logit_alpha=alpha, rtol=TOL, atol=TOL, max_steps=500)
   y = jax.random.uniform(jax.random.key(2), (2, 3, 3, 1))
   params = perturb(ffjord.init(jax.random.key(4), {'image': y}, net=net), 6,
                    scale=0.3)
 
   @jax.jit
-  def run(p, y):
+  def run(p, y, key):
     z, logdet = ffjord.forward(p, y, net=net)
-    one = lambda v: ffjord.forward(p, v[None], net=net)[0][0]
-    jac = jax.vmap(jax.jacrev(one))(y)
-    ref = jnp.linalg.slogdet(jac.reshape(2, 9, 9))[1]
-    return z, logdet, ref, ffjord.inverse(p, z, net=net)
+    return (z, logdet, ffjord.inverse(p, z, net=net),
+            ffjord.sample(p, key, 2, net=net))
 
-  z, logdet, ref, (back, back_logdet) = run(params, y)
+  z, logdet, (back, back_logdet), images = run(params, y, jax.random.key(1))
+  p = alpha + (1 - 2 * alpha) * np.asarray(y, np.float64).reshape(2, 9)
+  h0 = np.log(p) - np.log1p(-p)
+  ref_z, ode_jac = flow_jacobians(params, net, h0)
+  jac = ode_jac * ((1 - 2 * alpha) / (p * (1 - p)))[:, None, :]
+  ref = np.linalg.slogdet(jac)[1]
   assert z.shape == (2, 9)
+  np.testing.assert_allclose(z, ref_z, atol=1e-3)
   np.testing.assert_allclose(back, y, atol=1e-3)
   np.testing.assert_allclose(logdet, ref, atol=2e-3)
   # The inverse's log-det, logit included, is minus the forward's.
   np.testing.assert_allclose(back_logdet, -ref, atol=2e-3)
-  images = ffjord.sample(params, jax.random.key(1), 2, net=net)
   assert images.shape == (2, 3, 3, 1) and images.dtype == jnp.uint8
 
 

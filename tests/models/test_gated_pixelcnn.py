@@ -111,7 +111,7 @@ def test_cached_pass_matches_full_network(which, grey_params, rgb_params):
   x = jax.random.uniform(jax.random.key(6), (3,) + net.image_shape)
   labels = jnp.array([0, 2, 1]) if net.num_classes else None
   cond = COND if net.cond_dim else None
-  full = net.apply({'params': params}, x, labels, cond)
+  full = jax.jit(net.apply)({'params': params}, x, labels, cond)
   inc = gated.incremental_logits(params, x, labels, cond, net=net)
   assert inc.shape == full.shape
   np.testing.assert_allclose(inc, full, rtol=1e-5, atol=1e-5)
@@ -140,7 +140,7 @@ def test_naive_and_cached_samplers_agree_bitwise(grey_samples, rgb_params):
 
 def test_class_label_changes_logits_and_samples(grey_params, grey_samples):
   x = jnp.zeros((2,) + GREY.image_shape)
-  logits = GREY.apply({'params': grey_params}, x, jnp.array([0, 1]))
+  logits = jax.jit(GREY.apply)({'params': grey_params}, x, jnp.array([0, 1]))
   assert float(jnp.abs(logits[0] - logits[1]).max()) > 1e-2
   # Same key, other labels: other images.
   for n in range(4):
@@ -187,13 +187,14 @@ def test_loss_matches_float64_numpy(which, grey_params, rgb_params):
            'mask': jnp.array([True, True, False]), 'cond': COND}
   loss, metrics = jax.jit(lambda p, b: gated.loss_fn(
       p, b, None, net=net, train=True))(params, batch)
-  logits = net.apply({'params': params}, batch['image'],
-                     batch['label'] if net.num_classes else None,
-                     COND if net.cond_dim else None)
+  logits = jax.jit(net.apply)({'params': params}, batch['image'],
+                              batch['label'] if net.num_classes else None,
+                              COND if net.cond_dim else None)
   ref = numpy_nll(net.likelihood, logits, x)
   np.testing.assert_allclose(metrics['nll'], ref, rtol=1e-5)
   np.testing.assert_allclose(loss, ref[:2].mean(), rtol=1e-5)
-  ll = gated.log_likelihood(params, batch, None, net=net)
+  ll = jax.jit(lambda p, b: gated.log_likelihood(p, b, None, net=net))(
+      params, batch)
   np.testing.assert_allclose(ll, -ref, rtol=1e-5)
 
 
@@ -233,8 +234,9 @@ def test_spatial_conditioning_is_causal_in_the_image_and_local_in_the_map(
   dep = dependence(lambda v: SPATIAL.apply({'params': spatial_params}, v,
                                            labels, COND_MAP[:1]), x)
   assert_causal(dep)
-  jac = jax.jacfwd(lambda m: SPATIAL.apply(
-      {'params': spatial_params}, x[None], labels, m[None])[0])(COND_MAP[0])
+  jac = jax.jit(jax.jacfwd(lambda m: SPATIAL.apply(
+      {'params': spatial_params}, x[None], labels, m[None])[0]))(
+          COND_MAP[0])
   dep_map = np.abs(np.asarray(jac)).reshape(25, -1, 25, 2).sum((1, 3))
   assert np.all(np.diag(dep_map) > 0)  # each position sees its map entry
   assert np.all(np.triu(dep_map, 1) == 0)  # and none after it
@@ -245,7 +247,8 @@ def test_spatial_conditioning_samplers_agree_and_follow_the_map(
     spatial_params):
   labels = jnp.array([0, 1, 0])
   x = jax.random.uniform(jax.random.key(23), (3, 5, 5, 1))
-  full = SPATIAL.apply({'params': spatial_params}, x, labels, COND_MAP)
+  full = jax.jit(SPATIAL.apply)({'params': spatial_params}, x, labels,
+                                COND_MAP)
   inc = gated.incremental_logits(spatial_params, x, labels, COND_MAP,
                                  net=SPATIAL)
   np.testing.assert_allclose(inc, full, rtol=1e-5, atol=1e-5)
@@ -267,7 +270,8 @@ def test_num_levels_masks_the_softmax_in_both_samplers(rgb_params):
   parameters draw levels >= K all the time."""
   masked = RGB.clone(num_levels=5)
   x = jax.random.uniform(jax.random.key(4), (2, 3, 3, 3))
-  logits = np.asarray(masked.apply({'params': rgb_params}, x, cond=COND[:2]),
+  logits = np.asarray(jax.jit(masked.apply)({'params': rgb_params}, x,
+                                            cond=COND[:2]),
                       np.float64)
   logits -= logits.max(-1, keepdims=True)
   probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)

@@ -6,6 +6,7 @@ objective (module docstring of `jaxgen.models.gmm`): E-step log-joint
 ``Sigma_k = weighted covariance + s I``.
 """
 
+import functools
 import json
 import math
 
@@ -52,6 +53,12 @@ def _covs(params):
   return trils @ np.swapaxes(trils, -1, -2)
 
 
+def _initialize(key, y, net):
+  """`gmm.initialize` as one compiled program (eagerly, op by op, it costs
+  more to dispatch than to compile)."""
+  return jax.jit(functools.partial(gmm.initialize, net=net))(key, y)
+
+
 def _blobs(rng, n, d, k, spread=3.0):
   centres = rng.normal(size=(k, d)) * spread
   labels = rng.integers(0, k, size=n)
@@ -67,7 +74,7 @@ def test_em_matches_float64_reference_and_never_decreases(covariance):
                 covariance=covariance, covariance_floor=1e-2, chunk_size=32)
   s = gmm.smoothing_variance(net)
   with jax.enable_x64(True):
-    params = gmm.initialize(jax.random.key(0), jnp.asarray(y), net=net)
+    params = _initialize(jax.random.key(0), jnp.asarray(y), net)
     assert params['means'].dtype == jnp.float64
     step = jax.jit(lambda p: gmm.em_step(p, jnp.asarray(y), net=net))
     ref = (np.asarray(params['logits']), np.asarray(params['means']),
@@ -99,7 +106,7 @@ def test_em_never_decreases_the_mixture_log_likelihood(covariance):
   net = gmm.Net(image_shape=(1, 4, 1), num_components=5,
                 covariance=covariance, covariance_floor=0.0, chunk_size=64)
   with jax.enable_x64(True):
-    params = gmm.initialize(jax.random.key(1), jnp.asarray(y), net=net)
+    params = _initialize(jax.random.key(1), jnp.asarray(y), net)
     step = jax.jit(lambda p: gmm.em_step(p, jnp.asarray(y), net=net)[0])
     log_lik = jax.jit(
         lambda p: gmm.mixture_log_prob(p, jnp.asarray(y), net=net).sum())
@@ -134,7 +141,7 @@ def test_float32_em_on_pixels_is_monotone_without_a_floor(
   net = gmm.Net(image_shape=(8, 8, 1), num_components=6,
                 covariance=covariance, covariance_floor=0.0)
   step = jax.jit(lambda p: gmm.em_step(p, y, net=net)[::3])
-  params = gmm.initialize(jax.random.key(1), y, net=net)
+  params = _initialize(jax.random.key(1), y, net)
   objectives = []
   for _ in range(20):
     params, obj = step(params)
@@ -157,8 +164,8 @@ def test_floor_effect_on_a_constant_pixel():
     net = gmm.Net(image_shape=(1, 2, 1), num_components=1,
                   covariance='diag', covariance_floor=floor)
     y = gmm.midpoints(jnp.asarray(pixels))
-    params = gmm.initialize(jax.random.key(0), y, net=net)
-    params = gmm.em_step(params, y, net=net)[0]
+    params = jax.jit(lambda y: gmm.em_step(  # pylint: disable=cell-var-from-loop
+        gmm.initialize(jax.random.key(0), y, net=net), y, net=net)[0])(y)
     s = gmm.smoothing_variance(net)
     np.testing.assert_allclose(np.exp(params['log_vars'][0, 1]), s, rtol=1e-5)
     # Monte Carlo over the dequantization noise of the constant pixel.
@@ -187,7 +194,7 @@ def test_em_recovers_a_known_mixture(covariance):
   net = gmm.Net(image_shape=(1, 2, 1), num_components=3,
                 covariance=covariance, covariance_floor=0.0)
   yj = jnp.asarray(y, jnp.float32)
-  params = gmm.initialize(jax.random.key(4), yj, net=net)
+  params = _initialize(jax.random.key(4), yj, net)
 
   @jax.jit
   def fit(params):
@@ -240,13 +247,19 @@ def test_log_likelihood_is_the_exact_mixture_density():
   y = (pixels + rng.uniform(size=pixels.shape)) / 256
   batch = {'image': jnp.asarray(y, jnp.float32),
            'mask': jnp.ones((40,), bool)}
-  params = gmm.init(jax.random.key(0), batch, net=net)
-  params = gmm.em_step(params, batch['image'].reshape(40, -1), net=net)[0]
-  structure = jax.tree.structure(net.init(jax.random.key(0), batch['image'])[
-      'params'])
+
+  @jax.jit
+  def run(b):
+    p = gmm.init(jax.random.key(0), b, net=net)
+    p = gmm.em_step(p, b['image'].reshape(40, -1), net=net)[0]
+    return (p, gmm.log_likelihood(p, b, None, net=net),
+            net.apply({'params': p}, b['image']),
+            gmm.loss_fn(p, b, None, net=net)[1])
+
+  params, ll, applied, metrics = run(batch)
+  structure = jax.tree.structure(jax.eval_shape(
+      net.init, jax.random.key(0), batch['image'])['params'])
   assert jax.tree.structure(params) == structure
-  ll = jax.jit(lambda p, b: gmm.log_likelihood(p, b, None, net=net))(params,
-                                                                     batch)
   covs = _covs(params).astype(np.float64)
   w = np.exp(np.asarray(params['logits'], np.float64))
   flat = y.reshape(40, -1)
@@ -254,9 +267,7 @@ def test_log_likelihood_is_the_exact_mixture_density():
       np.asarray(params['means'][k], np.float64), covs[k]).pdf(flat)
                    for k in range(3)))
   np.testing.assert_allclose(ll, ref, rtol=1e-5, atol=1e-4)
-  np.testing.assert_allclose(net.apply({'params': params}, batch['image']),
-                             ll, rtol=1e-6)
-  _, metrics = gmm.loss_fn(params, batch, None, net=net)
+  np.testing.assert_allclose(applied, ll, rtol=1e-6)
   np.testing.assert_allclose(metrics['nll'], -ref + 4 * math.log(256),
                              rtol=1e-5)
 
