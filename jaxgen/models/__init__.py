@@ -149,7 +149,7 @@ helpers),
 `code_prior` and `multiscale_pixelcnn` on `gated_pixelcnn` (the priors; the
 two stages), `vqvae` (frozen-model
 helpers) and `get_family` (the frozen family by name). It never imports
-`jaxgen.train`, `jaxgen.evaluate`, `jaxgen.quality` or `experiments`: the
+the trainer, `jaxgen.evaluate`, `jaxgen.quality` or `experiments`: the
 trainer imports the families, not the other way round.
 """
 

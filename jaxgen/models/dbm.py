@@ -126,7 +126,7 @@ from jaxgen.errors import ConfigError
 from jaxgen.models import pixels
 from jaxgen.nn import initializers as inits
 
-# Why config.train.compute_dtype must stay 'float32' (jaxgen.train refuses
+# Why config.train.compute_dtype must stay 'float32' (the trainer refuses
 # 'bfloat16' with this reason).
 FLOAT32_ONLY = (
     "the step's matmuls are the model's own conditionals in the mean-field "

@@ -102,7 +102,7 @@ from jaxgen import steps
 from jaxgen.models import base
 from jaxgen.errors import ConfigError
 
-# Why config.train.compute_dtype must stay 'float32' (jaxgen.train refuses
+# Why config.train.compute_dtype must stay 'float32' (the trainer refuses
 # 'bfloat16' with this reason).
 FLOAT32_ONLY = (
     'EM updates the mixture in closed form from sufficient statistics '

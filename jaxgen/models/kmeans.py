@@ -54,7 +54,7 @@ from jaxgen import steps
 from jaxgen.errors import ConfigError
 from jaxgen.models import gmm
 
-# Why config.train.compute_dtype must stay 'float32' (jaxgen.train refuses
+# Why config.train.compute_dtype must stay 'float32' (the trainer refuses
 # 'bfloat16' with this reason).
 FLOAT32_ONLY = (
     "Lloyd's updates are closed-form means of the assigned examples, with "

@@ -87,7 +87,7 @@ from jaxgen.models import pixels
 from jaxgen.nn import initializers as inits
 
 # log_likelihood is a stochastic estimate (AIS), neither exact nor a bound.
-# Why config.train.compute_dtype must stay 'float32' (jaxgen.train refuses
+# Why config.train.compute_dtype must stay 'float32' (the trainer refuses
 # 'bfloat16' with this reason).
 FLOAT32_ONLY = (
     "the step's matmuls are the model's own conditionals p(h | v) and "
