@@ -94,10 +94,8 @@ def test_bayes_record_states_the_timesteps(cond_ddpm, tmp_path):
 def _unbuilt_run(family: str, config) -> types.SimpleNamespace:
   """What `scoring.class_draws` reads of a run, without compiling it."""
   module = models.get_family(family)
-  model = {k: tuple(v) if isinstance(v, list) else v
-           for k, v in config.model.to_dict().items()}
   return types.SimpleNamespace(config=config, family=module,
-                               net=module.Net(**model))
+                               net=train.make_net(module, config.model))
 
 
 def test_committed_ddpm_notes_come_from_the_family():

@@ -39,8 +39,7 @@ def _config(pretrain_steps):
 
 
 def _net(config):
-  return dbm.Net(**{k: tuple(v) if isinstance(v, list) else v
-                    for k, v in config.model.items()})
+  return train.make_net(dbm, config.model)
 
 
 def _identity(batch, key):

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from experiments.configs import ddpm as config_lib
+from jaxgen import train
 from jaxgen.errors import ConfigError
 from jaxgen.losses import diffusion
 from jaxgen.models import ddpm
 
 
 def _net(config):
-  return ddpm.Net(**{k: tuple(v) if isinstance(v, list) else v
-                     for k, v in config.model.items()})
+  return train.make_net(ddpm, config.model)
 
 
 def _batch(num=6, seed=0):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import gated_pixelcnn as gated_config
+from jaxgen import train
 from jaxgen.errors import ConfigError
 from jaxgen.models import gated_pixelcnn as gated
 from tests.models.test_pixelcnn import assert_causal
@@ -295,8 +296,7 @@ def test_peer_layout_size_and_checks():
   """`gated_pixelcnn.py:mnist8k,peer` has the peer's 806,401 parameters
   (../shared/bench/README.md, (c)) and its first-layer kernel shapes."""
   config = gated_config.get_config('mnist8k,peer')
-  net = gated.Net(**{k: tuple(v) if isinstance(v, list) else v
-                     for k, v in config.model.to_dict().items()})
+  net = train.make_net(gated, config.model)
   batch = {'image': jnp.zeros((1, 28, 28, 1))}
   shapes = jax.eval_shape(lambda: gated.init(jax.random.key(0), batch,
                                              net=net))
