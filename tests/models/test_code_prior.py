@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import code_prior as prior_config
+from experiments.configs import vqvae as vqvae_config
 from experiments.configs import vqvae2 as vqvae2_config
 from jaxgen import steps
 from jaxgen import train
@@ -205,6 +206,30 @@ def test_validate_names_the_field(prior, vq_workdir):
   bad = prior_config.get_config('smoke')
   bad.model.vqvae_workdir = '/nonexistent/vq'
   with pytest.raises(ConfigError, match='config.model.vqvae_workdir'):
+    code_prior.validate(bad, dataset)
+
+
+def test_smoke_config_builds_the_vq_families_smoke_model():
+  """Without a workdir the smoke config's random VQ model is the VQ family's
+  own smoke model (not its default size); a pair naming no field of that
+  family's Net is a ConfigError naming the field."""
+  dataset = types.SimpleNamespace(pixel_levels=256, num_classes=10,
+                                  name='digits')
+  for levels, vq_module in (('vqvae2', vqvae2_config),
+                            ('vqvae', vqvae_config)):
+    config = prior_config.get_config(f'smoke,{levels}')
+    assert config.model.vqvae_workdir == ''
+    code_prior.validate(config, dataset)
+    _, vq_net = code_prior.frozen_model(
+        train.make_net(code_prior, config.model))
+    smoke = vq_module.get_config('smoke').model
+    assert config.model.random_vqvae_fields
+    for name, value in config.model.random_vqvae_fields:
+      assert getattr(vq_net, name) == value == smoke[name], name
+    assert tuple(vq_net.image_shape) == tuple(smoke.image_shape)
+  bad = prior_config.get_config('smoke')  # vqvae2: no num_downsamples field
+  bad.model.random_vqvae_fields = (('num_downsamples', 1),)
+  with pytest.raises(ConfigError, match='config.model.random_vqvae_fields'):
     code_prior.validate(bad, dataset)
 
 
