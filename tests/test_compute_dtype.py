@@ -7,9 +7,11 @@ loss (on the initial parameters, so the two differ by bfloat16 rounding
 alone) agrees within `LOSS_RTOL`, everything is finite, the parameters and
 optimizer state stay float32, and the matmuls and convolutions of the
 bfloat16 step run in bfloat16. The adversarial families' own two-player
-steps likewise, with WGAN-GP's penalty in float32. A family that computes
-in float32 only (EM, K-means, the Boltzmann machines) is refused with its
-reason before compiling, as is a step that never applies its Net.
+steps likewise (the DCGAN, WGAN-GP, BEGAN, pix2pix and CycleGAN smoke
+presets), with WGAN-GP's penalty and pix2pix's edge-map input in float32.
+A family that computes in float32 only (EM, K-means, the Boltzmann
+machines) is refused with its reason before compiling, as is a step that
+never applies its Net.
 """
 
 from __future__ import annotations
