@@ -50,6 +50,18 @@ def prior(vq_workdir):
   return config, net, variables, batch, vq_variables
 
 
+@pytest.fixture(scope='module')
+def codes_and_logits(prior):
+  """The batch's code maps (top first), and the priors' logits of code maps
+  (both levels) as one jitted function, shared by the tests below."""
+  _, net, variables, batch, _ = prior
+  codes = jax.jit(lambda v, b: code_prior.encode(v, b, net=net))(variables,
+                                                                  batch)
+  logits = jax.jit(lambda c: net.apply({'params': variables['params']}, c,
+                                       batch['label']))
+  return codes, logits
+
+
 def test_frozen_model_comes_from_the_workdir(prior):
   config, net, variables, _, vq_variables = prior
   assert code_prior.code_shapes(net) == ((2, 2), (4, 4))
@@ -123,10 +135,9 @@ def test_uniform_prior_bound_equals_the_vq_bound(prior):
                              rtol=1e-5)
 
 
-def test_prior_causality_by_jacobian(prior):
+def test_prior_causality_by_jacobian(prior, codes_and_logits):
   _, net, variables, batch, _ = prior
-  codes = jax.jit(lambda v, b: code_prior.encode(v, b, net=net))(variables,
-                                                                  batch)
+  codes, _ = codes_and_logits
   params = {'params': variables['params']}
   for level, (h, w) in enumerate(code_prior.code_shapes(net)):
     fn = lambda x, above, labels, level=level: net.apply(
@@ -150,11 +161,9 @@ def test_prior_causality_by_jacobian(prior):
         assert jac[p, p - w] > 0, (level, p)  # and the one above
 
 
-def test_bottom_prior_sees_the_top_codes_and_not_vice_versa(prior):
-  _, net, variables, batch, _ = prior
-  codes = code_prior.encode(variables, batch, net=net)
-  logits = jax.jit(lambda c: net.apply({'params': variables['params']}, c,
-                                       batch['label']))
+def test_bottom_prior_sees_the_top_codes_and_not_vice_versa(
+    codes_and_logits):
+  codes, logits = codes_and_logits
   base = logits(codes)
   other_top = (codes[0] + 1) % 8
   changed = logits((other_top, codes[1]))
@@ -248,19 +257,16 @@ def test_a_vq_workdir_without_checkpoints_is_named(prior, vq_workdir,
     code_prior.validate(bad, dataset)
 
 
-def test_bottom_prior_is_conditioned_spatially(prior):
+def test_bottom_prior_is_conditioned_spatially(codes_and_logits):
   """The top code at (1, 1) sits above bottom rows/columns 2-3: changing it
   changes the bottom logits there but not at bottom (0, 0), whose
   conditioning (a 3x3 convolution over the resized top map) and earlier
   positions lie under top (0, 0) only. A per-image vector would reach
   every position."""
-  _, net, variables, batch, _ = prior
-  codes = code_prior.encode(variables, batch, net=net)
-  logits = jax.jit(lambda c: net.apply({'params': variables['params']}, c,
-                                       batch['label'])[1])
-  base = logits(codes)
+  codes, logits = codes_and_logits
+  base = logits(codes)[1]
   top = codes[0].at[:, 1, 1].set((codes[0][:, 1, 1] + 1) % 8)
-  changed = logits((top, codes[1]))
+  changed = logits((top, codes[1]))[1]
   np.testing.assert_array_equal(changed[:, 0, 0], base[:, 0, 0])
   assert float(jnp.abs(changed[:, 3, 3] - base[:, 3, 3]).max()) > 0
 
