@@ -33,7 +33,11 @@ COMMON_FIELDS: dict[str, Any] = {
 # config.family -> {dotted path -> the value that reproduces older runs}.
 FAMILY_FIELDS: dict[str, dict[str, Any]] = {
     'gan': {'model.d_dropout': 0.0},  # no discriminator dropout
-    'code_prior': {'model.mask_unused_codes': False},  # no prior mask
+    'code_prior': {
+        'model.mask_unused_codes': False,  # no prior mask
+        # The random frozen VQ model (no workdir): its family's default Net.
+        'model.random_vqvae_fields': [],
+    },
     'gsn': {
         'model.latent_dim': 0,  # no latent state: the chain on x alone
         'model.latent_noise': 0.0,  # unused without a latent state

@@ -308,17 +308,23 @@ def test_full_records_outlive_the_workdirs(tmp_path, repo_cwd, monkeypatch):
   """A full run's record lands in records_dir; RESULTS.md renders from it
   after the workdir is gone (a fresh clone), and nothing is retrained."""
   runs_dir, records = tmp_path / 'runs', tmp_path / 'records'
-  name = 'kmeans_digits'  # the cheapest full experiment (100 Lloyd steps)
+  name = 'kmeans_digits'  # the cheapest full experiment (Lloyd steps)
   # Without its sample-quality extra (a classifier trained for it: tested
-  # with the quick runs above).
+  # with the quick runs above), and 4 of its 100 Lloyd steps (each a pass
+  # over the whole training split): a full run is one without --quick, to
+  # the num_steps of its spec.
+  spec = catalogue.BY_NAME[name]
   monkeypatch.setitem(catalogue.BY_NAME, name, dataclasses.replace(
-      catalogue.BY_NAME[name], evaluations=()))
+      spec, evaluations=(),
+      overrides=spec.overrides + (('train.num_steps', 4),)))
   text = run_lib.run_all([name], runs_dir=str(runs_dir),
                          out=str(tmp_path / 'R.md'), quick=False,
                          records_dir=str(records))
   record = json.loads((records / f'{name}.json').read_text())
   assert record == json.loads((runs_dir / name / 'result.json').read_text())
   assert record['quick'] is False and record['step'] == record['num_steps']
+  assert record['num_steps'] == 4 and '--config.train.num_steps=4' in (
+      record['command'])
   row = _table_row(text, catalogue.TABLES[catalogue.CODES].heading, name)
   assert f'{record["test_metrics"]["recon_error"]:.4f}' in row
   assert f'from {records}/*.json' in text

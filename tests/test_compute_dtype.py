@@ -7,9 +7,11 @@ loss (on the initial parameters, so the two differ by bfloat16 rounding
 alone) agrees within `LOSS_RTOL`, everything is finite, the parameters and
 optimizer state stay float32, and the matmuls and convolutions of the
 bfloat16 step run in bfloat16. The adversarial families' own two-player
-steps likewise, with WGAN-GP's penalty in float32. A family that computes
-in float32 only (EM, K-means, the Boltzmann machines) is refused with its
-reason before compiling, as is a step that never applies its Net.
+steps likewise (the DCGAN, WGAN-GP, BEGAN, pix2pix and CycleGAN smoke
+presets), with WGAN-GP's penalty and pix2pix's edge-map input in float32.
+A family that computes in float32 only (EM, K-means, the Boltzmann
+machines) is refused with its reason before compiling, as is a step that
+never applies its Net.
 """
 
 from __future__ import annotations
@@ -54,36 +56,46 @@ def test_bfloat16_step_is_finite_close_and_keeps_float32_state(
   assert total > 0 and bf16 == total, r  # every matmul in bfloat16
 
 
-# The adversarial families' own steps (`jaxgen.steps.compute_module`), two
-# smoke presets with different step structures: WGAN-GP's DCGAN pair (layer
-# norm, the penalty's double backward; one critic update per step to keep the
-# compile small) and CycleGAN's two generators and critics.
-# experiments.check_compute_dtype runs the other presets (BEGAN, pix2pix,
-# batch norm...): each family here costs ~15-20 s of compilation.
-ADVERSARIAL = {'gan': ('smoke,wgan-gp', {'model.d_steps': 1}),
-               'cyclegan': ('smoke', None)}
+# The adversarial families' own steps (`jaxgen.steps.compute_module`), one
+# smoke preset per step structure: the non-saturating DCGAN pair (batch
+# norm), WGAN-GP's DCGAN pair (layer norm, the penalty's double backward; one
+# critic update per step to keep the compile small), BEGAN's autoencoder
+# discriminator and its control variable k, pix2pix's U-Net generator and
+# PatchGAN discriminator, and CycleGAN's two generators and critics.
+# case -> (family, get_config argument, overrides).
+ADVERSARIAL = {'dcgan': ('gan', 'smoke', None),
+               'wgan-gp': ('gan', 'smoke,wgan-gp', {'model.d_steps': 1}),
+               'began': ('began', 'smoke', None),
+               'pix2pix': ('pix2pix', 'smoke', None),
+               'cyclegan': ('cyclegan', 'smoke', None)}
 
 
 @pytest.fixture(scope='module')
 def adversarial():
-  return {f: check_compute_dtype.compare(f, *args)
-          for f, args in ADVERSARIAL.items()}
+  return {case: check_compute_dtype.compare(*args)
+          for case, args in ADVERSARIAL.items()}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('family', sorted(ADVERSARIAL))
+@pytest.mark.parametrize('case', sorted(ADVERSARIAL))
 def test_adversarial_bfloat16_step_is_finite_close_and_keeps_float32_state(
-    adversarial, family):
-  r = adversarial[family]
+    adversarial, case):
+  r = adversarial[case]
+  assert r['family'] == ADVERSARIAL[case][0]
   assert r['error'] is None, r
   assert r['finite'], r
   assert r['float32_state'], r
   assert r['loss_rel'] < LOSS_RTOL, r
   bf16, total = r['bf16_matmuls']
-  if family == 'gan':
+  if case == 'wgan-gp':
     # WGAN-GP's penalty: its critic pass and the gradient of its
     # input-gradient run in float32, every other layer in bfloat16.
     assert 0 < bf16 < total, r
+  elif case == 'pix2pix':
+    # The 'edges' task's input x = |Sobel gradient| of y: two float32
+    # correlations of the data (`jaxgen.data.paired.sobel_magnitude`);
+    # every layer of both players in bfloat16.
+    assert bf16 == total - 2 > 0, r
   else:
     assert total > 0 and bf16 == total, r
 

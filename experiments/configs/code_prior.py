@@ -62,6 +62,9 @@ def get_config(arg: str = 'digits'):
   m.vqvae_workdir = '' if dataset == 'smoke' else (
       f"runs/{opts['levels']}_{dataset}")
   m.vqvae_family = opts['levels']  # 'vqvae2' | 'vqvae': the run's family
+  # Net fields of the random frozen VQ model (vqvae_workdir='' only), as
+  # (name, value) pairs over its family's defaults.
+  m.random_vqvae_fields = ()
   m.features = 32 if small else 64  # channels of each gated stack
   m.num_layers = 6 if small else 10  # gated layers per level
   m.input_kernel = 3 if small else 5  # k of the first gated layer
@@ -76,6 +79,12 @@ def get_config(arg: str = 'digits'):
   if dataset == 'smoke':
     m.features, m.num_layers, m.output_features, m.cond_features = (
         4, 2, (8,), 8)
+    # The VQ families' own smoke sizes: K=8 codes, 2x2 over 4x4 maps.
+    downsamples = ('bottom_downsamples' if opts['levels'] == 'vqvae2'
+                   else 'num_downsamples')
+    m.random_vqvae_fields = (
+        ('hidden_channels', 8), ('res_channels', 4), ('num_res_blocks', 1),
+        ('code_dim', 4), ('num_codes', 8), (downsamples, 1))
 
   # The data as the VQ model saw it (its default preset: binarized).
   c.data.binarize = 'dynamic'

@@ -11,10 +11,10 @@ cached sampler (Ramachandran et al., 2017).
 
 Model. The frozen VQ-VAE (``vqvae_workdir``: a workdir trained with the
 'vqvae' or 'vqvae2' family, read once and carried in the variables dict
-under 'vqvae'; '' builds a randomly initialised one from ``vqvae_family``,
-for smoke tests) encodes an image to code maps z_1 (top), ..., z_L
-(bottom), L = 1 or 2. The prior factorises over levels and, inside a level,
-over positions in raster order:
+under 'vqvae'; '' builds a randomly initialised one from ``vqvae_family``
+and ``random_vqvae_fields``, for smoke tests) encodes an image to code maps
+z_1 (top), ..., z_L (bottom), L = 1 or 2. The prior factorises over levels
+and, inside a level, over positions in raster order:
 
     p(z) = prod_l p(z_l | z_<l, y),  p(z_l | z_<l, y) = a Gated PixelCNN on
            the h_l x w_l x 1 "image" of codes, class-conditional on y when
@@ -59,6 +59,7 @@ are never updated (the step differentiates 'params' only).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable, Sequence
 
@@ -108,11 +109,12 @@ def _workdir_config(workdir: str) -> dict[str, Any]:
 def frozen_model(net) -> tuple[Any, nn.Module]:
   """(VQ family module, its Net) of a code prior's ``net`` (cached)."""
   return _frozen_model(net.vqvae_workdir, net.vqvae_family,
-                       tuple(net.image_shape))
+                       tuple(net.image_shape),
+                       tuple(map(tuple, net.random_vqvae_fields)))
 
 
 @functools.lru_cache(maxsize=16)
-def _frozen_model(workdir: str, family_name: str, image_shape):
+def _frozen_model(workdir: str, family_name: str, image_shape, random_fields):
   if workdir:
     config = _workdir_config(workdir)
     family_name = config['family']
@@ -122,7 +124,7 @@ def _frozen_model(workdir: str, family_name: str, image_shape):
           f'run; the code prior needs one of {VQ_FAMILIES}.')
     fields = _tuples(config['model'])
   else:
-    fields = {'image_shape': tuple(image_shape)}
+    fields = {**dict(random_fields), 'image_shape': tuple(image_shape)}
   family = models.get_family(family_name)
   return family, family.Net(**fields)
 
@@ -216,7 +218,10 @@ class Net(nn.Module):
     vqvae_workdir: workdir of a trained 'vqvae' / 'vqvae2' run ('' = a
       randomly initialised VQ model, for smoke tests).
     vqvae_family: 'vqvae' or 'vqvae2'; must match the workdir's family
-      (without a workdir: the random model's family, default fields).
+      (without a workdir: the random model's family).
+    random_vqvae_fields: (name, value) pairs of the random VQ model's Net
+      fields, over its family's defaults (used without a workdir only; ()
+      = the family's default Net; the smoke config's is a tiny one).
     features, num_layers, input_kernel, kernel_size, output_features: of
       each level's Gated PixelCNN (`gated_pixelcnn.Net`).
     num_classes: > 0 makes every level class-conditional.
@@ -230,6 +235,7 @@ class Net(nn.Module):
   image_shape: Sequence[int] = (28, 28, 1)
   vqvae_workdir: str = ''
   vqvae_family: str = 'vqvae'
+  random_vqvae_fields: Sequence[tuple[str, Any]] = ()
   features: int = 64
   num_layers: int = 8
   input_kernel: int = 5
@@ -306,6 +312,8 @@ def validate(config, dataset) -> None:
       raise ConfigError(
           f'config.model.image_shape={tuple(m.image_shape)} differs from the '
           f"VQ model's {tuple(vq_config['model']['image_shape'])}.")
+  else:
+    _check_random_fields(m.random_vqvae_fields, m.vqvae_family)
   _, vq_net = frozen_model(m)
   if vq_net.num_codes > vqvae.MAX_CODES_FOR_PRIOR:
     raise ConfigError(
@@ -329,6 +337,20 @@ def validate(config, dataset) -> None:
   ars.check_num_classes(m.num_classes, dataset)
   if m.vqvae_workdir:
     _restored_variables(m.vqvae_workdir)  # load (and check) before compiling
+
+
+def _check_random_fields(pairs, family_name: str) -> None:
+  """config.model.random_vqvae_fields: (name, value) pairs naming fields of
+  the VQ family's Net other than image_shape (the prior's own)."""
+  names = {f.name for f in dataclasses.fields(models.get_family(
+      family_name).Net)} - {'parent', 'name', 'image_shape'}
+  for pair in pairs:
+    if (not isinstance(pair, (tuple, list)) or len(pair) != 2 or
+        pair[0] not in names):
+      raise ConfigError(
+          f'config.model.random_vqvae_fields={pairs!r}: each entry must be a '
+          f"(name, value) pair naming a field of the {family_name!r} Net "
+          f'other than image_shape ({sorted(names)}); {pair!r} is not.')
 
 
 def init(key: jax.Array, batch, *, net: Net) -> dict[str, Any]:

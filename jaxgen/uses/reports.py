@@ -193,7 +193,7 @@ def ood_report(exp, state, *, sets: Sequence[str] | None = None,
     for s, d in data.items():
       summary[s]['mean_nll_background_nats'] = float(
           d['nll_background'].mean())
-  return {'estimator': scoring.describe_estimator(exp, name, arguments),
+  return {'estimator': scoring.estimator_record(exp, name, arguments),
           'background': None if background is None else {
               'workdir': bg_exp.workdir, 'step': int(bg_state.step),
               'data': bg_exp.config.data.name},
@@ -301,7 +301,7 @@ def bayes_report(exp, state, *, sets: Sequence[str] | None = None,
   mixed_joint = bayes.reject_by_likelihood(joint_in, result['correct'],
                                            joint_out)
   as_lists = lambda c: {k: [float(v) for v in c[k]] for k in c}
-  return {'estimator': scoring.describe_estimator(exp, name, arguments),
+  return {'estimator': scoring.estimator_record(exp, name, arguments),
           'split': split, 'seed': int(seed), 'num': int(len(test)),
           'prior': [float(p) for p in prior],
           'accuracy': result['accuracy'], 'ece': result['ece'],

@@ -403,11 +403,11 @@ def class_draws(exp, name: str,
   return {'note': f'{estimate}; {note}: {shared}', **said}
 
 
-def describe_estimator(exp, name: str,
-                       arguments: dict[str, Any] | None = None
-                       ) -> dict[str, Any]:
-  """{'name', 'arguments', 'likelihood'}: what the scores were made with
-  (the arguments after `arguments`' overrides)."""
+def estimator_record(exp, name: str,
+                     arguments: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+  """A report's 'estimator' field, {'name', 'arguments', 'likelihood'}: what
+  the scores were made with (the arguments after `arguments`' overrides)."""
   return {'name': name,
           'arguments': estimator_arguments(exp, name, arguments),
           'likelihood': exp.family.LIKELIHOOD}

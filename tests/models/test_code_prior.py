@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import code_prior as prior_config
+from experiments.configs import vqvae as vqvae_config
 from experiments.configs import vqvae2 as vqvae2_config
 from jaxgen import steps
 from jaxgen import train
@@ -47,6 +48,18 @@ def prior(vq_workdir):
   variables = jax.jit(lambda k, b: code_prior.init(k, b, net=net))(
       jax.random.key(1), batch)
   return config, net, variables, batch, vq_variables
+
+
+@pytest.fixture(scope='module')
+def codes_and_logits(prior):
+  """The batch's code maps (top first), and the priors' logits of code maps
+  (both levels) as one jitted function, shared by the tests below."""
+  _, net, variables, batch, _ = prior
+  codes = jax.jit(lambda v, b: code_prior.encode(v, b, net=net))(variables,
+                                                                  batch)
+  logits = jax.jit(lambda c: net.apply({'params': variables['params']}, c,
+                                       batch['label']))
+  return codes, logits
 
 
 def test_frozen_model_comes_from_the_workdir(prior):
@@ -122,10 +135,9 @@ def test_uniform_prior_bound_equals_the_vq_bound(prior):
                              rtol=1e-5)
 
 
-def test_prior_causality_by_jacobian(prior):
+def test_prior_causality_by_jacobian(prior, codes_and_logits):
   _, net, variables, batch, _ = prior
-  codes = jax.jit(lambda v, b: code_prior.encode(v, b, net=net))(variables,
-                                                                  batch)
+  codes, _ = codes_and_logits
   params = {'params': variables['params']}
   for level, (h, w) in enumerate(code_prior.code_shapes(net)):
     fn = lambda x, above, labels, level=level: net.apply(
@@ -149,11 +161,9 @@ def test_prior_causality_by_jacobian(prior):
         assert jac[p, p - w] > 0, (level, p)  # and the one above
 
 
-def test_bottom_prior_sees_the_top_codes_and_not_vice_versa(prior):
-  _, net, variables, batch, _ = prior
-  codes = code_prior.encode(variables, batch, net=net)
-  logits = jax.jit(lambda c: net.apply({'params': variables['params']}, c,
-                                       batch['label']))
+def test_bottom_prior_sees_the_top_codes_and_not_vice_versa(
+    codes_and_logits):
+  codes, logits = codes_and_logits
   base = logits(codes)
   other_top = (codes[0] + 1) % 8
   changed = logits((other_top, codes[1]))
@@ -208,6 +218,30 @@ def test_validate_names_the_field(prior, vq_workdir):
     code_prior.validate(bad, dataset)
 
 
+def test_smoke_config_builds_the_vq_families_smoke_model():
+  """Without a workdir the smoke config's random VQ model is the VQ family's
+  own smoke model (not its default size); a pair naming no field of that
+  family's Net is a ConfigError naming the field."""
+  dataset = types.SimpleNamespace(pixel_levels=256, num_classes=10,
+                                  name='digits')
+  for levels, vq_module in (('vqvae2', vqvae2_config),
+                            ('vqvae', vqvae_config)):
+    config = prior_config.get_config(f'smoke,{levels}')
+    assert config.model.vqvae_workdir == ''
+    code_prior.validate(config, dataset)
+    _, vq_net = code_prior.frozen_model(
+        train.make_net(code_prior, config.model))
+    smoke = vq_module.get_config('smoke').model
+    assert config.model.random_vqvae_fields
+    for name, value in config.model.random_vqvae_fields:
+      assert getattr(vq_net, name) == value == smoke[name], name
+    assert tuple(vq_net.image_shape) == tuple(smoke.image_shape)
+  bad = prior_config.get_config('smoke')  # vqvae2: no num_downsamples field
+  bad.model.random_vqvae_fields = (('num_downsamples', 1),)
+  with pytest.raises(ConfigError, match='config.model.random_vqvae_fields'):
+    code_prior.validate(bad, dataset)
+
+
 def test_a_vq_workdir_without_checkpoints_is_named(prior, vq_workdir,
                                                     tmp_path):
   """config.json but no checkpoint (training never saved): a ConfigError
@@ -223,19 +257,16 @@ def test_a_vq_workdir_without_checkpoints_is_named(prior, vq_workdir,
     code_prior.validate(bad, dataset)
 
 
-def test_bottom_prior_is_conditioned_spatially(prior):
+def test_bottom_prior_is_conditioned_spatially(codes_and_logits):
   """The top code at (1, 1) sits above bottom rows/columns 2-3: changing it
   changes the bottom logits there but not at bottom (0, 0), whose
   conditioning (a 3x3 convolution over the resized top map) and earlier
   positions lie under top (0, 0) only. A per-image vector would reach
   every position."""
-  _, net, variables, batch, _ = prior
-  codes = code_prior.encode(variables, batch, net=net)
-  logits = jax.jit(lambda c: net.apply({'params': variables['params']}, c,
-                                       batch['label'])[1])
-  base = logits(codes)
+  codes, logits = codes_and_logits
+  base = logits(codes)[1]
   top = codes[0].at[:, 1, 1].set((codes[0][:, 1, 1] + 1) % 8)
-  changed = logits((top, codes[1]))
+  changed = logits((top, codes[1]))[1]
   np.testing.assert_array_equal(changed[:, 0, 0], base[:, 0, 0])
   assert float(jnp.abs(changed[:, 3, 3] - base[:, 3, 3]).max()) > 0
 
