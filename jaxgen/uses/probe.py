@@ -167,13 +167,13 @@ def extractor(family: str, name: str | None = None) -> tuple[str, Extractor]:
   """
   if family not in FEATURES:
     raise ConfigError(f'family {family!r} gives no features here; families '
-                     f'that do: {", ".join(sorted(FEATURES))}.')
+                      f'that do: {", ".join(sorted(FEATURES))}.')
   named = FEATURES[family]
   if name is None:
     name = next(iter(named))
   if name not in named:
     raise ConfigError(f'--features={name!r}: family {family!r} gives '
-                     f'{", ".join(repr(n) for n in named)}.')
+                      f'{", ".join(repr(n) for n in named)}.')
   return name, named[name]
 
 
