@@ -20,8 +20,10 @@ from experiments.configs import vqvae as vqvae_config
 from jaxgen import train
 from jaxgen import images
 from jaxgen import workdir as workdir_lib
+from jaxgen.errors import ConfigError
 from jaxgen.uses import bayes
 from jaxgen.uses import probe
+from jaxgen.uses import reports
 from jaxgen.uses import scoring
 from tests import helpers
 
@@ -203,6 +205,19 @@ def test_vqvae_code_histogram_features_count_the_encoders_codes(
   assert got.shape == (16, k)
   np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)
   np.testing.assert_allclose(got.sum(1), 1.0, rtol=1e-6)
+
+
+def test_probe_report_names_other_features_after_the_family(
+    untrained_features):
+  f = untrained_features['vqvae']
+  exp = f['exp']
+  report = reports.probe_report(exp, exp.init_state(), num_labels=(10,),
+                                features='histogram')
+  assert set(report['curves']) == {'vqvae histogram', 'pixels'}
+  assert report['feature_name'] == 'histogram'
+  assert report['feature_dim'] == exp.net.num_codes
+  with pytest.raises(ConfigError, match="--features='codes'"):
+    reports.probe_report(exp, exp.init_state(), features='codes')
 
 
 def test_histogram_image_draws_both_sets_apart():
