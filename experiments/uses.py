@@ -5,7 +5,7 @@ r"""What a trained generative model is for: outliers, labels, features.
   python -m experiments.uses bayes --workdir=runs/vae_cond_mnist8k \
       [--sets=...] [--num=1000]
   python -m experiments.uses probe --workdir=runs/vae_mnist8k \
-      [--num_labels=10,100,1000,0]
+      [--num_labels=10,100,1000,0] [--features=NAME]
   python -m experiments.uses perturb --workdir=runs/vae_mnist8k \
       --out=runs/vae_mnist8k_background/perturbed.npz [--rate=0.2] \
       [--copies=10]
@@ -45,8 +45,13 @@ newest (or --step) checkpoint through the trainer, and reports
   estimator's own number (a VAE's ``--estimator=iwae --num_samples=100``:
   IWAE-100 per class).
 * ``probe``: logistic-regression probes on the family's features
-  (`jaxgen.uses.probe.FEATURES`) and on raw pixels, against the number of
-  training labels. Writes ``probe_<stem>.json``.
+  (`jaxgen.uses.probe.FEATURES`; --features picks one of several, e.g. a
+  VQ-VAE's code ``histogram`` instead of its quantized ``latents``) and on
+  raw pixels, against the number of training labels. Writes
+  ``probe_<stem>.json`` (``_feat<name>`` added to the stem for features
+  other than the family's first). A class-conditional run is refused: its
+  encoder reads the label, so its code is not a feature of the image
+  alone.
 * ``perturb``: the training data of a likelihood-ratio background model:
   --copies perturbations (`jaxgen.data.ood.perturb`, a fraction --rate of
   each image's values replaced by uniform levels) of the run's training
@@ -156,6 +161,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS
       gmm_components=flags.DEFINE_integer(
           'gmm_components', 10, 'bayes: components of the per-class '
           'Gaussian-mixture baseline (0: none).', lower_bound=0, **fv),
+      features=flags.DEFINE_string(
+          'features', None, "probe: which of the family's features "
+          '(jaxgen.uses.probe.FEATURES, e.g. histogram for a VQ-VAE; '
+          'default: its first).', **fv),
       num_labels=flags.DEFINE_list(
           'num_labels', [str(n) for n in probe_lib.NUM_LABELS],
           'probe: labelled training examples per probe (0: all).', **fv),
@@ -250,9 +259,11 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
     return perturb(exp, f)
   # What the command needs from the family comes before the checkpoint.
   if command == 'probe':
-    scoring.check_features(exp)
+    feature_name = scoring.check_features(exp, f['features'])
     num_labels = _num_labels(f['num_labels'])
   else:
+    if f['features'] is not None:
+      raise UsageError('--features is an option of probe only.')
     if f['sets'] is not None:
       reports.outlier_sets(exp, f['sets'])
     estimator = scoring.estimator_name(exp, f['estimator'])
@@ -284,14 +295,17 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
   command_line = 'python -m experiments.uses ' + ' '.join(f['argv'][1:])
   if command == 'probe':
     report = reports.probe_report(exp, state, num_labels=num_labels,
-                                  seed=seed)
+                                  seed=seed, features=feature_name)
     for name, curve in report['curves'].items():
       print(f'probe {name}: ' + ', '.join(
           f'{r["num_labels"]} labels {r["accuracy"]:.4f}' for r in curve),
             flush=True)
     payload = {'command': command_line, 'workdir': workdir, 'step': step,
                **report}
-    path = _write(out, f'probe_{_stem(step, seed)}.json', payload)
+    first = probe_lib.extractor(exp.config.family)[0]
+    stem = _stem(step, seed,
+                 feat=None if feature_name == first else feature_name)
+    path = _write(out, f'probe_{stem}.json', payload)
     print(f'wrote {path}', flush=True)
     return payload
   sets = f['sets']

@@ -20,8 +20,10 @@ from experiments.configs import vqvae as vqvae_config
 from jaxgen import train
 from jaxgen import images
 from jaxgen import workdir as workdir_lib
+from jaxgen.errors import ConfigError
 from jaxgen.uses import bayes
 from jaxgen.uses import probe
+from jaxgen.uses import reports
 from jaxgen.uses import scoring
 from tests import helpers
 
@@ -171,6 +173,51 @@ def test_vqvae_and_rbm_features_against_numpy(untrained_features):
   want = 1 / (1 + np.exp(-(v @ np.asarray(p['w'], np.float64) +
                            np.asarray(p['c'], np.float64))))
   np.testing.assert_allclose(r['first'][:16], want, rtol=1e-5, atol=1e-6)
+
+
+def test_code_histogram_against_numpy():
+  rng = np.random.default_rng(0)
+  indices = rng.integers(0, 7, (5, 3, 4))
+  got = np.asarray(probe.code_histogram(indices, 7))
+  want = np.stack([np.bincount(row.ravel(), minlength=7) / 12.0
+                   for row in indices.astype(np.int64)])
+  assert got.shape == (5, 7) and got.dtype == np.float32
+  np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)
+  np.testing.assert_allclose(got.sum(1), 1.0, rtol=1e-6)
+
+
+def test_vqvae_code_histogram_features_count_the_encoders_codes(
+    untrained_features):
+  # The 'histogram' features of a VQ-VAE are the bincount, in float64, of
+  # the code indices its encoder gives the same preprocessed images.
+  f = untrained_features['vqvae']
+  exp, params, x = f['exp'], f['params'], f['images'][:16]
+  key = jax.random.key(3)
+  got = scoring.features(exp, params, x, key, batch_size=16,
+                         name='histogram')
+  batch = exp.preprocess({'image': x, 'label': np.zeros(16, np.int32),
+                          'mask': np.ones(16, bool)},
+                         jax.random.fold_in(key, 0))
+  (codes,) = exp.family.encode_codes(params, batch, net=exp.net)
+  codes = np.asarray(codes, np.int64).reshape(16, -1)
+  k = exp.net.num_codes
+  want = np.stack([np.bincount(c, minlength=k) / c.size for c in codes])
+  assert got.shape == (16, k)
+  np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)
+  np.testing.assert_allclose(got.sum(1), 1.0, rtol=1e-6)
+
+
+def test_probe_report_names_other_features_after_the_family(
+    untrained_features):
+  f = untrained_features['vqvae']
+  exp = f['exp']
+  report = reports.probe_report(exp, exp.init_state(), num_labels=(10,),
+                                features='histogram')
+  assert set(report['curves']) == {'vqvae histogram', 'pixels'}
+  assert report['feature_name'] == 'histogram'
+  assert report['feature_dim'] == exp.net.num_codes
+  with pytest.raises(ConfigError, match="--features='codes'"):
+    reports.probe_report(exp, exp.init_state(), features='codes')
 
 
 def test_histogram_image_draws_both_sets_apart():
@@ -336,6 +383,7 @@ def test_bad_input_is_one_error_line(tmp_path, capsys):
   autoencoder = _untrained(tmp_path / 'ae',
                            autoencoder_config.get_config('smoke'))
   exact = _untrained(tmp_path / 'gmm', gmm_config.get_config('smoke'))
+  cond = _untrained(tmp_path / 'cvae', helpers.smoke_config('smoke,cond'))
   cases = [
       (['ood', f'--workdir={tmp_path / "none"}'], 'holds no trained run'),
       (['ood', f'--workdir={no_ckpt}'], 'no checkpoint'),
@@ -349,6 +397,12 @@ def test_bad_input_is_one_error_line(tmp_path, capsys):
       (['perturb', f'--workdir={no_ckpt}', '--out=x.txt'], 'FILE.npz'),
       (['probe', f'--workdir={no_ckpt}', '--num_labels=ten'],
        '--num_labels'),
+      (['probe', f'--workdir={autoencoder}', '--features=histogram'],
+       "--features='histogram'"),
+      (['ood', f'--workdir={no_ckpt}', '--features=mean'],
+       '--features is an option of probe only'),
+      # A conditional VAE's posterior mean is given the label.
+      (['probe', f'--workdir={cond}'], 'not a label-free feature'),
       (['sample', f'--workdir={no_ckpt}'], 'expected one command'),
       (['ood'], '--workdir is required'),
   ]

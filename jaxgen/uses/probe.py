@@ -8,25 +8,32 @@ deviation of *all* training features (no labels needed for that); which
 examples are labelled is a fixed draw, `labelled_subset`. Raw pixels are
 the baseline a learned representation should beat with few labels.
 
-`FEATURES` is the registry of what each family gives as features: a name,
-a description, and a pure function ``fn(family, net, params, batch)`` of a
-preprocessed batch returning [B, ...] (`jaxgen.uses.scoring.features`
-flattens, jits and batches it). Adding a family is one entry:
+`FEATURES` is the registry of what each family gives as features: per
+family, named `Extractor`s (the first is the default), each a description
+and a pure function ``fn(family, net, params, batch)`` of a preprocessed
+batch returning [B, ...] (`jaxgen.uses.scoring.features` flattens, jits
+and batches it). Adding a family is one entry:
 
-* ``vae``: the posterior mean E[z | x];
-* ``autoencoder``: the encoder's code;
-* ``kmeans``: triangle soft assignments (Coates, Lee & Ng 2011);
-* ``gmm``: responsibilities p(k | x);
-* ``gan``: the discriminator's penultimate layer, the input of its last
-  layer (for DCGAN the LeakyReLU map of the last stride-2 convolution,
-  flattened), in evaluation mode (batch norm with its running averages).
-  Radford, Metz & Chintala (2016) probed a DCGAN discriminator with a
-  linear classifier; they max-pooled every layer to 4x4 and concatenated,
-  here the last hidden layer alone is taken;
-* ``vqvae``: the quantized latents z_q(x), the code vectors of the code
-  map [h, w, D] flattened (keeps where each code sits, unlike a histogram
-  of the codes);
-* ``rbm``: the hidden units' probabilities p(h_j = 1 | v).
+* ``vae``: ``mean``, the posterior mean E[z | x];
+* ``autoencoder``: ``code``, the encoder's code;
+* ``kmeans``: ``triangle`` soft assignments (Coates, Lee & Ng 2011);
+* ``gmm``: ``responsibilities`` p(k | x);
+* ``gan``: ``penultimate``, the discriminator's penultimate layer, the
+  input of its last layer (for DCGAN the LeakyReLU map of the last
+  stride-2 convolution, flattened), in evaluation mode (batch norm with its
+  running averages). Radford, Metz & Chintala (2016) probed a DCGAN
+  discriminator with a linear classifier; they max-pooled every layer to
+  4x4 and concatenated, here the last hidden layer alone is taken;
+* ``vqvae``: ``latents``, the quantized latents z_q(x), the code vectors
+  of the code map [h, w, D] flattened (keeps where each code sits); and
+  ``histogram``, how often each of the K codebook entries occurs in the
+  image's code map, a fraction of the h * w positions (`code_histogram`:
+  a bag of codes, where they sit is dropped);
+* ``rbm``: ``hidden``, the hidden units' probabilities p(h_j = 1 | v).
+
+A class-conditional run is refused (`jaxgen.uses.scoring.check_features`):
+its encoder reads the label, so its code (a conditional VAE's posterior
+mean given y) is not a feature of the image alone.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxgen.errors import ConfigError
 
 NUM_LABELS = (10, 100, 1000, 0)  # 0: every training label
 
@@ -110,25 +119,62 @@ def _vqvae(family, net, params, batch):
   return out['levels']['vq']['z_q']
 
 
+def code_histogram(indices: jax.Array, num_codes: int) -> jax.Array:
+  """Code indices int [B, ...] -> float32 [B, num_codes]: the fraction of
+  each example's positions that hold code k (rows sum to 1)."""
+  flat = indices.reshape(indices.shape[0], -1)
+  return jax.nn.one_hot(flat, num_codes, dtype=jnp.float32).mean(1)
+
+
+def _vqvae_histogram(family, net, params, batch):
+  (indices,) = family.encode_codes(params, batch, net=net)
+  return code_histogram(indices, net.num_codes)
+
+
 def _rbm(family, net, params, batch):
   return family.hidden_probs(params['params'],
                              family.visible_units(params, batch, net))
 
 
 FEATURES = {
-    'vae': Extractor('posterior mean E[z | x]', _vae),
-    'autoencoder': Extractor("the encoder's code", _autoencoder),
-    'kmeans': Extractor(
+    'vae': {'mean': Extractor('posterior mean E[z | x]', _vae)},
+    'autoencoder': {'code': Extractor("the encoder's code", _autoencoder)},
+    'kmeans': {'triangle': Extractor(
         'triangle soft assignments max(0, mean_k z_k - z_k), z_k the '
-        'distance to centre k (Coates, Lee & Ng 2011)', _kmeans),
-    'gmm': Extractor('responsibilities p(k | x)', _gmm),
-    'gan': Extractor(
+        'distance to centre k (Coates, Lee & Ng 2011)', _kmeans)},
+    'gmm': {'responsibilities': Extractor('responsibilities p(k | x)',
+                                          _gmm)},
+    'gan': {'penultimate': Extractor(
         "the discriminator's penultimate layer (input of its last layer; "
-        'evaluation mode), as Radford et al. 2016 probed DCGAN', _gan),
-    'vqvae': Extractor('quantized latents z_q(x), the code map of code '
-                       'vectors flattened', _vqvae),
-    'rbm': Extractor('hidden probabilities p(h_j = 1 | v)', _rbm),
+        'evaluation mode), as Radford et al. 2016 probed DCGAN', _gan)},
+    'vqvae': {
+        'latents': Extractor('quantized latents z_q(x), the code map of '
+                             'code vectors flattened', _vqvae),
+        'histogram': Extractor(
+            'code histogram: the fraction of the code map at each of the K '
+            'codebook entries (where the codes sit is dropped)',
+            _vqvae_histogram)},
+    'rbm': {'hidden': Extractor('hidden probabilities p(h_j = 1 | v)',
+                                _rbm)},
 }
+
+
+def extractor(family: str, name: str | None = None) -> tuple[str, Extractor]:
+  """(name, `Extractor`) of a family's features `name` (None: its first).
+
+  Raises:
+    ConfigError: the family gives no features, or none called `name`.
+  """
+  if family not in FEATURES:
+    raise ConfigError(f'family {family!r} gives no features here; families '
+                      f'that do: {", ".join(sorted(FEATURES))}.')
+  named = FEATURES[family]
+  if name is None:
+    name = next(iter(named))
+  if name not in named:
+    raise ConfigError(f'--features={name!r}: family {family!r} gives '
+                      f'{", ".join(repr(n) for n in named)}.')
+  return name, named[name]
 
 
 def labelled_subset(labels: Any, num: int, seed: int = 0) -> np.ndarray:

@@ -326,28 +326,35 @@ def pixel_features(images: np.ndarray) -> np.ndarray:
 
 
 def probe_report(exp, state, *, num_labels: Sequence[int] = probe.NUM_LABELS,
-                 seed: int | None = None) -> dict[str, Any]:
-  """Linear-probe accuracy against labels: the family's features and
-  pixels (module docstring). The training split gives the labelled pool,
-  the evaluation split the test set; `seed` picks the labelled rows and
-  the preprocessing key."""
+                 seed: int | None = None,
+                 features: str | None = None) -> dict[str, Any]:
+  """Linear-probe accuracy against labels: the family's features
+  `features` (None: its first, `jaxgen.uses.probe.extractor`) and pixels
+  (module docstring). The training split gives the labelled pool, the
+  evaluation split the test set; `seed` picks the labelled rows and the
+  preprocessing key. The curve of the family's first features is named
+  after the family, others ``'<family> <features>'``."""
   seed = exp.config.seed if seed is None else seed
+  family = exp.config.family
+  name = scoring.check_features(exp, features)
   key = _eval_key(exp, seed)
   params = exp.eval_params(state)
   train_images, train_labels = scoring.split_images(exp, 'train')
   split = exp.config.eval.split
   test_images, test_labels = scoring.split_images(exp, split)
-  feats = [scoring.features(exp, params, x, key)
+  feats = [scoring.features(exp, params, x, key, name=name)
            for x in (train_images, test_images)]
+  default = name == probe.extractor(family)[0]
   curves = {
-      exp.config.family: probe.probe_curve(
+      family if default else f'{family} {name}': probe.probe_curve(
           feats[0], train_labels, feats[1], test_labels,
           num_labels=num_labels, seed=seed),
       'pixels': probe.probe_curve(
           pixel_features(train_images), train_labels,
           pixel_features(test_images), test_labels, num_labels=num_labels,
           seed=seed)}
-  return {'features': probe.FEATURES[exp.config.family].description,
+  return {'features': probe.FEATURES[family][name].description,
+          'feature_name': name,
           'feature_dim': int(feats[0].shape[1]), 'split': split,
           'seed': int(seed), 'num_train': int(len(train_labels)),
           'num_test': int(len(test_labels)), 'curves': curves}

@@ -328,35 +328,42 @@ def marginal_nll(exp, params, images: np.ndarray, key: jax.Array, *,
   return (value, seen) if return_seen else value
 
 
-def check_features(exp) -> None:
-  """ConfigError unless the run's family gives features
-  (`jaxgen.uses.probe.FEATURES`) and is unconditional."""
-  name = exp.config.family
-  if name not in probe.FEATURES:
-    raise ConfigError(f'family {name!r} gives no features here; families '
-                      f'that do: {", ".join(sorted(probe.FEATURES))}.')
+def check_features(exp, name: str | None = None) -> str:
+  """The name of the run's features `name` (None: the family's first,
+  `jaxgen.uses.probe.extractor`).
+
+  Raises:
+    ConfigError: the family gives no features, or none called `name`, or
+      the run is class-conditional.
+  """
+  name, _ = probe.extractor(exp.config.family, name)
   if num_classes(exp):
     raise ConfigError(f'{exp.workdir} is class-conditional '
                       '(config.model.num_classes > 0): its encoder reads the '
-                      'label; probe an unconditional run.')
+                      "label, so its code (a conditional VAE's posterior mean "
+                      'given y) is not a label-free feature of the image; '
+                      'probe an unconditional run.')
+  return name
 
 
 def features(exp, params, images: np.ndarray, key: jax.Array,
-             batch_size: int | None = None) -> np.ndarray:
-  """The family's representation of uint8 images: float32 [N, F].
+             batch_size: int | None = None,
+             name: str | None = None) -> np.ndarray:
+  """The family's representation `name` (None: its first) of uint8 images:
+  float32 [N, F].
 
   What each family gives is `jaxgen.uses.probe.FEATURES`; the run's
   preprocessing is applied with ``fold_in(key, i)`` for batch i (a
   binary-data run sees one binarization).
 
   Raises:
-    ConfigError: the family gives no features here, or is class-conditional
-      (its code would be given the label).
+    ConfigError: the family gives no features (or none called `name`)
+      here, or is class-conditional (its code would be given the label).
   """
-  check_features(exp)
-  key_ = ('uses_features',)
+  name = check_features(exp, name)
+  key_ = ('uses_features', name)
   if key_ not in exp._jitted:  # pylint: disable=protected-access
-    extract = probe.FEATURES[exp.config.family].fn
+    extract = probe.FEATURES[exp.config.family][name].fn
     family, net = exp.family, exp.net
 
     def fn(params, batch, key):
