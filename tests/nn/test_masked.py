@@ -228,7 +228,8 @@ def test_live_taps_and_the_method_rule():
   assert len(masked.live_taps(masked.make_mask(7, 1, 6, 'A', 1))) == 24
   assert masked.choose_method((2, 3, 64, 64), 5) == 'conv'
   assert masked.choose_method((2, 3, 64, 128), 5) == 'taps'
-  assert masked.choose_method((4, 7, 1, 128), 24) == 'conv'
+  assert masked.choose_method((4, 7, 1, 128), 24) == 'taps'
+  assert masked.choose_method((3, 7, 1, 128), 21) == 'taps'
   assert masked.choose_method((1, 1, 1, 128), 1) == 'taps'
   assert masked.choose_method((1, 2, 64, 64), 2) == 'taps'
   assert masked.choose_method((2, 3, 32, 32), 5) == 'taps'
