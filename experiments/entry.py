@@ -39,6 +39,7 @@ from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
+from jaxgen.nn import conv as conv_lib
 
 EXIT_BAD_INPUT = 2
 
@@ -50,7 +51,8 @@ EXIT_BAD_INPUT = 2
 # default, and YNNPACK computes a convolution's kernel gradient far below
 # the matmul rate; the flag sends convolutions back to Eigen (dots and
 # reductions stay on YNNPACK). A convolution then rounds differently, so
-# results change within float32 rounding.
+# results change within float32 rounding, and the masked layers run as
+# XLA's convolutions (`jaxgen.nn.masked.choose_method`).
 #
 # XLA aborts the whole process on a flag it does not know, and this one is
 # experimental (it may be renamed or retired in any release): it is added
@@ -61,7 +63,7 @@ EXIT_BAD_INPUT = 2
 # shared library. The flag belongs to XLA's debug options, which every
 # backend of the same jaxlib parses: on GPU or TPU it is accepted and
 # changes nothing.
-YNN_FUSION_FLAG = '--xla_cpu_experimental_ynn_fusion_type'
+YNN_FUSION_FLAG = conv_lib.YNN_FUSION_FLAG
 DEFAULT_XLA_FLAGS = (f'{YNN_FUSION_FLAG}=-individual_convolution',)
 XLA_FLAGS_JAXLIBS = ('0.10.2',)
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -69,6 +70,38 @@ CONCAT_MAX_CHANNELS = 16
 PATCH_GRAD_MIN_INPUT = 2 ** 21
 
 Padding = str | Sequence[tuple[int, int]]
+
+# XLA's option naming the operations XLA:CPU hands to YNNPACK (jaxlib 0.10:
+# dots, convolutions and reductions by default).
+YNN_FUSION_FLAG = '--xla_cpu_experimental_ynn_fusion_type'
+
+
+def convolutions_on_ynnpack(xla_flags: str | None = None) -> bool:
+  """Whether XLA:CPU runs convolutions on YNNPACK, read from `xla_flags`
+  (default: the ``XLA_FLAGS`` environment variable, which XLA read when
+  the backend started).
+
+  True unless `YNN_FUSION_FLAG` leaves ``individual_convolution`` out:
+  ``=-individual_convolution`` (what `experiments.entry` sets), a list
+  without it, or an empty value; then convolutions run on Eigen. The
+  layers' method rules differ between the two (`masked.choose_method`).
+  """
+  if xla_flags is None:
+    xla_flags = os.environ.get('XLA_FLAGS', '')
+  values = [f.split('=', 1)[1] if '=' in f else ''
+            for f in xla_flags.split() if f.split('=', 1)[0] == YNN_FUSION_FLAG]
+  if not values:
+    return True
+  items = [v.strip() for v in values[-1].split(',') if v.strip()]
+  if not items:
+    return False
+  on = True
+  if any(v[0] in '+-' for v in items):
+    for v in items:
+      if v.lstrip('+-') == 'individual_convolution':
+        on = not v.startswith('-')
+    return on
+  return 'individual_convolution' in items
 
 
 def _tuple(v: int | Sequence[int] | None, n: int, name: str) -> tuple:

@@ -124,6 +124,20 @@ def test_auto_rule():
                             supported=False) == 'xla'
 
 
+@pytest.mark.parametrize('xla_flags, on_ynnpack', [
+    ('', True), ('--xla_a=1', True),
+    ('--xla_cpu_experimental_ynn_fusion_type=-individual_convolution', False),
+    ('--xla_cpu_experimental_ynn_fusion_type=+individual_convolution', True),
+    ('--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce', False),
+    ('--xla_cpu_experimental_ynn_fusion_type=individual_convolution', True),
+    ('--xla_cpu_experimental_ynn_fusion_type=', False),
+    ('--xla_cpu_experimental_ynn_fusion_type=-individual_convolution '
+     '--xla_cpu_experimental_ynn_fusion_type=+individual_convolution', True),
+])
+def test_convolutions_on_ynnpack_from_the_xla_flags(xla_flags, on_ynnpack):
+  assert conv.convolutions_on_ynnpack(xla_flags) is on_ynnpack
+
+
 def test_calls_the_matmul_methods_do_not_cover():
   x = jax.random.normal(jax.random.key(5), (1, 6, 6, 4))
   grouped = conv.Conv(4, (3, 3), feature_group_count=2)
