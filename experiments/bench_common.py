@@ -1,6 +1,7 @@
 """What the bench_* scripts share: the matmul flags and the timed-step setup.
 
-``--matmul_size`` / ``--matmul_repeats`` for the float32 matmul yardstick
+The ``XLA_FLAGS`` in effect (printed first), ``--matmul_size`` /
+``--matmul_repeats`` for the float32 matmul yardstick
 that `machine.print_header` measures in the same run (defined by
 `define_matmul_flags`, which only a script's own flag definitions call:
 importing this module defines no flag), and the init -> state ->
@@ -9,6 +10,7 @@ importing this module defines no flag), and the init -> state ->
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 from absl import flags
@@ -31,8 +33,25 @@ def define_matmul_flags() -> dict[str, Any]:
                                           'reported.'))
 
 
+def xla_flags() -> str:
+  """The ``XLA_FLAGS`` of this process, which its backend started with:
+  the user's, plus the options `experiments.entry.run` adds before any
+  computation (`entry.set_xla_flags`), so a benchmark times the programs
+  the experiments run."""
+  return os.environ.get('XLA_FLAGS', '')
+
+
+def print_xla_flags() -> str:
+  """Prints and returns `xla_flags`."""
+  value = xla_flags()
+  print(f'XLA_FLAGS: {value or "(none)"}', flush=True)
+  return value
+
+
 def header(matmul_size: int, matmul_repeats: int) -> dict[str, float]:
-  """Prints the machine line and the matmul rate; returns the matmul dict."""
+  """Prints the machine line, the XLA flags and the matmul rate; returns
+  the matmul dict."""
+  print_xla_flags()
   return machine.print_header(matmul_size, matmul_repeats)['matmul']
 
 

@@ -12,7 +12,8 @@ r"""A/B timing of convolution methods, interleaved in one process.
 
 Run from the project root. Two families of methods are compared.
 
-The masked layers (``pixelcnn``, ``gated_pixelcnn``; ``--variants``): the
+The masked layers (``pixelcnn``, ``gated_pixelcnn``,
+``gated_pixelcnn_peer``; ``--variants``): the
 layers of `jaxgen.nn.masked` can run each convolution as XLA's convolution
 ('conv': the masked layer on its top k_h // 2 + 1 kernel rows, the gated
 stacks on their cut kernels; 1x1 layers as a matmul), as one matmul over
@@ -55,8 +56,9 @@ program ('dense' and 'conv' for the gated stacks) show the noise floor.
   gradient w.r.t. parameters and input (parameters only for the 1-channel
   image layers, as in a train step) of sum(layer(x) * g), batch 32,
   28x28): PixelCNN's 7x7 mask-A 1 -> 128 and 3x3 mask-B 64 -> 64, Gated
-  PixelCNN's first (k=7, 1 -> 128) and later (k=3, 64 -> 128) vertical and
-  horizontal stack convolutions (``--variants``); with ``--conv_layers``,
+  PixelCNN's first (k=7, 1 -> 128; also cut as in the peer's layout) and
+  later (k=3, 64 -> 128) vertical and horizontal stack convolutions
+  (``--variants``); with ``--conv_layers``,
   RealNVP's and the DDPM U-Net's 3x3 convolutions as `conv.Conv` layers
   (``--conv_variants``, batch 64), and the U-Net's upsampling
   convolution (`unet.UpsampleConv`, 14x14 -> 28x28, 64 -> 64: its
@@ -96,6 +98,8 @@ from jaxgen.nn import unet as unet_lib
 CONFIGS = {
     'pixelcnn': lambda: pixelcnn_config.get_config('mnist8k'),
     'gated_pixelcnn': lambda: gated_config.get_config('mnist8k'),
+    # The layout of the PyTorch peer (`bench_peers`), batch 32.
+    'gated_pixelcnn_peer': bench_peers.REFERENCES['gated_pixelcnn'],
     'realnvp': bench_peers.REFERENCES['realnvp'],
     'dcgan': bench_peers.REFERENCES['dcgan'],
     'ddpm_unet': bench_peers.REFERENCES['ddpm_unet'],
@@ -259,6 +263,13 @@ def _layer_cases():
        (32, 28, 28, 1)),
       ('gated h k7 A 1->128',
        lambda method: masked.HorizontalStackConv(128, 7, 'A', method=method),
+       (32, 28, 28, 1)),
+      ('gated v 3x7 1->128 peer',
+       lambda method: masked.VerticalStackConv(128, 7, rows=3, method=method),
+       (32, 28, 28, 1)),
+      ('gated h 1x3 1->128 peer',
+       lambda method: masked.HorizontalStackConv(128, 7, 'A', crop_centre=True,
+                                                 method=method),
        (32, 28, 28, 1)),
       ('gated v k3 64->128',
        lambda method: masked.VerticalStackConv(128, 3, method=method),

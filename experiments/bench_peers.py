@@ -24,7 +24,11 @@ step sets the steps per repeat so a repeat lasts about
 ``--model_budget`` seconds; images/s = batch / median seconds per step
 (also from the fastest repeat). The share of the CPUs used by other
 processes during each repeat is measured from /proc/stat, as the peer does;
-a model whose median share is over 5% is flagged ``contended``.
+a model whose median share is over 5% is flagged ``contended``. Like
+every experiment, it runs with the XLA options `experiments.entry` adds to
+``XLA_FLAGS`` (printed, and kept as ``xla_flags`` in the JSON); a flag
+named in the caller's ``XLA_FLAGS`` keeps the caller's value (README
+"Performance").
 
 Reference models and their configs (the parameter counts must match the
 peer's; the table prints both):
@@ -331,6 +335,7 @@ def main(argv, flag_values: dict[str, Any]):
     print(f"peer: {f['peer_python']} {PEER_SCRIPT} (runs first)", flush=True)
     out['peer'] = run_peer(f['peer_python'], f['models'], f['sampling'],
                            f['peer_quick'])
+  out['xla_flags'] = bench_common.print_xla_flags()
   header = machine.print_header(f['matmul_size'], f['matmul_repeats'])
   out['machine'] = header['info']
   out['matmul'] = header['matmul']

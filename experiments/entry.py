@@ -16,10 +16,15 @@ refusals (`absl.app.UsageError`, `UsageError`, `jaxgen.errors.ConfigError`
 and `DataError` raised by its main) become that line too, where absl prints
 the whole usage text. Either way the process exits with `EXIT_BAD_INPUT`;
 ``--help`` and ``--helpfull`` work as before.
+
+Before anything else, `run` adds the XLA options every experiment runs with
+to ``XLA_FLAGS`` (`set_xla_flags`): XLA reads the variable once, when JAX
+starts its first backend, which no script does on import.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from typing import Any, Callable, NoReturn, Sequence
@@ -34,8 +39,82 @@ from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
 from jaxgen.errors import ConfigError
 from jaxgen.errors import DataError
+from jaxgen.nn import conv as conv_lib
 
 EXIT_BAD_INPUT = 2
+
+# ------------------------------------------------------------- XLA options
+# The XLA:CPU options the experiments run with (README "Performance").
+#
+# --xla_cpu_experimental_ynn_fusion_type=-individual_convolution: jaxlib
+# 0.10's XLA:CPU hands dots, convolutions and reductions to YNNPACK by
+# default, and YNNPACK computes a convolution's kernel gradient far below
+# the matmul rate; the flag sends convolutions back to Eigen (dots and
+# reductions stay on YNNPACK). A convolution then rounds differently, so
+# results change within float32 rounding, and the masked layers run as
+# XLA's convolutions (`jaxgen.nn.masked.choose_method`).
+#
+# XLA aborts the whole process on a flag it does not know, and this one is
+# experimental (it may be renamed or retired in any release): it is added
+# only under the jaxlib versions it was measured on (`XLA_FLAGS_JAXLIBS`);
+# under any other jaxlib the experiments run with XLA's defaults until the
+# flag is measured again there. Checking the installed XLA instead would
+# cost a child process per command (a probe) or a search of jaxlib's
+# shared library. The flag belongs to XLA's debug options, which every
+# backend of the same jaxlib parses: on GPU or TPU it is accepted and
+# changes nothing.
+YNN_FUSION_FLAG = conv_lib.YNN_FUSION_FLAG
+DEFAULT_XLA_FLAGS = (f'{YNN_FUSION_FLAG}=-individual_convolution',)
+XLA_FLAGS_JAXLIBS = ('0.10.2',)
+
+
+def xla_flag_name(flag: str) -> str:
+  """'--name' of an XLA flag '--name=value'."""
+  return flag.split('=', 1)[0]
+
+
+def default_xla_flags(jaxlib_version: str | None = None) -> tuple[str, ...]:
+  """`DEFAULT_XLA_FLAGS` under the jaxlib versions they were measured on
+  (`XLA_FLAGS_JAXLIBS`; default: the installed jaxlib), else none."""
+  if jaxlib_version is None:
+    from jaxlib import version  # pylint: disable=g-import-not-at-top
+    jaxlib_version = version.__version__
+  return DEFAULT_XLA_FLAGS if jaxlib_version in XLA_FLAGS_JAXLIBS else ()
+
+
+def missing_xla_flags(xla_flags: str,
+                      jaxlib_version: str | None = None) -> tuple[str, ...]:
+  """The `default_xla_flags` that `xla_flags` (an ``XLA_FLAGS`` value) does
+  not name. A flag it names keeps the value given there
+  (``--xla_cpu_experimental_ynn_fusion_type=+individual_convolution``
+  restores XLA's own default, for example)."""
+  given = {xla_flag_name(f) for f in xla_flags.split()}
+  return tuple(f for f in default_xla_flags(jaxlib_version)
+               if xla_flag_name(f) not in given)
+
+
+def set_xla_flags(environ: dict[str, str] | None = None) -> tuple[str, ...]:
+  """Appends `missing_xla_flags` to ``environ['XLA_FLAGS']`` (`os.environ`).
+
+  Only before JAX has started a backend: XLA has read the variable by then,
+  so a flag added later would not be in effect (and would mislead the
+  processes this one starts into computing otherwise).
+
+  Returns:
+    The flags added (none when the variable names them all already, when
+    the installed jaxlib is not one they were measured on, or when a
+    backend had started).
+  """
+  environ = os.environ if environ is None else environ
+  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+  started = getattr(xla_bridge, 'backends_are_initialized', lambda: False)
+  if started():
+    return ()
+  given = environ.get('XLA_FLAGS', '')
+  added = missing_xla_flags(given)
+  if added:
+    environ['XLA_FLAGS'] = ' '.join((given.strip(),) + added).strip()
+  return added
 
 
 class UsageError(ValueError):
@@ -200,6 +279,8 @@ def run(main: Callable[[list[str]], int | None], *,
         ) -> NoReturn:
   """`absl.app.run(main)`: bad input is one ``error:`` line and status 2.
 
+  The experiments' XLA options are set first (`set_xla_flags`).
+
   Args:
     main: the script's main; its return value is the exit status.
     parse: the flags parser (`parse_command_line` with `flags.FLAGS`).
@@ -211,5 +292,6 @@ def run(main: Callable[[list[str]], int | None], *,
     except (app.UsageError, UsageError, ConfigError, DataError) as e:
       return error(e)
 
+  set_xla_flags()
   app.run(guarded, flags_parser=_parse_or_exit(parse))
   raise AssertionError('absl.app.run returned')  # it exits

@@ -20,10 +20,13 @@ models) (`helpers.COMPILE_XLA_FLAGS`, added to ``XLA_FLAGS`` before any
 backend starts and passed on to the processes the tests start, so the test
 process and its subprocesses compile alike). The HLO passes (fusion,
 layout) still run; only how their result becomes machine code changes,
-which changes speed, not the semantics the tests check. A flag the caller's
-``XLA_FLAGS`` already sets is left as the caller set it. The notebooks'
-kernels start without the added flags: they train hundreds of steps and
-time the samplers, so they run as a reader runs them.
+which changes speed, not the semantics the tests check. The session also
+adds the XLA options every experiment runs with
+(`experiments.entry.missing_xla_flags`), so that the tests compute as the
+scripts they start do. A flag the caller's ``XLA_FLAGS`` already sets is
+left as the caller set it. The notebooks' kernels start without the added
+flags: they train hundreds of steps and time the samplers, so they run as
+a reader runs them.
 
 With ``-n N`` and no ``--dist``, xdist's default scheduling deals the first
 tests out one by one, so most modules' tests would be split over the
@@ -45,6 +48,7 @@ import tempfile
 import jax
 import pytest
 
+from experiments import entry
 from tests import helpers
 from tests import suite_order
 
@@ -90,6 +94,7 @@ def pytest_configure(config):
   given = {helpers.flag_name(f) for f in flags.split()}
   added = _known_flags(tuple(f for f in helpers.COMPILE_XLA_FLAGS
                              if helpers.flag_name(f) not in given))
+  added += entry.missing_xla_flags(flags)
   if added:
     os.environ['XLA_FLAGS'] = ' '.join((flags,) + added).strip()
     os.environ[_ADDED_FLAGS_ENV] = ' '.join(added)

@@ -41,12 +41,14 @@ def smoke_config(arg='smoke', **overrides):
 def subprocess_env(**extra):
   """This environment for a child process: CPU only, unbuffered output.
 
-  Of ``XLA_FLAGS`` only the session's compile settings pass on, so a child
-  compiles as the test process does; a device count or other flag comes
-  from ``extra['XLA_FLAGS']`` alone.
+  Of ``XLA_FLAGS`` only the session's compile settings and the
+  experiments' XLA options (`experiments.entry.DEFAULT_XLA_FLAGS`) pass on,
+  so a child compiles and computes as the test process does; a device
+  count or other flag comes from ``extra['XLA_FLAGS']`` alone.
   """
+  from experiments import entry  # pylint: disable=g-import-not-at-top
   env = dict(os.environ)
-  names = {flag_name(f) for f in COMPILE_XLA_FLAGS}
+  names = {flag_name(f) for f in COMPILE_XLA_FLAGS + entry.DEFAULT_XLA_FLAGS}
   inherited = [f for f in env.pop('XLA_FLAGS', '').split()
                if flag_name(f) in names]
   flags = inherited + extra.pop('XLA_FLAGS', '').split()

@@ -54,6 +54,8 @@ for name in names:
   importlib.import_module(name)
 owners = sorted(m for m in flags.FLAGS.flags_by_module_dict()
                 if m.split('.')[0] == 'experiments')
+from jax._src import xla_bridge
+started = xla_bridge.backends_are_initialized()
 helps = {}
 for module in sys.argv[1:]:
   with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
@@ -77,7 +79,8 @@ for module in sys.argv[1:]:
     out.seek(0), err.seek(0)
     helps[module] = dict(stdout=out.read(), stderr=err.read(),
                          status=os.waitstatus_to_exitcode(wait_status))
-print(json.dumps(dict(count=len(names), owners=owners, helps=helps)))
+print(json.dumps(dict(count=len(names), owners=owners, started=started,
+                      helps=helps)))
 '''
 
 
@@ -97,9 +100,12 @@ def test_importing_every_experiments_module_defines_no_flag(
     imported_then_helped):
   """Flags belong to the command lines: a module imported as a library
   (by tests, notebooks, another script) defines none, so any of them can
-  share one process."""
+  share one process. Nor does an import start a JAX backend: XLA reads
+  XLA_FLAGS when the first one starts, after `experiments.entry.run` has
+  added the experiments' XLA options."""
   assert imported_then_helped['count'] >= len(_SCRIPTS) + 5  # and libraries
   assert imported_then_helped['owners'] == []
+  assert imported_then_helped['started'] is False
 
 
 @pytest.mark.slow

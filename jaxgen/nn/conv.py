@@ -1,6 +1,7 @@
 """Convolutions whose kernel gradient is a matmul: faster train steps on CPU.
 
-XLA:CPU runs a convolution's forward pass and its input gradient (itself a
+With convolutions on YNNPACK (XLA's default in jaxlib 0.10), XLA:CPU runs
+a convolution's forward pass and its input gradient (itself a
 convolution) on a fast path, but computes the kernel gradient, a
 convolution with the batch as its contraction, on a slow generic one; on
 large feature maps (RealNVP's 28x28 coupling nets) that path takes most of
@@ -22,9 +23,11 @@ output gradient (im2col), which XLA:CPU runs on its fast matmul path.
   transpose, the kernel gradient, is matmuls too (forward mode works as
   well, as `jax.jacfwd` of a flow's log-determinant needs).
 - ``'auto'``: `choose_method`, a rule on static things only (the backend,
-  the shapes and the call's options): 'patch_grad' on CPU for kernels of
-  more than one tap on inputs of at least `PATCH_GRAD_MIN_INPUT` elements,
-  'xla' elsewhere.
+  ``XLA_FLAGS``, the shapes and the call's options): 'patch_grad' on CPU
+  with convolutions on YNNPACK (XLA's default in jaxlib 0.10) for kernels
+  of more than one tap on inputs of at least `PATCH_GRAD_MIN_INPUT`
+  elements, 'xla' elsewhere (with convolutions on Eigen, as
+  `experiments.entry` sets XLA up, XLA's own kernel gradient is the faster).
 
 `kernel_term` picks, from the shapes alone, which operand the kernel
 gradient shifts and whether it concatenates the shifted copies into one
@@ -48,6 +51,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -69,6 +73,38 @@ CONCAT_MAX_CHANNELS = 16
 PATCH_GRAD_MIN_INPUT = 2 ** 21
 
 Padding = str | Sequence[tuple[int, int]]
+
+# XLA's option naming the operations XLA:CPU hands to YNNPACK (jaxlib 0.10:
+# dots, convolutions and reductions by default).
+YNN_FUSION_FLAG = '--xla_cpu_experimental_ynn_fusion_type'
+
+
+def convolutions_on_ynnpack(xla_flags: str | None = None) -> bool:
+  """Whether XLA:CPU runs convolutions on YNNPACK, read from `xla_flags`
+  (default: the ``XLA_FLAGS`` environment variable, which XLA read when
+  the backend started).
+
+  True unless `YNN_FUSION_FLAG` leaves ``individual_convolution`` out:
+  ``=-individual_convolution`` (what `experiments.entry` sets), a list
+  without it, or an empty value; then convolutions run on Eigen. The
+  layers' method rules differ between the two (`masked.choose_method`).
+  """
+  if xla_flags is None:
+    xla_flags = os.environ.get('XLA_FLAGS', '')
+  values = [f.split('=', 1)[1] if '=' in f else ''
+            for f in xla_flags.split() if f.split('=', 1)[0] == YNN_FUSION_FLAG]
+  if not values:
+    return True
+  items = [v.strip() for v in values[-1].split(',') if v.strip()]
+  if not items:
+    return False
+  on = True
+  if any(v[0] in '+-' for v in items):
+    for v in items:
+      if v.lstrip('+-') == 'individual_convolution':
+        on = not v.startswith('-')
+    return on
+  return 'individual_convolution' in items
 
 
 def _tuple(v: int | Sequence[int] | None, n: int, name: str) -> tuple:
@@ -250,13 +286,15 @@ def choose_method(kernel_shape: Sequence[int],
                   backend: str | None = None,
                   supported: bool = True) -> str:
   """The method 'auto' runs for a kernel [*kernel_size, C, F] on an input
-  [B, *spatial, C]: 'patch_grad' on CPU for a kernel of more than one tap
-  and an input of at least `PATCH_GRAD_MIN_INPUT` elements, when the call
-  is one the matmul methods cover (`supported`); 'xla' otherwise (a one-tap
-  kernel is a matmul already, XLA's kernel gradient keeps up on smaller
-  inputs, and other backends have fast convolution gradients)."""
+  [B, *spatial, C]: 'patch_grad' on CPU with convolutions on YNNPACK
+  (`convolutions_on_ynnpack`) for a kernel of more than one tap and an
+  input of at least `PATCH_GRAD_MIN_INPUT` elements, when the call is one
+  the matmul methods cover (`supported`); 'xla' otherwise (a one-tap kernel
+  is a matmul already, XLA's kernel gradient keeps up on smaller inputs,
+  Eigen's on any measured input, and other backends have fast convolution
+  gradients)."""
   backend = backend or jax.default_backend()
-  if (supported and backend == 'cpu'
+  if (supported and backend == 'cpu' and convolutions_on_ynnpack()
       and math.prod(kernel_shape[:-2]) > 1
       and math.prod(input_shape) >= PATCH_GRAD_MIN_INPUT):
     return 'patch_grad'

@@ -212,15 +212,20 @@ def row_conv(x: jax.Array, kernel: jax.Array,
 
 def choose_method(shape: Sequence[int], num_taps: int) -> str:
   """'taps' or 'conv' for a kernel [k_h, k_w, in, out] with `num_taps` live
-  taps: the live-tap matmul, except on two kinds of layer where XLA's
-  convolution keeps up with it: layers of fewer than 8 inputs (the image
-  layers, whose input gradient a train step never needs: XLA computes their
-  kernel gradient faster), and wide layers that do not widen (at least 64
-  inputs, as many or more than their outputs, and more than one kernel
-  row). One tap is a matmul either way."""
+  taps. One tap is a matmul either way. With convolutions on Eigen
+  (`conv_lib.convolutions_on_ynnpack` false, as `experiments.entry` sets
+  XLA up), XLA's convolution, whose kernel gradient Eigen computes well,
+  for every layer of more than one tap. With convolutions on YNNPACK (XLA's
+  default), whose kernel gradients are slow, the live-tap matmul, except on
+  two kinds of layer where XLA's convolution keeps up with it: layers of
+  fewer than 8 inputs (the image layers, whose input gradient a train step
+  never needs) and wide layers that do not widen (at least 64 inputs, as
+  many or more than their outputs, and more than one kernel row)."""
   kh, _, in_features, out_features = shape
   if num_taps == 1:
     return 'taps'
+  if not conv_lib.convolutions_on_ynnpack():
+    return 'conv'
   if in_features < 8:
     return 'conv'
   if kh > 1 and in_features >= 64 and in_features >= out_features:

@@ -110,7 +110,8 @@ def test_parameter_tree_is_flax_conv_s(flax_pair):
                              ref_layer.apply(ref, x), atol=1e-5)
 
 
-def test_auto_rule():
+def test_auto_rule(monkeypatch):
+  monkeypatch.setenv('XLA_FLAGS', '')  # convolutions on YNNPACK
   big = (64, 28, 28, 64)  # at least conv.PATCH_GRAD_MIN_INPUT elements
   small = (64, 14, 14, 64)
   assert conv.choose_method((3, 3, 64, 64), big, backend='cpu') == (
@@ -122,6 +123,25 @@ def test_auto_rule():
   assert conv.choose_method((3, 3, 64, 64), big, backend='gpu') == 'xla'
   assert conv.choose_method((3, 3, 64, 64), big, backend='cpu',
                             supported=False) == 'xla'
+  # Convolutions on Eigen: XLA's convolution and its gradients throughout.
+  monkeypatch.setenv(
+      'XLA_FLAGS',
+      '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution')
+  assert conv.choose_method((3, 3, 64, 64), big, backend='cpu') == 'xla'
+
+
+@pytest.mark.parametrize('xla_flags, on_ynnpack', [
+    ('', True), ('--xla_a=1', True),
+    ('--xla_cpu_experimental_ynn_fusion_type=-individual_convolution', False),
+    ('--xla_cpu_experimental_ynn_fusion_type=+individual_convolution', True),
+    ('--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce', False),
+    ('--xla_cpu_experimental_ynn_fusion_type=individual_convolution', True),
+    ('--xla_cpu_experimental_ynn_fusion_type=', False),
+    ('--xla_cpu_experimental_ynn_fusion_type=-individual_convolution '
+     '--xla_cpu_experimental_ynn_fusion_type=+individual_convolution', True),
+])
+def test_convolutions_on_ynnpack_from_the_xla_flags(xla_flags, on_ynnpack):
+  assert conv.convolutions_on_ynnpack(xla_flags) is on_ynnpack
 
 
 def test_calls_the_matmul_methods_do_not_cover():

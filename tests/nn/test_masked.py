@@ -219,19 +219,31 @@ def test_dense_method_is_the_reference():
     masked.masked_conv(x, w, 'A', 3, method='fft')
 
 
-def test_live_taps_and_the_method_rule():
+def test_live_taps():
   assert masked.live_taps(masked.make_mask(3, 1, 1, 'B')[:2]) == (
       (0, 0), (0, 1), (0, 2), (1, 0), (1, 1))
   assert masked.live_taps(masked.make_mask(3, 1, 1, 'A')[:2]) == (
       (0, 0), (0, 1), (0, 2), (1, 0))
   assert len(masked.live_taps(masked.make_mask(7, 3, 6, 'A', 3))) == 25
   assert len(masked.live_taps(masked.make_mask(7, 1, 6, 'A', 1))) == 24
-  assert masked.choose_method((2, 3, 64, 64), 5) == 'conv'
-  assert masked.choose_method((2, 3, 64, 128), 5) == 'taps'
-  assert masked.choose_method((4, 7, 1, 128), 24) == 'conv'
+
+
+@pytest.mark.parametrize('xla_flags, on_ynnpack', [
+    ('', True),
+    ('--xla_cpu_experimental_ynn_fusion_type=-individual_convolution', False)])
+def test_the_method_rule(monkeypatch, xla_flags, on_ynnpack):
+  """Convolutions on YNNPACK (XLA's default): the live-tap matmul except on
+  image layers and wide layers that do not widen; on Eigen: XLA's
+  convolution. One tap: a matmul."""
+  monkeypatch.setenv('XLA_FLAGS', xla_flags)
+  conv = 'conv'
+  taps = 'taps' if on_ynnpack else 'conv'
+  assert masked.choose_method((2, 3, 64, 64), 5) == conv
+  assert masked.choose_method((2, 3, 64, 128), 5) == taps
+  assert masked.choose_method((4, 7, 1, 128), 24) == conv
   assert masked.choose_method((1, 1, 1, 128), 1) == 'taps'
-  assert masked.choose_method((1, 2, 64, 64), 2) == 'taps'
-  assert masked.choose_method((2, 3, 32, 32), 5) == 'taps'
+  assert masked.choose_method((1, 2, 64, 64), 2) == taps
+  assert masked.choose_method((2, 3, 32, 32), 5) == taps
 
 
 def test_row_blocks():
