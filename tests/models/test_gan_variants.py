@@ -154,11 +154,14 @@ def test_discriminator_steps_approach_the_optimal_discriminator():
     (d_vars, _), _ = jax.lax.scan(
         body, (d_vars, tx.discriminator.init(d_vars['params'])),
         jax.random.split(key, 3000))
-    grid = jnp.linspace(-1.5, 2.2, 38)[:, None]
+    grid = jnp.linspace(-1.5, 2.0, 36)[:, None]
     logits = gan.discriminator_module(net).apply(d_vars, grid)
     return jax.nn.sigmoid(logits)
 
   d = np.asarray(fit(jax.random.key(0)), np.float64)
-  x = np.linspace(-1.5, 2.2, 38)  # where both densities have mass
+  # Where both densities have mass (p_data >= 0.05): beyond x = 2 the data
+  # hold 2% of the samples, too few to pin D down within the tolerance
+  # against float rounding (the error there depends on the CPU's kernels).
+  x = np.linspace(-1.5, 2.0, 36)
   p_data, p_g = stats.norm.pdf(x, 0, 1), stats.norm.pdf(x, 1, 0.5)
   np.testing.assert_allclose(d, p_data / (p_data + p_g), atol=0.03)
