@@ -302,9 +302,8 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
             flush=True)
     payload = {'command': command_line, 'workdir': workdir, 'step': step,
                **report}
-    first = probe_lib.extractor(exp.config.family)[0]
-    stem = _stem(step, seed,
-                 feat=None if feature_name == first else feature_name)
+    default = probe_lib.is_default(exp.config.family, feature_name)
+    stem = _stem(step, seed, feat=None if default else feature_name)
     path = _write(out, f'probe_{stem}.json', payload)
     print(f'wrote {path}', flush=True)
     return payload

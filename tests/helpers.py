@@ -9,6 +9,8 @@ import sys
 import jax
 import numpy as np
 
+from experiments import entry
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Compile-time settings the session adds to XLA_FLAGS (tests/conftest.py):
@@ -20,9 +22,7 @@ COMPILE_XLA_FLAGS = ('--xla_backend_optimization_level=0',
 NEWER_XLA_FLAGS = ('--xla_cpu_use_fusion_emitters=false',)
 
 
-def flag_name(flag: str) -> str:
-  """'--name' of an XLA flag '--name=value'."""
-  return flag.split('=', 1)[0]
+flag_name = entry.xla_flag_name  # '--name' of an XLA flag '--name=value'
 
 
 def smoke_config(arg='smoke', **overrides):
@@ -46,7 +46,6 @@ def subprocess_env(**extra):
   so a child compiles and computes as the test process does; a device
   count or other flag comes from ``extra['XLA_FLAGS']`` alone.
   """
-  from experiments import entry  # pylint: disable=g-import-not-at-top
   env = dict(os.environ)
   names = {flag_name(f) for f in COMPILE_XLA_FLAGS + entry.DEFAULT_XLA_FLAGS}
   inherited = [f for f in env.pop('XLA_FLAGS', '').split()

@@ -177,6 +177,12 @@ def extractor(family: str, name: str | None = None) -> tuple[str, Extractor]:
   return name, named[name]
 
 
+def is_default(family: str, name: str) -> bool:
+  """Whether `name` is the family's first (default) features: records and
+  curves of other features carry the name."""
+  return name == extractor(family)[0]
+
+
 def labelled_subset(labels: Any, num: int, seed: int = 0) -> np.ndarray:
   """Indices of `num` labelled examples (0: all), sorted: the first `num`
   of ``numpy.random.default_rng(seed).permutation``, so a larger `num`

@@ -344,7 +344,7 @@ def probe_report(exp, state, *, num_labels: Sequence[int] = probe.NUM_LABELS,
   test_images, test_labels = scoring.split_images(exp, split)
   feats = [scoring.features(exp, params, x, key, name=name)
            for x in (train_images, test_images)]
-  default = name == probe.extractor(family)[0]
+  default = probe.is_default(family, name)
   curves = {
       family if default else f'{family} {name}': probe.probe_curve(
           feats[0], train_labels, feats[1], test_labels,
