@@ -206,6 +206,19 @@ def patches(x: jax.Array, kernel_size: Sequence[int],
       axis=-1)
 
 
+def matmul_last(x: jax.Array, w: jax.Array, precision: Any = None
+                ) -> jax.Array:
+  """x [..., C] @ w [C, F] -> [..., F], as one 2-D matmul of x's rows.
+
+  The same values as ``jnp.matmul(x, w)``; flattening first keeps the
+  gradient with respect to `w` a plain [N, C]^T [N, F] matmul on XLA:CPU,
+  where the matmul of a higher-rank `x` has it transpose the output's
+  gradient first.
+  """
+  y = jnp.matmul(x.reshape(-1, x.shape[-1]), w, precision=precision)
+  return y.reshape(x.shape[:-1] + w.shape[-1:])
+
+
 def kernel_term(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
                 pads, dilation: Sequence[int],
                 precision: Any = None) -> jax.Array:

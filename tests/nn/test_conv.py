@@ -183,3 +183,23 @@ def test_bad_method_is_named():
   with pytest.raises(ValueError, match="method='fast' is not one of"):
     conv.conv(jnp.zeros((1, 4, 4, 1)), jnp.zeros((3, 3, 1, 1)),
               method='fast')
+
+
+@pytest.mark.parametrize('shape', [(5, 3), (2, 4, 3), (2, 3, 4, 3)])
+def test_matmul_last_is_matmul_in_value_and_gradients(shape):
+  kx, kw, kg = jax.random.split(jax.random.key(5), 3)
+  x = jax.random.normal(kx, shape)
+  w = jax.random.normal(kw, (3, 7))
+  g = jax.random.normal(kg, shape[:-1] + (7,))
+
+  @jax.jit
+  def both(x, w):
+    def grads(f):
+      y, vjp = jax.vjp(f, x, w)
+      return (y,) + vjp(g)
+    return grads(jnp.matmul), grads(conv.matmul_last)
+
+  ref, got = both(x, w)
+  for name, a, b in zip(('value', 'd x', 'd w'), got, ref):
+    assert a.shape == b.shape, name
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)
