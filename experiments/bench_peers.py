@@ -291,11 +291,15 @@ def ab_xla_flags(xla_flags: str, extra: str) -> tuple[str, str]:
   return xla_flags, ' '.join(kept + extra.split())
 
 
+AB_REPLY = 'ab_worker: '  # the prefix of a worker's replies on stdout
+
+
 def ab_worker(models: list[str]) -> None:
   """The worker side of `ab_run` (``--ab_worker``): compiles `models`' train
   steps, takes 2 warm-up steps each, prints one JSON line {'ready': {model:
   {'compile_s', 'flops_per_step'}}}, then answers each stdin line ``MODEL
-  STEPS`` with {'seconds': seconds per step of STEPS steps}."""
+  STEPS`` with {'seconds': seconds per step of STEPS steps}; each reply
+  is one line after `AB_REPLY`."""
   runs, ready = {}, {}
   for name in models:
     run, info = compile_train(name)
@@ -304,14 +308,14 @@ def ab_worker(models: list[str]) -> None:
     runs[name] = run
     ready[name] = {'compile_s': info['compile_s'],
                    'flops_per_step': machine.xla_flops(info['compiled'])}
-  print(json.dumps({'ready': ready}), flush=True)
+  print(AB_REPLY + json.dumps({'ready': ready}), flush=True)
   for line in sys.stdin:
     name, steps = line.split()
     start = time.perf_counter()
     for _ in range(int(steps)):
       runs[name]()
-    print(json.dumps({'seconds': (time.perf_counter() - start) / int(steps)}),
-          flush=True)
+    print(AB_REPLY + json.dumps(
+        {'seconds': (time.perf_counter() - start) / int(steps)}), flush=True)
 
 
 class _Worker:
@@ -325,11 +329,15 @@ class _Worker:
         stdout=subprocess.PIPE, text=True, env=env)
 
   def read(self) -> dict[str, Any]:
-    line = self.proc.stdout.readline()
-    if not line:
-      raise RuntimeError(f'an A/B worker exited ({self.proc.wait()}): '
-                         f'{" ".join(self.proc.args)}')
-    return json.loads(line)
+    """The worker's next reply (other lines it prints pass through)."""
+    while True:
+      line = self.proc.stdout.readline()
+      if not line:
+        raise RuntimeError(f'an A/B worker exited ({self.proc.wait()}): '
+                           f'{" ".join(self.proc.args)}')
+      if line.startswith(AB_REPLY):
+        return json.loads(line[len(AB_REPLY):])
+      print(line, end='')
 
   def time(self, name: str, steps: int) -> float:
     self.proc.stdin.write(f'{name} {steps}\n')

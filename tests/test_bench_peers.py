@@ -1,6 +1,11 @@
 """experiments/bench_peers.py: the reference models have the peers'
-parameter counts, and the timing protocol runs its repeats."""
+parameter counts, the timing protocol runs its repeats, and the XLA-flag
+A/B mode builds its two sides' flags, refuses what it cannot combine and
+times two worker processes in turn."""
 
+import types
+
+from absl import app
 import jax
 import pytest
 
@@ -65,3 +70,15 @@ def test_ab_run_times_both_workers_in_turn(monkeypatch):
   assert r['a_s'][0] > 0 and r['b_s'][0] > 0
   assert r['ratio'] == r['a_median_s'] / r['b_median_s']
   assert r['flops_a'] > 0 and r['flops_b'] > 0
+
+
+@pytest.mark.parametrize('overrides', [
+    {'peer_json': '/tmp/peer.json'}, {'peer_python': 'python3'},
+    {'ab_rounds': 0}])
+def test_ab_xla_flags_refuses_peers_and_no_rounds(overrides):
+  values = dict(models=['vae'], ab_worker=False, ab_xla_flags='--xla_c=1',
+                ab_rounds=3, peer_python='', peer_json='')
+  values.update(overrides)
+  holders = {k: types.SimpleNamespace(value=v) for k, v in values.items()}
+  with pytest.raises(app.UsageError, match='--ab_xla_flags'):
+    bench_peers.main(['bench_peers'], holders)
