@@ -45,7 +45,8 @@ def test_time_protocol_runs_between_three_and_seven_repeats():
 
 def test_ab_xla_flags_replace_the_flags_b_names():
   a, b = bench_peers.ab_xla_flags(
-      '--xla_a=1 --xla_cpu_experimental_ynn_fusion_type=-individual_convolution',
+      '--xla_a=1 '
+      '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution',
       '--xla_cpu_experimental_ynn_fusion_type=+individual_convolution --xla_c')
   assert a == ('--xla_a=1 '
                '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution')
