@@ -23,7 +23,8 @@ with the kernel gradient as matmuls ('patch_grad'); 'auto' (the default)
 picks per layer
 (`masked.choose_method`). 'dense' is the straightforward formulation: the
 full masked kernel with 'SAME' padding (`masked_conv(method='dense')`; the
-gated stacks as 'conv').
+gated stacks as 'conv'). 'rank4_matmul' is 'auto' with the live-tap
+matmuls on the [B, H, W, C] input rather than its rows (`conv.matmul_last`).
 
 The shared convolution `jaxgen.nn.conv.Conv` (``realnvp``: the coupling
 nets; ``dcgan``: the generator's transposed convolutions, whose phases are
@@ -107,7 +108,8 @@ CONFIGS = {
 # Built on `conv.Conv` (DCGAN: its generator's transposed convolutions) or,
 # for the U-Net, on `norm.GroupNorm` (its convolutions are nn.Conv).
 CONV_MODELS = ('realnvp', 'dcgan', 'ddpm_unet')
-VARIANTS = ('conv', 'auto', 'taps', 'rows', 'patch_grad', 'dense')
+VARIANTS = ('conv', 'auto', 'taps', 'rows', 'patch_grad', 'dense',
+            'rank4_matmul')
 CONV_VARIANTS = ('xla', 'auto', 'patches', 'patch_grad')
 # `jaxgen.nn.norm.GroupNorm` as shipped ('norm') or through Flax's
 # nn.GroupNorm computation ('flax_norm'); combined with a convolution
@@ -145,7 +147,9 @@ def forced(variant: str) -> contextlib.AbstractContextManager:
   tap. 'conv' / 'taps': `masked.choose_method` answers that for every
   kernel of more than one tap ('taps' for one tap: the 1x1 layers stay
   matmuls); so do 'rows' and 'patch_grad'. 'dense': `masked_conv` runs
-  the full masked kernel, the stacks 'conv'.
+  the full masked kernel, the stacks 'conv'. 'rank4_matmul': 'auto', with
+  the live-tap matmuls (`conv.matmul_last`) on the [B, H, W, C] input
+  instead of its rows.
   """
   if '+' in variant:
     stack = contextlib.ExitStack()
@@ -154,6 +158,11 @@ def forced(variant: str) -> contextlib.AbstractContextManager:
     return stack
   if variant in ('auto', 'norm', 'subpixel'):
     return contextlib.nullcontext()
+  if variant == 'rank4_matmul':
+    return mock.patch.object(
+        conv_lib, 'matmul_last',
+        lambda x, w, precision=None: jnp.einsum('...i,io->...o', x, w,
+                                                precision=precision))
   if variant == 'resize':
     return mock.patch.object(
         unet_lib, 'upsample_conv',
@@ -296,6 +305,7 @@ def _conv_layer_cases():
       ('unet 28x28 64->32', c(32), (64, 28, 28, 64)),
       ('unet 28x28 32->32 s2', c(32, 2), (64, 28, 28, 32)),
       ('unet 14x14 64->64', c(64), (64, 14, 14, 64)),
+      ('unet 28x28 32->1 out', c(1), (64, 28, 28, 32)),
       # Nearest x2 then 3x3 (the U-Net's 'us0'): the upsampling variants.
       ('unet up 14->28 64->64', lambda method: unet_lib.UpsampleConv(64),
        (64, 14, 14, 64)),

@@ -5,6 +5,8 @@ r"""jaxgen's reference models beside their PyTorch CPU peers, in one run.
       --peer_python=/tmp/torchvenv/bin/python --json=/tmp/peers.json
   python -m experiments.bench_peers --peer_json=/tmp/peer.json
   python -m experiments.bench_peers  # jaxgen's side only
+  python -m experiments.bench_peers --models=realnvp,ddpm_unet \
+      --ab_xla_flags=--xla_cpu_experimental_ynn_fusion_type=+individual_convolution
 
 Run from the project root, on a quiet machine. The peers are the PyTorch
 models of ``../shared/bench/peer_torch.py`` (its README gives their layer
@@ -42,6 +44,14 @@ peer's; the table prints both):
 - ``ddpm_unet``: the DDPM U-Net (ddpm.py:mnist8k), batch 64;
 - ``realnvp``: RealNVP with 8 couplings (realnvp.py:mnist8k), batch 64.
 
+With ``--ab_xla_flags=FLAGS`` it compares XLA options instead of peers:
+the train steps of ``--models`` under this run's ``XLA_FLAGS`` (A) and
+under the same with FLAGS (B; a flag named in both takes FLAGS' value), in
+two worker processes started once, timed in turn round by round
+(``--ab_rounds``, B first in odd rounds), ``--repeat_seconds`` of steps per
+model, side and round; it prints the medians and their ratio. On a
+machine shared with other jobs only such interleaved ratios mean anything.
+
 With ``--sampling`` (default on), also the DDPM sampler for 16 images from
 the reference U-Net: 1,000 ancestral steps and ``--ddim_steps`` DDIM steps,
 each one jitted `lax.scan` (compilation excluded), beside the peer's
@@ -55,6 +65,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 from typing import Any, Callable
 
@@ -182,20 +193,22 @@ def trainable_params(variables: Any) -> int:
                         for k in path))
 
 
-def bench_train(name: str, *, repeat_seconds: float, model_budget: float,
-                warmup: int = 2) -> dict[str, Any]:
-  """One reference model's train step, timed by `time_protocol`."""
+def compile_train(name: str) -> tuple[Callable[[], Any], dict[str, Any]]:
+  """(run, info) of a reference model's train step: ``run()`` takes one
+  blocked step (the state, donated, and the last metrics are kept in
+  ``info['holder']``); info also holds 'config', 'variables' (the initial
+  ones), 'compiled' and 'compile_s'."""
   config = REFERENCES[name]()
   family, net, preprocess, variables = bench_common.setup(config)
   tx = train.make_tx(family, config)
   step = train.make_step(family, net, tx, preprocess, config)
-  batch_size = config.train.batch_size
   state = steps_lib.TrainState(
       step=jax.numpy.zeros((), jax.numpy.int32), params=variables,
       opt_state=jax.jit(tx.init)(variables),
       ema_params=(jax.tree.map(jax.numpy.copy, variables)
                   if config.train.ema_decay else None))
-  batch = machine.random_batch(config.model.image_shape, batch_size)
+  batch = machine.random_batch(config.model.image_shape,
+                               config.train.batch_size)
   key = jax.random.key(2)
   start = time.perf_counter()
   compiled = jax.jit(step, donate_argnums=0).lower(state, batch,
@@ -208,6 +221,17 @@ def bench_train(name: str, *, repeat_seconds: float, model_budget: float,
     jax.block_until_ready((holder['state'], metrics))
     holder['metrics'] = metrics
 
+  return run, {'config': config, 'variables': variables,
+               'compiled': compiled, 'compile_s': compile_s,
+               'holder': holder}
+
+
+def bench_train(name: str, *, repeat_seconds: float, model_budget: float,
+                warmup: int = 2) -> dict[str, Any]:
+  """One reference model's train step, timed by `time_protocol`."""
+  run, info = compile_train(name)
+  config, compiled, holder = info['config'], info['compiled'], info['holder']
+  batch_size = config.train.batch_size
   for _ in range(warmup):
     run()
   before = machine.compilations()
@@ -216,8 +240,8 @@ def bench_train(name: str, *, repeat_seconds: float, model_budget: float,
   flops = machine.xla_flops(compiled)
   return {
       'model': name, 'family': config.family,
-      'params': trainable_params(variables), 'batch_size': batch_size,
-      'compile_s': compile_s, **timing,
+      'params': trainable_params(info['variables']),
+      'batch_size': batch_size, 'compile_s': info['compile_s'], **timing,
       'images_per_s': batch_size / timing['median_s'],
       'images_per_s_best': batch_size / timing['best_s'],
       'flops_per_step': flops,
@@ -256,6 +280,128 @@ def bench_ddpm_sampling(ddim_steps: int, ancestral_repeats: int,
                    'best_s': min(times), 'others_share': shares}
   out['speedup'] = out['ancestral']['median_s'] / out['ddim']['median_s']
   return out
+
+
+# ------------------------------------------------ interleaved XLA-flag A/B
+def ab_xla_flags(xla_flags: str, extra: str) -> tuple[str, str]:
+  """(A, B) ``XLA_FLAGS`` of an A/B run: A is `xla_flags` (this process's);
+  B is A without the flags `extra` names, then `extra`."""
+  names = {entry.xla_flag_name(f) for f in extra.split()}
+  kept = [f for f in xla_flags.split() if entry.xla_flag_name(f) not in names]
+  return xla_flags, ' '.join(kept + extra.split())
+
+
+AB_REPLY = 'ab_worker: '  # the prefix of a worker's replies on stdout
+
+
+def ab_worker(models: list[str]) -> None:
+  """The worker side of `ab_run` (``--ab_worker``): compiles `models`' train
+  steps, takes 2 warm-up steps each, prints one JSON line {'ready': {model:
+  {'compile_s', 'flops_per_step'}}}, then answers each stdin line ``MODEL
+  STEPS`` with {'seconds': seconds per step of STEPS steps}; each reply
+  is one line after `AB_REPLY`."""
+  runs, ready = {}, {}
+  for name in models:
+    run, info = compile_train(name)
+    for _ in range(2):
+      run()
+    runs[name] = run
+    ready[name] = {'compile_s': info['compile_s'],
+                   'flops_per_step': machine.xla_flops(info['compiled'])}
+  print(AB_REPLY + json.dumps({'ready': ready}), flush=True)
+  for line in sys.stdin:
+    name, steps = line.split()
+    start = time.perf_counter()
+    for _ in range(int(steps)):
+      runs[name]()
+    print(AB_REPLY + json.dumps(
+        {'seconds': (time.perf_counter() - start) / int(steps)}), flush=True)
+
+
+class _Worker:
+  """An `ab_worker` subprocess under given ``XLA_FLAGS``."""
+
+  def __init__(self, models: list[str], xla_flags: str):
+    env = dict(os.environ, XLA_FLAGS=xla_flags)
+    self.proc = subprocess.Popen(
+        [sys.executable, '-m', 'experiments.bench_peers', '--ab_worker',
+         f"--models={','.join(models)}"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True, env=env)
+
+  def read(self) -> dict[str, Any]:
+    """The worker's next reply (other lines it prints pass through)."""
+    while True:
+      line = self.proc.stdout.readline()
+      if not line:
+        raise RuntimeError(f'an A/B worker exited ({self.proc.wait()}): '
+                           f'{" ".join(self.proc.args)}')
+      if line.startswith(AB_REPLY):
+        return json.loads(line[len(AB_REPLY):])
+      print(line, end='')
+
+  def time(self, name: str, steps: int) -> float:
+    self.proc.stdin.write(f'{name} {steps}\n')
+    self.proc.stdin.flush()
+    return self.read()['seconds']
+
+  def close(self) -> None:
+    self.proc.stdin.close()
+    self.proc.wait()
+
+
+def ab_run(models: list[str], extra: str, *, rounds: int,
+           repeat_seconds: float) -> dict[str, Any]:
+  """Train steps under this process's ``XLA_FLAGS`` (A) against the same
+  plus `extra` (B, `ab_xla_flags`), each side in a worker process of its
+  own (compiled once), interleaved: every round times each model on A and
+  on B in turn (B first in odd rounds), `repeat_seconds` of steps each (the
+  steps per repeat from one step of A). Returns {'xla_flags_a',
+  'xla_flags_b', 'rounds', 'models': {model: {'a_s', 'b_s' (seconds per
+  step, per round), 'a_median_s', 'b_median_s', 'ratio' (A's median / B's:
+  above 1, B is faster), 'ratio_best', 'steps_per_repeat', 'flops_a',
+  'flops_b'}}, 'load_average' (before, after)}."""
+  flags_a, flags_b = ab_xla_flags(bench_common.xla_flags(), extra)
+  load = os.getloadavg()[0]
+  workers = {'a': _Worker(models, flags_a), 'b': _Worker(models, flags_b)}
+  try:
+    ready = {side: w.read()['ready'] for side, w in workers.items()}
+    out = {}
+    for name in models:
+      steps = max(1, round(repeat_seconds /
+                           max(workers['a'].time(name, 1), 1e-9)))
+      out[name] = {'a_s': [], 'b_s': [], 'steps_per_repeat': steps,
+                   'flops_a': ready['a'][name]['flops_per_step'],
+                   'flops_b': ready['b'][name]['flops_per_step']}
+    for r in range(rounds):
+      for name in models:
+        for side in ('ab' if r % 2 == 0 else 'ba'):
+          out[name][f'{side}_s'].append(
+              workers[side].time(name, out[name]['steps_per_repeat']))
+  finally:
+    for w in workers.values():
+      w.close()
+  for r in out.values():
+    r['a_median_s'] = statistics.median(r['a_s'])
+    r['b_median_s'] = statistics.median(r['b_s'])
+    r['ratio'] = r['a_median_s'] / r['b_median_s']
+    r['ratio_best'] = min(r['a_s']) / min(r['b_s'])
+  return {'xla_flags_a': flags_a, 'xla_flags_b': flags_b, 'rounds': rounds,
+          'models': out, 'load_average': (load, os.getloadavg()[0])}
+
+
+def print_ab(result: dict[str, Any]) -> None:
+  """The table of an `ab_run`."""
+  print(f"\nA/B, {result['rounds']} interleaved rounds, seconds per train "
+        f"step (medians; A/B above 1: B faster; best: of the fastest "
+        f"repeats):\n  A: XLA_FLAGS={result['xla_flags_a'] or '(none)'}"
+        f"\n  B: XLA_FLAGS={result['xla_flags_b'] or '(none)'}")
+  print(f"{'model':15s} {'A s/step':>9s} {'B s/step':>9s} {'A/B':>6s} "
+        f"{'best':>6s}")
+  for name, r in result['models'].items():
+    print(f"{name:15s} {r['a_median_s']:9.4f} {r['b_median_s']:9.4f} "
+          f"{r['ratio']:6.2f} {r['ratio_best']:6.2f}")
+  before, after = result['load_average']
+  print(f'load average {before:.2f} -> {after:.2f}')
 
 
 # -------------------------------------------------------------------- peer
@@ -313,6 +459,17 @@ def define_flags() -> dict[str, Any]:
                                       'after this many seconds (at least 3 '
                                       'run).'),
       json=flags.DEFINE_string('json', None, 'Also write every number here.'),
+      ab_xla_flags=flags.DEFINE_string(
+          'ab_xla_flags', '', 'Instead of the peer comparison: the train '
+          'steps of --models under this process\'s XLA_FLAGS (A) against '
+          'A with these XLA flags (B), two worker processes timed in turn, '
+          'round by round (`ab_run`), e.g. '
+          '--ab_xla_flags=--xla_cpu_experimental_ynn_fusion_type='
+          '+individual_convolution.'),
+      ab_rounds=flags.DEFINE_integer('ab_rounds', 7, 'Interleaved rounds of '
+                                     '--ab_xla_flags.'),
+      ab_worker=flags.DEFINE_bool('ab_worker', False, 'Internal: serve '
+                                  "--ab_xla_flags' timings on stdin/stdout."),
       **bench_common.define_matmul_flags())
 
 
@@ -325,6 +482,20 @@ def main(argv, flag_values: dict[str, Any]):
   if unknown:
     raise app.UsageError(f'--models: unknown {unknown}; known: '
                          f'{list(REFERENCES)}.')
+  if f['ab_worker']:
+    ab_worker(f['models'])
+    return
+  if f['ab_xla_flags']:
+    if f['peer_python'] or f['peer_json'] or f['ab_rounds'] < 1:
+      raise app.UsageError('--ab_xla_flags: no --peer_python or --peer_json '
+                           'with it, and --ab_rounds of 1 or more.')
+    machine.print_header(f['matmul_size'], f['matmul_repeats'])
+    result = ab_run(f['models'], f['ab_xla_flags'], rounds=f['ab_rounds'],
+                    repeat_seconds=f['repeat_seconds'])
+    print_ab(result)
+    if f['json']:
+      workdir_lib.write_json(f['json'], result)
+    return
   out: dict[str, Any] = {}
   if f['peer_python'] and f['peer_json']:
     raise app.UsageError('pass --peer_python or --peer_json, not both.')

@@ -23,11 +23,16 @@ output gradient (im2col), which XLA:CPU runs on its fast matmul path.
   transpose, the kernel gradient, is matmuls too (forward mode works as
   well, as `jax.jacfwd` of a flow's log-determinant needs).
 - ``'auto'``: `choose_method`, a rule on static things only (the backend,
-  ``XLA_FLAGS``, the shapes and the call's options): 'patch_grad' on CPU
-  with convolutions on YNNPACK (XLA's default in jaxlib 0.10) for kernels
-  of more than one tap on inputs of at least `PATCH_GRAD_MIN_INPUT`
-  elements, 'xla' elsewhere (with convolutions on Eigen, as
-  `experiments.entry` sets XLA up, XLA's own kernel gradient is the faster).
+  ``XLA_FLAGS``, the shapes and the call's options): on CPU, for kernels
+  of more than one tap, 'patch_grad' with convolutions on YNNPACK (XLA's
+  default in jaxlib 0.10) on inputs of at least `PATCH_GRAD_MIN_INPUT`
+  elements, and with convolutions on Eigen (as `experiments.entry` sets
+  XLA up) on narrow outputs: stride 1, at most `NARROW_MAX_FEATURES`
+  output channels and fewer than the input's (a coupling net's or a
+  decoder's last layer), whose forward pass, input and kernel gradients
+  Eigen computes slowly, while the matmuls over the few shifted output
+  channels are cheap; 'xla' elsewhere (Eigen's kernel gradient is the
+  faster on wider outputs).
 
 `kernel_term` picks, from the shapes alone, which operand the kernel
 gradient shifts and whether it concatenates the shifted copies into one
@@ -71,6 +76,12 @@ CONCAT_MAX_CHANNELS = 16
 # measured layers (`experiments/bench_layers.py --conv_layers`), on larger
 # ones it falls far behind the matmuls.
 PATCH_GRAD_MIN_INPUT = 2 ** 21
+# Most output channels of a stride-1 layer on which 'auto' picks
+# 'patch_grad' with convolutions on Eigen (when the input has more): on
+# such narrow outputs Eigen's convolution and its gradients fell behind
+# the matmuls in the measured layers (`experiments/bench_layers.py
+# --conv_layers`), on wider ones they stay ahead.
+NARROW_MAX_FEATURES = 8
 
 Padding = str | Sequence[tuple[int, int]]
 
@@ -195,6 +206,19 @@ def patches(x: jax.Array, kernel_size: Sequence[int],
       axis=-1)
 
 
+def matmul_last(x: jax.Array, w: jax.Array, precision: Any = None
+                ) -> jax.Array:
+  """x [..., C] @ w [C, F] -> [..., F], as one 2-D matmul of x's rows.
+
+  The same values as ``jnp.matmul(x, w)``; flattening first keeps the
+  gradient with respect to `w` a plain [N, C]^T [N, F] matmul on XLA:CPU,
+  where the matmul of a higher-rank `x` has it transpose the output's
+  gradient first.
+  """
+  y = jnp.matmul(x.reshape(-1, x.shape[-1]), w, precision=precision)
+  return y.reshape(x.shape[:-1] + w.shape[-1:])
+
+
 def kernel_term(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
                 pads, dilation: Sequence[int],
                 precision: Any = None) -> jax.Array:
@@ -283,20 +307,32 @@ _patch_grad.defjvp(_patch_grad_jvp, symbolic_zeros=True)
 
 def choose_method(kernel_shape: Sequence[int],
                   input_shape: Sequence[int], *,
+                  strides: Sequence[int] | None = None,
                   backend: str | None = None,
                   supported: bool = True) -> str:
   """The method 'auto' runs for a kernel [*kernel_size, C, F] on an input
-  [B, *spatial, C]: 'patch_grad' on CPU with convolutions on YNNPACK
-  (`convolutions_on_ynnpack`) for a kernel of more than one tap and an
-  input of at least `PATCH_GRAD_MIN_INPUT` elements, when the call is one
-  the matmul methods cover (`supported`); 'xla' otherwise (a one-tap kernel
-  is a matmul already, XLA's kernel gradient keeps up on smaller inputs,
-  Eigen's on any measured input, and other backends have fast convolution
-  gradients)."""
+  [B, *spatial, C] with `strides` (default 1): 'xla' unless on CPU, for a
+  kernel of more than one tap, in a call the matmul methods cover
+  (`supported`), where it is 'patch_grad' when
+
+  - convolutions run on YNNPACK (`convolutions_on_ynnpack`) and the input
+    has at least `PATCH_GRAD_MIN_INPUT` elements (YNNPACK's kernel
+    gradient is slow; on smaller inputs it keeps up), or
+  - convolutions run on Eigen and the output is narrow: every stride 1,
+    F at most `NARROW_MAX_FEATURES` and below C.
+
+  A one-tap kernel is a matmul already, and other backends have fast
+  convolution gradients."""
   backend = backend or jax.default_backend()
-  if (supported and backend == 'cpu' and convolutions_on_ynnpack()
-      and math.prod(kernel_shape[:-2]) > 1
-      and math.prod(input_shape) >= PATCH_GRAD_MIN_INPUT):
+  if not (supported and backend == 'cpu'
+          and math.prod(kernel_shape[:-2]) > 1):
+    return 'xla'
+  if convolutions_on_ynnpack():
+    big = math.prod(input_shape) >= PATCH_GRAD_MIN_INPUT
+    return 'patch_grad' if big else 'xla'
+  c, f = kernel_shape[-2:]
+  stride_1 = strides is None or all(s == 1 for s in strides)
+  if stride_1 and f <= NARROW_MAX_FEATURES and f < c:
     return 'patch_grad'
   return 'xla'
 
@@ -331,7 +367,7 @@ def conv(x: jax.Array, kernel: jax.Array,
   dilation = _tuple(dilation, n, 'dilation')
   pads = _pads(x.shape[1:-1], kernel.shape[:-2], strides, padding, dilation)
   if method == 'auto':
-    method = choose_method(kernel.shape, x.shape)
+    method = choose_method(kernel.shape, x.shape, strides=strides)
   if method == 'xla':
     return _xla(x, kernel, strides, pads, dilation, precision)
   if method == 'patch_grad':

@@ -265,7 +265,7 @@ def tap_conv(x: jax.Array, kernel: jax.Array, taps: Sequence[tuple[int, int]],
   patches = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
   rows, cols = (np.asarray(t) for t in zip(*taps))
   weights = kernel[rows, cols].reshape(-1, kernel.shape[-1])
-  return jnp.einsum('...i,io->...o', patches, weights, precision=precision)
+  return conv_lib.matmul_last(patches, weights, precision=precision)
 
 
 def _conv(x: jax.Array, kernel: jax.Array, taps: Sequence[tuple[int, int]],

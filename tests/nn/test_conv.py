@@ -21,6 +21,7 @@ METHODS = ('xla', 'patches', 'patch_grad')
 CASES = {
     'same_3x3_narrow_in': ((2, 7, 6, 3), (3, 3), 1, 'SAME', 1, 20),
     'same_3x3_wide_in_narrow_out': ((2, 6, 5, 20), (3, 3), 1, 'SAME', 1, 6),
+    'same_3x3_one_out': ((2, 6, 7, 12), (3, 3), 1, 'SAME', 1, 1),
     'stride2_3x3_pads': ((2, 8, 7, 20), (3, 3), 2, ((1, 1), (1, 1)), 1, 6),
     'stride2_even_same': ((2, 8, 8, 3), (4, 4), 2, 'SAME', 1, 5),
     'valid_dilated': ((2, 9, 8, 4), (3, 2), 1, 'VALID', 2, 7),
@@ -123,11 +124,32 @@ def test_auto_rule(monkeypatch):
   assert conv.choose_method((3, 3, 64, 64), big, backend='gpu') == 'xla'
   assert conv.choose_method((3, 3, 64, 64), big, backend='cpu',
                             supported=False) == 'xla'
-  # Convolutions on Eigen: XLA's convolution and its gradients throughout.
+  # Convolutions on Eigen: XLA's convolution and its gradients, except on
+  # narrow stride-1 outputs (a coupling net's last layer).
   monkeypatch.setenv(
       'XLA_FLAGS',
       '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution')
   assert conv.choose_method((3, 3, 64, 64), big, backend='cpu') == 'xla'
+  narrow = conv.NARROW_MAX_FEATURES
+  for shape in (big, small):
+    assert conv.choose_method((3, 3, 64, 2), shape, backend='cpu') == (
+        'patch_grad')
+    assert conv.choose_method((3, 3, 64, narrow), shape,
+                              strides=(1, 1), backend='cpu') == 'patch_grad'
+  assert conv.choose_method((3, 64, 1), (64, 784, 64),
+                            backend='cpu') == 'patch_grad'
+  # Wider outputs, strides, outputs no narrower than the input, one tap,
+  # other backends and calls the matmuls do not cover: XLA's.
+  assert conv.choose_method((3, 3, 64, narrow + 1), big,
+                            backend='cpu') == 'xla'
+  assert conv.choose_method((3, 3, 64, 2), big, strides=(2, 2),
+                            backend='cpu') == 'xla'
+  assert conv.choose_method((3, 3, 2, 2), (64, 28, 28, 2),
+                            backend='cpu') == 'xla'
+  assert conv.choose_method((1, 1, 64, 2), big, backend='cpu') == 'xla'
+  assert conv.choose_method((3, 3, 64, 2), big, backend='gpu') == 'xla'
+  assert conv.choose_method((3, 3, 64, 2), big, backend='cpu',
+                            supported=False) == 'xla'
 
 
 @pytest.mark.parametrize('xla_flags, on_ynnpack', [
@@ -161,3 +183,23 @@ def test_bad_method_is_named():
   with pytest.raises(ValueError, match="method='fast' is not one of"):
     conv.conv(jnp.zeros((1, 4, 4, 1)), jnp.zeros((3, 3, 1, 1)),
               method='fast')
+
+
+@pytest.mark.parametrize('shape', [(5, 3), (2, 4, 3), (2, 3, 4, 3)])
+def test_matmul_last_is_matmul_in_value_and_gradients(shape):
+  kx, kw, kg = jax.random.split(jax.random.key(5), 3)
+  x = jax.random.normal(kx, shape)
+  w = jax.random.normal(kw, (3, 7))
+  g = jax.random.normal(kg, shape[:-1] + (7,))
+
+  @jax.jit
+  def both(x, w):
+    def grads(f):
+      y, vjp = jax.vjp(f, x, w)
+      return (y,) + vjp(g)
+    return grads(jnp.matmul), grads(conv.matmul_last)
+
+  ref, got = both(x, w)
+  for name, a, b in zip(('value', 'd x', 'd w'), got, ref):
+    assert a.shape == b.shape, name
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)
