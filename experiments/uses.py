@@ -43,7 +43,8 @@ newest (or --step) checkpoint through the trainer, and reports
   for every class, and the record states the timesteps per image.
   --num_samples=K scores with K importance samples instead of the
   estimator's own number (a VAE's ``--estimator=iwae --num_samples=100``:
-  IWAE-100 per class).
+  IWAE-100 per class); --num_timesteps=K scores a diffusion bound with K
+  terms per image instead of its configured number.
 * ``probe``: logistic-regression probes on the family's features
   (`jaxgen.uses.probe.FEATURES`; --features picks one of several, e.g. a
   VQ-VAE's code ``histogram`` instead of its quantized ``latents``) and on
@@ -144,6 +145,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS
           'num_samples', None, 'ood / bayes: importance samples K of the '
           "estimator (overrides its 'num_samples'; e.g. --estimator=iwae "
           '--num_samples=100).', lower_bound=1, **fv),
+      num_timesteps=flags.DEFINE_integer(
+          'num_timesteps', None, 'ood / bayes: terms per image of a '
+          "diffusion bound (overrides its 'num_timesteps'; e.g. a DDPM's "
+          '--estimator=bound20 --num_timesteps=50; 0: all T).',
+          lower_bound=0, **fv),
       background=flags.DEFINE_string(
           'background', None, 'ood: a run of the same config trained on '
           'perturbed inputs (see perturb): adds the likelihood-ratio '
@@ -267,9 +273,9 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
     if f['sets'] is not None:
       reports.outlier_sets(exp, f['sets'])
     estimator = scoring.estimator_name(exp, f['estimator'])
-    arguments = ({} if f['num_samples'] is None else
-                 {'num_samples': f['num_samples']})
-    scoring.estimator_arguments(exp, estimator, arguments)
+    arguments = {k: f[k] for k in ('num_samples', 'num_timesteps')
+                 if f[k] is not None}
+    scoring.check_estimator_arguments(exp, estimator, arguments)
     classifier = None
     if command == 'bayes':
       scoring.require_classes(exp)
@@ -309,7 +315,7 @@ def run(command: str, f: dict[str, Any]) -> dict[str, Any]:
     return payload
   sets = f['sets']
   stem = _stem(step, seed, num=num or 'all', est=estimator,
-               k=f['num_samples'],
+               k=f['num_samples'], t=f['num_timesteps'],
                bg=(os.path.basename(os.path.normpath(f['background']))
                    if background else None))
   if command == 'bayes':
@@ -457,12 +463,14 @@ def summaries(found: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
         'accuracy | Classifier at 80% kept |',
         '|---' * 9 + '|']
     for r in bayes:
+      steps = r.get('draws', {}).get('timesteps_per_image')
       mixed = r['reject_with_ood']
       i = _coverage_index(mixed, 0.8)
       gmm = r.get('gmm_baseline')
       ref = r.get('classifier_reference')
       lines.append(
-          f'| {_run_label(r)} | {r["num"]} | '
+          f'| {_run_label(r, f"{steps:,} timesteps" if steps else "")} | '
+          f'{r["num"]} | '
           f'{_fmt(r["accuracy"])} | {_fmt(r["ece"])} | '
           f'{_fmt(r["ood_auroc_log_px"])} | {_fmt(mixed["accuracy"][i])} | '
           + (_fmt(gmm['accuracy']) if gmm else '') + ' | ' +

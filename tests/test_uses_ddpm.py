@@ -85,6 +85,8 @@ def test_bayes_record_states_the_timesteps(cond_ddpm, tmp_path):
        'step': 0, **report})
   table = uses_cli.render(str(tmp_path))
   assert 'same timesteps and noise for every class' in table
+  # The table's row names the terms per image beside the estimator.
+  assert '| `w` (bound20, 4 timesteps) | 6 |' in table
   # 0 means all T terms.
   all_t = scoring.class_draws(exp, 'bound')
   assert all_t['timesteps_per_image'] == 20
@@ -122,3 +124,48 @@ def test_a_family_without_describe_estimator_gets_the_generic_note():
       'every class of an image is scored with one key: the same '
       'preprocessing noise and the same estimator draws (common random '
       'numbers)')}
+
+
+def test_num_timesteps_overrides_the_terms_per_image(cond_ddpm, tmp_path,
+                                                     capsys):
+  exp = cond_ddpm['exp']
+  args = scoring.check_estimator_arguments(exp, 'bound20',
+                                           {'num_timesteps': 8})
+  assert args == {'chunk_size': 4, 'num_timesteps': 8}
+  assert scoring.class_draws(exp, 'bound20', {'num_timesteps': 8})[
+      'timesteps_per_image'] == 8
+  # Eight terms per image, still shared by every class of an image.
+  key = jax.random.key(0)
+  blind = scoring.class_nll(exp, cond_ddpm['blind'], cond_ddpm['images'],
+                            key, estimator='bound20', arguments=args)
+  np.testing.assert_array_equal(blind, blind[:, :1].repeat(10, axis=1))
+  assert np.abs(blind - _class_nll(cond_ddpm, cond_ddpm['blind'],
+                                   key)).max() > 1e-3
+  # The record's stem names the override beside the estimator.
+  assert uses_cli._stem(2500, 0, num=400, est='bound20', k=None,  # pylint: disable=protected-access
+                        t=50) == 'step0002500_seed0_num400_estbound20_t50'
+  # Values the family refuses, and a family without the argument: one
+  # error line each, before any checkpoint is read.
+  workdir = str(tmp_path / 'ddpm')
+  os.makedirs(workdir)
+  workdir_lib.write_json(workdir_lib.config_path(workdir),
+                         json.loads(exp.config.to_json_best_effort()))
+  vae = str(tmp_path / 'vae')
+  os.makedirs(vae)
+  workdir_lib.write_json(
+      workdir_lib.config_path(vae),
+      json.loads(vae_config.get_config('smoke,cond').to_json_best_effort()))
+  cases = [
+      (['--estimator=bound20', f'--workdir={workdir}', '--num_timesteps=1'],
+       "overriding estimator 'bound20' with {'num_timesteps': 1}: "
+       'config.eval.estimators.bound20.num_timesteps=1 must be 0'),
+      (['--estimator=bound20', f'--workdir={workdir}', '--num_timesteps=21'],
+       'an integer in [2, 20]'),
+      ([f'--workdir={vae}', '--num_timesteps=8'],
+       "no argument 'num_timesteps'"),
+  ]
+  for argv, expected in cases:
+    assert uses_cli.cli(['uses', 'bayes', *argv]) == 2, argv
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('error: '), (argv, err)
+    assert expected in err[0], (argv, err)

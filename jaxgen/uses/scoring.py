@@ -47,6 +47,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from jaxgen import data as data_lib
@@ -139,8 +140,31 @@ def estimator_arguments(exp, name: str,
           f'estimator {name!r} has no argument {k!r} to override (its '
           f'arguments: {sorted(args) or "none"}); e.g. --num_samples needs '
           'an importance-weighted estimator such as the VAE\'s elbo or '
-          'iwae.')
+          'iwae, --num_timesteps a diffusion bound.')
     args[k] = v
+  return args
+
+
+def check_estimator_arguments(exp, name: str,
+                              overrides: dict[str, Any] | None = None
+                              ) -> dict[str, Any]:
+  """`estimator_arguments`, checked by the family's ``validate`` as if
+  the config defined them, before anything compiles.
+
+  Raises:
+    ConfigError: an override the estimator does not have, or a value the
+      family refuses (named with the config field it overrides).
+  """
+  args = estimator_arguments(exp, name, overrides)
+  validate = getattr(exp.family, 'validate', None)
+  if overrides and validate is not None:
+    config = ml_collections.ConfigDict(exp.config.to_dict())
+    config.eval.estimators[name] = args
+    try:
+      validate(config, exp.dataset)
+    except ConfigError as e:
+      raise ConfigError(f'overriding estimator {name!r} with {overrides}: '
+                        f'{e}') from e
   return args
 
 
