@@ -227,6 +227,7 @@ def load_classifier(workdir: str) -> FeatureClassifier:
     FileNotFoundError: no accuracy.json (training unfinished, or trained by
       experiments.main alone) or no such checkpoint.
   """
+  given = os.path.normpath(workdir)  # what records name: the user's path
   workdir = os.path.abspath(workdir)
   check_classifier_workdir(workdir)
   path = accuracy_path(workdir)
@@ -240,7 +241,7 @@ def load_classifier(workdir: str) -> FeatureClassifier:
     info = json.load(f)
   params = workdir_lib.restore_params(workdir, step=info['step'])
   return FeatureClassifier(classifier_net(config), params, config, info,
-                           workdir)
+                           given)
 
 
 # ------------------------------------------------------ scoring a workdir

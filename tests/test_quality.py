@@ -110,6 +110,12 @@ def test_load_classifier_gives_the_trained_parameters(classifier_dir):
                              loaded.params)
   assert isinstance(loaded.net, classifier_model.Net)
   assert loaded.info == clf.info and loaded.workdir == str(workdir)
+  # A relative path is kept as given (records name it, not this machine's
+  # absolute path) and loads the same parameters.
+  with contextlib.chdir(workdir.parent):
+    relative = quality.load_classifier(workdir.name)
+  assert relative.workdir == workdir.name
+  helpers.assert_trees_equal(relative.params, loaded.params)
   images = np.random.default_rng(0).integers(0, 256, (7, 8, 8, 1), np.uint8)
   f1, lp1 = clf.outputs(images)
   f2, lp2 = loaded.outputs(images)
