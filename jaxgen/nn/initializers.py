@@ -128,8 +128,8 @@ default_embed_init = functools.partial(variance_scaling, 1.0, 'fan_in',
 Dense = functools.partial(nn.Dense, kernel_init=lecun_normal())
 
 
-def Conv(features: int, kernel_size: int | Sequence[int],  # pylint: disable=invalid-name
-         **kwargs) -> nn.Conv:
+def Conv(  # pylint: disable=invalid-name
+    features: int, kernel_size: int | Sequence[int], **kwargs) -> nn.Conv:
   """``nn.Conv(features, kernel_size, **kwargs)`` built by
   `jaxgen.nn.conv.Conv` (kernel drawn by `lecun_normal` unless
   ``kernel_init`` is given; ``method`` defaults to 'auto')."""
