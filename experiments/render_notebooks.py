@@ -21,8 +21,9 @@ Kept small and stable:
   stdout, results, figures and errors are kept;
 - no execution timestamps (``record_timing`` off) and the notebook's own
   metadata is kept as it was, so a re-render differs from the stored file
-  only where an output differs (printed wall times, temporary workdir
-  names and figures change from run to run).
+  only where an output differs (printed wall times and figures change from
+  run to run; the notebooks print their temporary workdirs as
+  ``<tmp>/<name>``, never the machine's path).
 
 A notebook whose cell raises is not written and the script exits with
 status 1 after the others have run. The test suite executes the notebooks

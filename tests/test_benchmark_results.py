@@ -118,7 +118,8 @@ def test_quick_results_write_the_table_and_warning(quick_runs):
     assert r['quick'] is True and r['step'] == specs_lib.QUICK_STEPS
     assert r['trained_steps_this_run'] == specs_lib.QUICK_STEPS
     assert f'`{name}`' in text and r['command'] in text
-    assert '--config.train.num_steps=20' in r['command']
+    assert f'--config.train.num_steps={specs_lib.QUICK_STEPS}' in (
+        r['command'])
   r = json.loads((runs_dir / VAE / 'result.json').read_text())
   assert r['splits'] == {'train': 1258, 'validation': 180, 'test': 359}
   assert 0 < r['test_nll_nats'] <= r['test_neg_elbo_nats'] + 1.0

@@ -3,8 +3,8 @@
 `python -m experiments.render_notebooks` executes each notebook and stores
 its outputs (the test suite executes them again with ``--nbmake``, which
 ignores what is stored). These checks read the files only: every code cell
-ran, in order, none stored an error, each notebook shows figures, and the
-figures stay small enough to keep in git.
+ran, in order, none stored an error or a temporary directory's path, each
+notebook shows figures, and the figures stay small enough to keep in git.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import glob
 import io
 import json
 import os
+import re
 
 import nbformat
 import numpy as np
@@ -56,6 +57,12 @@ def test_stored_notebook_ran_every_cell_without_error(path):
     assert png.startswith(b'\x89PNG') and len(png) < MAX_PNG_BYTES, len(png)
   for c in cells:
     assert 'execution' not in c['metadata']  # no timestamps
+  # Nothing machine-specific: workdirs print as <tmp>/<name>, not as the
+  # temporary directory's path.
+  text = ''.join(''.join(o.get('text', '')) + ''.join(
+      o.get('data', {}).get('text/plain', '')) for o in outputs)
+  assert not re.search(r'/tmp/|\\Temp\\|/var/folders/', text), re.findall(
+      r'\S*(?:/tmp/|\\Temp\\|/var/folders/)\S*', text)
 
 
 def test_render_keeps_outputs_small():

@@ -16,11 +16,12 @@ from jaxgen import data as data_lib
 DEFAULT_RUNS_DIR = 'runs/results'
 
 # --quick: applied after each experiment's own overrides (only the fields a
-# config has); small enough that every row runs in seconds.
-QUICK_STEPS = 20
+# config has); small enough that every row runs in seconds (a smoke test of
+# the runner: train, checkpoint, evaluate, render; the numbers mean nothing).
+QUICK_STEPS = 5
 QUICK_OVERRIDES = (
     ('train.num_steps', QUICK_STEPS),
-    ('train.log_every_steps', 10),
+    ('train.log_every_steps', QUICK_STEPS),
     ('train.eval_every_steps', 0),
     ('train.checkpoint_every_steps', QUICK_STEPS),
     ('eval.estimators.iwae.num_samples', 16),

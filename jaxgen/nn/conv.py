@@ -44,11 +44,12 @@ memory-bound).
 
 `Conv` is `flax.linen.Conv` with this convolution: the same module class,
 parameter names ('kernel' [*kernel_size, C, F], 'bias' [F]), shapes and
-initialisers (the kernel drawn flat as `initializers.Conv`), so parameter
-trees, counts and checkpoints are those of ``nn.Conv``. Calls the methods
-other than 'xla' do not cover (input dilation, feature or batch groups,
-other dimension layouts) run XLA's convolution under 'auto' and raise
-under an explicit method.
+initialisers (the kernel drawn flat by `initializers.lecun_normal`), so
+parameter trees, counts and checkpoints are those of ``nn.Conv``. It is
+`initializers.Conv`, the plain convolution every family builds. Calls the
+methods other than 'xla' do not cover (input dilation, feature or batch
+groups, other dimension layouts) run XLA's convolution under 'auto' and
+raise under an explicit method.
 """
 
 from __future__ import annotations

@@ -15,7 +15,11 @@ in which number lands where; the distribution is the same.
 
 `Dense`, `Conv` and `Embed` are the Flax layers with these initializers as
 defaults: same class, same parameter names and shapes, so they are drop-in
-replacements (``Dense(...)`` builds an ``nn.Dense``).
+replacements (``Dense(...)`` builds an ``nn.Dense``). `Conv` is
+`jaxgen.nn.conv.Conv`: an ``nn.Conv`` that computes through
+`conv.conv_general_dilated` (method 'auto'), so every family's plain
+convolution follows `conv.choose_method`; where that picks 'xla', the
+values are ``nn.Conv``'s bitwise.
 """
 
 from __future__ import annotations
@@ -122,5 +126,16 @@ default_embed_init = functools.partial(variance_scaling, 1.0, 'fan_in',
                                        'normal', out_axis=0)
 
 Dense = functools.partial(nn.Dense, kernel_init=lecun_normal())
-Conv = functools.partial(nn.Conv, kernel_init=lecun_normal())
+
+
+def Conv(  # pylint: disable=invalid-name
+    features: int, kernel_size: int | Sequence[int], **kwargs) -> nn.Conv:
+  """``nn.Conv(features, kernel_size, **kwargs)`` built by
+  `jaxgen.nn.conv.Conv` (kernel drawn by `lecun_normal` unless
+  ``kernel_init`` is given; ``method`` defaults to 'auto')."""
+  # Imported here: jaxgen.nn.conv imports this module.
+  from jaxgen.nn import conv  # pylint: disable=import-outside-toplevel
+  return conv.Conv(features, kernel_size, **kwargs)
+
+
 Embed = functools.partial(nn.Embed, embedding_init=default_embed_init())
