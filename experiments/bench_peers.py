@@ -150,6 +150,15 @@ class OthersShare:
 
 
 # ------------------------------------------------------------------ timing
+def _minor_faults() -> int | None:
+  """This process's minor page faults so far (None where unknown)."""
+  try:
+    import resource  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def time_protocol(run: Callable[[], Any], *, repeat_seconds: float,
                   model_budget: float, min_repeats: int = 3,
                   max_repeats: int = 7) -> dict[str, Any]:
@@ -158,7 +167,8 @@ def time_protocol(run: Callable[[], Any], *, repeat_seconds: float,
 
   Returns {'calls_per_repeat', 'seconds' (per call, per repeat),
   'median_s', 'best_s', 'others_share' (per repeat), 'others_share_median',
-  'contended'}.
+  'contended', 'minor_faults_per_call' (over the timed calls, as the
+  peer's 'minor_page_faults_per_step'; None where unknown)}.
   """
   start = time.perf_counter()
   run()
@@ -166,6 +176,7 @@ def time_protocol(run: Callable[[], Any], *, repeat_seconds: float,
   calls = max(1, round(repeat_seconds / max(calibration, 1e-9)))
   seconds, shares = [], []
   share = OthersShare()
+  faults = _minor_faults()
   began = time.perf_counter()
   while len(seconds) < max_repeats and (
       len(seconds) < min_repeats or
@@ -178,7 +189,10 @@ def time_protocol(run: Callable[[], Any], *, repeat_seconds: float,
     shares.append(share.stop())
   known = [s for s in shares if s is not None]
   others = statistics.median(known) if known else None
+  if faults is not None:
+    faults = (_minor_faults() - faults) / (calls * len(seconds))
   return {'calls_per_repeat': calls, 'seconds': seconds,
+          'minor_faults_per_call': faults,
           'median_s': statistics.median(seconds), 'best_s': min(seconds),
           'others_share': shares, 'others_share_median': others,
           'contended': others is not None and others > CONTENDED_SHARE}
@@ -516,8 +530,9 @@ def main(argv, flag_values: dict[str, Any]):
                     model_budget=f['model_budget'])
     out['train'][name] = r
     print(f"  {name}: {r['images_per_s']:.1f} images/s (median of "
-          f"{len(r['seconds'])} repeats), compile {r['compile_s']:.1f} s",
-          flush=True)
+          f"{len(r['seconds'])} repeats), compile {r['compile_s']:.1f} s, "
+          f"{r['minor_faults_per_call'] or 0:,.0f} minor page faults per "
+          'step', flush=True)
   if f['sampling']:
     out['ddpm_sampling'] = bench_ddpm_sampling(
         f['ddim_steps'], f['ancestral_repeats'], f['ddim_repeats'])
