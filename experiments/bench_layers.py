@@ -26,14 +26,14 @@ full masked kernel with 'SAME' padding (`masked_conv(method='dense')`; the
 gated stacks as 'conv'). 'rank4_matmul' is 'auto' with the live-tap
 matmuls on the [B, H, W, C] input rather than its rows (`conv.matmul_last`).
 
-The shared convolution `jaxgen.nn.conv.Conv` (``realnvp``: the coupling
-nets; ``dcgan``: the generator's transposed convolutions, whose phases are
-`conv.conv`; ``--conv_variants``): every layer left at method='auto'
+The shared convolution `jaxgen.nn.conv.Conv`, every family's plain
+convolution (``realnvp``: the coupling nets; ``dcgan``: also the
+generator's transposed convolutions, whose phases are `conv.conv`;
+``ddpm_unet``; ``--conv_variants``): every layer left at method='auto'
 traces the variant named ('xla', 'patches', 'patch_grad' for kernels of
 more than one tap, 1x1 layers as 'xla'; 'auto': unchanged, the rule of
 `conv.choose_method`, which also looks at the input's size). The shared
-group norm `jaxgen.nn.norm.GroupNorm` (``ddpm_unet``, whose convolutions
-are ``nn.Conv``, untouched by the convolution variants; also
+group norm `jaxgen.nn.norm.GroupNorm` (``ddpm_unet``; also
 ``--conv_variants``): 'norm' as shipped, 'flax_norm' computed as Flax's
 ``nn.GroupNorm`` does.
 
@@ -105,8 +105,9 @@ CONFIGS = {
     'dcgan': bench_peers.REFERENCES['dcgan'],
     'ddpm_unet': bench_peers.REFERENCES['ddpm_unet'],
 }
-# Built on `conv.Conv` (DCGAN: its generator's transposed convolutions) or,
-# for the U-Net, on `norm.GroupNorm` (its convolutions are nn.Conv).
+# Built on `conv.Conv` (every family's plain convolution; DCGAN: also its
+# generator's transposed convolutions) and, for the U-Net, on
+# `norm.GroupNorm`.
 CONV_MODELS = ('realnvp', 'dcgan', 'ddpm_unet')
 VARIANTS = ('conv', 'auto', 'taps', 'rows', 'patch_grad', 'dense',
             'rank4_matmul')
