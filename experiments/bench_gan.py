@@ -16,7 +16,10 @@ Run from the project root. Measured in one process, on one device:
   discriminator 4x4 stride-2 convolutions 64/128/256/1, LeakyReLU 0.2, batch
   norm, 661,248 parameters; no biases), trained by the family's own step
   (`jaxgen.models.gan.make_train_step`) with one discriminator step plus one
-  generator step at batch 64 (Adam 2e-4, b1 = 0.5; random 8-bit images
+  generator step at batch 64, the generator's update through the
+  discriminator step's fakes as the PyTorch peer's step does
+  (``model.reuse_fakes``; ``--noreuse_fakes``: fresh latents, a second
+  generator pass) (Adam 2e-4, b1 = 0.5; random 8-bit images
   scaled to [-1, 1] on device), for each objective of ``--objectives``
   (wgan-gp uses layer norm in the critic, as the family requires, and its
   double backpropagation). Per objective: compile seconds, seconds per step,
@@ -51,9 +54,10 @@ REFERENCE = dict(image_shape=(32, 32, 1), latent_dim=100,
 
 
 def reference_config(objective: str, batch_size: int,
-                     preset: str = 'reference'):
+                     preset: str = 'reference', reuse_fakes: bool = True):
   """The gan.py config with the reference DCGAN (or, for `preset` 'smoke',
-  the smoke preset's nets) and one D step per G step."""
+  the smoke preset's nets) and one D step per G step, the G step through
+  the D step's fakes unless `reuse_fakes` is False."""
   if preset == 'smoke':
     config = gan_config.get_config(f'smoke,{objective}')
     config.model.d_steps = 1
@@ -62,15 +66,17 @@ def reference_config(objective: str, batch_size: int,
     for field, value in REFERENCE.items():
       config.model[field] = value
   config.model.d_norm = 'layer' if objective == 'wgan-gp' else 'batch'
+  config.model.reuse_fakes = reuse_fakes
   config.train.batch_size = batch_size
   return config
 
 
 def bench_step(objective: str, steps: int, warmup: int, batch_size: int,
-               preset: str = 'reference') -> dict[str, Any]:
+               preset: str = 'reference',
+               reuse_fakes: bool = True) -> dict[str, Any]:
   """Images/s, FLOPs and GFLOP/s of the reference DCGAN's two-player step
   (of the smoke nets for `preset` 'smoke')."""
-  config = reference_config(objective, batch_size, preset)
+  config = reference_config(objective, batch_size, preset, reuse_fakes)
   _, net, preprocess, params = bench_common.setup(config)
   tx = gan.make_optimizer(config)
   step = gan.make_train_step(net=net, tx=tx, preprocess=preprocess,
@@ -102,6 +108,10 @@ def define_flags() -> dict[str, Any]:
           'preset', 'reference', ['reference', 'smoke'], 'The nets timed: '
           'the reference DCGAN, or gan.py:smoke\'s tiny 8x8 ones (checks that '
           'the script runs, measures nothing).'),
+      reuse_fakes=flags.DEFINE_bool(
+          'reuse_fakes', True, "The generator's update through the "
+          "discriminator step's fakes (the peer's step); false: fresh "
+          'latents and a second generator pass (the papers\' algorithm).'),
       **bench_common.define_matmul_flags())
 
 
@@ -114,15 +124,17 @@ def main(argv, flag_values: dict[str, Any]):
   preset = f['preset']
   shape = reference_config('nonsaturating', 1, preset).model.image_shape
   name = 'reference DCGAN' if preset == 'reference' else 'smoke GAN'
+  g_step = ("through D's fakes" if f['reuse_fakes'] else
+            'on fresh latents')
   print(f'\n{name} {"x".join(str(n) for n in shape)}, one D step + one G '
-        f'step per train step, batch {f["batch_size"]}, {f["steps"]} timed '
-        'steps:')
+        f'step ({g_step}) per train step, batch {f["batch_size"]}, '
+        f'{f["steps"]} timed steps:')
   print(f"{'objective':14s} {'G params':>9s} {'D params':>9s} "
         f"{'compile s':>9s} {'s/step':>7s} {'images/s':>9s} "
         f"{'GFLOP/step':>10s} {'GFLOP/s':>8s} {'/matmul':>7s} {'recomp':>6s}")
   for objective in f['objectives']:
     r = bench_step(objective, f['steps'], f['warmup'], f['batch_size'],
-                   preset)
+                   preset, f['reuse_fakes'])
     gf = r['gflops_per_s']
     print(f"{objective:14s} {r['g_params']:9,d} {r['d_params']:9,d} "
           f"{r['compile_s']:9.1f} {r['step_s']:7.3f} "

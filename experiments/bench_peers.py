@@ -40,7 +40,8 @@ peer's; the table prints both):
 - ``gated_pixelcnn``: Gated PixelCNN at the peer's layout
   (gated_pixelcnn.py:mnist8k,peer), batch 32;
 - ``dcgan``: the reference DCGAN's D + G step (`bench_gan.reference_config`,
-  non-saturating), batch 64;
+  non-saturating; the G update through the D step's fakes, as the peer's
+  step does), batch 64;
 - ``ddpm_unet``: the DDPM U-Net (ddpm.py:mnist8k), batch 64;
 - ``realnvp``: RealNVP with 8 couplings (realnvp.py:mnist8k), batch 64.
 

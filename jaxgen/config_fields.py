@@ -32,7 +32,8 @@ COMMON_FIELDS: dict[str, Any] = {
 
 # config.family -> {dotted path -> the value that reproduces older runs}.
 FAMILY_FIELDS: dict[str, dict[str, Any]] = {
-    'gan': {'model.d_dropout': 0.0},  # no discriminator dropout
+    # No discriminator dropout; fresh latents for the generator update.
+    'gan': {'model.d_dropout': 0.0, 'model.reuse_fakes': False},
     'code_prior': {
         'model.mask_unused_codes': False,  # no prior mask
         # The random frozen VQ model (no workdir): its family's default Net.

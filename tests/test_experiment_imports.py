@@ -142,7 +142,8 @@ def test_gan_benchmark_runs_one_step_and_prints_its_ratios():
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = proc.stdout
   assert 'float32 matmul 128x128' in out
-  assert 'smoke GAN 8x8x1, one D step + one G step per train step' in out
+  assert ("smoke GAN 8x8x1, one D step + one G step (through D's fakes) "
+          'per train step') in out
   config = bench_gan.reference_config('nonsaturating', 8, 'smoke')
   family, net, _, example = train.model_pieces(config)
   shapes = jax.eval_shape(lambda k: family.init(k, example, net=net),

@@ -136,6 +136,8 @@ def get_config(arg: str = 'digits'):
   m.gp_weight = 10.0  # lambda ('wgan-gp')
   m.clip_value = 0.01  # c ('wgan')
   m.d_dropout = 0.0  # discriminator dropout rate (keyed; 0: none)
+  # True: G's update reuses the last D update's fakes (one G pass per step).
+  m.reuse_fakes = False
 
   # config.optimizer: the generator's; config.d_optimizer: the
   # discriminator's (same fields, built by jaxgen.steps.make_optimizer).

@@ -16,6 +16,11 @@ is k = ``net.d_steps`` discriminator updates, then one generator update
     for i in 1..k:   D <- D - opt_D(grad_D  mean L_D(D(x_i), D(G(z_i))))
     G <- G - opt_G(grad_G  mean L_G(D(G(z))))
 
+with fresh latents z, or, with ``net.reuse_fakes``, z = z_k: the generator
+update backpropagates through the last discriminator update's G(z_k)
+(`generator_forward`, `generator_step_on_fakes`), one generator forward
+pass per step instead of two, as PyTorch's DCGAN example trains.
+
 with the objective ``net.objective`` (losses in `jaxgen.losses`):
 
 ===============  ==================================  ========================
@@ -127,6 +132,10 @@ class Net(nn.Module):
     clip_value: c of WGAN's weight clipping ('wgan').
     d_dropout: dropout rate after each of the discriminator's LeakyReLUs in
       its training passes (0: none; keyed, see the module docstring).
+    reuse_fakes: the generator update backpropagates through the fakes
+      G(z_k) of the last discriminator update (one generator forward pass
+      per step, as PyTorch's DCGAN example does) instead of drawing fresh
+      latents (False: the papers' algorithm).
   """
   image_shape: Sequence[int] = (28, 28, 1)
   architecture: str = 'dcgan'
@@ -147,6 +156,7 @@ class Net(nn.Module):
   gp_weight: float = 10.0
   clip_value: float = 0.01
   d_dropout: float = 0.0
+  reuse_fakes: bool = False
 
   @nn.compact
   def __call__(self, z: jax.Array, x: jax.Array,
@@ -413,7 +423,7 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
 
 
 def discriminator_step(g_vars, d_vars, d_opt_state, real, labels, mask, key,
-                       *, net: Net, tx: 'TwoPlayerOptimizer'):
+                       *, net: Net, tx: 'TwoPlayerOptimizer', fake=None):
   """One discriminator update; the generator's variables are only read.
 
   Args:
@@ -422,6 +432,8 @@ def discriminator_step(g_vars, d_vars, d_opt_state, real, labels, mask, key,
     real: a minibatch of real examples [m, ...]; labels, mask: [m].
     key: split into (latents, interpolates).
     net, tx: the Net and the `TwoPlayerOptimizer`.
+    fake: G(z) [m, ...] for the latents of ``key`` (`generator_forward`),
+      when the caller has them already; default: generated here.
 
   Returns:
     (d_vars, d_opt_state, scalar metrics): new discriminator variables
@@ -430,8 +442,9 @@ def discriminator_step(g_vars, d_vars, d_opt_state, real, labels, mask, key,
   """
   z_key, gp_key = jax.random.split(key)
   cond = one_hot(net, labels)
-  z = sample_latent(z_key, real.shape[0], net=net)
-  fake, _ = apply(generator_module(net), g_vars, z, cond, train=True)
+  if fake is None:
+    z = sample_latent(z_key, real.shape[0], net=net)
+    fake, _ = apply(generator_module(net), g_vars, z, cond, train=True)
   fake = jax.lax.stop_gradient(fake)
 
   def objective(d_params):
@@ -481,11 +494,69 @@ def generator_step(g_vars, d_vars, g_opt_state, labels, key, *, net: Net,
 
   (g_loss, new_vars), grads = jax.value_and_grad(
       objective, has_aux=True)(g_vars['params'])
+  return _generator_update(new_vars, grads, g_loss, g_opt_state, tx)
+
+
+def _generator_update(new_vars, grads, g_loss, g_opt_state,
+                      tx: 'TwoPlayerOptimizer'):
+  """The generator's optimizer step on `grads` (w.r.t. ``new_vars
+  ['params']``, the weights before it); its running statistics from
+  `new_vars`."""
   updates, g_opt_state = tx.generator.update(grads, g_opt_state,
-                                             g_vars['params'])
-  g_params = optax.apply_updates(g_vars['params'], updates)
+                                             new_vars['params'])
+  g_params = optax.apply_updates(new_vars['params'], updates)
   return ({**new_vars, 'params': g_params}, g_opt_state,
           {'g_loss': g_loss, 'g_grad_norm': optax.tree.norm(grads)})
+
+
+def generator_forward(g_vars, labels, key, *, net: Net):
+  """G(z) in training mode for the latents a `discriminator_step` with
+  `key` draws, kept for the generator's update (``net.reuse_fakes``).
+
+  Returns:
+    (fake [m, ...], its pullback from a cotangent of `fake` to the
+    generator's 'params', the generator's variables with the running
+    statistics of this pass).
+  """
+  z_key, _ = jax.random.split(key)
+  cond = one_hot(net, labels)
+  z = sample_latent(z_key, labels.shape[0], net=net)
+  gen = generator_module(net)
+  fake, pullback, new_vars = jax.vjp(
+      lambda p: apply(gen, {**g_vars, 'params': p}, z, cond, train=True),
+      g_vars['params'], has_aux=True)
+  return fake, pullback, new_vars
+
+
+def generator_step_on_fakes(forward, d_vars, g_opt_state, labels, key, *,
+                            net: Net, tx: 'TwoPlayerOptimizer'):
+  """One generator update through the fakes of `generator_forward`
+  (`forward`) against the discriminator `d_vars`: `generator_step` with
+  the latents of that pass instead of fresh ones, without running G again.
+
+  Args:
+    forward: (fake, pullback, new_vars) of `generator_forward`.
+    d_vars: the discriminator's variables (only read).
+    g_opt_state: the generator's optimizer state.
+    labels: int [m], the labels of `forward`'s pass.
+    key: the discriminator pass's dropout key (as in `generator_step`).
+    net, tx: the Net and the `TwoPlayerOptimizer`.
+
+  Returns:
+    (g_vars, g_opt_state, scalar metrics {'g_loss', 'g_grad_norm'}).
+  """
+  fake, pullback, new_vars = forward
+  cond = one_hot(net, labels)
+
+  def objective(fake):
+    fake_out, _ = apply(discriminator_module(net), d_vars, fake, cond,
+                        train=True,
+                        dropout_rng=dropout_key(net, key, _GENERATOR))
+    return generator_losses(net, fake_out).mean()
+
+  g_loss, fake_grad = jax.value_and_grad(objective)(fake)
+  (grads,) = pullback(fake_grad)
+  return _generator_update(new_vars, grads, g_loss, g_opt_state, tx)
 
 
 def deal(x: jax.Array, k: int) -> jax.Array:
@@ -504,7 +575,8 @@ def make_train_step(*, net: Net, tx: 'TwoPlayerOptimizer',
 
   k = ``net.d_steps`` `discriminator_step`s (unrolled, one dealt
   minibatch and key each), then one `generator_step` against the updated
-  discriminator; then the EMA of all variables when
+  discriminator (with ``net.reuse_fakes``: `generator_step_on_fakes`
+  through the last discriminator update's fakes); then the EMA of all variables when
   ``config.train.ema_decay`` > 0 (as in the generic step).
 
   Metrics (scalars): the discriminator's averaged over its k updates
@@ -532,13 +604,22 @@ def make_train_step(*, net: Net, tx: 'TwoPlayerOptimizer',
     d_vars = state.params['discriminator']
     d_opt = state.opt_state['discriminator']
     per_step = []
+    forward = None
     for i in range(k):
-      d_vars, d_opt, metrics = d_update(g_vars, d_vars, d_opt,
-                                        *(x[i] for x in xs))
+      if net.reuse_fakes and i == k - 1:
+        forward = generator_forward(g_vars, xs[1][i], xs[3][i], net=net)
+      d_vars, d_opt, metrics = d_update(
+          g_vars, d_vars, d_opt, *(x[i] for x in xs),
+          fake=None if forward is None else forward[0])
       per_step.append(metrics)
     d_metrics = jax.tree.map(lambda *v: jnp.stack(v), *per_step)
-    g_vars, g_opt, g_metrics = g_update(
-        g_vars, d_vars, state.opt_state['generator'], xs[1][-1], g_key)
+    if forward is None:
+      g_vars, g_opt, g_metrics = g_update(
+          g_vars, d_vars, state.opt_state['generator'], xs[1][-1], g_key)
+    else:
+      g_vars, g_opt, g_metrics = generator_step_on_fakes(
+          forward, d_vars, state.opt_state['generator'], xs[1][-1], g_key,
+          net=net, tx=tx)
     params = {**state.params, 'generator': g_vars, 'discriminator': d_vars}
     ema = state.ema_params
     if ema_decay:

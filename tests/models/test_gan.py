@@ -282,6 +282,48 @@ def test_trainer_is_deterministic_and_resumes_bitwise(tmp_path):
     helpers.assert_trees_equal(jax.device_get(a), jax.device_get(b))
 
 
+def test_reuse_fakes_updates_g_through_the_last_d_updates_latents():
+  """net.reuse_fakes: the D updates are unchanged, and the G update equals
+  generator_step drawing the latents of the last D update (its z key),
+  computed without running G a second time."""
+  k = 2
+  net = gan.Net(**TINY, d_steps=k, reuse_fakes=True)
+  tx = _tx()
+  batch = _batch(12)
+  state = _state(net, tx, batch)
+  train_key = jax.random.key(7)
+  step = gan.make_train_step(net=net, tx=tx, preprocess=lambda b, key: b,
+                             config=_config())
+  new, metrics = jax.jit(step)(state, batch, train_key)
+  fresh_net = gan.Net(**TINY, d_steps=k)
+  fresh, _ = jax.jit(gan.make_train_step(
+      net=fresh_net, tx=tx, preprocess=lambda b, key: b,
+      config=_config()))(state, batch, train_key)
+
+  @jax.jit
+  def by_hand(state):
+    key = jax.random.fold_in(train_key, state.step)
+    _, d_key, _ = jax.random.split(key, 3)
+    d_keys = jax.random.split(d_key, k)
+    d_vars = new.params['discriminator']
+    g_vars, g_opt, _ = gan.generator_step(
+        state.params['generator'], d_vars, state.opt_state['generator'],
+        batch['label'][np.arange(k - 1, 12, k)],
+        jax.random.split(d_keys[k - 1])[0], net=net, tx=tx)
+    return g_vars, g_opt
+
+  g_vars, g_opt = by_hand(state)
+  helpers.assert_trees_close(new.params['discriminator'],
+                             fresh.params['discriminator'], atol=1e-6)
+  helpers.assert_trees_close(new.params['generator'], g_vars, atol=1e-6)
+  helpers.assert_trees_close(new.opt_state['generator'], g_opt, atol=1e-6)
+  # Fresh latents give another generator update.
+  assert max(np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(
+      jax.tree.leaves(new.params['generator']['params']),
+      jax.tree.leaves(fresh.params['generator']['params']))) > 1e-4
+  assert all(np.isfinite(v) for v in jax.device_get(metrics).values())
+
+
 @pytest.mark.parametrize('overrides,match', [
     (dict(model__objective='wgan-gp', model__d_norm='batch'),
      r"config.model.d_norm='batch'.*wgan-gp"),
