@@ -16,11 +16,6 @@ is k = ``net.d_steps`` discriminator updates, then one generator update
     for i in 1..k:   D <- D - opt_D(grad_D  mean L_D(D(x_i), D(G(z_i))))
     G <- G - opt_G(grad_G  mean L_G(D(G(z))))
 
-with fresh latents z, or, with ``net.reuse_fakes``, z = z_k: the generator
-update backpropagates through the last discriminator update's G(z_k)
-(`generator_forward`, `generator_step_on_fakes`), one generator forward
-pass per step instead of two, as PyTorch's DCGAN example trains.
-
 with the objective ``net.objective`` (losses in `jaxgen.losses`):
 
 ===============  ==================================  ========================
@@ -34,6 +29,12 @@ wgan-gp          f_f - f_r + lambda (||grad f(x^)||   -f_f
                  - 1)^2 at interpolates x^
 lsgan            ((l_r - 1)^2 + l_f^2) / 2           (l_f - 1)^2 / 2
 ===============  ==================================  ========================
+
+The generator update draws fresh latents z (the papers' algorithm) or, with
+``net.reuse_fakes``, backpropagates through the last discriminator
+update's G(z_k) (`generator_forward`, `generator_step_on_fakes`): one
+generator forward pass per step instead of two, as PyTorch's DCGAN example
+trains.
 
 The networks (``net.architecture``) are DCGAN's convolutional pair or dense
 nets (`jaxgen.nn.adversarial`); ``net.num_classes > 0`` conditions both on
