@@ -577,8 +577,8 @@ def make_train_step(*, net: Net, tx: 'TwoPlayerOptimizer',
   k = ``net.d_steps`` `discriminator_step`s (unrolled, one dealt
   minibatch and key each), then one `generator_step` against the updated
   discriminator (with ``net.reuse_fakes``: `generator_step_on_fakes`
-  through the last discriminator update's fakes); then the EMA of all variables when
-  ``config.train.ema_decay`` > 0 (as in the generic step).
+  through the last discriminator update's fakes); then the EMA of all
+  variables when ``config.train.ema_decay`` > 0 (as in the generic step).
 
   Metrics (scalars): the discriminator's averaged over its k updates
   ('d_loss', 'd_real', 'd_fake', 'd_grad_norm', 'wasserstein',
