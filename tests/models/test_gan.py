@@ -76,13 +76,9 @@ def test_reference_dcgan_32x32_parameter_counts():
   assert out.shape == (3, 32, 32, 1) and out.dtype == jnp.uint8
 
 
-def test_step_is_k_discriminator_updates_then_one_generator_update():
-  """The step == k discriminator_step calls on dealt minibatches, then one
-  generator_step against the updated D: so G's variables (weights and
-  batch-norm statistics) do not change during D's updates and D's do not
-  change during G's. Optimizer counts: k for D, 1 for G."""
-  k = 2  # > 1 is all it takes; each unrolled D update compiles anew
-  net = gan.Net(**TINY, d_steps=k)
+def _one_step(net):
+  """(tx, batch of 12, state, train key, new state, metrics) of one jitted
+  train step of `net` from `_state`."""
   tx = _tx()
   batch = _batch(12)
   state = _state(net, tx, batch)
@@ -90,6 +86,17 @@ def test_step_is_k_discriminator_updates_then_one_generator_update():
   step = gan.make_train_step(net=net, tx=tx, preprocess=lambda b, key: b,
                              config=_config())
   new, metrics = jax.jit(step)(state, batch, train_key)
+  return tx, batch, state, train_key, new, metrics
+
+
+def test_step_is_k_discriminator_updates_then_one_generator_update():
+  """The step == k discriminator_step calls on dealt minibatches, then one
+  generator_step against the updated D: so G's variables (weights and
+  batch-norm statistics) do not change during D's updates and D's do not
+  change during G's. Optimizer counts: k for D, 1 for G."""
+  k = 2  # > 1 is all it takes; each unrolled D update compiles anew
+  net = gan.Net(**TINY, d_steps=k)
+  tx, batch, state, train_key, new, metrics = _one_step(net)
 
   @jax.jit  # one program: the k D updates and the G update inlined
   def by_hand(state):
@@ -288,17 +295,8 @@ def test_reuse_fakes_updates_g_through_the_last_d_updates_latents():
   computed without running G a second time."""
   k = 2
   net = gan.Net(**TINY, d_steps=k, reuse_fakes=True)
-  tx = _tx()
-  batch = _batch(12)
-  state = _state(net, tx, batch)
-  train_key = jax.random.key(7)
-  step = gan.make_train_step(net=net, tx=tx, preprocess=lambda b, key: b,
-                             config=_config())
-  new, metrics = jax.jit(step)(state, batch, train_key)
-  fresh_net = gan.Net(**TINY, d_steps=k)
-  fresh, _ = jax.jit(gan.make_train_step(
-      net=fresh_net, tx=tx, preprocess=lambda b, key: b,
-      config=_config()))(state, batch, train_key)
+  tx, batch, state, train_key, new, metrics = _one_step(net)
+  fresh = _one_step(gan.Net(**TINY, d_steps=k))[4]
 
   @jax.jit
   def by_hand(state):
