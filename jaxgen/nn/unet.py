@@ -17,7 +17,6 @@ The group norms are `jaxgen.nn.norm.GroupNorm`: the parameters of
 ``nn.GroupNorm``, computed in a form whose CPU gradient is faster. The
 upsampling convolutions are `UpsampleConv`: the parameters of ``nn.Conv``,
 computed on the low-resolution grid (`upsample_conv`, sub-pixel phases).
-The output convolution is `jaxgen.nn.conv.Conv` (``nn.Conv``'s parameters).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import initializers as inits
 from jaxgen.nn import norm as norm_lib
 
@@ -244,7 +242,5 @@ class UNet(nn.Module):
         h = ResBlock(self.channels[i], g, name=f'up{i}_{r}')(
             jnp.concatenate([h, skips.pop()], axis=-1), temb)
     h = nn.silu(_norm(g, 'norm_out')(h))
-    # The shared convolution (`conv.Conv`: nn.Conv's parameters): its rule
-    # computes a narrow output's gradients as matmuls.
-    return conv_lib.Conv(self.out_channels or x.shape[-1], (3, 3),
-                         name='conv_out')(h)
+    return inits.Conv(self.out_channels or x.shape[-1], (3, 3),
+                      name='conv_out')(h)
