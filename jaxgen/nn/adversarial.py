@@ -42,6 +42,7 @@ import jax.numpy as jnp
 from jaxgen.errors import ConfigError
 from jaxgen.nn import conv_transpose
 from jaxgen.nn import initializers as inits
+from jaxgen.nn import unet
 
 NORMS = ('batch', 'layer', 'none')
 OUTPUTS = ('tanh', 'linear')
@@ -277,24 +278,21 @@ def _dropout(x: jax.Array, rate: float, train: bool) -> jax.Array:
   return nn.Dropout(rate, deterministic=not train)(x)
 
 
-def _upsample(x: jax.Array) -> jax.Array:
-  """Nearest-neighbour 2x upsampling of [B, H, W, C]."""
-  return x.repeat(2, axis=1).repeat(2, axis=2)
-
-
 class BEGANDecoder(nn.Module):
   """h [B, N_h] -> images [B, H, W, C]: BEGAN's generator and decoder.
 
   A dense map to an (H / 2^s) x (W / 2^s) x n feature map, then s + 1
   blocks of `repeat` 3x3 convolutions with ELU, a nearest-neighbour 2x
   upsampling between blocks, and a 3x3 convolution to C channels with a
-  linear output.
+  linear output. Each upsampling and the convolution after it run as one
+  `unet.UpsampleConv` (the same parameters and values, computed on the
+  coarse grid).
 
   Attributes:
     image_shape: (H, W, C).
     channels: n, the width of every block.
     num_scales: s, the number of 2x upsamplings.
-    repeat: convolutions per block.
+    repeat: convolutions per block, at least 1.
   """
   image_shape: Sequence[int]
   channels: int = 64
@@ -303,16 +301,20 @@ class BEGANDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, h: jax.Array) -> jax.Array:
+    if self.repeat < 1:
+      raise ConfigError(f'BEGANDecoder.repeat={self.repeat} must be >= 1.')
     h0, w0 = dcgan_start_shape(self.image_shape, self.num_scales)
     init = inits.lecun_normal()
     x = inits.Dense(h0 * w0 * self.channels, name='project')(h)
     x = x.reshape(h.shape[0], h0, w0, self.channels)
     for s in range(self.num_scales + 1):
-      if s:
-        x = _upsample(x)
       for r in range(self.repeat):
-        x = nn.elu(inits.Conv(self.channels, (3, 3), padding='SAME',
-                              kernel_init=init, name=f'conv_{s}_{r}')(x))
+        if s and not r:  # upsampling, then this conv: on the coarse grid
+          conv = unet.UpsampleConv(self.channels, (3, 3), name=f'conv_{s}_{r}')
+        else:
+          conv = inits.Conv(self.channels, (3, 3), padding='SAME',
+                            kernel_init=init, name=f'conv_{s}_{r}')
+        x = nn.elu(conv(x))
     return inits.Conv(self.image_shape[-1], (3, 3), padding='SAME',
                       kernel_init=init, name='to_image')(x)
 
