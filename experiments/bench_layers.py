@@ -9,6 +9,8 @@ r"""A/B timing of convolution methods, interleaved in one process.
       --conv_variants=flax_norm,norm                      # group norms
   python -m experiments.bench_layers --models=ddpm_unet --layers=false \
       --conv_variants=resize,subpixel                     # upsampling
+  python -m experiments.bench_layers --models=dcgan --layers=false \
+      --conv_variants=phases,auto                         # transposed convs
 
 Run from the project root. Two families of methods are compared.
 
@@ -35,7 +37,11 @@ more than one tap, 1x1 layers as 'xla'; 'auto': unchanged, the rule of
 `conv.choose_method`, which also looks at the input's size). The shared
 group norm `jaxgen.nn.norm.GroupNorm` (``ddpm_unet``; also
 ``--conv_variants``): 'norm' as shipped, 'flax_norm' computed as Flax's
-``nn.GroupNorm`` does.
+``nn.GroupNorm`` does. The transposed convolutions
+(`jaxgen.nn.conv_transpose`; ``dcgan``'s generator; also
+``--conv_variants``): 'phases' computes every one as its phase
+convolutions, also the 1x1 inputs and narrow outputs that
+`conv_transpose.choose_form` gives other forms under 'auto'.
 
 On a machine shared with other jobs, absolute times drift by several times
 within a minute, so every comparison here is interleaved: each round runs
@@ -92,6 +98,7 @@ from experiments.configs import pixelcnn as pixelcnn_config
 from jaxgen import steps as steps_lib
 from jaxgen import train
 from jaxgen.nn import conv as conv_lib
+from jaxgen.nn import conv_transpose as conv_transpose_lib
 from jaxgen.nn import masked
 from jaxgen.nn import norm as norm_lib
 from jaxgen.nn import unet as unet_lib
@@ -120,6 +127,9 @@ NORM_VARIANTS = ('norm', 'flax_norm')
 # ('subpixel': on the low-resolution grid) or as nearest x2 upsampling then
 # the convolution ('resize'); combined with the others by '+'.
 UPSAMPLE_VARIANTS = ('subpixel', 'resize')
+# The transposed convolutions as shipped ('auto', `conv_transpose.
+# choose_form`) or every one as its phase convolutions ('phases').
+TRANSPOSE_VARIANTS = ('phases',)
 
 
 def _flax_group_norm(x, scale, bias, num_groups, epsilon=1e-6):
@@ -142,7 +152,8 @@ def forced(variant: str) -> contextlib.AbstractContextManager:
 
   Variants joined by '+' apply together. 'auto', 'norm' and 'subpixel':
   unchanged. 'flax_norm': `norm.GroupNorm` computes Flax's nn.GroupNorm
-  instead. 'resize': `unet.UpsampleConv` upsamples, then convolves. Of
+  instead. 'resize': `unet.UpsampleConv` upsamples, then convolves.
+  'phases': `conv_transpose.choose_form` answers 'phases'. Of
   `CONV_VARIANTS`: `conv.choose_method` answers the
   variant for kernels of more than one tap (any input size), 'xla' for one
   tap. 'conv' / 'taps': `masked.choose_method` answers that for every
@@ -169,6 +180,9 @@ def forced(variant: str) -> contextlib.AbstractContextManager:
         unet_lib, 'upsample_conv',
         lambda x, kernel, method=None, precision=None: _upsample_conv(
             x, kernel, 'resize', precision))
+  if variant == 'phases':
+    return mock.patch.object(conv_transpose_lib, 'choose_form',
+                             lambda *args, **kwargs: 'phases')
   if variant == 'flax_norm':
     return mock.patch.object(norm_lib, 'group_norm', _flax_group_norm)
   if variant in CONV_VARIANTS:
@@ -366,8 +380,9 @@ def define_flags() -> dict[str, Any]:
           'conv_variants', ['xla', 'auto'], f'Shared-convolution methods '
           f'compared (models {CONV_MODELS}), the first the baseline; of '
           f'{CONV_VARIANTS}, or of {NORM_VARIANTS} (the U-Net\'s group '
-          f'norms) or {UPSAMPLE_VARIANTS} (its upsampling convolutions), '
-          "or several joined by '+'."),
+          f'norms), {UPSAMPLE_VARIANTS} (its upsampling convolutions) or '
+          f'{TRANSPOSE_VARIANTS} (the transposed convolutions), or several '
+          "joined by '+'."),
       rounds=flags.DEFINE_integer('rounds', 5, 'Interleaved rounds.'),
       steps_per_round=flags.DEFINE_integer('steps_per_round', 2, 'Train '
                                            'steps per variant and round.'),
@@ -386,7 +401,8 @@ def main(argv, flag_values: dict[str, Any]):
   f = {name: holder.value for name, holder in flag_values.items()}
   for flag, allowed in (('variants', VARIANTS),
                         ('conv_variants',
-                         CONV_VARIANTS + NORM_VARIANTS + UPSAMPLE_VARIANTS)):
+                         CONV_VARIANTS + NORM_VARIANTS + UPSAMPLE_VARIANTS
+                         + TRANSPOSE_VARIANTS)):
     bad = [v for v in f[flag] if any(p not in allowed
                                      for p in v.split('+'))]
     if bad or len(f[flag]) < 2:

@@ -29,6 +29,23 @@ sub-kernel w[ta::s]. The s^2 phase outputs are interleaved back
 is then stride-1 and undilated, and each runs through
 `jaxgen.nn.conv.conv` (its ``method``, 'auto' by default).
 
+Two layers take other forms under ``method='auto'`` (`choose_form`), with
+the same values:
+
+- a 1x1 input (the DCGAN generator's "project and reshape" layer): every
+  output pixel meets one tap, y[o] = x w[lo - o] (zero where lo - o falls
+  outside the kernel), so the layer is one matmul of the input's channels
+  with the kernel's taps in output order ('matmul'), instead of a
+  convolution over a zero-padded input;
+- a narrow output on CPU with convolutions on Eigen (at most
+  `conv.NARROW_MAX_FEATURES` output channels and fewer than the input's,
+  where the phase convolutions would run as 'patch_grad': an image
+  decoder's last layer): one matmul of the input with all k_h k_w taps,
+  z_t = x w[t], and each tap's product added at its outputs,
+  y[s i + lo - t] += z_t[i] (`lax.pad` with interior padding s - 1), so the
+  forward pass and both gradients are matmuls and strided copies of the
+  narrow output ('taps').
+
 Reference: Shi et al. 2016, "Real-Time Single Image and Video
 Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural Network"
 (the sub-pixel view of strided transposed convolution).
@@ -48,6 +65,8 @@ from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import initializers as inits
 
 Padding = str | Sequence[tuple[int, int]]
+# How `conv_transpose` computes a layer (`choose_form`).
+FORMS = ('phases', 'matmul', 'taps')
 
 
 def transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
@@ -81,6 +100,55 @@ def _phases(n: int, k: int, s: int, lo: int, hi: int):
   return phases, out
 
 
+def choose_form(x_shape: Sequence[int], kernel_shape: Sequence[int], *,
+                backend: str | None = None) -> str:
+  """The form of `FORMS` that ``method='auto'`` computes a transposed
+  convolution of an input [B, H, W, Cin] with a kernel [kh, kw, Cin, Cout]
+  in: 'matmul' for a 1x1 input (any backend: the convolution would run
+  every tap over zero padding); 'taps' on CPU with convolutions on Eigen
+  for a narrow output (Cout at most `conv.NARROW_MAX_FEATURES` and below
+  Cin); else 'phases'."""
+  if tuple(x_shape[1:3]) == (1, 1):
+    return 'matmul'
+  backend = backend or jax.default_backend()
+  cin, cout = kernel_shape[-2:]
+  if (backend == 'cpu' and not conv_lib.convolutions_on_ynnpack()
+      and cout <= conv_lib.NARROW_MAX_FEATURES and cout < cin):
+    return 'taps'
+  return 'phases'
+
+
+def _one_tap_kernel(kernel: jax.Array, pads, out) -> jax.Array:
+  """[out_h, out_w, Cin, Cout]: the tap w[lo - o] that output o of a 1x1
+  input meets (zeros where lo - o is outside the kernel)."""
+  w = lax.rev(kernel, (0, 1))  # w[k - 1 - r]: output o reads r = k-1-lo+o
+  config = [(lo - k + 1, n - lo - 1, 0)
+            for k, (lo, _), n in zip(kernel.shape[:2], pads, out)]
+  return lax.pad(w, jnp.zeros((), w.dtype), config + [(0, 0, 0)] * 2)
+
+
+def _taps_form(x: jax.Array, kernel: jax.Array, strides, pads, out,
+               precision) -> jax.Array:
+  """y[s i + lo - t] += x[i] w[t] over the taps t: one matmul with every
+  tap, then each tap's product spread to its outputs."""
+  b, n_h, n_w, cin = x.shape
+  kh, kw, _, cout = kernel.shape
+  z = conv_lib.matmul_last(
+      x, kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout),
+      precision).reshape(b, n_h, n_w, kh, kw, cout)
+  zero = jnp.zeros((), z.dtype)
+  y = None
+  for th in range(kh):
+    for tw in range(kw):
+      config = [(0, 0, 0)] + [
+          (lo - t, o - (lo - t + (n - 1) * s + 1), s - 1)
+          for lo, t, o, n, s in zip((pads[0][0], pads[1][0]), (th, tw), out,
+                                    (n_h, n_w), strides)] + [(0, 0, 0)]
+      part = lax.pad(z[:, :, :, th, tw], zero, config)
+      y = part if y is None else y + part
+  return y
+
+
 def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
                    padding: Padding = 'SAME', precision=None, *,
                    method: str = 'auto') -> jax.Array:
@@ -93,7 +161,9 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
     padding: 'SAME', 'VALID', or ((lo_h, hi_h), (lo_w, hi_w)) of the dilated
       input, exactly as ``lax.conv_transpose`` takes them.
     precision: passed to the convolutions.
-    method: of the stride-1 phase convolutions (`jaxgen.nn.conv.conv`).
+    method: of the stride-1 phase convolutions (`jaxgen.nn.conv.conv`);
+      'auto' also lets `choose_form` compute a 1x1 input or a narrow
+      output without them.
 
   Returns:
     [B, H', W', Cout] with H' = (H - 1) sh + 1 + lo_h + hi_h - kh + 1
@@ -110,6 +180,16 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
   (ph, out_h), (pw, out_w) = (
       _phases(n, k, s, lo, hi)
       for n, k, s, (lo, hi) in zip(x.shape[1:3], ks, ss, pads))
+  form = (choose_form(x.shape, kernel.shape) if method == 'auto'
+          else 'phases')
+  if form == 'matmul':
+    w = _one_tap_kernel(kernel, pads, (out_h, out_w))
+    y = conv_lib.matmul_last(
+        x[:, 0, 0], w.transpose(2, 0, 1, 3).reshape(x.shape[-1], -1),
+        precision)
+    return y.reshape(x.shape[0], out_h, out_w, kernel.shape[-1])
+  if form == 'taps':
+    return _taps_form(x, kernel, ss, pads, (out_h, out_w), precision)
   nh, nw = -(-out_h // ss[0]), -(-out_w // ss[1])
   rows = []
   for ta, oa, na in ph:

@@ -1,6 +1,7 @@
 """Phase-decomposed transposed convolution == lax.conv_transpose (float64)."""
 
 import itertools
+from unittest import mock
 
 import flax.linen as nn
 import jax
@@ -9,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgen.nn import conv as conv_lib
 from jaxgen.nn import conv_transpose as ct
 
 DN = ('NHWC', 'HWIO', 'NHWC')
@@ -20,13 +22,76 @@ def _cases():
   yield from ((1, 4, 2, 'SAME'), (1, 2, 3, 'VALID'), (4, 3, 1, 'SAME'))
 
 
+def _form(form):
+  """A context in which 'auto' computes every layer in `form`."""
+  return mock.patch.object(ct, 'choose_form', lambda *args, **kw: form)
+
+
 def test_values_and_gradients_match_lax_conv_transpose():
   """Every phase case: kernel smaller than, equal to and larger than the
   stride, outputs not divisible by the stride, negative input offsets."""
+  with _form('phases'):
+    _check_against_lax(list(_cases()), all_gradients=False)
+
+
+def test_taps_form_matches_lax_conv_transpose():
+  """The narrow-output form ('taps') in every phase case, and on 1-pixel
+  rows and columns, values and both gradients."""
+  cases = list(_cases()) + [(1, 3, 2, 'SAME'), (1, 4, 1, ((-1, 2), (1, -1)))]
+  with _form('taps'):
+    _check_against_lax(cases, all_gradients=True)
+
+
+@pytest.mark.parametrize('k, s, pad', [
+    (4, 1, 'VALID'), (4, 2, 'VALID'), (3, 2, 'SAME'), (2, 3, 'VALID'),
+    (4, 2, ((2, 3), (1, 4))), (3, 1, ((-1, 4), (3, 1)))])
+def test_matmul_form_matches_lax_conv_transpose_on_1x1_inputs(k, s, pad):
+  """A 1x1 input (the DCGAN generator's first layer) as one matmul:
+  outputs beyond the kernel (stride > kernel, wide padding, negative
+  padding) are zeros."""
+  rng = np.random.default_rng(1)
+  with jax.enable_x64(True):
+    x, w = rng.normal(size=(3, 1, 1, 4)), rng.normal(size=(k, k + 1, 4, 5))
+    ref_fn = lambda x, w: lax.conv_transpose(x, w, (s, s), pad,
+                                             dimension_numbers=DN)
+    ours = lambda x, w: ct.conv_transpose(x, w, (s, s), pad)
+    assert ct.choose_form(x.shape, w.shape) == 'matmul'
+    ref, vjp_ref = jax.vjp(ref_fn, x, w)
+    got, vjp_got = jax.vjp(ours, x, w)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+    cot = rng.normal(size=ref.shape)
+    for a, b in zip(vjp_got(cot), vjp_ref(cot), strict=True):
+      np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_choose_form():
+  """1x1 inputs: 'matmul' on every backend; narrow outputs: 'taps' only on
+  CPU with convolutions on Eigen; explicit methods keep the phases."""
+  assert ct.choose_form((8, 1, 1, 100), (4, 4, 100, 256),
+                        backend='gpu') == 'matmul'
+  narrow, wide = (4, 4, 64, 1), (4, 4, 64, 64)
+  with mock.patch.object(conv_lib, 'convolutions_on_ynnpack', lambda: False):
+    assert ct.choose_form((8, 16, 16, 64), narrow, backend='cpu') == 'taps'
+    assert ct.choose_form((8, 16, 16, 64), narrow, backend='gpu') == 'phases'
+    assert ct.choose_form((8, 16, 16, 64), wide, backend='cpu') == 'phases'
+    assert ct.choose_form((8, 16, 16, 4), (4, 4, 4, 4),
+                          backend='cpu') == 'phases'  # not below Cin
+  with mock.patch.object(conv_lib, 'convolutions_on_ynnpack', lambda: True):
+    assert ct.choose_form((8, 16, 16, 64), narrow, backend='cpu') == 'phases'
+  x, w = jnp.ones((2, 1, 1, 3)), jnp.ones((4, 4, 3, 2))
+  with mock.patch.object(ct, '_one_tap_kernel', None):  # 'matmul' unused
+    ct.conv_transpose(x, w, (1, 1), 'VALID', method='xla')
+
+
+def _check_against_lax(cases_in, all_gradients: bool):
+  """conv_transpose against lax.conv_transpose in float64 on `cases_in`
+  (n, k, s, pad); gradients on every case or on the stride-2 named
+  paddings only."""
   rng = np.random.default_rng(0)
   cases, args = [], []
   with jax.enable_x64(True):
-    for n, k, s, pad in _cases():
+    for n, k, s, pad in cases_in:
       x = rng.normal(size=(2, n, n + 1, 3))
       w = rng.normal(size=(k, k + 1, 3, 2))
       shape = jax.eval_shape(
@@ -50,7 +115,7 @@ def test_values_and_gradients_match_lax_conv_transpose():
       out = []
       for (_, _, s, pad), (x, w, cot) in zip(cases, args):
         ref, got = ref_fn(x, w, s, pad), ours(x, w, s, pad)
-        if s == 2 and isinstance(pad, str):  # gradients through the slicing and interleaving
+        if all_gradients or (s == 2 and isinstance(pad, str)):
           g_ref = jax.vjp(lambda x, w: ref_fn(x, w, s, pad), x, w)[1](cot)
           g_got = jax.vjp(lambda x, w: ours(x, w, s, pad), x, w)[1](cot)
         else:
