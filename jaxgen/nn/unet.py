@@ -115,7 +115,9 @@ def upsample_conv(x: jax.Array, kernel: jax.Array, method: str = 'subpixel',
     cols = []
     for c in range(2):
       lo_c, sum_c = _phase_rows(kw, c)
-      phase_kernel = jnp.einsum('rt,su,tuio->rsio', sum_a, sum_c, kernel,
+      phase_kernel = jnp.einsum('rt,su,tuio->rsio',
+                                jnp.asarray(sum_a, kernel.dtype),
+                                jnp.asarray(sum_c, kernel.dtype), kernel,
                                 precision=precision)
       pads = ((-lo_a, lo_a + sum_a.shape[0] - 1),
               (-lo_c, lo_c + sum_c.shape[0] - 1))
