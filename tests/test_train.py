@@ -191,9 +191,18 @@ def _long_run(workdir, *extra):
 
 
 def _latest(workdir):
-  ckpt = ckpt_lib.Checkpointer(str(pathlib.Path(workdir) / 'checkpoints'))
+  """The newest complete step in `workdir`, or None. Polled while a trainer
+  writes there: a step it deletes (max_to_keep) while orbax lists the
+  steps is a FileNotFoundError, and the poll tries again."""
+  try:
+    ckpt = ckpt_lib.Checkpointer(str(pathlib.Path(workdir) / 'checkpoints'),
+                                 create=False)
+  except FileNotFoundError:
+    return None
   try:
     return ckpt.latest_step()
+  except FileNotFoundError:
+    return None
   finally:
     ckpt.close()
 
