@@ -389,6 +389,14 @@ def init(key: jax.Array, batch, *, net: Net) -> Any:
   }
 
 
+def _latents(key: jax.Array, m: int, *, net: Net):
+  """(z [m, latent_dim], the interpolates' key) of one discriminator pass
+  with `key`: the one place its key is split, so `generator_forward` draws
+  the latents `discriminator_step` would."""
+  z_key, gp_key = jax.random.split(key)
+  return sample_latent(z_key, m, net=net), gp_key
+
+
 def loss_fn(params, batch, key, *, net: Net, train: bool = True):
   """Both players' losses on a batch, as per-example metrics.
 
@@ -411,10 +419,9 @@ def loss_fn(params, batch, key, *, net: Net, train: bool = True):
     objectives 'wasserstein' (f(x) - f(G(z))), for 'wgan-gp'
     'gradient_penalty'}, each [B]).
   """
-  z_key, gp_key = jax.random.split(key)
   real = examples(batch)
   cond = one_hot(net, batch['label'])
-  z = sample_latent(z_key, real.shape[0], net=net)
+  z, gp_key = _latents(key, real.shape[0], net=net)
   fake, _ = apply(generator_module(net), params['generator'], z, cond,
                   train=train)
   per, _, metrics = _discriminator_terms(net, params['discriminator'], real,
@@ -441,10 +448,9 @@ def discriminator_step(g_vars, d_vars, d_opt_state, real, labels, mask, key,
     (weights, and running statistics updated by its real then fake pass),
     clipped to [-clip_value, clip_value] for 'wgan'.
   """
-  z_key, gp_key = jax.random.split(key)
+  z, gp_key = _latents(key, real.shape[0], net=net)
   cond = one_hot(net, labels)
   if fake is None:
-    z = sample_latent(z_key, real.shape[0], net=net)
     fake, _ = apply(generator_module(net), g_vars, z, cond, train=True)
   fake = jax.lax.stop_gradient(fake)
 
@@ -519,9 +525,8 @@ def generator_forward(g_vars, labels, key, *, net: Net):
     generator's 'params', the generator's variables with the running
     statistics of this pass).
   """
-  z_key, _ = jax.random.split(key)
+  z, _ = _latents(key, labels.shape[0], net=net)
   cond = one_hot(net, labels)
-  z = sample_latent(z_key, labels.shape[0], net=net)
   gen = generator_module(net)
   fake, pullback, new_vars = jax.vjp(
       lambda p: apply(gen, {**g_vars, 'params': p}, z, cond, train=True),
